@@ -1,0 +1,160 @@
+"""Configuration classes. The only module that reads the environment.
+
+Pick one with LEADPATH_CONFIG=development|testing|production (default development).
+"""
+import base64
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+
+def _env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _dev_secret_key() -> str:
+    """A random key kept in instance/ so a restarted demo keeps its sessions and encrypted tokens."""
+    path = INSTANCE_DIR / "dev-secret.key"
+    if not path.exists():
+        INSTANCE_DIR.mkdir(exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def derived_fernet_key(secret: str) -> str:
+    """Development only: a Fernet key derived from SECRET_KEY."""
+    return base64.urlsafe_b64encode(hashlib.sha256(("leadpath-fernet:" + secret).encode()).digest()).decode()
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    # Former SECRET_KEYs, comma-separated: sessions signed with them stay valid while a new key rolls out.
+    SECRET_KEY_FALLBACKS = _env_list("SECRET_KEY_FALLBACKS")
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
+    # No ping per checkout (a round trip per request on the hot paths): portal.extensions pings only connections
+    # idle for over 10 s; pool_recycle replaces connections before server-side idle timeouts would cut them.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False, "pool_recycle": 1800}
+    # No REDIS_URL: an in-process Redis (fakeredis) and worker thread, for the demo.
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    # Fernet keys, comma-separated; the first encrypts, all decrypt (rotation).
+    ENCRYPTION_KEYS = _env_list("ENCRYPTION_KEYS")
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = False
+    REMEMBER_COOKIE_DURATION = 60 * 60 * 24 * 30
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 1024 * 1024))
+    PREFERRED_URL_SCHEME = os.environ.get("PREFERRED_URL_SCHEME", "http")
+    # Public base URL (scheme://host) used in webhook URLs and OAuth redirect URIs; default: the request's host.
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/") or None
+
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    # Redis down must not turn into 500s: count in process memory until it is back (checked with backoff).
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
+    LOGIN_RATE_LIMIT_IP = os.environ.get("LOGIN_RATE_LIMIT_IP", "30 per 10 minutes")
+    LOGIN_RATE_LIMIT_EMAIL = os.environ.get("LOGIN_RATE_LIMIT_EMAIL", "5 per 10 minutes")
+    SIGNUP_RATE_LIMIT = os.environ.get("SIGNUP_RATE_LIMIT", "10 per hour")
+    INVITE_TTL_HOURS = int(os.environ.get("INVITE_TTL_HOURS", 72))
+
+    # Lead intake (POST /api/leads)
+    LEAD_RATE_LIMIT_IP = os.environ.get("LEAD_RATE_LIMIT_IP", "30 per minute")
+    LEAD_RATE_LIMIT_WORKSPACE = os.environ.get("LEAD_RATE_LIMIT_WORKSPACE", "1200 per minute")
+    LEAD_MAX_BODY_BYTES = int(os.environ.get("LEAD_MAX_BODY_BYTES", 16 * 1024))
+    # How long a web process trusts its copy of a workspace's intake settings (allowed origins, duplicate window).
+    LEAD_WORKSPACE_CACHE_SECONDS = float(os.environ.get("LEAD_WORKSPACE_CACHE_SECONDS", 10))
+    # How long a web process trusts its copy of a workspace's webhook secret and amoCRM account (0: no cache).
+    WEBHOOK_WORKSPACE_CACHE_SECONDS = float(os.environ.get("WEBHOOK_WORKSPACE_CACHE_SECONDS", 5))
+
+    # amoCRM
+    AMOCRM_CLIENT_ID = os.environ.get("AMOCRM_CLIENT_ID") or None
+    AMOCRM_CLIENT_SECRET = os.environ.get("AMOCRM_CLIENT_SECRET") or None
+    AMOCRM_BUTTON_SRC = os.environ.get("AMOCRM_BUTTON_SRC", "https://www.amocrm.ru/auth/button.min.js")
+    AMOCRM_OAUTH_URL = os.environ.get("AMOCRM_OAUTH_URL", "https://www.amocrm.ru/oauth")
+    AMOCRM_ALLOWED_DOMAINS = _env_list("AMOCRM_ALLOWED_DOMAINS", ".amocrm.ru,.amocrm.com,.kommo.com")
+    # Hosts (host:port) allowed as `referer` besides amoCRM's domains, spoken to over plain http: the sandbox.
+    AMOCRM_DEV_HOSTS = _env_list("AMOCRM_DEV_HOSTS")
+    AMOCRM_RATE_LIMIT_PER_SEC = int(os.environ.get("AMOCRM_RATE_LIMIT_PER_SEC", 7))
+    AMOCRM_TIMEOUT_SECONDS = float(os.environ.get("AMOCRM_TIMEOUT_SECONDS", 15))
+    SYNC_LOG_RETENTION_DAYS = int(os.environ.get("SYNC_LOG_RETENTION_DAYS", 30))
+
+    # Jobs
+    JOB_TIMEOUT_SECONDS = int(os.environ.get("JOB_TIMEOUT_SECONDS", 300))
+    SCHEDULER_TICK_SECONDS = float(os.environ.get("SCHEDULER_TICK_SECONDS", 5))
+
+    # Behind a reverse proxy (nginx): how many proxies set each X-Forwarded-* header. 0 = trust none (the default,
+    # right when clients reach gunicorn directly). With nginx in front set PROXY_FIX_X_FOR=1 and PROXY_FIX_X_PROTO=1,
+    # so request.remote_addr (rate limits, lead IPs) is the client and url_for builds https URLs.
+    PROXY_FIX_X_FOR = int(os.environ.get("PROXY_FIX_X_FOR", 0))
+    PROXY_FIX_X_PROTO = int(os.environ.get("PROXY_FIX_X_PROTO", 0))
+    PROXY_FIX_X_HOST = int(os.environ.get("PROXY_FIX_X_HOST", 0))
+    PROXY_FIX_X_PORT = int(os.environ.get("PROXY_FIX_X_PORT", 0))
+    PROXY_FIX_X_PREFIX = int(os.environ.get("PROXY_FIX_X_PREFIX", 0))
+    # GET /metrics: with a token, scrapers send `Authorization: Bearer <token>`; without one, only direct
+    # loopback requests are answered (everything else gets 404).
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    DEMO = False
+    TESTING = False
+
+    @classmethod
+    def init_app(cls, app) -> None:
+        """Fill values derived at start-up (not at import)."""
+
+
+class DevelopmentConfig(Config):
+    SQLALCHEMY_DATABASE_URI = Config.SQLALCHEMY_DATABASE_URI or f"sqlite:///{INSTANCE_DIR / 'leadpath.db'}"
+    AMOCRM_DEV_HOSTS = Config.AMOCRM_DEV_HOSTS or ["127.0.0.1:5001", "localhost:5001"]
+
+    @classmethod
+    def init_app(cls, app) -> None:
+        app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or _dev_secret_key()
+        app.config["ENCRYPTION_KEYS"] = app.config["ENCRYPTION_KEYS"] or [
+            derived_fernet_key(app.config["SECRET_KEY"])
+        ]
+
+
+class TestingConfig(Config):
+    TESTING = True
+    SECRET_KEY = "testing-secret-key"
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    REDIS_URL = os.environ.get("TEST_REDIS_URL") or None
+    ENCRYPTION_KEYS = [derived_fernet_key(SECRET_KEY)]
+    RATELIMIT_STORAGE_URI = "memory://"
+    AMOCRM_DEV_HOSTS = ["127.0.0.1", "localhost"]  # any port: test servers take free ports
+
+
+class ProductionConfig(Config):
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+    REQUIRED = ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL", "ENCRYPTION_KEYS")
+
+    @classmethod
+    def init_app(cls, app) -> None:
+        missing = [name for name in cls.REQUIRED if not app.config.get(name)]
+        if missing:
+            names = ", ".join("DATABASE_URL" if n == "SQLALCHEMY_DATABASE_URI" else n for n in missing)
+            raise RuntimeError(f"Production configuration is missing: {names}")
+
+
+CONFIGS = {"development": DevelopmentConfig, "testing": TestingConfig, "production": ProductionConfig}
+
+
+def config_from_environment():
+    name = os.environ.get("LEADPATH_CONFIG", "development").lower()
+    if name not in CONFIGS:
+        raise RuntimeError(f"LEADPATH_CONFIG must be one of {', '.join(CONFIGS)}, not {name!r}")
+    return CONFIGS[name]

@@ -1,0 +1,100 @@
+"""Accounts: sign-up, authentication, invites. Services own their transaction."""
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+
+from portal.extensions import db
+from portal.models import Invite, User, Workspace
+from portal.models.types import utcnow
+from portal.models.user import MEMBER, OWNER
+
+# Checked when the e-mail is unknown, so a wrong e-mail costs as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("leadpath-timing-equaliser")
+
+
+class AccountError(Exception):
+    """A user-facing reason an account action was refused."""
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def load_user(user_id: str) -> User | None:
+    if not user_id.isdigit():
+        return None
+    return db.session.get(User, int(user_id))
+
+
+def sign_up(workspace_name: str, name: str, email: str, password: str) -> User:
+    email = normalize_email(email)
+    if db.session.scalar(select(User.id).where(User.email == email)):
+        raise AccountError("An account with this e-mail already exists. Log in instead.")
+    workspace = Workspace(name=workspace_name.strip())
+    user = User(workspace=workspace, name=name.strip(), email=email, role=OWNER)
+    user.set_password(password)
+    db.session.add_all([workspace, user])
+    db.session.commit()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        User(password_hash=_DUMMY_HASH).check_password(password)
+        return None
+    if not user.check_password(password):
+        return None
+    user.last_login_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_invite(inviter: User, email: str) -> str:
+    """A new invite for `email` in the inviter's workspace. Returns the raw token (shown once, in the link)."""
+    email = normalize_email(email)
+    if db.session.scalar(select(User.id).where(User.email == email)):
+        raise AccountError("That e-mail already has a Leadpath account.")
+    token = secrets.token_urlsafe(32)
+    ttl = timedelta(hours=current_app.config["INVITE_TTL_HOURS"])
+    db.session.add(Invite(workspace_id=inviter.workspace_id, email=email, token_hash=_token_hash(token),
+                          role=MEMBER, created_by_id=inviter.id, expires_at=utcnow() + ttl))
+    db.session.commit()
+    return token
+
+
+def find_open_invite(token: str) -> Invite:
+    invite = db.session.scalar(select(Invite).where(Invite.token_hash == _token_hash(token)))
+    if invite is None or invite.revoked_at is not None:
+        raise AccountError("This invite link is not valid. Ask the workspace owner for a new one.")
+    if invite.used_at is not None:
+        raise AccountError("This invite link has already been used. Log in instead.")
+    if invite.expires_at <= utcnow():
+        raise AccountError("This invite link has expired. Ask the workspace owner for a new one.")
+    return invite
+
+
+def accept_invite(token: str, name: str, password: str) -> User:
+    invite = find_open_invite(token)
+    # Claim the invite atomically so two tabs cannot both use it.
+    claimed = db.session.execute(
+        Invite.__table__.update()
+        .where(Invite.id == invite.id, Invite.used_at.is_(None))
+        .values(used_at=utcnow())
+    ).rowcount
+    if claimed != 1 or db.session.scalar(select(User.id).where(User.email == invite.email)):
+        db.session.rollback()
+        raise AccountError("This invite link has already been used. Log in instead.")
+    user = User(workspace_id=invite.workspace_id, email=invite.email, name=name.strip(), role=invite.role)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    return user

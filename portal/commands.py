@@ -1,0 +1,212 @@
+"""CLI: `flask --app wsgi demo | worker | scheduler | leads | amocrm | sync | keys`."""
+import hashlib
+import logging
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.intake.commands import leads
+from portal.tenancy import workspace_id_for
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "demo12345"
+DEMO_HOST = "127.0.0.1"
+DEMO_PORT = 5000
+SANDBOX_PORT = 5001
+
+log = logging.getLogger(__name__)
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(demo)
+    app.cli.add_command(worker)
+    app.cli.add_command(scheduler)
+    app.cli.add_command(amocrm)
+    app.cli.add_command(leads)
+    app.cli.add_command(demo_data)
+    app.cli.add_command(keys)
+
+    from portal.sync.commands import sync_cli
+
+    app.cli.add_command(sync_cli)
+
+
+def seed_demo_workspace() -> tuple[bool, object]:
+    """The demo owner and workspace, created once. Returns (created, user)."""
+    from portal.auth.services import sign_up
+    from portal.models import User
+
+    user = db.session.scalar(select(User).where(User.email == DEMO_EMAIL))
+    if user is not None:
+        return False, user
+    return True, sign_up("Demo workspace", "Demo Owner", DEMO_EMAIL, DEMO_PASSWORD)
+
+
+@click.command()
+@click.option("--port", default=DEMO_PORT, show_default=True)
+@click.option("--sandbox-port", default=SANDBOX_PORT, show_default=True)
+@with_appcontext
+def demo(port: int, sandbox_port: int) -> None:
+    """Run everything in one process on SQLite: migrate, seed, start the worker and serve."""
+    from flask_migrate import upgrade
+    from werkzeug.serving import run_simple
+
+    from portal.jobs.worker import start_in_process
+
+    app = current_app._get_current_object()
+    if app.config["REDIS_URL"]:
+        click.echo("REDIS_URL is set: the demo runs its own in-process queue; unset it to run the demo.", err=True)
+        sys.exit(2)
+    upgrade()
+    created, user = seed_demo_workspace()
+    if created:
+        from portal.reports.demo_data import seed_demo_data
+
+        seed_demo_data(user.workspace_id)
+    start_in_process(app)
+    sandbox_url = start_demo_sandbox(app, port, sandbox_port)
+    click.echo("")
+    click.echo(f"  Leadpath demo: http://{DEMO_HOST}:{port}")
+    click.echo(f"  Log in as {DEMO_EMAIL} / {DEMO_PASSWORD}" + (" (created)" if created else ""))
+    click.echo(f"  amoCRM sandbox: {sandbox_url}/_sandbox/ (Settings → amoCRM connects to it)")
+    click.echo(f"  Data is kept in {db.engine.url.database}; Ctrl+C stops.")
+    click.echo("", nl=True)
+    sys.stdout.flush()
+    run_simple(DEMO_HOST, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+def demo_integration_keys(secret_key: str) -> tuple[str, str]:
+    """The demo's shared integration: derived from the instance secret, so restarts keep connections valid."""
+    digest = hashlib.sha256(("leadpath-demo-integration:" + secret_key).encode()).hexdigest()
+    return f"leadpath-demo-{digest[:16]}", digest[16:]
+
+
+def start_demo_sandbox(app: Flask, port: int, sandbox_port: int) -> str:
+    """Serve the amoCRM sandbox on `sandbox_port` with a shared integration for this portal, and point the
+    portal's amoCRM settings (keys, button script, OAuth page) at it. Returns the sandbox URL."""
+    from portal.sandbox import create_app as create_sandbox
+    from portal.sandbox.server import serve_in_thread
+
+    client_id, client_secret = demo_integration_keys(app.config["SECRET_KEY"])
+    portal_url = f"http://{DEMO_HOST}:{port}"
+    sandbox = create_sandbox({"SANDBOX_INTEGRATIONS": [{
+        "client_id": client_id, "client_secret": client_secret, "name": "Leadpath (demo)",
+        "redirect_uri": f"{portal_url}/amocrm/callback"}]})
+    server = serve_in_thread(sandbox, DEMO_HOST, sandbox_port)
+    app.config.update(
+        AMOCRM_CLIENT_ID=client_id, AMOCRM_CLIENT_SECRET=client_secret,
+        AMOCRM_BUTTON_SRC=f"{server.url}/auth/button.min.js", AMOCRM_OAUTH_URL=f"{server.url}/oauth",
+        AMOCRM_DEV_HOSTS=[f"{DEMO_HOST}:{server.port}", f"localhost:{server.port}"],
+        PUBLIC_BASE_URL=app.config.get("PUBLIC_BASE_URL") or portal_url)
+    return server.url
+
+
+@click.command()
+@click.argument("queues", nargs=-1)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Jobs run at once in this process (amoCRM pushes mostly wait on the network and rate limit).")
+@with_appcontext
+def worker(queues: tuple[str, ...], burst: bool, threads: int) -> None:
+    """Run an RQ worker (queues: amocrm webhooks default; all by default)."""
+    from portal.jobs.queues import QUEUE_NAMES
+    from portal.jobs.worker import build_worker, run_threaded
+
+    if not current_app.config["REDIS_URL"]:
+        raise click.UsageError("REDIS_URL is not set (the demo runs its own in-process worker).")
+    unknown = set(queues) - set(QUEUE_NAMES)
+    if unknown:
+        raise click.UsageError(f"unknown queue(s): {', '.join(sorted(unknown))}; choose from {', '.join(QUEUE_NAMES)}")
+    app = current_app._get_current_object()
+    if threads > 1:
+        run_threaded(app, queues or QUEUE_NAMES, threads, burst=burst)
+        return
+    rq_worker = build_worker(app, queues or QUEUE_NAMES)
+    rq_worker.work(burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=True)
+
+
+@click.command()
+@with_appcontext
+def scheduler() -> None:
+    """Enqueue the periodic jobs (sweeps, token refresh, reconciliation) on time."""
+    from portal.jobs import scheduler as periodic
+
+    if not current_app.config["REDIS_URL"]:
+        raise click.UsageError("REDIS_URL is not set (the demo runs its own in-process scheduler).")
+    periodic.run(current_app._get_current_object())
+
+
+@click.group()
+def amocrm() -> None:
+    """amoCRM maintenance."""
+
+
+@amocrm.command("reconcile")
+@click.argument("workspace")
+@click.option("--since", help="ISO date or datetime (UTC); default: since the last run, or 90 days back.")
+@with_appcontext
+def reconcile(workspace: str, since: str | None) -> None:
+    """Read back the deals amoCRM changed and apply them (WORKSPACE: id or public id), in this process."""
+    from portal.jobs.reconcile import parse_since, reconcile_workspace
+
+    try:
+        parse_since(since)
+    except ValueError as exc:
+        raise click.BadParameter("use an ISO date like 2024-01-31", param_hint="--since") from exc
+    workspace_id = workspace_id_for(workspace)
+    if workspace_id is None:
+        raise click.UsageError(f"no workspace {workspace!r}")
+    counts = reconcile_workspace(workspace_id, since)
+    click.echo(" ".join(f"{key}={value}" for key, value in counts.items()))
+
+
+@click.command("demo-data")
+@click.argument("workspace")
+@click.option("--leads", default=10000, show_default=True, help="How many leads to add.")
+@click.option("--sales", type=int, default=None, help="How many deals (default: leads / 10).")
+@click.option("--spend-rows", type=int, default=None, help="Ad spend rows (default: up to 20,000).")
+@click.option("--days", default=365, show_default=True, help="Spread over this many days up to today.")
+@click.option("--seed", type=int, default=None, help="Random seed, for repeatable data.")
+@with_appcontext
+def demo_data(workspace: str, leads: int, sales: int | None, spend_rows: int | None, days: int,
+              seed: int | None) -> None:
+    """Fill WORKSPACE (id or public id) with synthetic leads, deals and ad spend."""
+    import time
+
+    from portal.reports.demo_data import generate
+
+    workspace_id = workspace_id_for(workspace)
+    if workspace_id is None:
+        raise click.UsageError(f"no workspace {workspace!r} (give its id or public id)")
+    if leads < 0 or days < 1:
+        raise click.UsageError("--leads must be ≥ 0 and --days ≥ 1")
+    started = time.monotonic()
+    counts = generate(workspace_id, leads, sales, spend_rows, days, seed)
+    click.echo(f"Added {counts['leads']} leads, {counts['sales']} deals, {counts['spend_rows']} spend rows "
+               f"to workspace {workspace_id} in {time.monotonic() - started:.1f}s.")
+
+
+@click.group()
+def keys() -> None:
+    """Encryption key maintenance."""
+
+
+@keys.command("rotate")
+@with_appcontext
+def rotate_keys() -> None:
+    """Re-encrypt every stored secret with the first key of ENCRYPTION_KEYS (then older keys can be removed)."""
+    from portal.crypto import reencrypt_all
+
+    try:
+        rewritten = reencrypt_all(db.session)
+    except RuntimeError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    for name, count in rewritten.items():
+        click.echo(f"{name}: {count} re-encrypted")
+    click.echo(f"done: {sum(rewritten.values())} value(s) now under the primary key")

@@ -1,0 +1,19 @@
+from flask import render_template, request
+from flask_login import current_user, login_required
+
+from portal.dashboard import bp
+from portal.dashboard.services import dashboard
+from portal.reports.charts import daily_chart
+from portal.reports.periods import parse_period
+from portal.tenancy import current_workspace_id
+
+DASHBOARD_PRESETS = [("7d", "7 days"), ("30d", "30 days"), ("90d", "90 days"), ("this_month", "This month")]
+
+
+@bp.get("/")
+@login_required
+def index():
+    period = parse_period(request.args, current_user.workspace.timezone)
+    data = dashboard(current_workspace_id(), period)
+    return render_template("dashboard/index.html", data=data, presets=DASHBOARD_PRESETS,
+                           chart=daily_chart(data["current"].daily))

@@ -1,0 +1,77 @@
+"""One log format for web requests and jobs: every line carries request id or job id and workspace id.
+
+Never log tokens, secrets, full phone numbers or e-mail addresses: pass them through portal.masking first.
+"""
+import logging
+import sys
+import time
+import uuid
+from contextvars import ContextVar
+
+from flask import Flask, g, request
+
+request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+job_id_var: ContextVar[str] = ContextVar("job_id", default="-")
+workspace_id_var: ContextVar[str] = ContextVar("workspace_id", default="-")
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s job=%(job_id)s ws=%(workspace_id)s] %(message)s"
+
+
+class ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        record.job_id = job_id_var.get()
+        record.workspace_id = workspace_id_var.get()
+        return True
+
+
+def configure_logging(app: Flask) -> None:
+    root = logging.getLogger()
+    if not any(getattr(h, "_leadpath", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.addFilter(ContextFilter())
+        handler._leadpath = True
+        root.addHandler(handler)
+    root.setLevel(app.config["LOG_LEVEL"])
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # we write our own request line
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    app.before_request(_start_request)
+    app.after_request(_log_request)
+
+
+def _start_request() -> None:
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex[:16]
+    g.request_started = time.perf_counter()
+    request_id_var.set(g.request_id)
+    workspace_id_var.set("-")
+
+
+def _log_request(response):
+    started = g.get("request_started")
+    if started is not None:
+        # The user the request already loaded, if any: loading it here would query the database, which may be
+        # the very thing that failed (the 503 page while PostgreSQL restarts).
+        user = g.get("_login_user")
+        if user is not None and getattr(user, "is_authenticated", False):
+            workspace_id_var.set(str(user.workspace_id))
+        duration_ms = (time.perf_counter() - started) * 1000
+        # The path only: query strings may carry personal data or OAuth codes.
+        logging.getLogger("portal.request").info(
+            "%s %s %s %.1fms", request.method, _loggable_path(), response.status_code, duration_ms
+        )
+        response.headers["X-Request-ID"] = g.request_id
+    return response
+
+
+def _loggable_path() -> str:
+    """The path with secrets that travel in it (the webhook URL's `secret`) masked."""
+    from portal.masking import SECRET_KEYS, mask_secret
+
+    path = request.path
+    for key, value in (request.view_args or {}).items():
+        if key in SECRET_KEYS and isinstance(value, str) and value:
+            path = path.replace(value, mask_secret(value))
+    return path

@@ -1,0 +1,59 @@
+"""Personal data and secrets shortened for logs, the sync log and lists."""
+import re
+
+SECRET_KEYS = {"access_token", "refresh_token", "client_secret", "code", "password", "authorization", "token",
+               "secret", "webhook_secret"}
+PERSONAL_KEYS = {"phone", "email", "name", "first_name", "last_name", "message", "ip", "user_agent"}
+_PHONE_LIKE = re.compile(r"\+?[\d\s()\-]{6,}")
+
+
+def mask_phone(phone: str | None) -> str:
+    if not phone:
+        return ""
+    digits = phone.lstrip("+")
+    if len(digits) <= 4:
+        return "•" * len(digits)
+    return ("+" if phone.startswith("+") else "") + digits[:2] + "•" * (len(digits) - 4) + digits[-2:]
+
+
+def mask_email(email: str | None) -> str:
+    if not email or "@" not in email:
+        return "•" * len(email or "")
+    local, domain = email.rsplit("@", 1)
+    return local[:1] + "•" * max(len(local) - 1, 2) + "@" + domain
+
+
+def mask_secret(value: str | None) -> str:
+    if not value:
+        return ""
+    return value[:4] + "…" if len(value) > 12 else "•••"
+
+
+def mask_text(value: str) -> str:
+    """A personal value of unknown kind: e-mails and phones keep their shape, other text keeps one letter."""
+    if "@" in value:
+        return mask_email(value)
+    if _PHONE_LIKE.fullmatch(value):
+        return mask_phone(value)
+    return value[:1] + "…" if value else value
+
+
+def mask_field(key, value):
+    """One value of a document, masked by its key's name when the key names a secret or personal data."""
+    if not isinstance(value, str):
+        return value
+    name = str(key).lower()
+    if name in SECRET_KEYS or name.endswith(("_token", "_secret")):
+        return mask_secret(value)
+    if name in PERSONAL_KEYS:
+        return mask_text(value)
+    return value
+
+
+def mask_document(document):
+    """A copy of a JSON-like document with secret and personal values masked by key name."""
+    if isinstance(document, dict):
+        return {key: mask_field(key, mask_document(value)) for key, value in document.items()}
+    if isinstance(document, list):
+        return [mask_document(item) for item in document]
+    return document

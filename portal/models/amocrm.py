@@ -1,0 +1,75 @@
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.crypto import EncryptedText
+from portal.extensions import db
+from portal.models.tenant import TenantOwned
+from portal.models.types import JSONDocument, UTCDateTime, utcnow
+
+CONNECTED = "connected"
+NEEDS_REAUTH = "needs_reauth"
+DISCONNECTED = "disconnected"
+BLOCKED = "blocked"  # amoCRM answered 403 to everything: sync stops until someone looks
+
+
+class AmoCRMConnection(TenantOwned, db.Model):
+    """The workspace's one amoCRM account link. Secrets are encrypted at rest."""
+
+    __tablename__ = "amocrm_connections"
+    __table_args__ = (UniqueConstraint("workspace_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    base_domain: Mapped[str | None] = mapped_column(String(255))
+    amocrm_account_id: Mapped[int | None] = mapped_column(BigInteger)
+    account_name: Mapped[str | None] = mapped_column(String(255))
+    auth_type: Mapped[str] = mapped_column(String(16), default="oauth")  # oauth | long_lived
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    client_secret: Mapped[str | None] = mapped_column(EncryptedText)
+    access_token: Mapped[str | None] = mapped_column(EncryptedText)
+    refresh_token: Mapped[str | None] = mapped_column(EncryptedText)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default=DISCONNECTED)
+    pipeline_id: Mapped[int | None] = mapped_column(BigInteger)
+    status_id: Mapped[int | None] = mapped_column(BigInteger)
+    pipelines: Mapped[dict | None] = mapped_column(JSONDocument)  # last read of /api/v4/leads/pipelines
+    webhook_id: Mapped[int | None] = mapped_column(BigInteger)
+    webhook_destination: Mapped[str | None] = mapped_column(Text)
+    webhook_disabled: Mapped[bool] = mapped_column(default=False)
+    webhook_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_webhook_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rate_limit_per_sec: Mapped[int | None] = mapped_column()  # None: the configured default
+    last_error: Mapped[str | None] = mapped_column(Text)
+    connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reconciled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OAuthState(TenantOwned, db.Model):
+    """A server-made OAuth `state`: single use, 10 minutes, bound to workspace and user; only its hash is kept."""
+
+    __tablename__ = "oauth_states"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Received through secrets_uri when the button made amoCRM create an integration for this workspace.
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    client_secret: Mapped[str | None] = mapped_column(EncryptedText)
+
+
+class AmoCRMContact(TenantOwned, db.Model):
+    """What we learned of the workspace's amoCRM contacts: a phone (E.164) or e-mail → contact id."""
+
+    __tablename__ = "amocrm_contacts"
+    __table_args__ = (UniqueConstraint("workspace_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(254))
+    amocrm_contact_id: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

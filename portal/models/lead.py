@@ -1,0 +1,81 @@
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+from portal.models.tenant import TenantOwned
+from portal.models.types import UTCDateTime, utcnow
+
+# sync_status
+PENDING = "pending"
+SYNCED = "synced"
+FAILED = "failed"
+SKIPPED = "skipped"  # spam or a repeat: stored, never pushed
+
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+CLICK_ID_KEYS = ("gclid", "yclid", "fbclid")
+
+
+class Lead(TenantOwned, db.Model):
+    """One form submission: who, its last-touch and first-touch attribution, and its way into amoCRM."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "idempotency_key"),
+        Index("ix_leads_workspace_created", "workspace_id", "created_at", "id"),
+        Index("ix_leads_workspace_sync", "workspace_id", "sync_status", "next_attempt_at"),
+        Index("ix_leads_workspace_utm", "workspace_id", "utm_source", "utm_medium", "utm_campaign"),
+        Index("ix_leads_workspace_phone", "workspace_id", "phone"),
+        Index("ix_leads_workspace_email", "workspace_id", "email"),
+        Index("ix_leads_workspace_deal", "workspace_id", "amocrm_lead_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164
+    email: Mapped[str | None] = mapped_column(String(254))
+    message: Mapped[str] = mapped_column(Text, default="")
+
+    # Last touch (the visit that submitted, or the last non-direct visit before it)
+    utm_source: Mapped[str | None] = mapped_column(String(200))
+    utm_medium: Mapped[str | None] = mapped_column(String(200))
+    utm_campaign: Mapped[str | None] = mapped_column(String(200))
+    utm_term: Mapped[str | None] = mapped_column(String(200))
+    utm_content: Mapped[str | None] = mapped_column(String(200))
+    gclid: Mapped[str | None] = mapped_column(String(200))
+    yclid: Mapped[str | None] = mapped_column(String(200))
+    fbclid: Mapped[str | None] = mapped_column(String(200))
+    referrer: Mapped[str | None] = mapped_column(String(2000))
+    landing_page: Mapped[str | None] = mapped_column(String(2000))
+
+    # First touch, as the snippet remembered it
+    first_utm_source: Mapped[str | None] = mapped_column(String(200))
+    first_utm_medium: Mapped[str | None] = mapped_column(String(200))
+    first_utm_campaign: Mapped[str | None] = mapped_column(String(200))
+    first_utm_term: Mapped[str | None] = mapped_column(String(200))
+    first_utm_content: Mapped[str | None] = mapped_column(String(200))
+    first_referrer: Mapped[str | None] = mapped_column(String(2000))
+    first_landing_page: Mapped[str | None] = mapped_column(String(2000))
+    first_touch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    is_spam: Mapped[bool] = mapped_column(default=False)
+    # A repeat from the same phone or e-mail within the duplicate window points at the first lead.
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
+
+    sync_status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    sync_attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # The batch tag of the last push request whose outcome is unknown: its deals are looked for before resending.
+    push_batch: Mapped[str | None] = mapped_column(String(32))
+    amocrm_lead_id: Mapped[int | None] = mapped_column(BigInteger)
+    amocrm_contact_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<Lead {self.id} {self.sync_status}>"

@@ -1,0 +1,54 @@
+"""Security headers on every response, and the safe `next` redirect check."""
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, request
+
+
+def register_security_headers(app: Flask) -> None:
+    app.after_request(_set_headers)
+
+
+def _button_origin(button_src: str) -> str:
+    parts = urlsplit(button_src)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
+
+
+_policies: dict[str, str] = {}
+
+
+def content_security_policy(button_src: str) -> str:
+    """The page policy, built once per amoCRM button source (it is set on every response)."""
+    policy = _policies.get(button_src)
+    if policy is None:
+        # The amoCRM button is a script from amoCRM's host that opens amoCRM's consent window.
+        button = _button_origin(button_src)
+        frames = button or "'none'"
+        policy = _policies[button_src] = (
+            "default-src 'self'; "
+            f"script-src 'self' {button}; "
+            "style-src 'self'; img-src 'self' data:; "
+            f"connect-src 'self'; frame-src {frames}; "
+            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+        )
+    return policy
+
+
+def _set_headers(response):
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    if request.path.startswith("/static/"):
+        return response  # the lead snippet is loaded by other sites; no page policy applies to a file
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Content-Security-Policy", content_security_policy(current_app.config["AMOCRM_BUTTON_SRC"]))
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response
+
+
+def is_safe_next(target: str | None) -> bool:
+    """Only local paths: no scheme, no host, no protocol-relative `//evil` or `\\evil`."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc and not any(c in target for c in "\r\n\t")
