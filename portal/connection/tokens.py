@@ -1,0 +1,160 @@
+"""The one token provider for a workspace's amoCRM connection (used by every caller through `client_for`).
+
+amoCRM refresh tokens rotate: each refresh burns the old refresh token, so two processes refreshing at once
+kill the connection (the loser gets "Token has been revoked"). Therefore a refresh happens only
+
+1. under a per-workspace lock that holds across processes: `SELECT … FOR UPDATE` on the connection row in a
+   short transaction of its own (PostgreSQL), plus a process-local lock so threads queue up without each
+   holding a database connection (and so SQLite, where FOR UPDATE is a no-op, is safe in the one-process demo);
+2. after re-reading the row under that lock: if another worker refreshed meanwhile, its token is used;
+3. with the new pair committed before the token is handed out.
+
+Tokens are refreshed 5 minutes before they expire. A refused refresh (TokenRevoked or any other token endpoint
+refusal) turns the connection `needs_reauth` with `last_error` set, and is raised; transport and server errors
+are raised without touching the connection (the next call tries again).
+"""
+import logging
+import threading
+from datetime import datetime, timedelta
+
+from flask import Flask, current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.amocrm import oauth
+from portal.amocrm.errors import OAuthError, Unauthorized
+from portal.extensions import db
+from portal.models import AmoCRMConnection
+from portal.models.amocrm import CONNECTED, NEEDS_REAUTH
+from portal.models.types import utcnow
+
+REFRESH_MARGIN = timedelta(minutes=5)
+LONG_LIVED = "long_lived"
+
+log = logging.getLogger(__name__)
+
+_process_locks: dict[int, threading.Lock] = {}
+_process_locks_guard = threading.Lock()
+
+
+def _process_lock(workspace_id: int) -> threading.Lock:
+    with _process_locks_guard:
+        return _process_locks.setdefault(workspace_id, threading.Lock())
+
+
+class NotConnected(Exception):
+    """The workspace has no usable amoCRM connection (none, disconnected, or waiting for re-authorization)."""
+
+
+def fresh_enough(expires_at: datetime | None, now: datetime | None = None) -> bool:
+    """A token with no known expiry (long-lived tokens without `exp`) counts as fresh."""
+    return expires_at is None or expires_at - (now or utcnow()) > REFRESH_MARGIN
+
+
+class ConnectionTokens:
+    """TokenProvider backed by the `amocrm_connections` row of one workspace.
+
+    Safe to share between threads. Needs an app (taken from the current app context when not given); it opens
+    its own database sessions, so it never commits or rolls back the caller's transaction.
+    """
+
+    def __init__(self, workspace_id: int, *, app: Flask | None = None, access_token: str | None = None,
+                 expires_at: datetime | None = None, redirect_uri: str | None = None) -> None:
+        self.workspace_id = workspace_id
+        self.app = app or current_app._get_current_object()
+        self.redirect_uri = redirect_uri
+        self._access_token = access_token
+        self._expires_at = expires_at
+        self._lock = threading.Lock()
+
+    # -- TokenProvider --------------------------------------------------------------------------------
+
+    def access_token(self) -> str:
+        with self._lock:
+            token, expires_at = self._access_token, self._expires_at
+        if token and fresh_enough(expires_at):
+            return token
+        return self._under_lock(rejected=None, force=False)
+
+    def refresh_after_unauthorized(self, rejected_token: str) -> str:
+        return self._under_lock(rejected=rejected_token, force=False)
+
+    def force_refresh(self) -> str:
+        """Refresh now whatever the expiry (the scheduled refresh of idle connections)."""
+        return self._under_lock(rejected=None, force=True)
+
+    # -- the refresh ----------------------------------------------------------------------------------
+
+    def _under_lock(self, *, rejected: str | None, force: bool) -> str:
+        with _process_lock(self.workspace_id), self.app.app_context():
+            failure: Exception | None = None
+            with Session(db.engine, expire_on_commit=False) as session, session.begin():
+                connection = session.scalars(
+                    select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == self.workspace_id)
+                    .with_for_update()).one_or_none()
+                if connection is None or connection.status != CONNECTED or not connection.access_token:
+                    raise NotConnected("amoCRM is not connected for this workspace")
+                token = connection.access_token
+                stale = rejected is not None and token == rejected
+                if not force and not stale and fresh_enough(connection.expires_at):
+                    self._remember(token, connection.expires_at)  # someone else refreshed, or nothing to do
+                    return token
+                if connection.auth_type == LONG_LIVED:
+                    if not stale:
+                        self._remember(token, connection.expires_at)
+                        return token
+                    failure = Unauthorized("amoCRM refused the long-lived token", status=401)
+                    self._needs_reauth(connection, "amoCRM refused the long-lived token. Paste a new one or "
+                                                   "connect with the button.")
+                else:
+                    try:
+                        pair = self._refresh(connection)
+                    except OAuthError as exc:  # TokenRevoked included: a person must reconnect
+                        failure = exc
+                        self._needs_reauth(connection, f"amoCRM refused to refresh the token ({exc.hint or exc}). "
+                                                       "Reconnect amoCRM.")
+                    else:
+                        connection.access_token = pair.access_token
+                        connection.refresh_token = pair.refresh_token
+                        connection.expires_at = pair.expires_at
+                        connection.last_refresh_at = utcnow()
+                        connection.last_error = None
+                        token, expires_at = pair.access_token, pair.expires_at
+                # The block commits here: the new pair (or the needs_reauth mark) is stored before use.
+            if failure is not None:
+                raise failure
+            self._remember(token, expires_at)
+            log.info("amoCRM token refreshed for workspace %s", self.workspace_id)
+            return token
+
+    def _refresh(self, connection: AmoCRMConnection) -> oauth.TokenSet:
+        config = self.app.config
+        client_id = connection.client_id or config["AMOCRM_CLIENT_ID"]
+        client_secret = connection.client_secret or config["AMOCRM_CLIENT_SECRET"]
+        if not (client_id and client_secret and connection.refresh_token and connection.base_domain):
+            raise OAuthError("The connection has no integration keys or refresh token", hint="Missing keys")
+        base = oauth.base_url(connection.base_domain, config["AMOCRM_DEV_HOSTS"])
+        return oauth.refresh(base, client_id, client_secret, connection.refresh_token, self.redirect_uri,
+                             timeout=config["AMOCRM_TIMEOUT_SECONDS"])
+
+    def _needs_reauth(self, connection: AmoCRMConnection, message: str) -> None:
+        connection.status = NEEDS_REAUTH
+        connection.last_error = message
+        log.warning("amoCRM connection of workspace %s needs re-authorization", self.workspace_id)
+
+    def _remember(self, token: str, expires_at: datetime | None) -> None:
+        with self._lock:
+            self._access_token, self._expires_at = token, expires_at
+
+
+class StaticTokens:
+    """A token pair not stored yet (during the callback): no refresh possible."""
+
+    def __init__(self, access_token: str) -> None:
+        self._token = access_token
+
+    def access_token(self) -> str:
+        return self._token
+
+    def refresh_after_unauthorized(self, rejected_token: str) -> str:
+        raise Unauthorized("amoCRM refused a token it has just issued", status=401)

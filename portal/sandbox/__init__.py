@@ -1,0 +1,85 @@
+"""Leadpath's amoCRM sandbox: a small Flask app that behaves like amoCRM's OAuth, API v4 and webhooks.
+
+``create_app(config)`` builds it (``flask --app portal.sandbox run --port 5001``). State lives in memory
+per app
+and is thread-safe; ``POST /_sandbox/reset`` restores the start state:
+
+- one account (``subdomain`` "sandbox", RUB, Europe/Moscow, **duplicate control on**) with a main pipeline
+  (incoming status ``type: 1``, three working statuses, 142 won, 143 lost) and a second pipeline, the
+  predefined
+  ``tracking_data`` lead fields (UTM_*, REFERRER, GCLID, YCLID, FBCLID, …), a text lead field, contact PHONE /
+  EMAIL / POSITION fields and two users; more accounts through ``POST /_sandbox/accounts`` (duplicate
+  control off
+  unless asked);
+- the integrations of ``SANDBOX_INTEGRATIONS`` (or, when that key is absent, ``leadpath-sandbox-client`` /
+  ``leadpath-sandbox-secret`` with redirect ``http://127.0.0.1:5000/amocrm/callback``).
+
+Config keys (``state.DEFAULT_CONFIG`` has the defaults): ``SANDBOX_ACCESS_TOKEN_TTL`` (86400 s),
+``SANDBOX_REFRESH_TOKEN_TTL`` (90 days), ``SANDBOX_CODE_TTL`` (1200 s), ``SANDBOX_RATE_LIMIT_PER_SEC`` (7),
+``SANDBOX_ACCOUNT_RATE_LIMIT_PER_SEC`` (50), ``SANDBOX_WEBHOOK_RETRY_DELAYS`` ([1, 3] s; amoCRM ~5 and 15
+min),
+``SANDBOX_WEBHOOK_DISABLE_AFTER`` (100), ``SANDBOX_WEBHOOK_TIMEOUT`` (2.0 s), ``SANDBOX_SECRETS_TIMEOUT``
+(5.0 s),
+``SANDBOX_INTEGRATIONS``, ``SANDBOX_PUBLIC_HOST`` (the host used as ``referer``, JWT ``base_domain`` /
+``api_domain``, and in links; default: the host the request reached). All but the integrations can be changed
+at runtime with ``POST /_sandbox/config`` (see ``control_api``).
+
+Modules: ``state`` (store and seed data), ``oauth`` (consent, tokens, button), ``api`` (``/api/v4``),
+``faults``
+(limits and injected faults), ``webhooks`` (sender thread), ``control_api`` (``/_sandbox``), ``server``
+(run an
+app in a thread), ``control`` (a requests client for the control API).
+"""
+
+from types import SimpleNamespace
+
+from flask import Flask
+
+from .state import DEFAULT_CONFIG
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__, static_folder="static", static_url_path="/_sandbox/static", template_folder="templates"
+    )
+    app.config.update(DEFAULT_CONFIG)
+    app.config.update(config or {})
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    register_sandbox(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    return app
+
+
+def register_sandbox(app: Flask) -> None:
+    from .oauth import TokenSigner
+    from .state import SandboxState
+    from .webhooks import WebhookSender
+
+    state = SandboxState({key: app.config[key] for key in DEFAULT_CONFIG})
+    sender = WebhookSender(state)
+    sender.start()
+    app.extensions["amocrm_sandbox"] = SimpleNamespace(state=state, signer=TokenSigner(), sender=sender)
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import api, control_api, oauth
+
+    app.register_blueprint(oauth.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(control_api.bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from flask import request
+    from werkzeug.exceptions import HTTPException
+
+    from .faults import problem
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        # amoCRM answers unknown API routes and bad methods with problem JSON.
+        if request.path.startswith("/api/"):
+            return problem(error.code, error.name, error.description)
+        return error

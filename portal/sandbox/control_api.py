@@ -1,0 +1,238 @@
+"""Control API for tests and the demo, under ``/_sandbox/`` (JSON in and out; no auth, no faults, no limits).
+
+- ``GET  /_sandbox/``                      HTML page: deals with "Won" (with an amount) / "Lost" buttons
+- ``GET  /_sandbox/state``                 accounts, integrations, leads, contacts, webhooks, deliveries,
+                                           counters, faults, config, ``webhook_queue``, ``jwt_public_key_pem``
+- ``GET  /_sandbox/jwks``                  the RS256 public key as a JWKS
+- ``POST /_sandbox/reset``                 back to the start state (config from create_app, no faults)
+- ``POST /_sandbox/counters/reset``
+- ``POST /_sandbox/config``                runtime config, keys lowercased without the prefix:
+                                           ``access_token_ttl, refresh_token_ttl, code_ttl,
+                                           rate_limit_per_sec, account_rate_limit_per_sec,
+                                           webhook_retry_delays, webhook_disable_after, webhook_timeout,
+                                           secrets_timeout, public_host``
+- ``POST /_sandbox/faults``                ``{rate_limit_per_sec, http_500_rate, timeout_rate,
+                                           timeout_seconds, drop_after_commit_rate, latency_ms, html_429,
+                                           block}``; replaces the whole fault set, so ``{}`` means no faults
+- ``POST /_sandbox/tokens/expire``         ``{account_id?, client_id?}``: access tokens issued so far → 401
+- ``POST /_sandbox/oauth/authorize``       ``{client_id, state, account_id?}`` → ``{redirect_url, code,
+                                           referer, client_id, account_id}``; an integration with a
+                                           ``secrets_uri`` gets its keys POSTed there first (non-200 → 502)
+- ``POST /_sandbox/integrations``          ``{name, redirect_uri, secrets_uri?, client_id?, client_secret?}``
+- ``POST /_sandbox/accounts``              ``{name?, subdomain?, duplicate_control?}`` → the account
+- ``POST /_sandbox/accounts/<id>``         ``{duplicate_control}``
+- ``POST /_sandbox/leads/<id>/status``     ``{status_id, pipeline_id?, price?}`` (JSON, or the page's form)
+- ``DELETE /_sandbox/leads/<id>``          deletes the deal (``leads[delete]`` webhook)
+"""
+
+import copy
+
+from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
+
+from .api import finish_update
+from .oauth import authorize, public_host, sandbox
+from .state import DEFAULT_CONFIG, NO_FAULTS
+
+bp = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
+
+CONFIG_KEYS = {key[len("SANDBOX_") :].lower(): key for key in DEFAULT_CONFIG if key != "SANDBOX_INTEGRATIONS"}
+
+
+def bad_request(message: str, status: int = 400):
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+def json_body() -> dict:
+    body = request.get_json(silent=True, force=True)
+    return body if isinstance(body, dict) else {}
+
+
+def host_url() -> str:
+    return f"{request.scheme}://{public_host()}"
+
+
+@bp.get("/")
+def dashboard():
+    state = sandbox().state
+    with state.lock:
+        rows = []
+        for lead in sorted(state.leads.values(), key=lambda item: item["id"], reverse=True):
+            account = state.accounts[lead["account_id"]]
+            pipeline = state.pipeline(account, lead["pipeline_id"])
+            status = next(s for s in pipeline["statuses"] if s["id"] == lead["status_id"])
+            utm = {
+                f["field_code"]: f["values"][0]["value"]
+                for f in lead["custom_fields_values"] or []
+                if f["field_code"] and f["values"]
+            }
+            rows.append(
+                {"lead": lead, "account": account, "pipeline": pipeline, "status": status, "utm": utm}
+            )
+        accounts = list(state.accounts.values())
+    return render_template("sandbox/dashboard.html", rows=rows, accounts=accounts)
+
+
+@bp.get("/state")
+def state_dump():
+    box = sandbox()
+    body = box.state.public_state()
+    body["webhook_queue"] = box.sender.pending()
+    body["jwt_public_key_pem"] = box.signer.public_pem
+    return jsonify(body)
+
+
+@bp.get("/jwks")
+def jwks():
+    return jsonify(sandbox().signer.jwks())
+
+
+@bp.post("/reset")
+def reset():
+    sandbox().state.reset()
+    return jsonify({"ok": True})
+
+
+@bp.post("/counters/reset")
+def counters_reset():
+    sandbox().state.reset_counters()
+    return jsonify({"ok": True})
+
+
+@bp.post("/config")
+def config():
+    body = json_body()
+    unknown = set(body) - set(CONFIG_KEYS)
+    if unknown:
+        return bad_request(f"unknown config keys: {sorted(unknown)}")
+    state = sandbox().state
+    with state.lock:
+        for key, value in body.items():
+            state.config[CONFIG_KEYS[key]] = value
+        return jsonify({key: state.config[name] for key, name in CONFIG_KEYS.items()})
+
+
+@bp.post("/faults")
+def faults():
+    body = json_body()
+    unknown = set(body) - set(NO_FAULTS)
+    if unknown:
+        return bad_request(f"unknown faults: {sorted(unknown)}")
+    state = sandbox().state
+    with state.lock:
+        state.faults = dict(NO_FAULTS, **body)
+        return jsonify(state.faults)
+
+
+@bp.post("/tokens/expire")
+def tokens_expire():
+    body = json_body()
+    state = sandbox().state
+    expired = 0
+    with state.lock:
+        for record in state.access_tokens.values():
+            if body.get("account_id") not in (None, record["account_id"]):
+                continue
+            if body.get("client_id") not in (None, record["client_id"]):
+                continue
+            if not record["revoked"]:
+                record["revoked"] = True
+                expired += 1
+    return jsonify({"expired": expired})
+
+
+@bp.post("/oauth/authorize")
+def oauth_authorize():
+    body = json_body()
+    result = authorize(body.get("client_id"), body.get("account_id"), body.get("state"))
+    if "error" in result:
+        return bad_request(result["error"], 502 if "secrets_uri" in result["error"] else 400)
+    return jsonify(
+        {
+            "redirect_url": result["redirect_url"],
+            "code": result["code"],
+            "referer": result["referer"],
+            "client_id": result["integration"]["client_id"],
+            "account_id": result["account_id"],
+        }
+    )
+
+
+@bp.post("/integrations")
+def integrations():
+    body = json_body()
+    if not body.get("name") or not body.get("redirect_uri"):
+        return bad_request("name and redirect_uri are required")
+    allowed = ("name", "redirect_uri", "secrets_uri", "client_id", "client_secret", "scopes", "description")
+    integration = sandbox().state.create_integration(**{k: body[k] for k in allowed if k in body})
+    return jsonify(integration), 201
+
+
+@bp.post("/accounts")
+def accounts():
+    body = json_body()
+    account = sandbox().state.create_account(
+        name=body.get("name"),
+        subdomain=body.get("subdomain"),
+        duplicate_control=bool(body.get("duplicate_control", False)),
+    )
+    return jsonify(copy.deepcopy(account)), 201
+
+
+@bp.post("/accounts/<int:account_id>")
+def account_update(account_id):
+    body = json_body()
+    state = sandbox().state
+    with state.lock:
+        account = state.account(account_id)
+        if account is None:
+            return bad_request("no such account", 404)
+        if "duplicate_control" in body:
+            account["duplicate_control"] = bool(body["duplicate_control"])
+        return jsonify(copy.deepcopy(account))
+
+
+@bp.post("/leads/<int:lead_id>/status")
+def lead_status(lead_id):
+    from_form = not request.is_json
+    body = request.form.to_dict() if from_form else json_body()
+    box = sandbox()
+    state = box.state
+    with state.lock:
+        lead = state.leads.get(lead_id)
+        if lead is None:
+            return bad_request("no such lead", 404)
+        account = state.accounts[lead["account_id"]]
+        try:
+            status_id = int(body["status_id"])
+            pipeline_id = int(body.get("pipeline_id") or lead["pipeline_id"])
+            price = int(body["price"]) if body.get("price") not in (None, "") else None
+        except (KeyError, TypeError, ValueError):
+            return bad_request("status_id (int), pipeline_id (int) and price (int) expected")
+        pipeline = state.pipeline(account, pipeline_id)
+        if pipeline is None or all(s["id"] != status_id for s in pipeline["statuses"]):
+            return bad_request("no such pipeline/status in the lead's account")
+        before = copy.deepcopy(lead)
+        lead.update(status_id=status_id, pipeline_id=pipeline_id)
+        if price is not None:
+            lead["price"] = price
+        g.user_id = account["users"][0]["id"]
+        changes = finish_update(lead, before)
+        box.sender.publish(account["id"], host_url(), changes)
+        result = copy.deepcopy(lead)
+    if from_form:
+        return redirect(url_for(".dashboard"))
+    return jsonify(result)
+
+
+@bp.delete("/leads/<int:lead_id>")
+def lead_delete(lead_id):
+    box = sandbox()
+    state = box.state
+    with state.lock:
+        lead = state.leads.pop(lead_id, None)
+        if lead is None:
+            return bad_request("no such lead", 404)
+        box.sender.publish(lead["account_id"], host_url(), [("delete", lead, {})])
+    return "", 204
