@@ -1,0 +1,1 @@
+"""Background jobs: plain functions that take ids, run by RQ workers inside the app context."""

@@ -1,0 +1,121 @@
+"""Reconciliation: webhooks get lost, so the deals amoCRM changed since the last run are read back and applied
+with the same upsert as webhook events. Runs right after connecting (the 90-day backfill), every hour, and from
+`flask --app wsgi amocrm reconcile WORKSPACE [--since DATE]`."""
+import json
+import logging
+import time
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+
+from portal.amocrm.errors import AmoCRMError
+from portal.amocrm.webhooks import deal_from_api
+from portal.connection.services import NotConnected, client_for
+from portal.extensions import db
+from portal.jobs.queues import DEFAULT, enqueue
+from portal.jobs.scheduler import every
+from portal.logging import job_id_var, workspace_id_var
+from portal.models import AmoCRMConnection, SyncLogEntry
+from portal.models.amocrm import CONNECTED
+from portal.models.types import utcnow
+from portal.webhooks.services import apply_deals
+
+BACKFILL = timedelta(days=90)
+OVERLAP = timedelta(minutes=10)  # clocks and amoCRM's second-resolution updated_at: read a little twice
+BATCH = 250
+JOB = "portal.jobs.reconcile.reconcile_workspace"
+
+log = logging.getLogger(__name__)
+
+
+def parse_since(text: str | None) -> datetime | None:
+    """An ISO date or datetime (naive means UTC)."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = datetime.combine(date.fromisoformat(text), datetime.min.time())
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def reconcile_workspace(workspace_id: int, since_iso: str | None = None) -> dict:
+    """Apply every deal amoCRM changed since `since_iso` (default: the last run's start minus OVERLAP, or
+    90 days back the first time). Commits every BATCH deals; `reconciled_until` moves only when the whole
+    window was read without a gap. Returns counts."""
+    workspace_id_var.set(str(workspace_id))
+    connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
+    if connection is None or connection.status != CONNECTED:
+        db.session.rollback()
+        return {"skipped": "not connected"}
+    started = utcnow()
+    previous = connection.reconciled_until
+    since = parse_since(since_iso) or ((previous - OVERLAP) if previous else started - BACKFILL)
+    try:
+        client = client_for(workspace_id)
+    except NotConnected:
+        db.session.rollback()
+        return {"skipped": "not connected"}
+    db.session.rollback()  # no transaction open across amoCRM calls
+
+    counts: dict[str, int] = {"read": 0}
+    clock = time.perf_counter()
+    batch = []
+    try:
+        for lead in client.iter_leads(updated_from=int(since.timestamp())):
+            try:
+                batch.append(deal_from_api(lead))
+            except ValueError:
+                counts["unreadable"] = counts.get("unreadable", 0) + 1
+                continue
+            if len(batch) >= BATCH:
+                _apply(workspace_id, batch, counts)
+                batch = []
+        _apply(workspace_id, batch, counts)
+    except AmoCRMError as exc:
+        db.session.rollback()
+        _log(workspace_id, since, counts, clock, error=f"{exc.__class__.__name__}: {str(exc)[:300]}",
+             status=exc.status)
+        db.session.commit()
+        raise
+    connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
+    if connection is not None and (connection.reconciled_until is None or since <= connection.reconciled_until):
+        connection.reconciled_until = max(started, connection.reconciled_until or started)
+    _log(workspace_id, since, counts, clock)
+    db.session.commit()
+    log.info("reconciled workspace %s since %s: %s", workspace_id, since.isoformat(), counts)
+    return counts
+
+
+def _apply(workspace_id: int, batch: list, counts: dict) -> None:
+    if not batch:
+        return
+    summary = apply_deals(workspace_id, batch)
+    counts["read"] += len(batch)
+    for key, value in summary.counts().items():
+        counts[key] = counts.get(key, 0) + value
+    db.session.commit()
+
+
+def _log(workspace_id: int, since: datetime, counts: dict, clock: float, *, error: str | None = None,
+         status: int | None = None) -> None:
+    job_id = job_id_var.get()
+    db.session.add(SyncLogEntry(
+        workspace_id=workspace_id, direction="outbound", operation="reconcile GET /api/v4/leads",
+        outcome="error" if error else "ok", http_status=status, error=error,
+        duration_ms=int((time.perf_counter() - clock) * 1000),
+        request=json.dumps({"filter[updated_at][from]": int(since.timestamp()), "since": since.isoformat()}),
+        response=json.dumps(counts), job_id=None if job_id == "-" else job_id[:64]))
+
+
+def reconcile_connected_workspaces() -> int:
+    """The hourly run: one reconcile job per connected workspace (unique per workspace while it waits)."""
+    workspace_ids = db.session.scalars(select(AmoCRMConnection.workspace_id)
+                                       .where(AmoCRMConnection.status == CONNECTED)).all()
+    db.session.rollback()
+    for workspace_id in workspace_ids:
+        enqueue(DEFAULT, JOB, workspace_id, job_id=f"reconcile-{workspace_id}")
+    return len(workspace_ids)
+
+
+every(3600, DEFAULT, "portal.jobs.reconcile.reconcile_connected_workspaces")

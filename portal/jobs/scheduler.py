@@ -1,0 +1,63 @@
+"""Periodic jobs. `flask --app wsgi scheduler` runs this loop; any number may run: a Redis key per job
+and period makes sure each periodic job is enqueued once per period across all schedulers.
+
+The loop also moves RQ's delayed jobs (Retry intervals) to their queues when they fall due.
+"""
+import logging
+import threading
+from dataclasses import dataclass
+
+from flask import Flask
+from redis.exceptions import RedisError
+from rq.scheduler import RQScheduler
+
+from portal.extensions import redis_connection
+from portal.jobs.queues import QUEUE_NAMES, PendingJob, get_queue, send
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    every_seconds: int
+    queue: str
+    func: str
+
+
+PERIODIC_JOBS: list[Periodic] = []
+
+
+def every(seconds: int, queue: str, func: str, name: str | None = None) -> None:
+    """Register a periodic job (feature modules call this at import)."""
+    PERIODIC_JOBS.append(Periodic(name or func.rsplit(".", 1)[-1], seconds, queue, func))
+
+
+def tick(rq_scheduler: RQScheduler | None = None) -> list[str]:
+    """Enqueue the periodic jobs that are due. Returns their names."""
+    client = redis_connection.client
+    due = []
+    for job in PERIODIC_JOBS:
+        if client.set(f"leadpath:periodic:{job.name}", "1", nx=True, ex=job.every_seconds):
+            send(PendingJob(job.queue, job.func, (), job_id=f"periodic-{job.name}"))
+            due.append(job.name)
+    if rq_scheduler is not None:
+        rq_scheduler.acquire_locks()
+        rq_scheduler.enqueue_scheduled_jobs()
+    return due
+
+
+def run(app: Flask, stop: threading.Event | None = None) -> None:
+    stop = stop or threading.Event()
+    with app.app_context():
+        import portal.jobs.registry  # noqa: F401  (registers the periodic jobs)
+
+        rq_scheduler = RQScheduler([get_queue(name) for name in QUEUE_NAMES], redis_connection.client,
+                                   logging_level="WARNING")
+        log.info("scheduler started with %d periodic jobs", len(PERIODIC_JOBS))
+        while not stop.is_set():
+            try:
+                tick(rq_scheduler)
+            except RedisError as exc:
+                log.warning("scheduler tick failed: %s", exc.__class__.__name__)
+            stop.wait(min(1.0, app.config["SCHEDULER_TICK_SECONDS"]))

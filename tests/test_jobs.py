@@ -1,0 +1,122 @@
+"""Job infrastructure: enqueue only after commit, survive Redis being down, run in the app context."""
+import pytest
+from support import make_app
+
+from portal.extensions import db
+from portal.jobs.queues import DEFAULT, enqueue, get_queue
+from portal.models import Workspace
+
+JOB = "jobs_for_tests.record_workspace_name"
+
+
+def test_job_waits_for_the_commit(app_context):
+    workspace = Workspace(name="Queued")
+    db.session.add(workspace)
+    db.session.flush()
+    enqueue(DEFAULT, JOB, workspace.id)
+    assert get_queue(DEFAULT).count == 0  # not before the row is committed
+    db.session.commit()
+    assert get_queue(DEFAULT).count == 1
+
+
+def test_after_only_reads_the_job_goes_at_once(app_context):
+    workspace = Workspace(name="Read")
+    db.session.add(workspace)
+    db.session.commit()
+    enqueue(DEFAULT, JOB, workspace.id)  # reading workspace.id opened a transaction that wrote nothing
+    assert get_queue(DEFAULT).count == 1
+
+
+def test_rollback_drops_the_job(app_context):
+    workspace = Workspace(name="Never")
+    db.session.add(workspace)
+    db.session.flush()
+    enqueue(DEFAULT, JOB, workspace.id)
+    db.session.rollback()
+    db.session.add(Workspace(name="Later"))
+    db.session.commit()
+    assert get_queue(DEFAULT).count == 0
+
+
+def test_same_job_id_waits_once(app_context):
+    enqueue(DEFAULT, JOB, 1, job_id="push-1")
+    enqueue(DEFAULT, JOB, 1, job_id="push-1")
+    assert get_queue(DEFAULT).count == 1
+
+
+def test_redis_down_does_not_break_the_commit(database_schema, caplog):
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
+    with app.app_context():
+        db.session.add(Workspace(name="Kept"))
+        enqueue(DEFAULT, JOB, 1)
+        db.session.commit()
+        assert db.session.scalar(db.select(Workspace.name).where(Workspace.name == "Kept")) == "Kept"
+        db.session.execute(db.delete(Workspace))
+        db.session.commit()
+    assert "Could not enqueue" in caplog.text
+
+
+@pytest.mark.integration
+def test_worker_runs_jobs_in_the_app_context(app, redis_client):
+    from portal.jobs.worker import build_worker
+
+    with app.app_context():
+        workspace = Workspace(name="Worked")
+        db.session.add(workspace)
+        db.session.commit()
+        enqueue(DEFAULT, JOB, workspace.id)
+        workspace_id = workspace.id
+    build_worker(app, [DEFAULT]).work(burst=True)
+    assert redis_client.get(f"test:job-ran:{workspace_id}") == b"portal:Worked"
+
+
+def test_in_process_worker_runs_jobs_without_redis(database_schema):
+    import time
+
+    from portal.jobs.worker import start_in_process
+
+    app = make_app(REDIS_URL=None)
+    stop = start_in_process(app)
+    try:
+        with app.app_context():
+            workspace = Workspace(name="Threaded")
+            db.session.add(workspace)
+            db.session.commit()
+            enqueue(DEFAULT, JOB, workspace.id)
+            client = app.extensions["leadpath_redis"]
+            deadline = time.monotonic() + 10
+            while client.get(f"test:job-ran:{workspace.id}") is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert client.get(f"test:job-ran:{workspace.id}") == b"portal:Threaded"
+            db.session.execute(db.delete(Workspace))
+            db.session.commit()
+    finally:
+        stop.set()
+
+
+@pytest.mark.integration
+def test_a_threaded_worker_process_runs_jobs_side_by_side(app, redis_client):
+    """`flask worker --threads N`: N jobs at once in one process, each in its own app context."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from support import DATABASE_URL, REDIS_URL
+
+    with app.app_context():
+        workspaces = [Workspace(name=f"Threaded {n}") for n in range(6)]
+        db.session.add_all(workspaces)
+        db.session.commit()
+        for workspace in workspaces:
+            enqueue(DEFAULT, "jobs_for_tests.slow_record", workspace.id)
+        ids = [workspace.id for workspace in workspaces]
+    env = {**os.environ, "LEADPATH_CONFIG": "testing", "TEST_DATABASE_URL": DATABASE_URL,
+           "TEST_REDIS_URL": REDIS_URL, "PYTHONPATH": str(Path(__file__).parent)}
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "default", "--threads", "3",
+                             "--burst"], cwd=Path(__file__).parents[1], env=env, capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert all(redis_client.get(f"test:job-ran:{workspace_id}") for workspace_id in ids)
+    spans = [tuple(map(float, redis_client.get(f"test:job-span:{workspace_id}").split())) for workspace_id in ids]
+    running_at_once = max(sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans)
+    assert running_at_once == 3
