@@ -1,0 +1,205 @@
+"""Accepting leads and the lead-form settings. Every function takes the workspace explicitly and commits once.
+
+The hot path (`accept_lead`) is one prepared INSERT … RETURNING in autocommit: the repeat check is a subquery of
+the INSERT and a replayed idempotency key an ON CONFLICT DO NOTHING, so a new lead costs one round trip to
+PostgreSQL. The workspace is read from a per-process cache for a few seconds.
+"""
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import Boolean, String, bindparam, case, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+from portal.intake.submission import ATTRIBUTION_KEYS, FIRST_TOUCH_KEYS, LeadSubmission
+from portal.jobs.sync_schedule import schedule_push
+from portal.models import Lead, Workspace
+from portal.models.lead import PENDING, SKIPPED
+from portal.models.types import utcnow
+from portal.ratelimit import parse_limit, rate_limiter
+
+CACHE_KEY = "leadpath_intake_workspaces"
+MAX_ORIGINS = 50
+MAX_DUPLICATE_WINDOW_HOURS = 24 * 30
+
+
+class WorkspaceNotFound(Exception):
+    pass
+
+
+class SettingsInvalid(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class IntakeWorkspace:
+    """What the intake needs of a workspace, cheap to keep in memory."""
+
+    id: int
+    public_id: str
+    country: str
+    allowed_origins: frozenset[str]
+    duplicate_window_hours: int
+
+
+@dataclass(frozen=True)
+class Accepted:
+    lead_id: int
+    created: bool  # False: an idempotency key seen before; nothing was stored
+
+
+def find_workspace(public_id: str | None) -> IntakeWorkspace:
+    """The workspace with that public id, from a per-process cache kept LEAD_WORKSPACE_CACHE_SECONDS."""
+    if not public_id:
+        raise WorkspaceNotFound
+    cache: dict = current_app.extensions.setdefault(CACHE_KEY, {})
+    now = time.monotonic()
+    entry = cache.get(public_id)
+    if entry is not None and entry[0] > now:
+        return entry[1]
+    row = db.session.execute(
+        select(Workspace.id, Workspace.country, Workspace.allowed_origins, Workspace.duplicate_window_hours)
+        .where(Workspace.public_id == public_id)).first()
+    db.session.rollback()  # end the read transaction: the INSERT gets a fresh one
+    if row is None:
+        raise WorkspaceNotFound
+    workspace = IntakeWorkspace(row.id, public_id, row.country or "", frozenset(parse_origins(row.allowed_origins)),
+                                row.duplicate_window_hours or 0)
+    if len(cache) > 10_000:  # bounded: public ids of deleted workspaces must not pile up
+        cache.clear()
+    cache[public_id] = (now + current_app.config["LEAD_WORKSPACE_CACHE_SECONDS"], workspace)
+    return workspace
+
+
+def forget_workspace(public_id: str) -> None:
+    current_app.extensions.get(CACHE_KEY, {}).pop(public_id, None)
+
+
+def origin_allowed(workspace: IntakeWorkspace, origin: str | None, own_origins: tuple[str, ...]) -> bool:
+    """Any origin when the list is empty; requests without an Origin (servers, curl) are not browsers'."""
+    if not workspace.allowed_origins or not origin:
+        return True
+    origin = origin.rstrip("/").lower()
+    return origin in workspace.allowed_origins or origin in own_origins
+
+
+def accept_lead(workspace: IntakeWorkspace, submission: LeadSubmission, ip: str | None,
+                user_agent: str | None) -> Accepted:
+    """Store the lead (committed when this returns) and schedule its push unless it is spam or a repeat.
+
+    The lead is written by one INSERT in autocommit mode: PostgreSQL commits it (and flushes its WAL) before
+    answering, so one round trip stores it durably. A replayed idempotency key inserts nothing
+    (ON CONFLICT DO NOTHING) and answers with the lead it created.
+    """
+    now = utcnow()
+    first = submission.first_touch or {key: submission.attribution.get(key) for key in FIRST_TOUCH_KEYS}
+    check_repeats = not submission.is_spam and workspace.duplicate_window_hours > 0
+    params = {
+        "p_workspace_id": workspace.id, "p_name": submission.name, "p_phone": submission.phone,
+        "p_email": submission.email, "p_message": submission.message,
+        **{f"p_{key}": submission.attribution.get(key) for key in ATTRIBUTION_KEYS},
+        **{f"p_first_{key}": first.get(key) for key in FIRST_TOUCH_KEYS},
+        "p_first_touch_at": submission.first_touch_at or now, "p_ip": ip, "p_user_agent": user_agent,
+        "p_idempotency_key": submission.idempotency_key, "p_is_spam": submission.is_spam, "p_created_at": now,
+        "match_phone": submission.phone if check_repeats else None,
+        "match_email": submission.email if check_repeats else None,
+        "window_start": now - timedelta(hours=max(workspace.duplicate_window_hours, 0)),
+    }
+    with db.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            row = connection.execute(_insert_statement(connection.dialect.name), params).first()
+        except IntegrityError as error:  # the only other constraint: the workspace, deleted since it was cached
+            forget_workspace(workspace.public_id)
+            raise WorkspaceNotFound from error
+        if row is None:  # the key was used before: answer with the lead it created
+            lead_id = connection.scalar(select(Lead.id).where(Lead.workspace_id == workspace.id,
+                                                              Lead.idempotency_key == submission.idempotency_key))
+            if lead_id is None:
+                raise RuntimeError("idempotency key conflict without a lead")
+            return Accepted(lead_id, created=False)
+    if row.sync_status == PENDING:
+        schedule_push(workspace.id)
+    return Accepted(row.id, created=True)
+
+
+_INSERT_COLUMNS = ("workspace_id", "name", "phone", "email", "message", *ATTRIBUTION_KEYS,
+                   *(f"first_{key}" for key in FIRST_TOUCH_KEYS), "first_touch_at", "ip", "user_agent",
+                   "idempotency_key", "is_spam", "created_at")
+_statements: dict[str, object] = {}
+
+
+def _insert_statement(dialect_name: str):
+    """The one INSERT of the hot path, built once per dialect (PostgreSQL; SQLite for the demo).
+
+    `duplicate_of_id` is a subquery: the earliest original lead (not spam, not itself a repeat) from the same
+    phone or e-mail since `window_start`; `match_phone`/`match_email` are NULL when repeats are not checked, so it
+    finds nothing. A lead is pushed (`pending`) unless it is spam or a repeat (`skipped`).
+    """
+    statement = _statements.get(dialect_name)
+    if statement is None:
+        table = Lead.__table__
+        repeat_of = (
+            select(Lead.id)
+            .where(Lead.workspace_id == bindparam("p_workspace_id"),
+                   or_(Lead.phone == bindparam("match_phone", type_=String), Lead.email == bindparam("match_email",
+                                                                                                    type_=String)),
+                   Lead.is_spam.is_(False), Lead.duplicate_of_id.is_(None),
+                   Lead.created_at >= bindparam("window_start", type_=table.c.created_at.type))
+            .order_by(Lead.id).limit(1).scalar_subquery())
+        values = {name: bindparam(f"p_{name}", type_=table.c[name].type) for name in _INSERT_COLUMNS}
+        values["duplicate_of_id"] = repeat_of
+        values["sync_status"] = case((bindparam("p_is_spam", type_=Boolean), SKIPPED),
+                                     (repeat_of.is_(None), PENDING), else_=SKIPPED)
+        insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+        statement = (insert(table).values(values)
+                     .on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
+                     .returning(table.c.id, table.c.sync_status))
+        _statements[dialect_name] = statement
+    return statement
+
+
+def parse_origins(text: str | None) -> list[str]:
+    """Origins from the settings text (one per line), normalised to scheme://host[:port] in lower case."""
+    return [line.strip().rstrip("/").lower() for line in (text or "").splitlines() if line.strip()]
+
+
+def check_origin(origin: str) -> str:
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment \
+            or parts.username or parts.password:
+        raise SettingsInvalid(f"{origin!r} is not an origin like https://example.com (no path).")
+    return origin
+
+
+def update_lead_form_settings(workspace: Workspace, allowed_origins: str, duplicate_window_hours: int) -> None:
+    origins = [check_origin(origin) for origin in parse_origins(allowed_origins)]
+    if len(origins) > MAX_ORIGINS:
+        raise SettingsInvalid(f"At most {MAX_ORIGINS} origins.")
+    if not 0 <= duplicate_window_hours <= MAX_DUPLICATE_WINDOW_HOURS:
+        raise SettingsInvalid(f"The duplicate window is 0 to {MAX_DUPLICATE_WINDOW_HOURS} hours.")
+    workspace.allowed_origins = "\n".join(dict.fromkeys(origins))
+    workspace.duplicate_window_hours = duplicate_window_hours
+    db.session.commit()
+    forget_workspace(workspace.public_id)
+
+
+@dataclass(frozen=True)
+class LimitExceeded:
+    name: str  # which limit: "ip" or "workspace"
+    retry_after: int  # seconds until its window ends (≥ 1)
+
+
+def check_rate_limits(app, ip: str, workspace_key: str) -> LimitExceeded | None:
+    """Count this request against the IP limit, then the workspace limit (one Redis call, failing open to
+    in-process counting: portal.ratelimit); the first exceeded, or None."""
+    counters = [("lead-ip:" + ip, parse_limit(app.config["LEAD_RATE_LIMIT_IP"])),
+                ("lead-workspace:" + workspace_key, parse_limit(app.config["LEAD_RATE_LIMIT_WORKSPACE"]))]
+    index, retry_after = rate_limiter(app).hit(counters)
+    if index == 0:
+        return None
+    return LimitExceeded("ip" if index == 1 else "workspace", retry_after)
