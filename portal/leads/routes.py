@@ -1,0 +1,74 @@
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from portal.leads import bp
+from portal.leads.services import (
+    DEAL_STATES,
+    KINDS,
+    SYNC_STATES,
+    CursorError,
+    deal_link,
+    iter_leads,
+    lead_detail,
+    lead_page,
+    parse_filters,
+)
+from portal.masking import mask_email, mask_phone
+from portal.models import Lead
+from portal.reports.csv_output import csv_response
+from portal.reports.periods import PRESETS
+from portal.tenancy import current_workspace_id, get_owned_or_404
+from portal.webhooks.services import mark_lead_spam
+
+CSV_HEADER = ["id", "created_at", "name", "phone", "email", "utm_source", "utm_medium", "utm_campaign", "utm_term",
+              "utm_content", "first_utm_source", "first_utm_medium", "first_utm_campaign", "sync_status",
+              "amocrm_lead_id", "deal_state", "deal_amount", "is_spam", "duplicate_of_id", "landing_page"]
+
+
+@bp.get("/leads")
+@login_required
+def index():
+    filters = parse_filters(request.args, current_user.workspace.timezone)
+    try:
+        page = lead_page(current_workspace_id(), filters, request.args.get("after"))
+    except CursorError:
+        abort(400, "This page link is not valid any more; start from the first page.")
+    return render_template("leads/index.html", page=page, filters=filters, presets=PRESETS,
+                           sync_states=SYNC_STATES, deal_states=DEAL_STATES, kinds=KINDS, mask_phone=mask_phone,
+                           mask_email=mask_email, deal_link=deal_link, first_page=not request.args.get("after"))
+
+
+@bp.get("/leads.csv")
+@login_required
+def export_csv():
+    workspace_id = current_workspace_id()
+    filters = parse_filters(request.args, current_user.workspace.timezone)
+
+    def rows():
+        for lead, deal in iter_leads(workspace_id, filters):
+            yield [lead.id, lead.created_at.isoformat(), lead.name, lead.phone, lead.email, lead.utm_source,
+                   lead.utm_medium, lead.utm_campaign, lead.utm_term, lead.utm_content, lead.first_utm_source,
+                   lead.first_utm_medium, lead.first_utm_campaign, lead.sync_status, lead.amocrm_lead_id,
+                   deal.state if deal else "", deal.amount if deal else "", "yes" if lead.is_spam else "no",
+                   lead.duplicate_of_id or "", lead.landing_page]
+
+    return csv_response("leads.csv", CSV_HEADER, rows())
+
+
+@bp.get("/leads/<int:lead_id>")
+@login_required
+def detail(lead_id: int):
+    detail = lead_detail(get_owned_or_404(Lead, lead_id))
+    return render_template("leads/detail.html", detail=detail, lead=detail.lead, deal_link=deal_link)
+
+
+@bp.post("/leads/<int:lead_id>/spam")
+@login_required
+def spam(lead_id: int):
+    """Mark a lead as spam (its open deal is closed as lost in amoCRM) or take the mark back."""
+    lead = get_owned_or_404(Lead, lead_id)
+    spam = request.form.get("spam") != "0"
+    mark_lead_spam(lead.workspace_id, lead.id, spam)
+    flash("Marked as spam; its open deal in amoCRM will be closed as lost." if spam and lead.amocrm_lead_id else
+          "Marked as spam." if spam else "No longer marked as spam.", "info")
+    return redirect(url_for("leads.detail", lead_id=lead.id))

@@ -1,0 +1,259 @@
+"""The lead list (filters, search, keyset pagination), a lead's page, and the leads CSV.
+
+Pagination is keyset on (created_at, id) descending through ix_leads_workspace_created, so page 1,000 costs what
+page 1 costs. Filters on tags compare normalised values (trimmed, lower-case) like the ROI report does.
+Search: a value with "@" is an e-mail (exact, lower-case, ix_leads_workspace_email); mostly digits is a phone
+(E.164 prefix); anything else matches the name (case-insensitive substring, the slowest of the three).
+"""
+import base64
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import exists, func, select, tuple_
+
+from portal.extensions import db
+from portal.models import AmoCRMConnection, Lead, Sale, SyncLogEntry
+from portal.models.lead import FAILED, PENDING, SKIPPED, SYNCED
+from portal.models.sale import LOST, OPEN, WON
+from portal.models.types import utcnow
+from portal.reports.periods import Period, parse_period
+from portal.reports.services import NONE_LABEL, normalize_tag
+
+PAGE_SIZE = 50
+SYNC_STATES = (PENDING, SYNCED, FAILED, SKIPPED)
+DEAL_STATES = (OPEN, WON, LOST, "none")
+KINDS = ("", "unique", "repeat", "spam", "all")  # "" = everything but spam
+_DIGITS = re.compile(r"[\d\s()+\-]{5,}")
+
+
+class CursorError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class LeadFilters:
+    period: Period | None = None
+    source: str | None = None
+    medium: str | None = None
+    campaign: str | None = None
+    sync_status: str | None = None
+    deal_state: str | None = None
+    kind: str = ""
+    search: str = ""
+
+    def as_args(self) -> dict:
+        """The filters as query arguments (for links that keep them)."""
+        args = {}
+        if self.period is not None:
+            args.update({"period": self.period.preset, "from": self.period.start.isoformat(),
+                         "to": self.period.end.isoformat()})
+        for name in ("source", "medium", "campaign"):
+            value = getattr(self, name)
+            if value is not None:
+                args[name] = value or NONE_LABEL
+        for name, value in (("sync", self.sync_status), ("deal", self.deal_state), ("kind", self.kind),
+                            ("q", self.search)):
+            if value:
+                args[name] = value
+        return args
+
+
+def parse_filters(args, timezone: str) -> LeadFilters:
+    period = parse_period(args, timezone) if (args.get("period") or args.get("from")) else None
+
+    def tag(name):
+        value = args.get(name)
+        if value is None or value == "":
+            return None
+        value = normalize_tag(value[:200])
+        return "" if value == NONE_LABEL else value
+
+    sync_status = args.get("sync") if args.get("sync") in SYNC_STATES else None
+    deal_state = args.get("deal") if args.get("deal") in DEAL_STATES else None
+    kind = args.get("kind") if args.get("kind") in KINDS else ""
+    return LeadFilters(period, tag("source"), tag("medium"), tag("campaign"), sync_status, deal_state, kind,
+                       (args.get("q") or "").replace("\x00", "").strip()[:100])
+
+
+def _conditions(workspace_id: int, filters: LeadFilters) -> list:
+    conditions = [Lead.workspace_id == workspace_id]
+    if filters.period is not None:
+        conditions += [Lead.created_at >= filters.period.starts_at, Lead.created_at < filters.period.ends_at]
+    for column, value in ((Lead.utm_source, filters.source), (Lead.utm_medium, filters.medium),
+                          (Lead.utm_campaign, filters.campaign)):
+        if value is not None:
+            conditions.append(func.lower(func.trim(func.coalesce(column, ""))) == value)
+    if filters.sync_status:
+        conditions.append(Lead.sync_status == filters.sync_status)
+    if filters.kind == "":
+        conditions.append(Lead.is_spam.is_(False))
+    elif filters.kind == "unique":
+        conditions += [Lead.is_spam.is_(False), Lead.duplicate_of_id.is_(None)]
+    elif filters.kind == "repeat":
+        conditions.append(Lead.duplicate_of_id.is_not(None))
+    elif filters.kind == "spam":
+        conditions.append(Lead.is_spam.is_(True))
+    if filters.deal_state:
+        deals = select(Sale.id).where(Sale.workspace_id == workspace_id, Sale.lead_id == Lead.id,
+                                      Sale.deleted.is_(False))
+        if filters.deal_state == "none":
+            conditions.append(~exists(deals))
+        else:
+            conditions.append(exists(deals.where(Sale.state == filters.deal_state)))
+    if filters.search:
+        conditions.append(_search_condition(filters.search))
+    return conditions
+
+
+def _search_condition(text: str):
+    if "@" in text:
+        return Lead.email == text.lower()
+    if _DIGITS.fullmatch(text):
+        digits = re.sub(r"\D", "", text)
+        # Stored phones are E.164; a national 8XXXXXXXXXX (Russia) is +7XXXXXXXXXX.
+        if len(digits) == 11 and digits.startswith("8"):
+            digits = "7" + digits[1:]
+        return Lead.phone.like("+" + digits + "%")
+    pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return func.lower(Lead.name).like(pattern, escape="\\")
+
+
+def encode_cursor(lead: Lead) -> str:
+    raw = f"{lead.created_at.isoformat()}|{lead.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, lead_id = raw.split("|")
+        created_at = datetime.fromisoformat(created)
+        if created_at.tzinfo is None:
+            raise ValueError
+        return created_at, int(lead_id)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise CursorError("bad cursor") from error
+
+
+@dataclass
+class LeadPage:
+    leads: list[Lead]
+    deals: dict[int, Sale] = field(default_factory=dict)
+    next_cursor: str | None = None
+    deal_base_url: str | None = None
+
+
+# With filters the planner cannot estimate (normalised tags, name search), PostgreSQL tends to sort every match
+# instead of walking ix_leads_workspace_created backwards. Searching growing windows back in time keeps each query
+# bounded: common matches are found in the first window, rare ones cost a wider scan only when needed.
+SEARCH_WINDOWS_DAYS = (3, 30, 365, None)
+
+
+def _is_filtered(filters: LeadFilters) -> bool:
+    return any(value is not None for value in (filters.source, filters.medium, filters.campaign)) or bool(
+        filters.sync_status or filters.deal_state or filters.search or filters.kind not in ("", "all"))
+
+
+def lead_page(workspace_id: int, filters: LeadFilters, cursor: str | None = None,
+              page_size: int = PAGE_SIZE) -> LeadPage:
+    statement = select(Lead).where(*_conditions(workspace_id, filters))
+    upper = None
+    if cursor:
+        created_at, lead_id = decode_cursor(cursor)
+        statement = statement.where(tuple_(Lead.created_at, Lead.id) < tuple_(created_at, lead_id))
+        upper = created_at
+    statement = statement.order_by(Lead.created_at.desc(), Lead.id.desc())
+    windows = SEARCH_WINDOWS_DAYS if _is_filtered(filters) else (None,)
+    upper = upper or (filters.period.ends_at if filters.period else utcnow())
+    leads: list[Lead] = []
+    for days in windows:
+        windowed = statement
+        if days is not None:
+            windowed = statement.where(Lead.created_at >= upper - timedelta(days=days))
+        leads = list(db.session.scalars(windowed.limit(page_size + 1)))
+        if len(leads) > page_size:
+            break
+    next_cursor = encode_cursor(leads[page_size - 1]) if len(leads) > page_size else None
+    leads = leads[:page_size]
+    return LeadPage(leads, latest_deals(workspace_id, [lead.id for lead in leads]), next_cursor,
+                    deal_base_url(workspace_id))
+
+
+def latest_deals(workspace_id: int, lead_ids: list[int]) -> dict[int, Sale]:
+    """The most recent non-deleted deal of each lead."""
+    if not lead_ids:
+        return {}
+    deals: dict[int, Sale] = {}
+    for sale in db.session.scalars(select(Sale).where(Sale.workspace_id == workspace_id, Sale.lead_id.in_(lead_ids),
+                                                      Sale.deleted.is_(False)).order_by(Sale.created_at)):
+        deals[sale.lead_id] = sale
+    return deals
+
+
+def deal_base_url(workspace_id: int) -> str | None:
+    """`https://<account host>/leads/detail/` for the workspace's amoCRM account (http for dev hosts)."""
+    base_domain = db.session.scalar(select(AmoCRMConnection.base_domain)
+                                    .where(AmoCRMConnection.workspace_id == workspace_id))
+    if not base_domain:
+        return None
+    host = base_domain.split(":")[0]
+    scheme = "http" if host in current_app.config.get("AMOCRM_DEV_HOSTS", []) or \
+        base_domain in current_app.config.get("AMOCRM_DEV_HOSTS", []) else "https"
+    return f"{scheme}://{base_domain}/leads/detail/"
+
+
+def iter_leads(workspace_id: int, filters: LeadFilters, chunk: int = 1000):
+    """Every lead matching the filters, newest first, read in keyset chunks (for the CSV)."""
+    cursor = None
+    while True:
+        page = lead_page(workspace_id, filters, cursor, chunk)
+        yield from ((lead, page.deals.get(lead.id)) for lead in page.leads)
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+        db.session.expunge_all()
+
+
+@dataclass
+class LeadDetail:
+    lead: Lead
+    deals: list[Sale]
+    duplicate_of: Lead | None
+    timeline: list[SyncLogEntry]
+    deal_base_url: str | None
+
+
+TIMELINE_LIMIT = 100
+
+
+def lead_detail(lead: Lead) -> LeadDetail:
+    deals = list(db.session.scalars(select(Sale).where(Sale.workspace_id == lead.workspace_id,
+                                                       Sale.lead_id == lead.id).order_by(Sale.created_at)))
+    duplicate_of = None
+    if lead.duplicate_of_id:
+        duplicate_of = db.session.scalar(select(Lead).where(Lead.workspace_id == lead.workspace_id,
+                                                            Lead.id == lead.duplicate_of_id))
+    return LeadDetail(lead, deals, duplicate_of, sync_timeline(lead), deal_base_url(lead.workspace_id))
+
+
+def sync_timeline(lead: Lead) -> list[SyncLogEntry]:
+    """Sync log entries naming this lead, oldest first. Entries are never older than the lead, which keeps the
+    scan on ix_amocrm_sync_log_workspace_created short."""
+    base = select(SyncLogEntry).where(SyncLogEntry.workspace_id == lead.workspace_id,
+                                      SyncLogEntry.created_at >= lead.created_at)
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy import cast
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        statement = base.where(SyncLogEntry.lead_ids.op("@>")(cast([lead.id], JSONB)))
+        return list(db.session.scalars(statement.order_by(SyncLogEntry.created_at).limit(TIMELINE_LIMIT)))
+    entries = db.session.scalars(base.order_by(SyncLogEntry.created_at).limit(20 * TIMELINE_LIMIT))
+    return [entry for entry in entries if lead.id in (entry.lead_ids or [])][:TIMELINE_LIMIT]
+
+
+def deal_link(base_url: str | None, amocrm_lead_id: int | None) -> str | None:
+    return f"{base_url}{amocrm_lead_id}" if base_url and amocrm_lead_id else None
+
+

@@ -1,0 +1,34 @@
+"""`flask --app wsgi sync push WORKSPACE | prune-log`."""
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from portal.tenancy import workspace_id_for
+
+sync_cli = AppGroup("sync", help="Lead sync with amoCRM.")
+
+
+def find_workspace_id(reference: str) -> int:
+    workspace_id = workspace_id_for(reference)
+    if workspace_id is None:
+        raise click.BadParameter(f"no workspace {reference!r}")
+    return workspace_id
+
+
+@sync_cli.command("push")
+@click.argument("workspace")
+def push(workspace: str) -> None:
+    """Push WORKSPACE's pending leads now, in this process."""
+    from portal.jobs.sync import push_leads
+
+    click.echo(push_leads(find_workspace_id(workspace)))
+
+
+@sync_cli.command("prune-log")
+@click.option("--days", type=int, default=None, help="Keep this many days (default SYNC_LOG_RETENTION_DAYS).")
+def prune_log(days: int | None) -> None:
+    """Delete sync log rows older than the retention period."""
+    from portal.sync.services import prune_sync_log
+
+    removed = prune_sync_log(days if days is not None else current_app.config["SYNC_LOG_RETENTION_DAYS"])
+    click.echo(f"removed {removed} sync log rows")

@@ -1,0 +1,47 @@
+"""The sync log: one row per amoCRM call, with tokens and personal data masked."""
+import json
+
+from portal.amocrm.client import CallRecord
+from portal.extensions import db
+from portal.masking import mask_field, mask_text
+from portal.models import SyncLogEntry
+
+PERSONAL_FIELD_CODES = {"PHONE", "EMAIL"}
+STORED_CHARS = 20_000
+
+
+def mask_amocrm_document(document):
+    """mask_document, plus the values of amoCRM's PHONE and EMAIL fields (which sit under a neutral `value` key)."""
+    if isinstance(document, dict):
+        if document.get("field_code") in PERSONAL_FIELD_CODES:
+            return {**document, "values": [{**value, "value": mask_text(str(value.get("value", "")))}
+                                           for value in document.get("values") or [] if isinstance(value, dict)]}
+        return {key: mask_field(key, mask_amocrm_document(value)) for key, value in document.items()}
+    if isinstance(document, list):
+        return [mask_amocrm_document(item) for item in document]
+    return document
+
+
+def _stored(document) -> str | None:
+    if document is None:
+        return None
+    if isinstance(document, str):  # not JSON: an HTML error page, say
+        return document[:2000]
+    return json.dumps(mask_amocrm_document(document), ensure_ascii=False)[:STORED_CHARS]
+
+
+class SyncLogRecorder:
+    """Turns the client's CallRecords into SyncLogEntry rows on the session (committed with the caller's work)."""
+
+    def __init__(self, workspace_id: int, job_id: str | None = None):
+        self.workspace_id = workspace_id
+        self.job_id = job_id
+        self.lead_ids: list[int] | None = None
+
+    def record(self, call: CallRecord) -> None:
+        ok = call.status is not None and 200 <= call.status < 300
+        db.session.add(SyncLogEntry(
+            workspace_id=self.workspace_id, direction="outbound", operation=f"{call.method} {call.path}"[:120],
+            lead_ids=self.lead_ids, outcome="ok" if ok else "error", http_status=call.status,
+            duration_ms=call.duration_ms, request=_stored(call.request_json), response=_stored(call.response_body),
+            error=(call.error or None) and call.error[:2000], job_id=self.job_id))

@@ -1,0 +1,385 @@
+"""Pushing a workspace's pending leads into amoCRM: up to 50 per `POST /api/v4/leads/complex`, exactly once.
+
+A lead goes through: claim (a short transaction takes it with SKIP LOCKED and leases it for LEASE, so a worker that
+dies mid-batch only delays it) → adoption (if an earlier request for it may have been applied, the deals that
+request created are looked up by its batch tag and adopted instead of resent) → send → outcome on the lead row.
+
+Failures: 429 waits and resends; a 400 naming items fails those leads and resends the rest; 504 halves the batch;
+timeouts, dropped connections and 5xx are ambiguous — the lead keeps its batch tag and is retried with exponential
+backoff and jitter, adopting first; 401 after a refresh, a lost connection or 403 (account blocked) stop the
+workspace's sync and leave the leads pending until someone reconnects.
+"""
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from portal.amocrm import payloads
+from portal.amocrm.errors import (
+    AccountBlocked,
+    AmoCRMError,
+    BatchTooLarge,
+    OAuthError,
+    RateLimited,
+    ServerError,
+    TransportError,
+    Unauthorized,
+    ValidationFailed,
+)
+from portal.extensions import db
+from portal.models import AmoCRMConnection, AmoCRMContact, Lead, Workspace
+from portal.models.amocrm import BLOCKED, CONNECTED
+from portal.models.lead import FAILED, PENDING, SYNCED
+from portal.models.types import utcnow
+
+BATCH_SIZE = 50
+LEASE = timedelta(seconds=60)  # longer than a batch can be in flight (rate wait + timeout)
+MAX_ATTEMPTS = 10
+MAX_BACKOFF_SECONDS = 300
+DEFAULT_RETRY_AFTER = 1.0
+
+log = logging.getLogger(__name__)
+
+
+class StopSync(Exception):
+    """The workspace's sync cannot go on now (not connected, unauthorized, blocked); its leads wait."""
+
+
+@dataclass
+class PushOutcome:
+    pushed: int = 0
+    adopted: int = 0
+    failed: int = 0
+    retried: int = 0
+    calls: int = 0
+    stopped: str | None = None
+    batch_sizes: list[int] = field(default_factory=list)
+
+
+@dataclass
+class PushContext:
+    workspace_id: int
+    client: object
+    limiter: object
+    pipeline_id: int | None
+    status_id: int | None
+    name_template: str
+    batch_size: int = BATCH_SIZE
+
+
+def backoff_seconds(attempt: int) -> float:
+    return min(MAX_BACKOFF_SECONDS, 2 ** max(attempt - 1, 0)) * random.uniform(0.5, 1.5)
+
+
+def claim_batch(workspace_id: int, size: int) -> list[Lead]:
+    """Take up to `size` due pending leads of the workspace and lease them. Safe with any number of workers."""
+    now = utcnow()
+    rows = db.session.scalars(
+        select(Lead)
+        .where(Lead.workspace_id == workspace_id, Lead.sync_status == PENDING, Lead.is_spam.is_(False),
+               Lead.duplicate_of_id.is_(None), or_(Lead.next_attempt_at.is_(None), Lead.next_attempt_at <= now))
+        .order_by(Lead.id)
+        .limit(size)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)  # what the database says now, not what this push last saw
+    ).all()
+    for lead in rows:
+        lead.sync_attempts += 1
+        lead.next_attempt_at = now + LEASE
+    db.session.commit()
+    return rows
+
+
+def release(leads: list[Lead], *, forget_attempt: bool = False, clear_batch: bool = False) -> None:
+    """Give leads back to the queue at once (the request they were in was certainly not applied)."""
+    for lead in leads:
+        lead.next_attempt_at = None
+        if forget_attempt:
+            lead.sync_attempts = max(lead.sync_attempts - 1, 0)
+        if clear_batch:
+            lead.push_batch = None
+    db.session.commit()
+
+
+def defer(leads: list[Lead], error: str) -> int:
+    """Retry later with backoff (the outcome is unknown, so the batch tag stays); fail after MAX_ATTEMPTS."""
+    failed = 0
+    for lead in leads:
+        lead.last_error = error[:2000]
+        if lead.sync_attempts >= MAX_ATTEMPTS:
+            lead.sync_status = FAILED
+            lead.next_attempt_at = None
+            failed += 1
+        else:
+            lead.next_attempt_at = utcnow() + timedelta(seconds=backoff_seconds(lead.sync_attempts))
+    db.session.commit()
+    return failed
+
+
+def mark_synced(lead: Lead, deal_id: int, contact_id: int | None) -> None:
+    lead.sync_status = SYNCED
+    lead.amocrm_lead_id = deal_id
+    lead.amocrm_contact_id = contact_id
+    lead.synced_at = utcnow()
+    lead.next_attempt_at = None
+    lead.last_error = None
+    lead.push_batch = None
+
+
+def remember_contacts(workspace_id: int, pairs: dict[str, int]) -> None:
+    """Upsert the workspace's contact map (phone / e-mail → amoCRM contact id)."""
+    if not pairs:
+        return
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(AmoCRMContact).values([
+        {"workspace_id": workspace_id, "key": key, "amocrm_contact_id": contact_id, "updated_at": utcnow()}
+        for key, contact_id in pairs.items()])
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["workspace_id", "key"],
+        set_={"amocrm_contact_id": statement.excluded.amocrm_contact_id, "updated_at": statement.excluded.updated_at}))
+
+
+def known_contacts(workspace_id: int, leads: list[Lead]) -> dict[str, int]:
+    keys = {key for lead in leads for key in payloads.contact_keys(lead.phone, lead.email)}
+    if not keys:
+        return {}
+    rows = db.session.execute(select(AmoCRMContact.key, AmoCRMContact.amocrm_contact_id).where(
+        AmoCRMContact.workspace_id == workspace_id, AmoCRMContact.key.in_(keys)))
+    return dict(rows.all())
+
+
+def adopt_existing_deals(context: PushContext, leads: list[Lead], outcome: PushOutcome) -> list[Lead]:
+    """For leads whose last request may have been applied, adopt the deals it created. Returns the rest."""
+    by_batch: dict[str, list[Lead]] = {}
+    for lead in leads:
+        if lead.push_batch:
+            by_batch.setdefault(lead.push_batch, []).append(lead)
+    adopted_ids = set()
+    for batch, batch_leads in by_batch.items():
+        wanted = {lead.id: lead for lead in batch_leads}
+        outcome.calls += 1
+        for deal in context.client.iter_leads(query=payloads.batch_tag(batch), with_=("contacts",)):
+            tags = {str(tag.get("name")) for tag in (deal.get("_embedded") or {}).get("tags") or []}
+            lead_id = payloads.lead_id_from_tags(deal)
+            if payloads.batch_tag(batch) not in tags or lead_id not in wanted or lead_id in adopted_ids:
+                continue
+            contacts = (deal.get("_embedded") or {}).get("contacts") or []
+            mark_synced(wanted[lead_id], deal["id"], contacts[0]["id"] if contacts else None)
+            adopted_ids.add(lead_id)
+    if adopted_ids:
+        outcome.adopted += len(adopted_ids)
+        db.session.commit()
+    return [lead for lead in leads if lead.id not in adopted_ids]
+
+
+def split_shared_contacts(leads: list[Lead], known: dict[str, int]) -> tuple[list[Lead], list[Lead]]:
+    """amoCRM does not de-duplicate contacts within one request: send one lead per new phone/e-mail now, the
+    others in the next request, when the contact they share is known."""
+    now, later, seen = [], [], set()
+    for lead in leads:
+        new_keys = {key for key in payloads.contact_keys(lead.phone, lead.email) if key not in known}
+        if new_keys & seen:
+            later.append(lead)
+        else:
+            seen |= new_keys
+            now.append(lead)
+    return now, later
+
+
+def existing_contact_for(lead: Lead, known: dict[str, int]) -> int | None:
+    for key in payloads.contact_keys(lead.phone, lead.email):
+        if key in known:
+            return known[key]
+    return None
+
+
+def as_payload(lead: Lead) -> payloads.LeadForPush:
+    return payloads.LeadForPush(
+        id=lead.id, name=lead.name, phone=lead.phone, email=lead.email, utm_source=lead.utm_source,
+        utm_medium=lead.utm_medium, utm_campaign=lead.utm_campaign, utm_term=lead.utm_term,
+        utm_content=lead.utm_content, referrer=lead.referrer, gclid=lead.gclid, yclid=lead.yclid, fbclid=lead.fbclid)
+
+
+def send_batch(context: PushContext, leads: list[Lead], outcome: PushOutcome) -> None:
+    known = known_contacts(context.workspace_id, leads)
+    leads, later = split_shared_contacts(leads, known)
+    if later:
+        release(later, forget_attempt=True)
+    batch = uuid.uuid4().hex[:16]
+    for lead in leads:
+        lead.push_batch = batch
+    db.session.commit()  # the batch tag is stored before the request that carries it leaves
+    items = [payloads.complex_item(as_payload(lead), batch=batch, pipeline_id=context.pipeline_id,
+                                   status_id=context.status_id, name_template=context.name_template,
+                                   existing_contact_id=existing_contact_for(lead, known)) for lead in leads]
+    outcome.calls += 1
+    outcome.batch_sizes.append(len(items))
+    try:
+        results = context.client.create_leads_complex(items)
+    except RateLimited as error:
+        context.limiter.pause(error.retry_after or DEFAULT_RETRY_AFTER)
+        release(leads, forget_attempt=True, clear_batch=True)
+    except ValidationFailed as error:
+        refused_validation(context, leads, known, error, outcome)
+    except BatchTooLarge as error:
+        context.batch_size = max(1, len(leads) // 2)
+        outcome.retried += len(leads)
+        for lead in leads:  # ambiguous, but worth retrying at once in smaller batches (adoption comes first)
+            lead.next_attempt_at = None
+            lead.last_error = str(error)[:2000]
+        db.session.commit()
+    except (TransportError, ServerError) as error:
+        outcome.retried += len(leads)
+        outcome.failed += defer(leads, f"{error.__class__.__name__}: {error}")
+    except AccountBlocked as error:
+        release(leads, forget_attempt=True, clear_batch=True)
+        stop_blocked(context.workspace_id, str(error))
+        raise StopSync("blocked") from error
+    except (Unauthorized, OAuthError) as error:
+        release(leads, forget_attempt=True, clear_batch=True)
+        raise StopSync("unauthorized") from error
+    else:
+        context.batch_size = min(BATCH_SIZE, context.batch_size * 2)  # back up after a 504 made it smaller
+        record_results(context, leads, results, outcome)
+
+
+def refused_validation(context: PushContext, leads: list[Lead], known: dict[str, int], error: ValidationFailed,
+                       outcome: PushOutcome) -> None:
+    """amoCRM refused the whole request: nothing was created. Fail the leads it named; the rest go again."""
+    batch_ids = [lead.id for lead in leads]
+    named: dict[int, list[str]] = {}
+    for item in error.errors:
+        lead_id = payloads.lead_id_from_request_id(item.get("request_id", ""), batch_ids)
+        if lead_id is not None:
+            named.setdefault(lead_id, []).append(f"{item.get('path', '')}: {item.get('detail') or item.get('code')}")
+    if not named:  # it named no item: the request as a whole is wrong, so every lead in it fails
+        named = {lead_id: [str(error)] for lead_id in batch_ids}
+    stale_contacts = []
+    for lead in leads:
+        lead.push_batch = None
+        lead.next_attempt_at = None
+        problems = named.get(lead.id)
+        if problems is None:
+            lead.sync_attempts = max(lead.sync_attempts - 1, 0)
+        elif existing_contact_for(lead, known) and any("contacts" in problem for problem in problems):
+            # A contact we remembered is gone from amoCRM: forget it and send the lead with a new one.
+            stale_contacts += payloads.contact_keys(lead.phone, lead.email)
+        else:
+            lead.sync_status = FAILED
+            lead.last_error = ("amoCRM refused this lead: " + "; ".join(problems))[:2000]
+            outcome.failed += 1
+    if stale_contacts:
+        db.session.execute(AmoCRMContact.__table__.delete().where(
+            AmoCRMContact.workspace_id == context.workspace_id, AmoCRMContact.key.in_(stale_contacts)))
+    db.session.commit()
+
+
+def record_results(context: PushContext, leads: list[Lead], results: list[dict], outcome: PushOutcome) -> None:
+    by_id = {lead.id: lead for lead in leads}
+    batch_ids = list(by_id)
+    contacts: dict[str, int] = {}
+    for result in results or []:
+        request_ids = result.get("request_id")
+        request_ids = request_ids if isinstance(request_ids, list) else [request_ids]
+        lead_id = payloads.lead_id_from_request_id(request_ids[0] if request_ids else "", batch_ids)
+        lead = by_id.pop(lead_id, None)
+        if lead is None or not result.get("id"):
+            continue
+        mark_synced(lead, int(result["id"]), result.get("contact_id"))
+        outcome.pushed += 1
+        if result.get("contact_id"):
+            for key in payloads.contact_keys(lead.phone, lead.email):
+                contacts[key] = int(result["contact_id"])
+    remember_contacts(context.workspace_id, contacts)
+    db.session.commit()
+    if by_id:  # amoCRM answered without them: unknown, so look before resending
+        outcome.retried += len(by_id)
+        outcome.failed += defer(list(by_id.values()), "amoCRM's answer did not mention this lead")
+
+
+def stop_blocked(workspace_id: int, detail: str) -> None:
+    connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
+    connection.status = BLOCKED
+    connection.last_error = ("amoCRM blocked this account's API access (403). Sync is paused; check the account "
+                             "in amoCRM, then resume sync in Settings. " + detail)[:2000]
+    db.session.commit()
+    log.error("amoCRM answered 403 for workspace %s: sync paused", workspace_id)
+
+
+def push_pending(workspace_id: int, client, limiter, recorder=None, *, time_budget: float | None = None) -> PushOutcome:
+    """Push the workspace's due pending leads until none is left (or `time_budget` seconds have passed).
+
+    `recorder` (a SyncLogRecorder) is told which leads each call concerns."""
+    started = time.monotonic()
+    outcome = PushOutcome()
+    workspace = db.session.get(Workspace, workspace_id)
+    connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
+    if workspace is None or connection is None or connection.status != CONNECTED:
+        outcome.stopped = "not_connected"
+        return outcome
+    context = PushContext(workspace_id, client, limiter, connection.pipeline_id, connection.status_id,
+                          workspace.deal_name_template)
+    # The claimed leads are this push's own (leased) while it runs: keep their loaded state across its many
+    # commits instead of reloading every lead, one SELECT each, after every commit.
+    session = db.session()
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        _push_loop(context, outcome, recorder, started, time_budget)
+    finally:
+        session.expire_on_commit = expire_on_commit
+    return outcome
+
+
+def _push_loop(context: PushContext, outcome: PushOutcome, recorder, started: float, time_budget: float | None):
+    workspace_id = context.workspace_id
+    while time_budget is None or time.monotonic() - started < time_budget:
+        leads = claim_batch(workspace_id, context.batch_size)
+        if not leads:
+            break
+        if recorder is not None:
+            recorder.lead_ids = [lead.id for lead in leads]
+        try:
+            remaining = adopt_existing_deals(context, leads, outcome)
+            if remaining:
+                send_batch(context, remaining, outcome)
+        except StopSync as stop:
+            outcome.stopped = str(stop)
+            break
+        except (TransportError, ServerError) as error:  # the adoption search failed: try the batch later
+            outcome.retried += len(leads)
+            outcome.failed += defer([lead for lead in leads if lead.sync_status == PENDING],
+                                    f"{error.__class__.__name__}: {error}")
+        except (Unauthorized, OAuthError, AccountBlocked, AmoCRMError) as error:
+            release(leads, forget_attempt=True)
+            if isinstance(error, AccountBlocked):
+                stop_blocked(workspace_id, str(error))
+            outcome.stopped = error.__class__.__name__
+            break
+
+
+def due_pending_exists(workspace_id: int) -> bool:
+    now = utcnow()
+    return db.session.scalar(select(Lead.id).where(
+        Lead.workspace_id == workspace_id, Lead.sync_status == PENDING, Lead.is_spam.is_(False),
+        Lead.duplicate_of_id.is_(None), or_(Lead.next_attempt_at.is_(None), Lead.next_attempt_at <= now)
+    ).limit(1)) is not None
+
+
+def next_retry_at(workspace_id: int):
+    return db.session.scalar(select(func.min(Lead.next_attempt_at)).where(
+        Lead.workspace_id == workspace_id, Lead.sync_status == PENDING, Lead.next_attempt_at.is_not(None)))
+
+
+def clear_failed(leads_query) -> int:
+    """Failed leads back to pending (their batch tag stays, so a deal made before the failure is adopted)."""
+    result = db.session.execute(update(Lead).where(*leads_query).values(
+        sync_status=PENDING, sync_attempts=0, next_attempt_at=None, last_error=None))
+    db.session.commit()
+    return result.rowcount

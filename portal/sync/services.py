@@ -1,0 +1,66 @@
+"""Retrying failed leads, resuming a paused sync, the sync health figures and the sync log's upkeep."""
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+
+from portal.extensions import db
+from portal.jobs.sync_schedule import schedule_push
+from portal.models import AmoCRMConnection, Lead, SyncLogEntry
+from portal.models.amocrm import BLOCKED, CONNECTED
+from portal.models.lead import FAILED, PENDING, SYNCED
+from portal.models.types import utcnow
+from portal.sync.push import clear_failed
+
+
+class SyncError(Exception):
+    pass
+
+
+def retry_lead(lead: Lead) -> None:
+    if lead.sync_status != FAILED:
+        raise SyncError("Only a lead whose sync failed can be retried.")
+    clear_failed([Lead.workspace_id == lead.workspace_id, Lead.id == lead.id])
+    schedule_push(lead.workspace_id)
+
+
+def retry_failed(workspace_id: int) -> int:
+    count = clear_failed([Lead.workspace_id == workspace_id, Lead.sync_status == FAILED])
+    if count:
+        schedule_push(workspace_id)
+    return count
+
+
+def resume_sync(workspace_id: int) -> None:
+    connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
+    if connection is None or connection.status != BLOCKED:
+        raise SyncError("Sync is not paused.")
+    connection.status = CONNECTED
+    connection.last_error = None
+    db.session.commit()
+    schedule_push(workspace_id)
+
+
+def sync_health(workspace_id: int) -> dict:
+    """Pending count, oldest pending age, pushed today, failed, last success and last error."""
+    now = utcnow()
+    start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    scoped = (Lead.workspace_id == workspace_id, Lead.is_spam.is_(False), Lead.duplicate_of_id.is_(None))
+    pending, oldest = db.session.execute(select(func.count(Lead.id), func.min(Lead.created_at)).where(
+        *scoped, Lead.sync_status == PENDING)).one()
+    failed = db.session.scalar(select(func.count(Lead.id)).where(*scoped, Lead.sync_status == FAILED))
+    pushed_today, last_success = db.session.execute(
+        select(func.count(Lead.id).filter(Lead.synced_at >= start_of_day), func.max(Lead.synced_at)).where(
+            *scoped, Lead.sync_status == SYNCED)).one()
+    last_error = db.session.execute(select(SyncLogEntry.created_at, SyncLogEntry.error, SyncLogEntry.http_status)
+                                    .where(SyncLogEntry.workspace_id == workspace_id, SyncLogEntry.outcome != "ok")
+                                    .order_by(SyncLogEntry.created_at.desc()).limit(1)).first()
+    return {"pending": pending, "oldest_pending_seconds": (now - oldest).total_seconds() if oldest else None,
+            "pushed_today": pushed_today, "failed": failed, "last_success_at": last_success,
+            "last_error": {"at": last_error.created_at, "message": last_error.error or f"HTTP {last_error.http_status}"}
+            if last_error else None}
+
+
+def prune_sync_log(days: int) -> int:
+    result = db.session.execute(delete(SyncLogEntry).where(SyncLogEntry.created_at < utcnow() - timedelta(days=days)))
+    db.session.commit()
+    return result.rowcount

@@ -1,0 +1,115 @@
+"""Pure parts of the sync engine: payload mapping, the shared rate limiter, sync log masking."""
+import threading
+import time
+
+import pytest
+
+from portal.amocrm import payloads
+from portal.sync.limiter import RequestLimiter
+from portal.sync.log import mask_amocrm_document
+
+LEAD = payloads.LeadForPush(id=7, name="Анна", phone="+79991234567", email="anna@example.com",
+                            utm_source="yandex", utm_medium="cpc", utm_campaign="autumn")
+
+
+@pytest.mark.parametrize("template, expected", [
+    ("Lead: {campaign}", "Lead: autumn"),
+    ("{source}/{medium}: {name} #{id}", "yandex/cpc: Анна #7"),
+    ("Lead: {unknown}", "Lead:"),
+    ("broken {", "Lead: autumn"),
+    ("{0}", "Lead: autumn"),
+])
+def test_deal_name_from_the_workspace_template(template, expected):
+    assert payloads.deal_name(template, LEAD) == expected
+
+
+def test_deal_name_without_a_campaign_says_website():
+    lead = payloads.LeadForPush(id=1, name="", phone="+7999", email=None)
+    assert payloads.deal_name("Lead: {campaign}", lead) == "Lead: website"
+
+
+def test_complex_item_carries_tags_fields_and_a_new_contact():
+    item = payloads.complex_item(LEAD, batch="b1", pipeline_id=10, status_id=20, name_template="Lead: {campaign}")
+    assert item["request_id"] == "lp7" and item["price"] == 0
+    assert (item["pipeline_id"], item["status_id"]) == (10, 20)
+    assert [tag["name"] for tag in item["_embedded"]["tags"]] == ["leadpath", "lp-7", "lpb-b1"]
+    assert item["custom_fields_values"] == [
+        {"field_code": "UTM_SOURCE", "values": [{"value": "yandex"}]},
+        {"field_code": "UTM_MEDIUM", "values": [{"value": "cpc"}]},
+        {"field_code": "UTM_CAMPAIGN", "values": [{"value": "autumn"}]}]
+    [contact] = item["_embedded"]["contacts"]
+    assert contact["first_name"] == "Анна"
+    assert contact["custom_fields_values"] == [
+        {"field_code": "PHONE", "values": [{"value": "+79991234567", "enum_code": "WORK"}]},
+        {"field_code": "EMAIL", "values": [{"value": "anna@example.com", "enum_code": "WORK"}]}]
+
+
+def test_complex_item_links_a_known_contact_by_id():
+    item = payloads.complex_item(LEAD, batch="b", pipeline_id=None, status_id=None, name_template="x",
+                                 existing_contact_id=555)
+    assert item["_embedded"]["contacts"] == [{"id": 555}]
+    assert "pipeline_id" not in item  # the account's main pipeline and first status then
+
+
+@pytest.mark.parametrize("value, expected", [("lp12", 12), ("1", 12), ("0", 5), ("lp99", None), ("7", None),
+                                             ("", None)])
+def test_request_ids_map_back_to_leads(value, expected):
+    assert payloads.lead_id_from_request_id(value, [5, 12]) == expected
+
+
+def test_the_lead_tag_is_matched_exactly():
+    deal = {"_embedded": {"tags": [{"name": "leadpath"}, {"name": "lp-123"}, {"name": "lpb-abc"}]}}
+    assert payloads.lead_id_from_tags(deal) == 123
+    assert payloads.lead_id_from_tags({"_embedded": {"tags": [{"name": "lp-12x"}]}}) is None
+
+
+def test_contact_keys_are_e164_phone_and_lowercase_email():
+    assert payloads.contact_keys("+79991234567", "Anna@Example.COM") == ["+79991234567", "anna@example.com"]
+    assert payloads.contact_keys(None, None) == []
+
+
+def test_sync_log_masks_phones_emails_names_and_tokens():
+    document = [{"name": "Lead: x", "_embedded": {"contacts": [{"first_name": "Анна", "custom_fields_values": [
+        {"field_code": "PHONE", "values": [{"value": "+79991234567", "enum_code": "WORK"}]},
+        {"field_code": "EMAIL", "values": [{"value": "anna@example.com"}]}]}]},
+        "custom_fields_values": [{"field_code": "UTM_SOURCE", "values": [{"value": "google"}]}],
+        "access_token": "eyJhbGciOiJSUzI1NiJ9.secret"}]
+    text = str(mask_amocrm_document(document))
+    for secret in ("+79991234567", "anna@example.com", "Анна", "eyJhbGciOiJSUzI1NiJ9.secret"):
+        assert secret not in text
+    assert "google" in text and "+79•••••••67" in text
+
+
+def test_no_window_ever_holds_more_than_the_rate_whoever_calls(redis_client):
+    from portal.sync.limiter import WINDOW_MS
+
+    limiters = [RequestLimiter(redis_client, "window", 7) for _ in range(3)]
+    stamps = []
+    lock = threading.Lock()
+
+    def call(limiter, times):
+        for _ in range(times):
+            limiter.wait()
+            with lock:
+                stamps.append(time.monotonic())
+
+    threads = [threading.Thread(target=call, args=(limiter, 7)) for limiter in limiters]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stamps.sort()
+    assert len(stamps) == 21
+    window = WINDOW_MS / 1000
+    assert max(sum(1 for s in stamps if start <= s < start + window * 0.98) for start in stamps) <= 7
+    assert sum(1 for s in stamps if s - started < 0.2) == 7  # a burst within the window is allowed
+    assert stamps[-1] - started >= 2 * window * 0.95  # 21 calls at 7 per window take two more windows
+
+
+def test_a_pause_holds_every_caller_back(redis_client):
+    limiter = RequestLimiter(redis_client, "pause", 1000)
+    limiter.pause(0.3)
+    started = time.monotonic()
+    limiter.wait()
+    assert time.monotonic() - started >= 0.25
