@@ -1,0 +1,271 @@
+"""End to end against the amoCRM sandbox: real webhooks over HTTP, the worker, reconciliation, webhook health
+and the spam → lost sync. The connection row is built from tokens the sandbox's OAuth issued (not the UI)."""
+import time
+from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from portal.amocrm import oauth
+from portal.connection.services import client_for, refresh_pipelines
+from portal.extensions import db
+from portal.jobs.queues import AMOCRM, DEFAULT, WEBHOOKS, get_queue
+from portal.jobs.reconcile import reconcile_workspace
+from portal.jobs.worker import build_worker
+from portal.models import AmoCRMConnection, Lead, Sale, SyncLogEntry, WebhookEvent, Workspace
+from portal.sandbox import create_app as create_sandbox
+from portal.sandbox.control import SandboxControl
+from portal.sandbox.server import serve_in_thread
+from portal.webhooks.services import check_webhook, mark_lead_spam, webhook_health
+
+pytestmark = pytest.mark.integration
+
+CLIENT_ID = "webhooks-test-client"
+CLIENT_SECRET = "webhooks-test-secret"
+REDIRECT_URI = "http://localhost/amocrm/callback"
+SANDBOX_CONFIG = {
+    "SANDBOX_INTEGRATIONS": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                              "redirect_uri": REDIRECT_URI, "name": "Leadpath webhooks tests"}],
+    "SANDBOX_RATE_LIMIT_PER_SEC": 1000,
+    "SANDBOX_ACCOUNT_RATE_LIMIT_PER_SEC": 1000,
+    "SANDBOX_WEBHOOK_RETRY_DELAYS": [0.2, 0.4],
+    "SANDBOX_WEBHOOK_TIMEOUT": 2.0,
+}
+
+
+@pytest.fixture(scope="module")
+def sandbox_server():
+    server = serve_in_thread(create_sandbox(SANDBOX_CONFIG))
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture
+def sandbox(sandbox_server) -> SandboxControl:
+    control = SandboxControl(sandbox_server.url)
+    control.reset()
+    return control
+
+
+@pytest.fixture
+def workspace_id(app, sandbox, live_server) -> int:
+    """A workspace connected to the sandbox's account with real tokens, its pipelines read; no webhook yet."""
+    app.config["PUBLIC_BASE_URL"] = live_server
+    consent = sandbox.authorize(CLIENT_ID, state="webhooks")
+    query = {key: values[0] for key, values in parse_qs(urlsplit(consent["redirect_url"]).query).items()}
+    base = oauth.base_url(query["referer"], app.config["AMOCRM_DEV_HOSTS"])
+    tokens = oauth.exchange_code(base, CLIENT_ID, CLIENT_SECRET, query["code"], REDIRECT_URI, timeout=5)
+    with app.app_context():
+        workspace = Workspace(name="Sandbox shop")
+        db.session.add(workspace)
+        db.session.flush()
+        db.session.add(AmoCRMConnection(
+            workspace_id=workspace.id, base_domain=query["referer"], amocrm_account_id=consent["account_id"],
+            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token, expires_at=tokens.expires_at, status="connected"))
+        db.session.commit()
+        refresh_pipelines(workspace.id)
+        return workspace.id
+
+
+@pytest.fixture
+def subscribed(app, workspace_id) -> int:
+    """The workspace with its webhook subscribed in the sandbox (through the health check: it was missing)."""
+    with app.app_context():
+        assert check_webhook(workspace_id)["status"] == "resubscribed"
+    return workspace_id
+
+
+def create_deal(app, workspace_id: int, name: str = "Заявка с сайта", **fields) -> int:
+    with app.app_context():
+        [created] = client_for(workspace_id).create_leads_complex([{
+            "name": name, **fields, "_embedded": {"contacts": [{"first_name": "Иван"}]}}])
+        return created["id"]
+
+
+def make_lead(app, workspace_id: int, deal_id: int) -> int:
+    with app.app_context():
+        lead = Lead(workspace_id=workspace_id, name="Иван", utm_source="google", utm_medium="cpc",
+                    utm_campaign="spring-sale", amocrm_lead_id=deal_id, sync_status="synced")
+        db.session.add(lead)
+        db.session.commit()
+        return lead.id
+
+
+def wait_for(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def delivered(sandbox, count: int = 1, **match):
+    def check():
+        found = [d for d in sandbox.deliveries() if all(d.get(k) == v for k, v in match.items())]
+        return found if len(found) >= count else None
+    return wait_for(check)
+
+
+def run_worker(app, *queues):
+    build_worker(app, queues or (WEBHOOKS,)).work(burst=True)
+
+
+def sale_of(app, workspace_id: int, deal_id: int) -> Sale | None:
+    with app.app_context():
+        sale = db.session.scalar(select(Sale).where(Sale.workspace_id == workspace_id,
+                                                    Sale.amocrm_lead_id == deal_id))
+        db.session.expunge_all()
+        return sale
+
+
+def test_a_deal_moved_to_won_becomes_a_sale_of_the_lead_and_its_campaign(app, sandbox, subscribed):
+    deal_id = create_deal(app, subscribed)
+    lead_id = make_lead(app, subscribed, deal_id)
+    sandbox.move_lead(deal_id, 142, price=50000)
+    delivered(sandbox, actions=["status", "update"], status=200)
+    run_worker(app)
+    sale = sale_of(app, subscribed, deal_id)
+    assert (sale.state, sale.amount, sale.status_id, sale.lead_id) == ("won", Decimal(50000), 142, lead_id)
+    assert sale.closed_at is not None
+    with app.app_context():
+        campaign = db.session.scalar(select(Lead.utm_campaign).join(Sale, Sale.lead_id == Lead.id)
+                                     .where(Sale.id == sale.id))
+        assert campaign == "spring-sale"
+        assert webhook_health(subscribed)["last_webhook_at"] is not None
+
+
+def test_failing_deliveries_are_retried_and_end_in_exactly_one_sale(app, sandbox, subscribed):
+    deal_id = create_deal(app, subscribed)
+    run_worker(app)
+    # Our endpoint stores the event and answers, but later than the sandbox waits: every attempt "fails"
+    # from amoCRM's side and is retried with the same body.
+    sandbox.config(webhook_timeout=0.001)
+    sandbox.move_lead(deal_id, 142, price=1200)
+    attempts = delivered(sandbox, count=3, actions=["status", "update"])
+    assert [a["status"] for a in attempts] == ["timeout"] * 3 and len({str(a["body"]) for a in attempts}) == 1
+    run_worker(app)
+    with app.app_context():
+        events = db.session.scalars(select(WebhookEvent).where(WebhookEvent.workspace_id == subscribed)).all()
+        assert sum(1 for e in events if "status" in e.payload["leads"]) == 1
+        assert db.session.scalar(select(db.func.count(Sale.id)).where(Sale.amocrm_lead_id == deal_id)) == 1
+    assert sale_of(app, subscribed, deal_id).amount == Decimal(1200)
+
+
+def test_a_server_error_is_retried_until_stored_once(app, sandbox, subscribed, monkeypatch):
+    from portal.webhooks import services
+
+    deal_id = create_deal(app, subscribed)
+    real = services.receive_webhook
+    calls = []
+
+    def flaky(public_id, secret, body):
+        # Only the status change fails once: the deal's own `add` delivery may still be on its way.
+        if b"leads%5Bstatus%5D" in body or b"leads[status]" in body:
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("database went away")
+        return real(public_id, secret, body)
+
+    monkeypatch.setattr("portal.webhooks.routes.receive_webhook", flaky)
+    sandbox.move_lead(deal_id, 143)
+    delivered(sandbox, actions=["status", "update"], status=200)
+    attempts = [a["status"] for a in sandbox.deliveries() if a["actions"] == ["status", "update"]]
+    assert attempts[0] == 500 and attempts[-1] == 200
+    run_worker(app)
+    assert sale_of(app, subscribed, deal_id).state == "lost"
+
+
+def test_reconciliation_finds_a_deal_whose_webhook_never_came(app, sandbox, workspace_id):
+    deal_id = create_deal(app, workspace_id, price=7000)  # no webhook subscribed: nothing is delivered
+    sandbox.move_lead(deal_id, 142, price=9000)
+    assert sale_of(app, workspace_id, deal_id) is None
+    with app.app_context():
+        counts = reconcile_workspace(workspace_id)
+        assert counts["read"] >= 1
+        connection = db.session.scalar(select(AmoCRMConnection))
+        assert connection.reconciled_until is not None
+    sale = sale_of(app, workspace_id, deal_id)
+    assert (sale.state, sale.amount) == ("won", Decimal(9000))
+
+
+def test_the_cli_reconciles_a_workspace_since_a_date(app, sandbox, workspace_id):
+    deal_id = create_deal(app, workspace_id, price=300)
+    with app.app_context():
+        public_id = db.session.get(Workspace, workspace_id).public_id
+    result = app.test_cli_runner().invoke(args=["amocrm", "reconcile", public_id, "--since", "2020-01-01"])
+    assert result.exit_code == 0, result.output
+    assert "read=" in result.output
+    assert sale_of(app, workspace_id, deal_id).amount == Decimal(300)
+    bad = app.test_cli_runner().invoke(args=["amocrm", "reconcile", public_id, "--since", "yesterday"])
+    assert bad.exit_code != 0
+
+
+def test_a_disabled_webhook_is_re_created(app, sandbox, subscribed):
+    sandbox.config(webhook_disable_after=1, webhook_timeout=0.001)
+    deal_id = create_deal(app, subscribed)
+    wait_for(lambda: any(hook["disabled"] for hook in sandbox.state()["webhooks"]))
+    sandbox.config(webhook_disable_after=100, webhook_timeout=2.0)
+    with app.app_context():
+        result = check_webhook(subscribed)
+        assert (result["status"], result["was"]) == ("resubscribed", "disabled")
+        health = webhook_health(subscribed)
+        assert health["disabled"] is False and health["checked_at"] is not None
+        assert health["last_resubscribed_at"] is not None
+    assert not any(hook["disabled"] for hook in sandbox.state()["webhooks"])
+    sandbox.move_lead(deal_id, 142, price=10)
+    delivered(sandbox, actions=["status", "update"], status=200)
+
+
+def test_a_rotated_secret_moves_the_subscription(app, sandbox, subscribed):
+    from portal.webhooks.services import rotate_webhook_secret
+
+    with app.app_context():
+        old = db.session.scalar(select(AmoCRMConnection.webhook_destination))
+        rotate_webhook_secret(subscribed)
+    run_worker(app, AMOCRM)
+    with app.app_context():
+        workspace = db.session.get(Workspace, subscribed)
+        new = db.session.scalar(select(AmoCRMConnection.webhook_destination))
+    assert new != old and new.endswith(workspace.webhook_secret)
+    assert [hook["destination"] for hook in sandbox.state()["webhooks"]] == [new]
+
+
+def test_marking_a_lead_as_spam_closes_its_deal_as_lost(app, sandbox, subscribed):
+    deal_id = create_deal(app, subscribed)
+    lead_id = make_lead(app, subscribed, deal_id)
+    with app.app_context():
+        mark_lead_spam(subscribed, lead_id)
+        assert db.session.get(Lead, lead_id).is_spam
+    run_worker(app, AMOCRM)
+    deal = next(lead for lead in sandbox.leads() if lead["id"] == deal_id)
+    assert deal["status_id"] == 143
+    assert sale_of(app, subscribed, deal_id).state == "lost"
+    with app.app_context():
+        entry = db.session.scalar(select(SyncLogEntry).where(SyncLogEntry.operation == "PATCH /api/v4/leads"))
+        assert entry.outcome == "ok" and entry.lead_ids == [lead_id]
+
+
+def test_a_won_deal_is_not_closed_because_of_a_spam_flag(app, sandbox, subscribed):
+    deal_id = create_deal(app, subscribed)
+    lead_id = make_lead(app, subscribed, deal_id)
+    sandbox.move_lead(deal_id, 142, price=500)
+    delivered(sandbox, actions=["status", "update"], status=200)
+    run_worker(app)
+    with app.app_context():
+        mark_lead_spam(subscribed, lead_id)
+    run_worker(app, AMOCRM)
+    assert next(lead for lead in sandbox.leads() if lead["id"] == deal_id)["status_id"] == 142
+
+
+def test_connecting_enqueues_the_backfill_by_the_agreed_name(app, workspace_id):
+    from portal.jobs.reconcile import reconcile_connected_workspaces
+
+    with app.app_context():
+        assert reconcile_connected_workspaces() == 1
+        [job] = get_queue(DEFAULT).get_jobs()
+        assert (job.func_name, job.args, job.id) == ("portal.jobs.reconcile.reconcile_workspace", (workspace_id,),
+                                                     f"reconcile-{workspace_id}")
