@@ -1,0 +1,242 @@
+"""Synthetic but plausible leads, deals and ad spend for demos and benchmarks.
+
+Several sources with their own campaigns, conversion and deal size; weekly and yearly seasonality with growth;
+a few tags written in other cases (" Google") to show case-insensitive grouping; spam, repeats, failed syncs;
+deals won / lost / open, some not from our form (with and without UTM). On PostgreSQL rows go in with COPY, so a
+million leads take well under a minute; elsewhere with executemany in chunks.
+"""
+import math
+import random
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, insert, select, text
+
+from portal.extensions import db
+from portal.models import AdSpend, Lead, Sale, Workspace
+from portal.models.lead import FAILED, PENDING, SKIPPED, SYNCED
+from portal.models.sale import LOST, LOST_STATUS_ID, OPEN, WON, WON_STATUS_ID
+from portal.reports.rollups import forget_workspace
+
+
+@dataclass(frozen=True)
+class Channel:
+    source: str | None
+    medium: str | None
+    campaigns: tuple[str, ...]
+    weight: float
+    deal_size: int
+    win_rate: float
+    daily_budget: int
+
+
+CHANNELS = (
+    Channel("google", "cpc", ("brand", "generic_search", "remarketing", "competitors"), 0.27, 42000, 0.42, 9000),
+    Channel("yandex", "cpc", ("brand_search", "rsya_banners", "smart_banners", "retargeting"), 0.30, 38000, 0.40,
+            11000),
+    Channel("facebook", "paid_social", ("lookalike_buyers", "video_views", "lead_form"), 0.12, 30000, 0.30, 6000),
+    Channel("vk", "cpc", ("community_promo", "target_feed"), 0.09, 25000, 0.28, 4000),
+    Channel("instagram", "social", ("stories", "influencer_spring"), 0.06, 28000, 0.25, 2500),
+    Channel("email", "newsletter", ("weekly_digest", "spring_sale"), 0.06, 55000, 0.55, 0),
+    Channel(None, None, (None,), 0.10, 45000, 0.45, 0),  # direct / untagged
+)
+FIRST_NAMES = ("Anna", "Ivan", "Maria", "Dmitry", "Olga", "Sergey", "Elena", "Alexey", "Natalia", "Pavel", "Irina",
+               "Mikhail", "Tatiana", "Andrey", "Svetlana", "Nikolai", "Ekaterina", "Artem", "Yulia", "Roman")
+LAST_NAMES = ("Ivanov", "Smirnov", "Kuznetsov", "Popov", "Vasiliev", "Petrov", "Sokolov", "Mikhailov", "Novikov",
+              "Fedorov", "Morozov", "Volkov", "Alekseev", "Lebedev", "Semenov", "Egorov", "Pavlov", "Kozlov")
+DOMAINS = ("example.com", "mail.example", "inbox.example", "corp.example")
+CHUNK = 5000
+# One COPY per this many rows: bounds memory and each statement's queue of foreign-key checks.
+COPY_CHUNK = 50_000
+PIPELINE_ID = 1000
+
+
+def _campaign_grid(channels, days: int, spend_rows: int) -> list[tuple[Channel, str]]:
+    """(channel, campaign) pairs that carry spend; extra regional campaigns are added when more spend rows are
+    asked for than days × base campaigns."""
+    paid = [(channel, campaign) for channel in channels if channel.daily_budget for campaign in channel.campaigns]
+    needed = math.ceil(spend_rows / max(days, 1))
+    extra, index = [], 0
+    while len(paid) + len(extra) < needed:
+        channel = channels[index % 2]  # google, yandex
+        extra.append((channel, f"geo_region_{index // 2 + 1:02d}"))
+        index += 1
+    return paid + extra
+
+
+def _day_weights(days: int, today: date) -> list[float]:
+    weights = []
+    for offset in range(days):
+        day = today - timedelta(days=days - 1 - offset)
+        seasonal = 1 + 0.3 * math.sin(2 * math.pi * (day.timetuple().tm_yday - 60) / 365)
+        weekly = 0.6 if day.weekday() >= 5 else 1.0
+        growth = 0.8 + 0.4 * offset / max(days - 1, 1)
+        weights.append(seasonal * weekly * growth)
+    return weights
+
+
+def _reserve_ids(table: str, count: int) -> list[int]:
+    """Ids taken from the table's sequence (PostgreSQL) or after its current maximum (single-writer SQLite)."""
+    if db.engine.dialect.name == "postgresql":
+        rows = db.session.execute(text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
+                                       "FROM generate_series(1, :n)"), {"n": count})
+        return [row[0] for row in rows]
+    start = (db.session.scalar(text(f"SELECT max(id) FROM {table}")) or 0) + 1
+    return list(range(start, start + count))
+
+
+def _bulk_insert(model, columns: list[str], rows: list[tuple]) -> None:
+    if not rows:
+        return
+    if db.engine.dialect.name == "postgresql":
+        raw = db.session.connection().connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(
+                f"COPY {model.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    for start in range(0, len(rows), CHUNK):
+        db.session.execute(insert(model), [dict(zip(columns, row, strict=True)) for row in rows[start:start + CHUNK]])
+
+
+LEAD_COLUMNS = ["id", "workspace_id", "name", "phone", "email", "message", "utm_source", "utm_medium",
+                "utm_campaign", "first_utm_source", "first_utm_medium", "first_utm_campaign", "landing_page",
+                "is_spam", "duplicate_of_id", "sync_status", "sync_attempts", "amocrm_lead_id", "last_error",
+                "created_at", "synced_at"]
+SALE_COLUMNS = ["workspace_id", "amocrm_lead_id", "lead_id", "name", "pipeline_id", "status_id", "state", "amount",
+                "currency", "closed_at", "deleted", "amocrm_updated_at", "utm_source", "utm_medium", "utm_campaign",
+                "created_at", "updated_at"]
+
+
+def generate(workspace_id: int, leads: int, sales: int | None = None, spend_rows: int | None = None,
+             days: int = 365, seed: int | None = None) -> dict:
+    """Add synthetic data to a workspace; returns the counts. Commits once at the end."""
+    rng = random.Random(seed)
+    workspace = db.session.get(Workspace, workspace_id)
+    if workspace is None:
+        raise ValueError(f"no workspace {workspace_id}")
+    sales = leads // 10 if sales is None else sales
+    spend_rows = min(20000, days * 20) if spend_rows is None else spend_rows
+    now = datetime.now(UTC).replace(microsecond=0)
+    today = now.date()
+    grid = _campaign_grid(CHANNELS, days, spend_rows)
+    campaigns_of = {channel: [c for ch, c in grid if ch is channel] or list(channel.campaigns) for channel in CHANNELS}
+    channel_weights = [channel.weight for channel in CHANNELS]
+
+    # Leads, oldest first, so ids follow time as they do in production.
+    day_offsets = sorted(rng.choices(range(days), weights=_day_weights(days, today), k=leads))
+    lead_ids = _reserve_ids("leads", leads)
+    deal_base = (db.session.scalar(select(func.max(Sale.amocrm_lead_id)).where(Sale.workspace_id == workspace_id))
+                 or 30_000_000) + 1
+    lead_rows, lead_meta = [], []
+    for index, offset in enumerate(day_offsets):
+        channel = rng.choices(CHANNELS, weights=channel_weights)[0]
+        campaign = rng.choice(campaigns_of[channel])
+        source = channel.source
+        if source == "google" and rng.random() < 0.05:
+            source = rng.choice(("Google", " google"))  # the tag as some ads write it
+        first = (source, channel.medium, campaign)
+        if rng.random() < 0.35:
+            other = rng.choices(CHANNELS, weights=channel_weights)[0]
+            first = (other.source, other.medium, rng.choice(other.campaigns))
+        created_at = (datetime.combine(today - timedelta(days=days - 1 - offset), datetime.min.time(), UTC)
+                      + timedelta(seconds=rng.randint(5 * 3600, 21 * 3600)))
+        created_at = min(created_at, now)
+        is_spam = rng.random() < 0.02
+        duplicate_of = lead_ids[index - rng.randint(1, min(index, 200))] if index and rng.random() < 0.04 else None
+        first_name, last_name = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        roll = rng.random()
+        if is_spam or duplicate_of:
+            status, attempts, error = SKIPPED, 0, None
+        elif roll < 0.03:
+            status, attempts, error = FAILED, 5, "amoCRM answered 400: field values rejected"
+        elif roll < 0.06 or created_at > now - timedelta(minutes=10):
+            status, attempts, error = PENDING, 0, None
+        else:
+            status, attempts, error = SYNCED, 1, None
+        amocrm_id = deal_base + index if status == SYNCED else None
+        lead_rows.append((
+            lead_ids[index], workspace_id, f"{first_name} {last_name}", f"+79{rng.randint(0, 999_999_999):09d}",
+            f"{first_name.lower()}.{last_name.lower()}{rng.randint(1, 9999)}@{rng.choice(DOMAINS)}",
+            "Please call me back", source, channel.medium, campaign, *first,
+            f"https://shop.example/{campaign or 'home'}", is_spam, duplicate_of, status, attempts, amocrm_id, error,
+            created_at, created_at + timedelta(seconds=3) if status == SYNCED else None))
+        if status == SYNCED:
+            lead_meta.append((index, channel, created_at))
+        if len(lead_rows) >= COPY_CHUNK:
+            _bulk_insert(Lead, LEAD_COLUMNS, lead_rows)
+            lead_rows = []
+    _bulk_insert(Lead, LEAD_COLUMNS, lead_rows)
+
+    # Deals: most from our synced leads, the rest made in amoCRM directly (some with UTM, most without).
+    from_form = min(int(sales * 0.95), len(lead_meta))
+    sale_rows = []
+    for index, channel, created_at in rng.sample(lead_meta, from_form):
+        sale_rows.append(_sale_row(rng, workspace_id, deal_base + index, lead_ids[index], channel, created_at, now,
+                                   workspace.currency, (None, None, None)))
+    external_base = deal_base + leads + 1
+    for number in range(sales - from_form):
+        channel = rng.choices(CHANNELS, weights=channel_weights)[0]
+        created_at = now - timedelta(days=rng.randint(0, days - 1), seconds=rng.randint(0, 86399))
+        tags = (channel.source, channel.medium, rng.choice(channel.campaigns)) if rng.random() < 0.3 else \
+            (None, None, None)
+        sale_rows.append(_sale_row(rng, workspace_id, external_base + number, None, channel, created_at, now,
+                                   workspace.currency, tags))
+    for start in range(0, len(sale_rows), COPY_CHUNK):
+        _bulk_insert(Sale, SALE_COLUMNS, sale_rows[start:start + COPY_CHUNK])
+
+    # Spend: every (day, paid campaign) of the grid, down-sampled to the requested number of rows.
+    cells = [(offset, channel, campaign) for offset in range(days) for channel, campaign in grid]
+    if len(cells) > spend_rows:
+        cells = rng.sample(cells, spend_rows)
+    weights = _day_weights(days, today)
+    spend = []
+    for offset, channel, campaign in cells:
+        per_campaign = channel.daily_budget / len(channel.campaigns)
+        amount = Decimal(per_campaign * weights[offset] * rng.uniform(0.7, 1.3)).quantize(Decimal("0.01"))
+        spend.append({"workspace_id": workspace_id, "date": today - timedelta(days=days - 1 - offset),
+                      "utm_source": channel.source or "", "utm_medium": channel.medium or "",
+                      "utm_campaign": campaign or "", "amount": amount, "currency": workspace.currency})
+    _upsert_spend(spend)
+    db.session.commit()
+    forget_workspace(workspace_id)  # COPY bypasses the ORM hooks that keep the report cache fresh
+    return {"leads": leads, "sales": len(sale_rows), "spend_rows": len(spend)}
+
+
+def _sale_row(rng, workspace_id, amocrm_id, lead_id, channel, created_at, now, currency, tags):
+    age_days = (now - created_at).days
+    roll = rng.random()
+    open_share = 0.7 if age_days < 14 else 0.12
+    amount = Decimal(int(rng.lognormvariate(math.log(channel.deal_size), 0.5)) // 100 * 100)
+    if roll < open_share:
+        state, status_id, closed_at = OPEN, 10_000 + rng.randint(1, 4), None
+    else:
+        state = WON if rng.random() < channel.win_rate else LOST
+        status_id = WON_STATUS_ID if state == WON else LOST_STATUS_ID
+        closed_at = min(created_at + timedelta(days=rng.expovariate(1 / 12), seconds=rng.randint(0, 86399)), now)
+    updated = closed_at or created_at
+    return (workspace_id, amocrm_id, lead_id, f"Deal #{amocrm_id}", PIPELINE_ID, status_id, state,
+            amount, currency, closed_at, False, int(updated.timestamp()), *tags,
+            created_at, updated)
+
+
+def _upsert_spend(rows: list[dict]) -> None:
+    if not rows:
+        return
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    for start in range(0, len(rows), CHUNK):
+        statement = dialect_insert(AdSpend).values(rows[start:start + CHUNK])
+        statement = statement.on_conflict_do_update(
+            index_elements=["workspace_id", "date", "utm_source", "utm_medium", "utm_campaign"],
+            set_={"amount": statement.excluded.amount})
+        db.session.execute(statement)
+
+
+def seed_demo_data(workspace_id: int, leads: int = 300) -> dict:
+    """A small, fixed set so the demo's first screen is not empty (90 days)."""
+    return generate(workspace_id, leads, sales=max(leads // 4, 1), spend_rows=600, days=90, seed=8)
+

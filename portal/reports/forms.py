@@ -1,0 +1,7 @@
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length
+
+
+class ApiTokenForm(FlaskForm):
+    name = StringField("Token name (where it is used)", validators=[DataRequired(), Length(max=80)])

@@ -1,0 +1,76 @@
+"""Report periods: presets and custom ranges in the workspace's time zone, turned into UTC bounds."""
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+PRESETS = [("7d", "Last 7 days"), ("30d", "Last 30 days"), ("90d", "Last 90 days"),
+           ("this_month", "This month"), ("last_month", "Last month"), ("this_year", "This year"),
+           ("365d", "Last 365 days"), ("custom", "Custom")]
+DEFAULT_PRESET = "30d"
+MAX_DAYS = 3 * 366
+
+
+@dataclass(frozen=True)
+class Period:
+    """Inclusive local dates [start, end] and the matching half-open UTC range [starts_at, ends_at)."""
+
+    start: date
+    end: date
+    timezone: str
+    preset: str = "custom"
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def starts_at(self) -> datetime:
+        return datetime.combine(self.start, time.min, ZoneInfo(self.timezone)).astimezone(UTC)
+
+    @property
+    def ends_at(self) -> datetime:
+        return datetime.combine(self.end + timedelta(days=1), time.min, ZoneInfo(self.timezone)).astimezone(UTC)
+
+    def previous(self) -> "Period":
+        """The period of the same length just before this one (for "change vs previous")."""
+        return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1), self.timezone)
+
+
+def today_in(timezone: str) -> date:
+    return datetime.now(ZoneInfo(timezone)).date()
+
+
+def preset_period(preset: str, timezone: str) -> Period:
+    today = today_in(timezone)
+    if preset == "this_month":
+        return Period(today.replace(day=1), today, timezone, preset)
+    if preset == "last_month":
+        end = today.replace(day=1) - timedelta(days=1)
+        return Period(end.replace(day=1), end, timezone, preset)
+    if preset == "this_year":
+        return Period(today.replace(month=1, day=1), today, timezone, preset)
+    days = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}.get(preset, 30)
+    return Period(today - timedelta(days=days - 1), today, timezone, preset if preset in dict(PRESETS) else "30d")
+
+
+def parse_period(args, timezone: str, default: str = DEFAULT_PRESET) -> Period:
+    """A period from query arguments: `period=<preset>`, or `from`/`to` (YYYY-MM-DD). Bad input falls back to
+    the default preset rather than failing: a report link with a typo still shows a report."""
+    start, end = _parse_date(args.get("from")), _parse_date(args.get("to"))
+    if start and end and (args.get("period") in (None, "", "custom")):
+        if end < start:
+            start, end = end, start
+        if (end - start).days >= MAX_DAYS:
+            start = end - timedelta(days=MAX_DAYS - 1)
+        return Period(start, end, timezone, "custom")
+    preset = args.get("period") or default
+    return preset_period(preset if preset in dict(PRESETS) and preset != "custom" else default, timezone)
+
+
+def _parse_date(value) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None

@@ -1,0 +1,85 @@
+from decimal import Decimal
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from portal.auth.decorators import owner_required
+from portal.models import ApiToken
+from portal.reports import bp
+from portal.reports.charts import roi_charts
+from portal.reports.csv_output import csv_response
+from portal.reports.forms import ApiTokenForm
+from portal.reports.periods import PRESETS, parse_period
+from portal.reports.services import drill_argument, parse_report_query, roi_report
+from portal.reports.tokens import TokenError, create_token, list_tokens, revoke_token
+from portal.tenancy import current_workspace_id, get_owned_or_404
+
+CSV_HEADER = ["group", "spend", "leads", "cpl", "open_deals", "won", "lost", "conversion_percent", "revenue",
+              "average_deal", "cpa", "roi_percent", "cost_share_percent"]
+
+
+def _query():
+    period = parse_period(request.args, current_user.workspace.timezone)
+    return parse_report_query(request.args, period)
+
+
+@bp.get("/reports/roi")
+@login_required
+def roi():
+    report = roi_report(current_workspace_id(), _query())
+    return render_template("reports/roi.html", report=report, presets=PRESETS, drill_argument=drill_argument,
+                           charts=roi_charts(report, current_user.workspace.currency))
+
+
+@bp.get("/reports/roi.csv")
+@login_required
+def roi_csv():
+    report = roi_report(current_workspace_id(), _query(), with_series=False)
+
+    def rows():
+        for row in report.rows:
+            yield [row.label, *_csv_figures(row.figures)]
+        yield ["Total", *_csv_figures(report.totals)]
+
+    period = report.query.period
+    return csv_response(f"roi-{report.query.level}-{period.start}-{period.end}.csv", CSV_HEADER, rows())
+
+
+def _csv_figures(figures):
+    return [_csv_number(value) for value in list(figures.as_dict().values())]
+
+
+def _csv_number(value):
+    if value is None:
+        return ""
+    return value if isinstance(value, int) else Decimal(value).quantize(Decimal("0.01"))
+
+
+@bp.get("/settings/api-tokens")
+@login_required
+def api_tokens():
+    return render_template("reports/api_tokens.html", tokens=list_tokens(current_workspace_id()),
+                           form=ApiTokenForm(), new_token=None)
+
+
+@bp.post("/settings/api-tokens")
+@owner_required
+def create_api_token():
+    form = ApiTokenForm()
+    new_token = None
+    if form.validate_on_submit():
+        try:
+            _, new_token = create_token(current_workspace_id(), form.name.data)
+            flash("Token created. Copy it now: it is shown only once.", "success")
+        except TokenError as error:
+            form.name.errors.append(str(error))
+    return render_template("reports/api_tokens.html", tokens=list_tokens(current_workspace_id()), form=form,
+                           new_token=new_token), 200 if new_token else 400
+
+
+@bp.post("/settings/api-tokens/<int:token_id>/revoke")
+@owner_required
+def revoke_api_token(token_id: int):
+    revoke_token(get_owned_or_404(ApiToken, token_id))
+    flash("Token revoked: requests with it now get 401.", "info")
+    return redirect(url_for("reports.api_tokens"))

@@ -1,0 +1,311 @@
+"""The ROI report: leads, deals and ad spend grouped by source → medium → campaign.
+
+How the numbers are made (also shown on the page, see templates/reports/_definitions.html):
+
+- Tags are grouped case-insensitively: a value is trimmed and lower-cased, so "Google", " google" and "google"
+  are one row. An empty or missing tag is "(none)".
+- Leads: form submissions created in the period, without spam and repeats.
+- Deals come from amoCRM (webhooks). A deal that came from our form is attributed to its lead's tags (last touch
+  by default, or first touch); a deal that did not is counted under its own UTM tags, or under
+  "(amoCRM, no UTM)" when it has none. Deleted deals are left out.
+- Date basis "lead created" (cohort): deals of the leads created in the period (a deal not from our form: created
+  in the period). Basis "deal closed": deals won or lost in the period, plus open deals created in it.
+- A deal counts in its current state: a reopened deal is open again, a refunded deal moved to "lost" is lost.
+- Spend: ad spend rows dated in the period. Formulas: CPL = spend / leads, conversion = won / leads,
+  average deal = revenue / won, CPA = spend / won, ROI = (revenue − spend) / spend, ad-cost share =
+  spend / revenue. A division by zero is shown as "—".
+
+Performance: the figures are read from per-day aggregates (portal.reports.rollups: computed by grouped queries on
+the (workspace_id, created_at) / (workspace_id, closed_at) indexes, cached in Redis for past days, live for
+today). Folding case, picking the attribution and drilling down happen here in Python on those few rows.
+"""
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Date, cast, func, select
+
+from portal.extensions import db
+from portal.models import AdSpend, Lead
+from portal.reports.periods import Period, today_in
+
+LEVELS = ("source", "medium", "campaign")
+NONE_LABEL = "(none)"
+AMOCRM_NO_UTM = "(amoCRM, no UTM)"
+# The key of the "(amoCRM, no UTM)" source row; keys are normalised tag values, so it cannot clash with one.
+AMOCRM_NO_UTM_KEY = "(amocrm, no utm)"
+BASES = ("created", "closed")
+ATTRIBUTIONS = ("last", "first")
+ZERO = Decimal("0")
+
+
+def normalize_tag(value: str | None) -> str:
+    # No stored text holds a NUL (PostgreSQL refuses them), and a NUL in a query parameter made the query fail (500).
+    return (value or "").replace("\x00", "").strip().lower()
+
+
+def tag_label(key: str) -> str:
+    if key == AMOCRM_NO_UTM_KEY:
+        return AMOCRM_NO_UTM
+    return key or NONE_LABEL
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    period: Period
+    basis: str = "created"
+    attribution: str = "last"
+    source: str | None = None  # normalised keys; "" is "(none)"
+    medium: str | None = None
+
+    @property
+    def level(self) -> str:
+        if self.source is None:
+            return "source"
+        return "medium" if self.medium is None else "campaign"
+
+    def drill_filters(self) -> tuple[str | None, ...]:
+        return (self.source, self.medium if self.source is not None else None)
+
+
+@dataclass
+class Figures:
+    spend: Decimal = ZERO
+    leads: int = 0
+    open: int = 0
+    won: int = 0
+    lost: int = 0
+    revenue: Decimal = ZERO
+
+    def add(self, other: "Figures") -> None:
+        self.spend += other.spend
+        self.leads += other.leads
+        self.open += other.open
+        self.won += other.won
+        self.lost += other.lost
+        self.revenue += other.revenue
+
+    @property
+    def cpl(self) -> Decimal | None:
+        return _ratio(self.spend, self.leads)
+
+    @property
+    def conversion(self) -> Decimal | None:
+        ratio = _ratio(Decimal(self.won), self.leads)
+        return None if ratio is None else ratio * 100
+
+    @property
+    def average_deal(self) -> Decimal | None:
+        return _ratio(self.revenue, self.won)
+
+    @property
+    def cpa(self) -> Decimal | None:
+        return _ratio(self.spend, self.won)
+
+    @property
+    def roi(self) -> Decimal | None:
+        ratio = _ratio(self.revenue - self.spend, self.spend)
+        return None if ratio is None else ratio * 100
+
+    @property
+    def cost_share(self) -> Decimal | None:
+        ratio = _ratio(self.spend, self.revenue)
+        return None if ratio is None else ratio * 100
+
+    def as_dict(self) -> dict:
+        return {"spend": self.spend, "leads": self.leads, "cpl": self.cpl, "open_deals": self.open,
+                "won": self.won, "lost": self.lost, "conversion_percent": self.conversion,
+                "revenue": self.revenue, "average_deal": self.average_deal, "cpa": self.cpa,
+                "roi_percent": self.roi, "cost_share_percent": self.cost_share}
+
+
+def _ratio(numerator: Decimal, denominator) -> Decimal | None:
+    if not denominator:
+        return None
+    return Decimal(numerator) / Decimal(denominator)
+
+
+@dataclass
+class ReportRow:
+    key: str
+    figures: Figures = field(default_factory=Figures)
+
+    @property
+    def label(self) -> str:
+        return tag_label(self.key)
+
+
+@dataclass
+class SeriesPoint:
+    start: date
+    leads: int = 0
+    won: int = 0
+
+
+@dataclass
+class RoiReport:
+    query: ReportQuery
+    rows: list[ReportRow]
+    totals: Figures
+    series: list[SeriesPoint]
+    bucket: str
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Queries
+
+
+def lead_tag_columns(attribution: str):
+    last = (Lead.utm_source, Lead.utm_medium, Lead.utm_campaign)
+    first = (Lead.first_utm_source, Lead.first_utm_medium, Lead.first_utm_campaign)
+    return last + first if attribution == "first" else last
+
+
+def pick_tags(values: tuple, attribution: str) -> tuple[str, str, str]:
+    """Normalised (source, medium, campaign) of a lead. First touch falls back to the last touch when the lead
+    carries no first-touch tags at all (its submitting visit was its first)."""
+    if attribution == "first" and any(values[3:6]):
+        values = values[3:6]
+    return normalize_tag(values[0]), normalize_tag(values[1]), normalize_tag(values[2])
+
+
+def deal_tags(lead_values: tuple, deal_values: tuple, external: bool, attribution: str) -> tuple[str, str, str]:
+    if not external:
+        return pick_tags(tuple(lead_values), attribution)
+    tags = tuple(normalize_tag(value) for value in deal_values)
+    return tags if any(tags) else (AMOCRM_NO_UTM_KEY, "", "")
+
+
+def _spend_rows(workspace_id: int, period: Period):
+    statement = (select(AdSpend.utm_source, AdSpend.utm_medium, AdSpend.utm_campaign,
+                        func.coalesce(func.sum(AdSpend.amount), 0))
+                 .where(AdSpend.workspace_id == workspace_id, AdSpend.date >= period.start,
+                        AdSpend.date <= period.end)
+                 .group_by(AdSpend.utm_source, AdSpend.utm_medium, AdSpend.utm_campaign))
+    for source, medium, campaign, amount in db.session.execute(statement):
+        yield (normalize_tag(source), normalize_tag(medium), normalize_tag(campaign)), Decimal(amount)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The report
+
+
+def _row_key(tags: tuple[str, str, str], query: ReportQuery) -> str | None:
+    """The row a (source, medium, campaign) belongs to at the query's drill-down level, or None if filtered out."""
+    source, medium, campaign = tags
+    if query.source is not None and source != query.source:
+        return None
+    if query.source is not None and query.medium is not None and medium != query.medium:
+        return None
+    return {"source": source, "medium": medium, "campaign": campaign}[query.level]
+
+
+def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) -> RoiReport:
+    from portal.reports.rollups import CLOSED, COHORT, LEADS, load_days
+
+    period = query.period
+    bucket = bucket_for(period)
+    points: dict[date, SeriesPoint] = {}
+    day = bucket_start(period.start, bucket)
+    while day <= period.end:
+        points[day] = SeriesPoint(day)
+        day = _next_bucket(day, bucket)
+    # Tight loop on purpose: a year is tens of thousands of cached (day, tags) rows.
+    block = CLOSED if query.basis == "closed" else COHORT
+    level = LEVELS.index(query.level)
+    wanted_source, wanted_medium = query.drill_filters()
+    sums: dict[str, list[int]] = {}
+    days = load_days(workspace_id, query.attribution, period.timezone, period.start, period.end,
+                     today_in(period.timezone))
+    for day, day_rows in days.items():
+        point = points[bucket_start(day, bucket)]
+        for row in day_rows:
+            if wanted_source is not None and (row[0] != wanted_source or
+                                              (wanted_medium is not None and row[1] != wanted_medium)):
+                continue
+            point.leads += row[LEADS]
+            point.won += row[CLOSED + 1]
+            if not (row[LEADS] or row[block] or row[block + 1] or row[block + 2]):
+                continue  # only deals of the other date basis on this day
+            figures = sums.get(row[level])
+            if figures is None:
+                figures = sums[row[level]] = [0, 0, 0, 0, 0]
+            figures[0] += row[LEADS]
+            figures[1] += row[block]
+            figures[2] += row[block + 1]
+            figures[3] += row[block + 2]
+            figures[4] += row[block + 3]
+    rows = {key: ReportRow(key, Figures(leads=leads, open=open_, won=won, lost=lost,
+                                        revenue=Decimal(cents) / 100))
+            for key, (leads, open_, won, lost, cents) in sums.items()}
+    for tags, amount in _spend_rows(workspace_id, period):
+        key = _row_key(tags, query)
+        if key is not None:
+            rows.setdefault(key, ReportRow(key)).figures.spend += amount
+
+    ordered = sorted(rows.values(), key=lambda row: (-row.figures.revenue, -row.figures.spend,
+                                                     -row.figures.leads, row.key))
+    totals = Figures()
+    for row in ordered:
+        totals.add(row.figures)
+    series = list(points.values()) if with_series else []
+    return RoiReport(query, ordered, totals, series, bucket)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Leads and won deals over time
+
+
+def bucket_for(period: Period) -> str:
+    if period.days <= 62:
+        return "day"
+    return "week" if period.days <= 366 else "month"
+
+
+def bucket_start(day: date, bucket: str) -> date:
+    if bucket == "week":
+        return day - timedelta(days=day.weekday())
+    if bucket == "month":
+        return day.replace(day=1)
+    return day
+
+
+def local_day(column, timezone: str):
+    """The calendar day of a UTC timestamp column in the workspace's time zone."""
+    if db.engine.dialect.name == "postgresql":
+        return cast(func.timezone(timezone, column), Date)
+    # SQLite (demo, smoke tests): shift by the zone's current UTC offset; exact enough outside DST changes.
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    offset = datetime.now(ZoneInfo(timezone)).utcoffset() or timedelta(0)
+    return func.date(column, f"{int(offset.total_seconds())} seconds")
+
+
+def _next_bucket(day: date, bucket: str) -> date:
+    if bucket == "week":
+        return day + timedelta(days=7)
+    if bucket == "month":
+        return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return day + timedelta(days=1)
+
+
+def parse_report_query(args, period: Period) -> ReportQuery:
+    """ReportQuery from request arguments (the page, its CSV and the API share this)."""
+    basis = args.get("basis") if args.get("basis") in BASES else "created"
+    attribution = args.get("attribution") if args.get("attribution") in ATTRIBUTIONS else "last"
+    source = _drill_value(args.get("source"))
+    medium = _drill_value(args.get("medium")) if source is not None else None
+    return ReportQuery(period, basis, attribution, source, medium)
+
+
+def _drill_value(value) -> str | None:
+    if value is None:
+        return None
+    value = normalize_tag(str(value)[:200])
+    return "" if value == NONE_LABEL else value
+
+
+def drill_argument(key: str) -> str:
+    """How a row key travels in a URL ("" would read as "no filter")."""
+    return NONE_LABEL if key == "" else key

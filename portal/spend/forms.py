@@ -1,0 +1,32 @@
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import DateField, DecimalField, HiddenField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+
+
+class SpendForm(FlaskForm):
+    date = DateField("Date (or the first day of a range)", validators=[DataRequired()])
+    date_to = DateField("Last day of the range (optional: the amount is spread evenly over the days)",
+                        validators=[Optional()])
+    utm_source = StringField("Source (utm_source)", validators=[Length(max=200)])
+    utm_medium = StringField("Medium (utm_medium)", validators=[Length(max=200)])
+    utm_campaign = StringField("Campaign (utm_campaign)", validators=[Length(max=200)])
+    amount = DecimalField("Amount", places=2, validators=[DataRequired(), NumberRange(min=0, max=10 ** 11)])
+
+    def validate_date_to(self, field):
+        if field.data and self.date.data and field.data < self.date.data:
+            raise ValidationError("The last day cannot be before the first.")
+        if field.data and self.date.data and (field.data - self.date.data).days > 366:
+            raise ValidationError("A range can cover at most a year.")
+
+
+class EditSpendForm(SpendForm):
+    date_to = None
+
+
+class ImportForm(FlaskForm):
+    file = FileField("CSV file (date,utm_source,utm_medium,utm_campaign,amount)", validators=[FileRequired()])
+
+
+class ConfirmImportForm(FlaskForm):
+    content = HiddenField(validators=[DataRequired()])

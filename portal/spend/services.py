@@ -1,0 +1,232 @@
+"""Ad spend: rows entered by hand (a day or a range spread evenly), CSV import with a preview, CSV export.
+
+A row is unique per (workspace, date, source, medium, campaign): saving or importing the same key again updates
+the amount instead of adding a second row, so re-importing a file is harmless. Tags are stored trimmed; the
+reports group them case-insensitively.
+"""
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import AdSpend
+from portal.reports.periods import Period
+
+COLUMNS = ("date", "utm_source", "utm_medium", "utm_campaign", "amount")
+MAX_IMPORT_ROWS = 20000
+MAX_AMOUNT = Decimal("100000000000")
+CENT = Decimal("0.01")
+
+
+class SpendError(Exception):
+    pass
+
+
+def _tags(source: str | None, medium: str | None, campaign: str | None) -> tuple[str, str, str]:
+    return (source or "").strip()[:200], (medium or "").strip()[:200], (campaign or "").strip()[:200]
+
+
+def spread_evenly(amount: Decimal, first: date, last: date) -> list[tuple[date, Decimal]]:
+    """The amount over the days first..last in cents; the remainder cents go to the first days, so the parts sum
+    exactly to the amount."""
+    days = (last - first).days + 1
+    share = (amount / days).quantize(CENT, rounding=ROUND_DOWN)
+    remainder_cents = int(((amount - share * days) / CENT).to_integral_value())
+    return [(first + timedelta(days=index), share + (CENT if index < remainder_cents else 0))
+            for index in range(days)]
+
+
+def _upsert(workspace_id: int, rows: list[tuple[date, str, str, str, Decimal]]) -> tuple[int, int]:
+    """Insert or update rows by their unique key; returns (created, updated). Does not commit."""
+    if not rows:
+        return 0, 0
+    dates = {row[0] for row in rows}
+    existing = {(spend.date, spend.utm_source, spend.utm_medium, spend.utm_campaign): spend
+                for spend in db.session.scalars(select(AdSpend).where(AdSpend.workspace_id == workspace_id,
+                                                                      AdSpend.date.in_(dates)))}
+    created = updated = 0
+    for day, source, medium, campaign, amount in rows:
+        spend = existing.get((day, source, medium, campaign))
+        if spend is None:
+            spend = AdSpend(workspace_id=workspace_id, date=day, utm_source=source, utm_medium=medium,
+                            utm_campaign=campaign, amount=amount)
+            db.session.add(spend)
+            existing[(day, source, medium, campaign)] = spend
+            created += 1
+        else:
+            spend.amount = amount
+            updated += 1
+    return created, updated
+
+
+def add_spend(workspace_id: int, first: date, last: date | None, source, medium, campaign,
+              amount: Decimal) -> tuple[int, int]:
+    tags = _tags(source, medium, campaign)
+    parts = spread_evenly(Decimal(amount), first, last or first)
+    result = _upsert(workspace_id, [(day, *tags, part) for day, part in parts])
+    db.session.commit()
+    return result
+
+
+def update_spend(spend: AdSpend, day: date, source, medium, campaign, amount: Decimal) -> None:
+    tags = _tags(source, medium, campaign)
+    clash = db.session.scalar(select(AdSpend.id).where(
+        AdSpend.workspace_id == spend.workspace_id, AdSpend.date == day, AdSpend.utm_source == tags[0],
+        AdSpend.utm_medium == tags[1], AdSpend.utm_campaign == tags[2], AdSpend.id != spend.id))
+    if clash:
+        raise SpendError("Another row already has this date, source, medium and campaign; edit that one.")
+    spend.date, (spend.utm_source, spend.utm_medium, spend.utm_campaign), spend.amount = day, tags, amount
+    db.session.commit()
+
+
+def delete_spend(spend: AdSpend) -> None:
+    db.session.delete(spend)
+    db.session.commit()
+
+
+PAGE_SIZE = 100
+
+
+def spend_page(workspace_id: int, period: Period, page: int) -> tuple[list[AdSpend], int, Decimal]:
+    conditions = (AdSpend.workspace_id == workspace_id, AdSpend.date >= period.start, AdSpend.date <= period.end)
+    total_rows, total_amount = db.session.execute(
+        select(func.count(AdSpend.id), func.coalesce(func.sum(AdSpend.amount), 0)).where(*conditions)).one()
+    rows = db.session.scalars(select(AdSpend).where(*conditions)
+                              .order_by(AdSpend.date.desc(), AdSpend.utm_source, AdSpend.utm_medium,
+                                        AdSpend.utm_campaign, AdSpend.id)
+                              .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))
+    return list(rows), total_rows, Decimal(total_amount)
+
+
+def iter_spend(workspace_id: int, period: Period | None):
+    statement = select(AdSpend).where(AdSpend.workspace_id == workspace_id)
+    if period is not None:
+        statement = statement.where(AdSpend.date >= period.start, AdSpend.date <= period.end)
+    statement = statement.order_by(AdSpend.date, AdSpend.utm_source, AdSpend.utm_medium, AdSpend.utm_campaign)
+    yield from db.session.scalars(statement.execution_options(yield_per=1000))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CSV import
+
+
+@dataclass
+class ImportRow:
+    line: int
+    values: dict
+    errors: list[str] = field(default_factory=list)
+    parsed: tuple | None = None
+
+
+@dataclass
+class ImportPreview:
+    rows: list[ImportRow]
+    file_errors: list[str]
+
+    @property
+    def valid(self) -> list[ImportRow]:
+        return [row for row in self.rows if not row.errors]
+
+    @property
+    def invalid(self) -> list[ImportRow]:
+        return [row for row in self.rows if row.errors]
+
+
+def parse_date(text: str) -> date:
+    text = text.strip()
+    for fmt in ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError
+
+
+def parse_amount(text: str) -> Decimal:
+    cleaned = text.strip().replace("\u00a0", "").replace(" ", "")
+    if "," in cleaned and "." not in cleaned:
+        cleaned = cleaned.replace(",", ".")
+    else:
+        cleaned = cleaned.replace(",", "")
+    amount = Decimal(cleaned)
+    if not amount.is_finite():
+        raise InvalidOperation
+    return amount
+
+
+def decode_upload(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "cp1251"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise SpendError("The file is not text (UTF-8 or Windows-1251 expected).")
+
+
+def preview_import(content: str) -> ImportPreview:
+    """Check every row; nothing is saved. Rows with errors are reported with their line number."""
+    try:
+        dialect = csv.Sniffer().sniff(content[:2048], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(content), dialect)
+    header = [name.strip().lower() for name in next(reader, [])]
+    missing = [name for name in COLUMNS if name not in header]
+    if not header or missing:
+        return ImportPreview([], [f"The header must name the columns {', '.join(COLUMNS)}"
+                                  + (f"; missing: {', '.join(missing)}." if header else ".")])
+    positions = {name: header.index(name) for name in COLUMNS}
+    rows: list[ImportRow] = []
+    seen: dict[tuple, int] = {}
+    for line, record in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(rows) >= MAX_IMPORT_ROWS:
+            return ImportPreview(rows, [f"The file has more than {MAX_IMPORT_ROWS} rows; split it."])
+        values = {name: (record[index] if index < len(record) else "") for name, index in positions.items()}
+        row = ImportRow(line, values)
+        rows.append(row)
+        try:
+            day = parse_date(values["date"])
+        except ValueError:
+            row.errors.append("date: use YYYY-MM-DD (or DD.MM.YYYY)")
+            day = None
+        try:
+            amount = parse_amount(values["amount"])
+            if amount < 0:
+                row.errors.append("amount: cannot be negative")
+            elif amount >= MAX_AMOUNT:
+                row.errors.append("amount: too large")
+            amount = amount.quantize(CENT)
+        except (InvalidOperation, ValueError):
+            row.errors.append("amount: not a number")
+            amount = None
+        for name in ("utm_source", "utm_medium", "utm_campaign"):
+            if len(values[name].strip()) > 200:
+                row.errors.append(f"{name}: longer than 200 characters")
+        if row.errors:
+            continue
+        key = (day, *_tags(values["utm_source"], values["utm_medium"], values["utm_campaign"]))
+        if key in seen:
+            row.errors.append(f"repeats line {seen[key]} (same date, source, medium and campaign)")
+            continue
+        seen[key] = line
+        row.parsed = (*key, amount)
+    if not rows:
+        return ImportPreview([], ["The file has no data rows."])
+    return ImportPreview(rows, [])
+
+
+def import_spend(workspace_id: int, content: str) -> tuple[int, int, int]:
+    """Save the valid rows of a previewed file (checked again: the preview is not trusted). Returns
+    (created, updated, skipped)."""
+    preview = preview_import(content)
+    if preview.file_errors:
+        raise SpendError(preview.file_errors[0])
+    created, updated = _upsert(workspace_id, [row.parsed for row in preview.valid])
+    db.session.commit()
+    return created, updated, len(preview.invalid)
