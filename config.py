@@ -87,6 +87,8 @@ class Config:
     AMOCRM_DEV_HOSTS = _env_list("AMOCRM_DEV_HOSTS")
     AMOCRM_RATE_LIMIT_PER_SEC = int(os.environ.get("AMOCRM_RATE_LIMIT_PER_SEC", 7))
     AMOCRM_TIMEOUT_SECONDS = float(os.environ.get("AMOCRM_TIMEOUT_SECONDS", 15))
+    # Longest wait between two attempts at a lead whose push failed (exponential backoff from 1 s up to this).
+    SYNC_MAX_BACKOFF_SECONDS = float(os.environ.get("SYNC_MAX_BACKOFF_SECONDS", 300))
     SYNC_LOG_RETENTION_DAYS = int(os.environ.get("SYNC_LOG_RETENTION_DAYS", 30))
 
     # Jobs

@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -60,7 +61,8 @@ def _pings(client) -> bool:
 
 
 class Processes:
-    """`flask worker` processes and a `flask scheduler`, restarted when they exit (as systemd would)."""
+    """`flask worker` processes and a `flask scheduler`, restarted when they exit (as systemd would). Their output
+    goes to one log file, whose end `log_tail()` gives for a failing test's message."""
 
     def __init__(self, env, queues=("amocrm", "default"), worker_args=()):
         self.env = env
@@ -68,10 +70,15 @@ class Processes:
         self.workers: list[subprocess.Popen] = []
         self.scheduler = None
         self.restarts = 0
+        self.log = tempfile.NamedTemporaryFile(prefix="leadpath-processes-", suffix=".log", delete=False)
 
     def spawn(self, *command):
         return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", *command], cwd=ROOT, env=self.env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=self.log, stderr=subprocess.STDOUT)
+
+    def log_tail(self, lines=60) -> str:
+        with open(self.log.name, errors="replace") as log:
+            return "".join(log.readlines()[-lines:])
 
     def start(self, workers=2):
         self.workers = [self.spawn(*self.worker_command) for _ in range(workers)]
@@ -97,6 +104,8 @@ class Processes:
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
+        self.log.close()
+        os.unlink(self.log.name)
 
 
 def rss_kib(pid: int) -> int:

@@ -7,6 +7,7 @@ import pytest
 from portal.amocrm import payloads
 from portal.sync.limiter import RequestLimiter
 from portal.sync.log import mask_amocrm_document
+from portal.sync.push import backoff_seconds
 
 LEAD = payloads.LeadForPush(id=7, name="Анна", phone="+79991234567", email="anna@example.com",
                             utm_source="yandex", utm_medium="cpc", utm_campaign="autumn")
@@ -21,6 +22,13 @@ LEAD = payloads.LeadForPush(id=7, name="Анна", phone="+79991234567", email="
 ])
 def test_deal_name_from_the_workspace_template(template, expected):
     assert payloads.deal_name(template, LEAD) == expected
+
+
+def test_backoff_doubles_with_jitter_and_never_passes_the_ceiling():
+    for attempt, base in [(1, 1), (2, 2), (5, 16)]:
+        waits = [backoff_seconds(attempt, 300) for _ in range(200)]
+        assert base * 0.5 <= min(waits) < max(waits) <= base * 1.5
+    assert max(backoff_seconds(20, 15) for _ in range(200)) == 15
 
 
 def test_deal_name_without_a_campaign_says_website():

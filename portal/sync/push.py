@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -41,7 +42,6 @@ from portal.models.types import utcnow
 BATCH_SIZE = 50
 LEASE = timedelta(seconds=60)  # longer than a batch can be in flight (rate wait + timeout)
 MAX_ATTEMPTS = 10
-MAX_BACKOFF_SECONDS = 300
 DEFAULT_RETRY_AFTER = 1.0
 
 log = logging.getLogger(__name__)
@@ -73,8 +73,9 @@ class PushContext:
     batch_size: int = BATCH_SIZE
 
 
-def backoff_seconds(attempt: int) -> float:
-    return min(MAX_BACKOFF_SECONDS, 2 ** max(attempt - 1, 0)) * random.uniform(0.5, 1.5)
+def backoff_seconds(attempt: int, ceiling: float) -> float:
+    """1, 2, 4… seconds after the 1st, 2nd, 3rd… failed attempt, ±50% jitter, never above `ceiling`."""
+    return min(ceiling, 2 ** max(attempt - 1, 0) * random.uniform(0.5, 1.5))
 
 
 def claim_batch(workspace_id: int, size: int) -> list[Lead]:
@@ -110,6 +111,7 @@ def release(leads: list[Lead], *, forget_attempt: bool = False, clear_batch: boo
 def defer(leads: list[Lead], error: str) -> int:
     """Retry later with backoff (the outcome is unknown, so the batch tag stays); fail after MAX_ATTEMPTS."""
     failed = 0
+    ceiling = current_app.config["SYNC_MAX_BACKOFF_SECONDS"]
     for lead in leads:
         lead.last_error = error[:2000]
         if lead.sync_attempts >= MAX_ATTEMPTS:
@@ -117,7 +119,7 @@ def defer(leads: list[Lead], error: str) -> int:
             lead.next_attempt_at = None
             failed += 1
         else:
-            lead.next_attempt_at = utcnow() + timedelta(seconds=backoff_seconds(lead.sync_attempts))
+            lead.next_attempt_at = utcnow() + timedelta(seconds=backoff_seconds(lead.sync_attempts, ceiling))
     db.session.commit()
     return failed
 
