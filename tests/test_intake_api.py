@@ -207,6 +207,19 @@ def test_repeat_within_the_window_is_stored_linked_and_not_pushed(app, client, w
     assert leads[other.get_json()["leadId"]].sync_status == PENDING
 
 
+@pytest.mark.parametrize("first_by", ["phone", "email"])
+def test_a_repeat_matching_two_leads_links_to_the_earlier(app, client, workspace, first_by):
+    workspace_id, public_id = workspace
+    contact = {"phone": "+79991234567", "email": "ivan@example.com"}
+    second_by = "email" if first_by == "phone" else "phone"
+    earlier = post_lead(client, public_id, **{first_by: contact[first_by]}).get_json()["leadId"]
+    later = post_lead(client, public_id, **{second_by: contact[second_by]}).get_json()["leadId"]
+    both = post_lead(client, public_id, **contact).get_json()["leadId"]
+    leads = {lead.id: lead for lead in leads_of(app, workspace_id)}
+    assert earlier < later and leads[later].duplicate_of_id is None
+    assert leads[both].duplicate_of_id == earlier and leads[both].sync_status == SKIPPED
+
+
 def test_repeat_after_the_window_is_a_new_lead(app, client, workspace):
     from datetime import timedelta
 

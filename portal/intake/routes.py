@@ -71,7 +71,7 @@ def _accept(app, document: dict, public_id: str | None):
         workspace = find_workspace(public_id)
     except WorkspaceNotFound:
         return _unknown_workspace()
-    if not origin_allowed(workspace, request.headers.get("Origin"), _own_origins()):
+    if not origin_allowed(workspace, request.headers.get("Origin"), _own_origins):
         g.origin_refused = True
         return error_response(403, "This site is not allowed to send leads to this workspace.")
     try:

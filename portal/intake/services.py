@@ -5,12 +5,13 @@ the INSERT and a replayed idempotency key an ON CONFLICT DO NOTHING, so a new le
 PostgreSQL. The workspace is read from a per-process cache for a few seconds.
 """
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import Boolean, String, bindparam, case, or_, select
+from sqlalchemy import Boolean, String, bindparam, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -79,12 +80,13 @@ def forget_workspace(public_id: str) -> None:
     current_app.extensions.get(CACHE_KEY, {}).pop(public_id, None)
 
 
-def origin_allowed(workspace: IntakeWorkspace, origin: str | None, own_origins: tuple[str, ...]) -> bool:
-    """Any origin when the list is empty; requests without an Origin (servers, curl) are not browsers'."""
+def origin_allowed(workspace: IntakeWorkspace, origin: str | None, own_origins: Callable[[], tuple[str, ...]]) -> bool:
+    """Any origin when the list is empty; requests without an Origin (servers, curl) are not browsers'.
+    `own_origins` (the portal's own, always allowed) is called only when a list is set."""
     if not workspace.allowed_origins or not origin:
         return True
     origin = origin.rstrip("/").lower()
-    return origin in workspace.allowed_origins or origin in own_origins
+    return origin in workspace.allowed_origins or origin in own_origins()
 
 
 def accept_lead(workspace: IntakeWorkspace, submission: LeadSubmission, ip: str | None,
@@ -143,14 +145,11 @@ def _insert_statement(dialect_name: str):
     statement = _statements.get(dialect_name)
     if statement is None:
         table = Lead.__table__
-        repeat_of = (
-            select(Lead.id)
-            .where(Lead.workspace_id == bindparam("p_workspace_id"),
-                   or_(Lead.phone == bindparam("match_phone", type_=String), Lead.email == bindparam("match_email",
-                                                                                                    type_=String)),
-                   Lead.is_spam.is_(False), Lead.duplicate_of_id.is_(None),
-                   Lead.created_at >= bindparam("window_start", type_=table.c.created_at.type))
-            .order_by(Lead.id).limit(1).scalar_subquery())
+        by_phone = _earliest_original("phone", "match_phone", table)
+        by_email = _earliest_original("email", "match_email", table)
+        # The smaller of the two ids, either of which may be NULL (SQLite's min() of a NULL is NULL).
+        smaller = func.least if dialect_name == "postgresql" else func.min
+        repeat_of = smaller(func.coalesce(by_phone, by_email), func.coalesce(by_email, by_phone))
         values = {name: bindparam(f"p_{name}", type_=table.c[name].type) for name in _INSERT_COLUMNS}
         values["duplicate_of_id"] = repeat_of
         values["sync_status"] = case((bindparam("p_is_spam", type_=Boolean), SKIPPED),
@@ -161,6 +160,18 @@ def _insert_statement(dialect_name: str):
                      .returning(table.c.id, table.c.sync_status))
         _statements[dialect_name] = statement
     return statement
+
+
+def _earliest_original(column: str, match: str, table):
+    """The first original lead (not spam, not itself a repeat) with that phone/e-mail since `window_start`: a probe
+    of ix_leads_workspace_phone / _email (two such probes are cheaper to plan well than one `phone = … OR email = …`
+    ordered by id, which a plan may answer by walking the primary key over all the workspace's leads)."""
+    return (select(table.c.id)
+            .where(table.c.workspace_id == bindparam("p_workspace_id"),
+                   table.c[column] == bindparam(match, type_=String),
+                   table.c.is_spam.is_(False), table.c.duplicate_of_id.is_(None),
+                   table.c.created_at >= bindparam("window_start", type_=table.c.created_at.type))
+            .order_by(table.c.id).limit(1).scalar_subquery())
 
 
 def parse_origins(text: str | None) -> list[str]:

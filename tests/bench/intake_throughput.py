@@ -8,6 +8,9 @@ when missing) with a Lua script that sends a distinct lead per request: a Python
 bottleneck on a 2-core machine. Prints accepted leads/s, p50/p99 latency, the minimal handler's figures and the
 ratio; checks that every accepted lead is in the database.
 
+The workspace starts with --history leads of the past 90 days, and the database is ANALYZEd as autovacuum would
+have done in a live system: a fresh table without statistics gets plans no running Leadpath ever sees.
+
 Needs PostgreSQL (trust auth for `postgres` on 127.0.0.1) and Redis; uses its own database (dropped and created)
 and the Redis database given by --redis-url (flushed). The intake's rate limits are raised out of the way, but the
 limiter still runs (with its Redis storage), as does the whole production path.
@@ -99,8 +102,19 @@ def ensure_wrk() -> str:
     return shutil.which("wrk")
 
 
-def prepare_database(database: str, redis_url: str) -> tuple[str, str]:
-    """A fresh database with the real migrations and one workspace. Returns (DATABASE_URL, workspace public id)."""
+HISTORY_SQL = """
+INSERT INTO leads (workspace_id, name, phone, email, message, utm_source, utm_medium, utm_campaign, first_touch_at,
+                   is_spam, sync_status, sync_attempts, created_at)
+SELECT :workspace_id, 'Earlier ' || n, '+7916' || lpad(n::text, 7, '0'), 'earlier' || n || '@example.com', '',
+       'google', 'cpc', 'campaign-' || (n % 40), now() - (n % 90) * interval '1 day', false, 'synced', 0,
+       now() - (n % 90) * interval '1 day' - (n % 1440) * interval '1 minute'
+FROM generate_series(1, :history) AS n
+"""
+
+
+def prepare_database(database: str, redis_url: str, history: int) -> tuple[str, str]:
+    """A fresh database with the real migrations, one workspace and its `history` of leads, analyzed.
+    Returns (DATABASE_URL, workspace public id)."""
     subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", database], check=True)
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", database], check=True)
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
@@ -119,6 +133,10 @@ def prepare_database(database: str, redis_url: str) -> tuple[str, str]:
         db.session.add(workspace)
         db.session.commit()
         public_id = workspace.public_id
+        db.session.execute(db.text(HISTORY_SQL), {"workspace_id": workspace.id, "history": history})
+        db.session.commit()
+        with db.engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT").execute(db.text("ANALYZE"))
         app.extensions["leadpath_redis"].flushdb()
         db.engine.dispose()
     return url, public_id
@@ -135,10 +153,12 @@ def count_leads(database_url: str) -> int:
 
 
 class Gunicorn:
-    def __init__(self, app_spec: str, workers: int, env: dict, cwd: Path) -> None:
+    def __init__(self, app_spec: str, workers: int, env: dict, cwd: Path, threads: int = 1) -> None:
         self.port = free_port()
+        worker_class = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else \
+            ["--worker-class", "sync"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "sync", "--preload",
+            [sys.executable, "-m", "gunicorn", "--workers", str(workers), *worker_class, "--preload",
              "--bind", f"127.0.0.1:{self.port}", "--backlog", "2048", "--log-level", "warning", app_spec],
             cwd=cwd, env=env)
 
@@ -197,8 +217,10 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--workers", type=int, default=8, help="gunicorn sync workers (both apps)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (both apps): 2 per core")
+    parser.add_argument("--gunicorn-threads", type=int, default=1, help="threads per worker: > 1 runs gthread")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--history", type=int, default=100_000, help="leads the workspace has already")
     parser.add_argument("--database", default="leadpath_bench_intake")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     args = parser.parse_args()
@@ -206,7 +228,7 @@ def main() -> int:
     from cryptography.fernet import Fernet
 
     wrk = ensure_wrk()
-    database_url, public_id = prepare_database(args.database, args.redis_url)
+    database_url, public_id = prepare_database(args.database, args.redis_url, args.history)
     workdir = Path(tempfile.mkdtemp(prefix="leadpath-bench-"))
     script = workdir / "leads.lua"
     script.write_text(LUA)
@@ -229,7 +251,7 @@ def main() -> int:
     for round_number in range(1, args.rounds + 1):
         for name, spec, env, cwd in (("minimal", "minimal_app:app", minimal_env, workdir),
                                      ("intake", "wsgi:app", intake_env, ROOT)):
-            server = Gunicorn(spec, args.workers, env, cwd)
+            server = Gunicorn(spec, args.workers, env, cwd, args.gunicorn_threads)
             try:
                 server.wait_until_serving(public_id)
                 if args.warmup:
@@ -245,7 +267,7 @@ def main() -> int:
 
     intake_rate, minimal_rate = mean("intake", "per_second"), mean("minimal", "per_second")
     accepted = sum(result["accepted"] for result in results["intake"])
-    stored = count_leads(database_url)
+    stored = count_leads(database_url) - args.history
     load_after = os.getloadavg()
     print()
     print(f"intake:  {intake_rate:.0f} leads/s, p50 {mean('intake', 'p50_us') / 1000:.1f} ms, "
