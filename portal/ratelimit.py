@@ -121,6 +121,7 @@ class RateLimiter:
             self._hit = self.redis.register_script(SCRIPT)
             self._add = self.redis.register_script(ADD_SCRIPT)
         self._redis_down_until = 0.0
+        self._clear_until: dict[tuple[str, ...], float] = {}
 
     def hit(self, counters: list[tuple[str, Limit]]) -> tuple[int, int]:
         """Count, in order, until one is over its limit: (its 1-based index or 0, seconds left in its window)."""
@@ -133,15 +134,25 @@ class RateLimiter:
                 self._redis_failed(error)
         return self.memory.check(counters)
 
-    def blocked(self, counters: list[tuple[str, Limit]]) -> tuple[int, int]:
-        """Without counting: the first counter that reached its limit (index, seconds left) or (0, 0)."""
+    def blocked(self, counters: list[tuple[str, Limit]], trust_clear_for: float = 0) -> tuple[int, int]:
+        """Without counting: the first counter that reached its limit (index, seconds left) or (0, 0).
+
+        `trust_clear_for`: a "not blocked" answer is believed for that many seconds without asking Redis again,
+        unless this process `add`s to those counters meanwhile (other processes' additions show up that late)."""
+        keys = tuple(_keys(counters))
+        now = time.monotonic()
+        if self._clear_until.get(keys, 0.0) > now:
+            return 0, 0
         if self._redis_usable():
-            keys = _keys(counters)
             try:
                 values = self.redis.mget(keys)
                 for index, (value, (_key, limit)) in enumerate(zip(values, counters, strict=True), start=1):
                     if value is not None and int(value) >= limit.amount:
                         return index, max(1, int(self.redis.ttl(keys[index - 1])))
+                if trust_clear_for:
+                    if len(self._clear_until) > 10_000:  # bounded: one entry per client address
+                        self._clear_until.clear()
+                    self._clear_until[keys] = now + trust_clear_for
                 return 0, 0
             except RedisError as error:
                 self._redis_failed(error)
@@ -149,6 +160,7 @@ class RateLimiter:
 
     def add(self, counters: list[tuple[str, Limit]]) -> None:
         """Count one more on every counter."""
+        self._clear_until.pop(tuple(_keys(counters)), None)
         if self._redis_usable():
             try:
                 self._add(keys=_keys(counters), args=[limit.seconds for _key, limit in counters])

@@ -184,6 +184,9 @@ def test_gunicorn_config_reads_its_environment(monkeypatch):
     monkeypatch.setenv("GUNICORN_THREADS", "6")
     module = importlib.reload(importlib.import_module("portal.deploy.gunicorn"))
     assert (module.workers, module.threads, module.worker_class) == (3, 6, "gthread")
+    monkeypatch.delenv("GUNICORN_THREADS")
+    module = importlib.reload(module)
+    assert (module.threads, module.worker_class) == (1, "sync")
     assert module.preload_app is True and module.bind.startswith("127.0.0.1:")
     assert "%(U)s" in module.access_log_format and "%(r)s" not in module.access_log_format
     assert "%(q)s" not in module.access_log_format

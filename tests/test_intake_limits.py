@@ -1,5 +1,6 @@
 """The intake's combined rate limits (portal.ratelimit): both limits in one Redis call, failing open."""
 import socket
+import time
 import uuid
 
 import pytest
@@ -81,3 +82,20 @@ def test_limits_are_shared_through_redis_by_every_process(database_schema, works
     assert response.status_code == 429
     assert 0 < int(response.headers["Retry-After"]) <= 3600
     assert response.get_json()["success"] is False
+
+
+def test_a_trusted_clear_answer_is_believed_briefly_and_forgotten_on_a_local_add():
+    if not REDIS_URL:
+        pytest.skip("needs a real Redis (TEST_REDIS_URL)")
+    here, elsewhere = RateLimiter(REDIS_URL, {}), RateLimiter(REDIS_URL, {})  # two processes
+    counters = [(f"guess-{uuid.uuid4().hex}", parse_limit("2 per minute"))]
+    assert here.blocked(counters, trust_clear_for=0.5) == (0, 0)
+    elsewhere.add(counters)
+    elsewhere.add(counters)
+    assert elsewhere.blocked(counters)[0] == 1
+    time.sleep(0.6)  # another process's additions show up once the trusted answer is older than trust_clear_for
+    assert here.blocked(counters, trust_clear_for=0.5)[0] == 1
+    fresh = [(f"guess-{uuid.uuid4().hex}", parse_limit("1 per minute"))]
+    assert here.blocked(fresh, trust_clear_for=60) == (0, 0)
+    here.add(fresh)  # this process's own addition is seen at once
+    assert here.blocked(fresh, trust_clear_for=60)[0] == 1

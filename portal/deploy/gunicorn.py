@@ -3,11 +3,16 @@
 Tuned by environment variables (a systemd unit's Environment= lines), with defaults for a small machine:
 
   GUNICORN_BIND              127.0.0.1:8000   nginx proxies to it; never bind a public interface
-  GUNICORN_WORKERS           2 × cores + 1 (at most 8)
-  GUNICORN_THREADS           4                 gthread workers: requests that wait on PostgreSQL overlap
+  GUNICORN_WORKERS           2 × cores (at most 8)
+  GUNICORN_THREADS           1                 sync workers; more than 1 runs gthread workers with that many threads
   GUNICORN_TIMEOUT           30                a request stuck longer is killed and its worker replaced
   GUNICORN_FORWARDED_ALLOW_IPS 127.0.0.1      proxies whose X-Forwarded-Proto gunicorn believes
   GUNICORN_ACCESS_LOG        -                 "-" = stdout (journald); empty disables the access log
+
+Sync workers are the default: behind nginx, which buffers slow clients, they answer the lead intake and the
+amoCRM webhooks fastest. On 2 cores, 4 sync workers acknowledge ~1,100 webhooks/s with p99 < 50 ms where 4 × 4
+gthread workers manage ~900/s with p99 ~250 ms, and 8 workers lose to context switching
+(tests/bench/intake_throughput.py, tests/bench/webhooks_perf.py).
 
 The access log records the path without its query string: query strings carry user input (a lead search by
 e-mail or phone, report filters, login `next`) that must not end up in log files.
@@ -23,9 +28,9 @@ def _int(name: str, default: int) -> int:
 
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-workers = _int("GUNICORN_WORKERS", min(multiprocessing.cpu_count() * 2 + 1, 8))
-worker_class = "gthread"
-threads = _int("GUNICORN_THREADS", 4)
+workers = _int("GUNICORN_WORKERS", min(multiprocessing.cpu_count() * 2, 8))
+threads = _int("GUNICORN_THREADS", 1)
+worker_class = "gthread" if threads > 1 else "sync"
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)

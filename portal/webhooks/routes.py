@@ -14,6 +14,9 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 # servers that also deliver other workspaces' webhooks.
 DEFAULT_GUESS_LIMIT = "20 per minute"
 DEFAULT_GUESS_LIMIT_PER_IP = "120 per minute"
+# An address found not throttled is believed so for this long (per process) before Redis is asked again: amoCRM's
+# few servers then cost no Redis read per webhook. A process that answers a 404 asks again at once.
+TRUST_CLEAR_SECONDS = 1.0
 
 
 def _guess_counters() -> list:
@@ -26,11 +29,11 @@ def _guess_counters() -> list:
 
 
 @bp.post("/amocrm/<public_id>/<secret>")
-@limiter.exempt  # the guess limits below: one Redis read per webhook, one write per 404
+@limiter.exempt  # the guess limits below: a Redis read per address and second, a write per 404
 def amocrm(public_id: str, secret: str):
     app = current_app._get_current_object()
     counters = _guess_counters()
-    index, retry_after = rate_limiter(app).blocked(counters)
+    index, retry_after = rate_limiter(app).blocked(counters, trust_clear_for=TRUST_CLEAR_SECONDS)
     if index:  # a throttled address gets no answer about any URL, right or wrong
         response = error_response(429, f"Too many requests to unknown webhook URLs: try again in {retry_after} s.")
         response[0].headers["Retry-After"] = str(retry_after)
