@@ -1,6 +1,6 @@
 """Benchmark: webhook acknowledgement under 32 concurrent senders, and events processed per second by one worker.
 
-    cd tests && python bench/webhooks_perf.py [--duration 20] [--workers 4] [--threads 1]
+    cd tests && python bench/webhooks_perf.py [--duration 20] [--workers 2] [--threads 1]
 
 Needs PostgreSQL, Redis and Debian's `wrk` (apt-get install -y wrk). It builds its own database
 (BENCH_DATABASE_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/leadpath_bench_webhooks, dropped
@@ -215,7 +215,7 @@ def process(limit_seconds: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers: 1 per core is best here")
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker: > 1 runs gthread")
     parser.add_argument("--process-seconds", type=int, default=30)
     parser.add_argument("--no-minimal", action="store_true", help="skip the minimal handler's run")
