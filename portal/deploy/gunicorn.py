@@ -10,9 +10,9 @@ Tuned by environment variables (a systemd unit's Environment= lines), with defau
   GUNICORN_ACCESS_LOG        -                 "-" = stdout (journald); empty disables the access log
 
 Sync workers are the default: behind nginx, which buffers slow clients, they answer the lead intake and the
-amoCRM webhooks fastest. On 2 cores, 4 sync workers acknowledge ~1,100 webhooks/s with p99 < 50 ms where 4 × 4
-gthread workers manage ~900/s with p99 ~250 ms, and 8 workers lose to context switching
-(tests/bench/intake_throughput.py, tests/bench/webhooks_perf.py).
+amoCRM webhooks fastest. On 2 cores, 4 sync workers acknowledge ~1,000 webhooks/s with p99 ~50 ms (2 workers:
+~1,300/s, p99 35 ms) where 4 × 4 gthread workers manage ~900/s with p99 ~250 ms, and 8 sync workers lose to
+context switching (tests/bench/intake_throughput.py, tests/bench/webhooks_perf.py).
 
 The access log records the path without its query string: query strings carry user input (a lead search by
 e-mail or phone, report filters, login `next`) that must not end up in log files.
