@@ -89,6 +89,9 @@ class Config:
     AMOCRM_TIMEOUT_SECONDS = float(os.environ.get("AMOCRM_TIMEOUT_SECONDS", 15))
     # Longest wait between two attempts at a lead whose push failed (exponential backoff from 1 s up to this).
     SYNC_MAX_BACKOFF_SECONDS = float(os.environ.get("SYNC_MAX_BACKOFF_SECONDS", 300))
+    # Attempts before a lead is `failed` (a Retry button sends it again): with the ceiling above, 20 attempts
+    # ride out about an hour of amoCRM trouble.
+    SYNC_MAX_ATTEMPTS = int(os.environ.get("SYNC_MAX_ATTEMPTS", 20))
     SYNC_LOG_RETENTION_DAYS = int(os.environ.get("SYNC_LOG_RETENTION_DAYS", 30))
 
     # Jobs

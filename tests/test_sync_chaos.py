@@ -46,8 +46,9 @@ def test_every_accepted_lead_becomes_exactly_one_deal_whatever_fails(database_sc
         sandbox.faults(http_500_rate=0.10, timeout_rate=0.05, timeout_seconds=4, drop_after_commit_rate=0.05)
         env = {**os.environ, "LEADPATH_CONFIG": "testing", "TEST_DATABASE_URL": DATABASE_URL,
                "TEST_REDIS_URL": redis_server.url, "AMOCRM_TIMEOUT_SECONDS": "2.5", "LOG_LEVEL": "INFO",
-               # Backoff tops out at 15 s (300 in production), so an unlucky lead's retries fit the deadline.
-               "SYNC_MAX_BACKOFF_SECONDS": "15"}
+               # Backoff tops out at 15 s (300 in production), so an unlucky lead's retries fit the deadline,
+               # and no lead runs out of attempts: with these fault rates an unlucky one meets ten faults in a row.
+               "SYNC_MAX_BACKOFF_SECONDS": "15", "SYNC_MAX_ATTEMPTS": "1000"}
         processes = Processes(env)
         processes.start()
 

@@ -11,7 +11,7 @@ from portal.models import AmoCRMConnection, Lead, SyncLogEntry
 from portal.models.types import utcnow
 from portal.sync.limiter import RequestLimiter
 from portal.sync.log import SyncLogRecorder
-from portal.sync.push import MAX_ATTEMPTS, push_pending
+from portal.sync.push import push_pending
 
 pytestmark = pytest.mark.integration
 
@@ -181,7 +181,7 @@ def test_an_ambiguous_failure_never_makes_a_second_deal(app, sandbox, connected,
 def test_after_the_last_attempt_the_lead_fails_with_the_reason(app, sandbox, connected):
     [lead_id] = add_leads(app, connected.id, 1)
     with app.app_context():
-        db.session.execute(db.update(Lead).values(sync_attempts=MAX_ATTEMPTS - 1))
+        db.session.execute(db.update(Lead).values(sync_attempts=app.config["SYNC_MAX_ATTEMPTS"] - 1))
         db.session.commit()
     sandbox.faults(http_500_rate=1.0)
     outcome = run_push(app, connected)

@@ -41,7 +41,6 @@ from portal.models.types import utcnow
 
 BATCH_SIZE = 50
 LEASE = timedelta(seconds=60)  # longer than a batch can be in flight (rate wait + timeout)
-MAX_ATTEMPTS = 10
 DEFAULT_RETRY_AFTER = 1.0
 
 log = logging.getLogger(__name__)
@@ -109,12 +108,14 @@ def release(leads: list[Lead], *, forget_attempt: bool = False, clear_batch: boo
 
 
 def defer(leads: list[Lead], error: str) -> int:
-    """Retry later with backoff (the outcome is unknown, so the batch tag stays); fail after MAX_ATTEMPTS."""
+    """Retry later with backoff (the outcome is unknown, so the batch tag stays); fail after the last attempt
+    (SYNC_MAX_ATTEMPTS)."""
     failed = 0
     ceiling = current_app.config["SYNC_MAX_BACKOFF_SECONDS"]
+    max_attempts = current_app.config["SYNC_MAX_ATTEMPTS"]
     for lead in leads:
         lead.last_error = error[:2000]
-        if lead.sync_attempts >= MAX_ATTEMPTS:
+        if lead.sync_attempts >= max_attempts:
             lead.sync_status = FAILED
             lead.next_attempt_at = None
             failed += 1
