@@ -41,7 +41,7 @@ def install_proxy_fix(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from portal import crypto
     from portal.extensions import csrf, db, limiter, login_manager, migrate, redis_connection
-    from portal.security import register_security_headers
+    from portal.security import SessionInterface, register_security_headers
 
     crypto.init_app(app)
     db.init_app(app)
@@ -51,6 +51,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     redis_connection.init_app(app)
     register_security_headers(app)
+    app.session_interface = SessionInterface()
 
     from portal.auth.services import load_user
 

@@ -3,9 +3,9 @@
 Never log tokens, secrets, full phone numbers or e-mail addresses: pass them through portal.masking first.
 """
 import logging
+import random
 import sys
 import time
-import uuid
 from contextvars import ContextVar
 
 from flask import Flask, g, request
@@ -43,7 +43,8 @@ def configure_logging(app: Flask) -> None:
 
 def _start_request() -> None:
     incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex[:16]
+    # A new id needs to be unique, not secret: no system call for random bytes (random reseeds after fork).
+    g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else f"{random.getrandbits(64):016x}"
     g.request_started = time.perf_counter()
     request_id_var.set(g.request_id)
     workspace_id_var.set("-")
@@ -57,11 +58,11 @@ def _log_request(response):
         user = g.get("_login_user")
         if user is not None and getattr(user, "is_authenticated", False):
             workspace_id_var.set(str(user.workspace_id))
-        duration_ms = (time.perf_counter() - started) * 1000
-        # The path only: query strings may carry personal data or OAuth codes.
-        logging.getLogger("portal.request").info(
-            "%s %s %s %.1fms", request.method, _loggable_path(), response.status_code, duration_ms
-        )
+        request_log = logging.getLogger("portal.request")
+        if request_log.isEnabledFor(logging.INFO):
+            duration_ms = (time.perf_counter() - started) * 1000
+            # The path only: query strings may carry personal data or OAuth codes.
+            request_log.info("%s %s %s %.1fms", request.method, _loggable_path(), response.status_code, duration_ms)
         response.headers["X-Request-ID"] = g.request_id
     return response
 

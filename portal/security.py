@@ -1,11 +1,27 @@
-"""Security headers on every response, and the safe `next` redirect check."""
+"""Security headers on every response, the session cookie's signer, and the safe `next` redirect check."""
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
+from flask.sessions import SecureCookieSessionInterface
 
 
 def register_security_headers(app: Flask) -> None:
     app.after_request(_set_headers)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signer built once per set of keys instead of on every request
+    (every request opens the session, cookie or not: the lead intake and the webhooks too)."""
+
+    def __init__(self) -> None:
+        self._signers: dict[tuple, object] = {}
+
+    def get_signing_serializer(self, app: Flask):
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        signer = self._signers.get(keys)
+        if signer is None:
+            signer = self._signers[keys] = super().get_signing_serializer(app)
+        return signer
 
 
 def _button_origin(button_src: str) -> str:
