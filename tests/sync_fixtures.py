@@ -5,32 +5,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from sandbox_fixtures import sandbox_fixtures
 
-from portal.sandbox import create_app as create_sandbox
 from portal.sandbox.control import SandboxControl
-from portal.sandbox.server import serve_in_thread
 
 CLIENT_ID = "sync-client"
 CLIENT_SECRET = "sync-secret"
 REDIRECT_URI = "http://127.0.0.1/amocrm/callback"
 
 
-@pytest.fixture(scope="session")
-def sandbox_server():
-    server = serve_in_thread(create_sandbox({
-        "SANDBOX_INTEGRATIONS": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                                  "redirect_uri": REDIRECT_URI, "name": "Leadpath tests"}],
-        "SANDBOX_RATE_LIMIT_PER_SEC": 1000, "SANDBOX_ACCOUNT_RATE_LIMIT_PER_SEC": 1000}))
-    yield server
-    server.shutdown()
-
-
-@pytest.fixture
-def sandbox(sandbox_server):
-    control = SandboxControl(sandbox_server.url)
-    control.reset()
-    yield control
-    control.faults()
+sandbox_server_fixture, sandbox_fixture = sandbox_fixtures(CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, "Leadpath tests")
 
 
 def sandbox_tokens(control: SandboxControl, account_id: int | None = None, client_id: str = CLIENT_ID,

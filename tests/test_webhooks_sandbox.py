@@ -5,6 +5,7 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sandbox_fixtures import sandbox_fixtures
 from sqlalchemy import select
 
 from portal.amocrm import oauth
@@ -14,9 +15,6 @@ from portal.jobs.queues import AMOCRM, DEFAULT, WEBHOOKS, get_queue
 from portal.jobs.reconcile import reconcile_workspace
 from portal.jobs.worker import build_worker
 from portal.models import AmoCRMConnection, Lead, Sale, SyncLogEntry, WebhookEvent, Workspace
-from portal.sandbox import create_app as create_sandbox
-from portal.sandbox.control import SandboxControl
-from portal.sandbox.server import serve_in_thread
 from portal.webhooks.services import check_webhook, mark_lead_spam, webhook_health
 
 pytestmark = pytest.mark.integration
@@ -24,28 +22,9 @@ pytestmark = pytest.mark.integration
 CLIENT_ID = "webhooks-test-client"
 CLIENT_SECRET = "webhooks-test-secret"
 REDIRECT_URI = "http://localhost/amocrm/callback"
-SANDBOX_CONFIG = {
-    "SANDBOX_INTEGRATIONS": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                              "redirect_uri": REDIRECT_URI, "name": "Leadpath webhooks tests"}],
-    "SANDBOX_RATE_LIMIT_PER_SEC": 1000,
-    "SANDBOX_ACCOUNT_RATE_LIMIT_PER_SEC": 1000,
-    "SANDBOX_WEBHOOK_RETRY_DELAYS": [0.2, 0.4],
-    "SANDBOX_WEBHOOK_TIMEOUT": 2.0,
-}
-
-
-@pytest.fixture(scope="module")
-def sandbox_server():
-    server = serve_in_thread(create_sandbox(SANDBOX_CONFIG))
-    yield server
-    server.shutdown()
-
-
-@pytest.fixture
-def sandbox(sandbox_server) -> SandboxControl:
-    control = SandboxControl(sandbox_server.url)
-    control.reset()
-    return control
+sandbox_server_fixture, sandbox_fixture = sandbox_fixtures(
+    CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, "Leadpath webhooks tests", scope="module",
+    SANDBOX_WEBHOOK_RETRY_DELAYS=[0.2, 0.4], SANDBOX_WEBHOOK_TIMEOUT=2.0)
 
 
 @pytest.fixture
