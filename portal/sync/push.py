@@ -141,12 +141,14 @@ def remember_contacts(workspace_id: int, pairs: dict[str, int]) -> None:
         return
     dialect = db.session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(AmoCRMContact).values([
-        {"workspace_id": workspace_id, "key": key, "amocrm_contact_id": contact_id, "updated_at": utcnow()}
-        for key, contact_id in pairs.items()])
-    db.session.execute(statement.on_conflict_do_update(
+    # One row per parameter set: the statement stays the same whatever the batch holds, so it is compiled once.
+    statement = insert(AmoCRMContact.__table__)
+    statement = statement.on_conflict_do_update(
         index_elements=["workspace_id", "key"],
-        set_={"amocrm_contact_id": statement.excluded.amocrm_contact_id, "updated_at": statement.excluded.updated_at}))
+        set_={"amocrm_contact_id": statement.excluded.amocrm_contact_id, "updated_at": statement.excluded.updated_at})
+    now = utcnow()
+    db.session.execute(statement, [{"workspace_id": workspace_id, "key": key, "amocrm_contact_id": contact_id,
+                                    "updated_at": now} for key, contact_id in pairs.items()])
 
 
 def known_contacts(workspace_id: int, leads: list[Lead]) -> dict[str, int]:

@@ -18,7 +18,6 @@ limiter still runs (with its Redis storage), as does the whole production path.
 import argparse
 import json
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -31,6 +30,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from cpu import cpu_snapshot, cpu_split, describe_split  # noqa: E402
 
 LUA = r"""
 local counter = 0
@@ -206,44 +208,6 @@ def run_wrk(wrk: str, url: str, script: Path, workspace: str, seconds: int, conn
     raise RuntimeError("wrk printed no result:\n" + completed.stdout + completed.stderr)
 
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds_by_program(server_pid: int) -> dict[str, float]:
-    """CPU time used so far by the app (the gunicorn master and workers), PostgreSQL, Redis and this script's
-    finished children (wrk), and by the whole machine ("all"), from /proc: where the cores went during a run is
-    the difference of two of these."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    totals = {"app": 0.0, "postgres": 0.0, "redis": 0.0, "wrk": children.ru_utime + children.ru_stime}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # exited meanwhile
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        ppid, used = int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-        if int(entry.name) == server_pid or ppid == server_pid:
-            totals["app"] += used
-        elif name == "postgres":
-            totals["postgres"] += used
-        elif name == "redis-server":
-            totals["redis"] += used
-    first = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    totals["all"] = (sum(int(value) for value in first) - int(first[3]) - int(first[4])) / CLOCK_TICKS  # not idle
-    return totals
-
-
-def cpu_split(before: dict[str, float], after: dict[str, float], requests: int) -> str:
-    """Milliseconds of CPU per request for each program; "other" is the kernel's and everything else's share."""
-    used = {key: (after[key] - before[key]) * 1000 / max(requests, 1) for key in before}
-    used["other"] = used["all"] - sum(used[key] for key in ("app", "postgres", "redis", "wrk"))
-    return "CPU ms/request: " + ", ".join(f"{key} {used[key]:.2f}" for key in
-                                            ("app", "postgres", "redis", "wrk", "other", "all"))
-
-
 def describe(name: str, result: dict) -> str:
     return (f"{name:<16} {result['per_second']:>8.0f} /s accepted   p50 {result['p50_us'] / 1000:6.1f} ms   "
             f"p99 {result['p99_us'] / 1000:6.1f} ms   ({result['accepted']} ok, {result['non2xx']} non-2xx, "
@@ -295,14 +259,16 @@ def main() -> int:
                 server.wait_until_serving(public_id)
                 if args.warmup:
                     run_wrk(wrk, server.url, script, public_id, args.warmup, args.connections, args.threads)
-                before = cpu_seconds_by_program(server.process.pid)
+                before = cpu_snapshot()
                 result = run_wrk(wrk, server.url, script, public_id, args.seconds, args.connections, args.threads)
-                after = cpu_seconds_by_program(server.process.pid)
+                after = cpu_snapshot()
             finally:
                 server.stop()
             results[name].append(result)
             print(f"round {round_number}: " + describe(name, result), flush=True)
-            print("         " + cpu_split(before, after, result["requests"]), flush=True)
+            used = cpu_split(before, after, {"app": {server.process.pid}, "postgres": "postgres",
+                                             "redis": "redis-server", "wrk": set()}, finished_children="wrk")
+            print("         " + describe_split(used, result["requests"], "request"), flush=True)
 
     def mean(name: str, key: str) -> float:
         return sum(result[key] for result in results[name]) / len(results[name])

@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, func, select, text
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from bench.cpu import cpu_snapshot, cpu_split, describe_split  # noqa: E402
 from live_services import free_port, wait_for  # noqa: E402
 from sync_fixtures import connect_workspace  # noqa: E402
 
@@ -53,8 +54,9 @@ class Services:
         self.spawn(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
                     "--appendonly", "no"])
         wait_for(lambda: self._ping())
-        self.spawn([sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "32", "-b",
-                    f"127.0.0.1:{self.sandbox_port}", "--log-level", "warning", "portal.sandbox:create_app()"])
+        self.sandbox = self.spawn([sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "32",
+                                   "-b", f"127.0.0.1:{self.sandbox_port}", "--log-level", "warning",
+                                   "portal.sandbox:create_app()"])
         wait_for(lambda: self._up(self.sandbox_url + "/_sandbox/state"))
 
     def spawn(self, command, **kwargs):
@@ -148,16 +150,21 @@ def push_run(app, services, control, workspace_ids, per_workspace, workers, thre
     processes = services.workers(workers, threads)
     time.sleep(3)  # worker start-up is not what is measured
     started = time.time()
+    cpu_before = cpu_snapshot()
     schedule(app, workspace_ids)
     total = per_workspace * len(workspace_ids)
     finished = wait_for(lambda: synced_span(app, workspace_ids, after_id)[0] == total, timeout=600, every=0.2)
+    cpu_after = cpu_snapshot()
     count, _, last = synced_span(app, workspace_ids, after_id)
     services.stop_processes(processes)
     counters = control.counters()
     seconds = last.timestamp() - started
     return {"leads": total, "synced": count, "finished": finished, "seconds": seconds,
             "leads_per_second": count / seconds, "calls": sum(counters["requests"].values()),
-            "http_429": counters["http_429"]}
+            "http_429": counters["http_429"],
+            "cpu": describe_split(cpu_split(cpu_before, cpu_after, {
+                "workers": {process.pid for process in processes}, "sandbox": {services.sandbox.pid},
+                "postgres": "postgres", "redis": "redis-server"}), count, "lead")}
 
 
 def lone_leads(app, services, workspace_id, samples):
@@ -221,11 +228,11 @@ def main() -> None:
         one = push_run(app, services, control, workspaces[:1], args.leads, workers=1, threads=1)
         print(f"one workspace: {one['synced']}/{one['leads']} leads in {one['seconds']:.1f}s = "
               f"{one['leads_per_second']:.0f} leads/s; {one['calls']} amoCRM calls "
-              f"({one['calls'] / max(one['synced'], 1):.3f} per lead); {one['http_429']} × 429")
+              f"({one['calls'] / max(one['synced'], 1):.3f} per lead); {one['http_429']} × 429\n  {one['cpu']}")
         many = push_run(app, services, control, workspaces, args.per_workspace, workers=2, threads=args.threads)
         print(f"{len(workspaces)} workspaces, 2 workers × {args.threads} threads: {many['synced']}/{many['leads']} "
               f"leads in {many['seconds']:.1f}s = {many['leads_per_second']:.0f} leads/s; {many['calls']} calls "
-              f"({many['calls'] / max(many['synced'], 1):.3f} per lead); {many['http_429']} × 429")
+              f"({many['calls'] / max(many['synced'], 1):.3f} per lead); {many['http_429']} × 429\n  {many['cpu']}")
         lone = lone_leads(app, services, workspaces[0], args.lone)
         print(f"lone lead to amoCRM ({args.lone} samples): p50 {lone['p50'] * 1000:.0f} ms, "
               f"p95 {lone['p95'] * 1000:.0f} ms, max {lone['max'] * 1000:.0f} ms")
