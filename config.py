@@ -39,6 +39,10 @@ class Config:
     # No ping per checkout (a round trip per request on the hot paths): portal.extensions pings only connections
     # idle for over 10 s; pool_recycle replaces connections before server-side idle timeouts would cut them.
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False, "pool_recycle": 1800}
+    # PostgreSQL connections a process keeps open. A worker thread pushing leads holds two (its session and the
+    # push's advisory lock): keep this at least 2 × `worker --threads`, or connections are opened and closed all
+    # the time (a new PostgreSQL backend costs milliseconds of CPU).
+    DATABASE_POOL_SIZE = int(os.environ.get("DATABASE_POOL_SIZE", 10))
     # No REDIS_URL: an in-process Redis (fakeredis) and worker thread, for the demo.
     REDIS_URL = os.environ.get("REDIS_URL") or None
     # Fernet keys, comma-separated; the first encrypts, all decrypt (rotation).

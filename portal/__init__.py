@@ -17,12 +17,20 @@ def create_app(config_class=None, **overrides) -> Flask:
 
     configure_logging(app)
     install_proxy_fix(app)
+    size_database_pool(app)
     register_extensions(app)
     register_template_helpers(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
     return app
+
+
+def size_database_pool(app: Flask) -> None:
+    """DATABASE_POOL_SIZE for PostgreSQL (SQLite's pools take no size)."""
+    if str(app.config.get("SQLALCHEMY_DATABASE_URI") or "").startswith("postgresql"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+                                                   "pool_size": app.config["DATABASE_POOL_SIZE"]}
 
 
 PROXY_FIX_SETTINGS = {"x_for": "PROXY_FIX_X_FOR", "x_proto": "PROXY_FIX_X_PROTO", "x_host": "PROXY_FIX_X_HOST",

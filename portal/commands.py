@@ -123,6 +123,9 @@ def worker(queues: tuple[str, ...], burst: bool, threads: int) -> None:
         raise click.UsageError(f"unknown queue(s): {', '.join(sorted(unknown))}; choose from {', '.join(QUEUE_NAMES)}")
     app = current_app._get_current_object()
     if threads > 1:
+        if 2 * threads > app.config["DATABASE_POOL_SIZE"] and app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_size"):
+            click.echo(f"warning: {threads} threads may hold {2 * threads} database connections; DATABASE_POOL_SIZE is "
+                       f"{app.config['DATABASE_POOL_SIZE']}, so some will be opened and closed all the time", err=True)
         run_threaded(app, queues or QUEUE_NAMES, threads, burst=burst)
         return
     rq_worker = build_worker(app, queues or QUEUE_NAMES)

@@ -120,3 +120,10 @@ def test_a_threaded_worker_process_runs_jobs_side_by_side(app, redis_client):
     spans = [tuple(map(float, redis_client.get(f"test:job-span:{workspace_id}").split())) for workspace_id in ids]
     running_at_once = max(sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans)
     assert running_at_once == 3
+
+
+def test_a_postgresql_pool_keeps_database_pool_size_connections():
+    """Threaded workers hold two connections per push: the pool must keep them rather than close and reopen."""
+    app = make_app(SQLALCHEMY_DATABASE_URI="postgresql+psycopg://leadpath@127.0.0.1:1/unused", DATABASE_POOL_SIZE=14)
+    with app.app_context():
+        assert db.engine.pool.size() == 14  # no connection is made to find out

@@ -14,7 +14,8 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_snapshot() -> dict:
-    """Every process's (name, parent, CPU seconds), this script's finished children, and the machine's busy time."""
+    """Every process's (name, parent, CPU seconds, its exited children's included), this script's finished
+    children, and the machine's busy time."""
     processes = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -25,7 +26,8 @@ def cpu_snapshot() -> dict:
             continue  # exited meanwhile
         name = stat[stat.index("(") + 1:stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2:].split()
-        processes[int(entry.name)] = (name, int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+        # Its own time and that of its children which have exited (a PostgreSQL backend, a forked job)
+        processes[int(entry.name)] = (name, int(fields[1]), sum(int(value) for value in fields[11:15]) / CLOCK_TICKS)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     first = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     busy = (sum(int(value) for value in first) - int(first[3]) - int(first[4])) / CLOCK_TICKS  # not idle, not iowait
