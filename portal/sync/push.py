@@ -20,6 +20,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.amocrm import payloads
 from portal.amocrm.errors import (
@@ -78,7 +79,8 @@ def backoff_seconds(attempt: int, ceiling: float) -> float:
 
 
 def claim_batch(workspace_id: int, size: int) -> list[Lead]:
-    """Take up to `size` due pending leads of the workspace and lease them. Safe with any number of workers."""
+    """Take up to `size` due pending leads of the workspace and lease them (locked FOR UPDATE SKIP LOCKED, then
+    one UPDATE for them all). Safe with any number of workers."""
     now = utcnow()
     rows = db.session.scalars(
         select(Lead)
@@ -89,9 +91,14 @@ def claim_batch(workspace_id: int, size: int) -> list[Lead]:
         .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)  # what the database says now, not what this push last saw
     ).all()
-    for lead in rows:
-        lead.sync_attempts += 1
-        lead.next_attempt_at = now + LEASE
+    if rows:
+        lease_until = now + LEASE
+        db.session.execute(update(Lead).where(Lead.id.in_([lead.id for lead in rows]))
+                           .values(sync_attempts=Lead.sync_attempts + 1, next_attempt_at=lease_until),
+                           execution_options={"synchronize_session": False})
+        for lead in rows:
+            set_committed_value(lead, "sync_attempts", lead.sync_attempts + 1)
+            set_committed_value(lead, "next_attempt_at", lease_until)
     db.session.commit()
     return rows
 
@@ -218,9 +225,11 @@ def send_batch(context: PushContext, leads: list[Lead], outcome: PushOutcome) ->
     if later:
         release(later, forget_attempt=True)
     batch = uuid.uuid4().hex[:16]
-    for lead in leads:
-        lead.push_batch = batch
+    db.session.execute(update(Lead).where(Lead.id.in_([lead.id for lead in leads])).values(push_batch=batch),
+                       execution_options={"synchronize_session": False})
     db.session.commit()  # the batch tag is stored before the request that carries it leaves
+    for lead in leads:
+        set_committed_value(lead, "push_batch", batch)
     items = [payloads.complex_item(as_payload(lead), batch=batch, pipeline_id=context.pipeline_id,
                                    status_id=context.status_id, name_template=context.name_template,
                                    existing_contact_id=existing_contact_for(lead, known)) for lead in leads]
