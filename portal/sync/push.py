@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import BigInteger, Integer, column, func, or_, select, update, values
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
@@ -132,14 +132,21 @@ def defer(leads: list[Lead], error: str) -> int:
     return failed
 
 
-def mark_synced(lead: Lead, deal_id: int, contact_id: int | None) -> None:
-    lead.sync_status = SYNCED
-    lead.amocrm_lead_id = deal_id
-    lead.amocrm_contact_id = contact_id
-    lead.synced_at = utcnow()
-    lead.next_attempt_at = None
-    lead.last_error = None
-    lead.push_batch = None
+def mark_synced(done: list[tuple[Lead, int, int | None]]) -> None:
+    """Store the deal (and contact) amoCRM made for each lead: one UPDATE for the batch, joined to a VALUES
+    list of (lead, deal, contact) ids, instead of one UPDATE per lead. The caller commits."""
+    if not done:
+        return
+    now = utcnow()
+    ids = values(column("id", Integer), column("deal", BigInteger), column("contact", BigInteger), name="done").data(
+        [(lead.id, deal_id, contact_id) for lead, deal_id, contact_id in done]).cte("done")
+    settled = {"sync_status": SYNCED, "synced_at": now, "next_attempt_at": None, "last_error": None, "push_batch": None}
+    db.session.execute(update(Lead).where(Lead.id == ids.c.id)
+                       .values(amocrm_lead_id=ids.c.deal, amocrm_contact_id=ids.c.contact, **settled),
+                       execution_options={"synchronize_session": False})
+    for lead, deal_id, contact_id in done:
+        for name, value in {**settled, "amocrm_lead_id": deal_id, "amocrm_contact_id": contact_id}.items():
+            set_committed_value(lead, name, value)
 
 
 def remember_contacts(workspace_id: int, pairs: dict[str, int]) -> None:
@@ -173,22 +180,22 @@ def adopt_existing_deals(context: PushContext, leads: list[Lead], outcome: PushO
     for lead in leads:
         if lead.push_batch:
             by_batch.setdefault(lead.push_batch, []).append(lead)
-    adopted_ids = set()
+    adopted: dict[int, tuple[Lead, int, int | None]] = {}
     for batch, batch_leads in by_batch.items():
         wanted = {lead.id: lead for lead in batch_leads}
         outcome.calls += 1
         for deal in context.client.iter_leads(query=payloads.batch_tag(batch), with_=("contacts",)):
             tags = {str(tag.get("name")) for tag in (deal.get("_embedded") or {}).get("tags") or []}
             lead_id = payloads.lead_id_from_tags(deal)
-            if payloads.batch_tag(batch) not in tags or lead_id not in wanted or lead_id in adopted_ids:
+            if payloads.batch_tag(batch) not in tags or lead_id not in wanted or lead_id in adopted:
                 continue
             contacts = (deal.get("_embedded") or {}).get("contacts") or []
-            mark_synced(wanted[lead_id], deal["id"], contacts[0]["id"] if contacts else None)
-            adopted_ids.add(lead_id)
-    if adopted_ids:
-        outcome.adopted += len(adopted_ids)
+            adopted[lead_id] = (wanted[lead_id], deal["id"], contacts[0]["id"] if contacts else None)
+    if adopted:
+        mark_synced(list(adopted.values()))
+        outcome.adopted += len(adopted)
         db.session.commit()
-    return [lead for lead in leads if lead.id not in adopted_ids]
+    return [lead for lead in leads if lead.id not in adopted]
 
 
 def split_shared_contacts(leads: list[Lead], known: dict[str, int]) -> tuple[list[Lead], list[Lead]]:
@@ -299,6 +306,7 @@ def record_results(context: PushContext, leads: list[Lead], results: list[dict],
     by_id = {lead.id: lead for lead in leads}
     batch_ids = list(by_id)
     contacts: dict[str, int] = {}
+    done = []
     for result in results or []:
         request_ids = result.get("request_id")
         request_ids = request_ids if isinstance(request_ids, list) else [request_ids]
@@ -306,11 +314,12 @@ def record_results(context: PushContext, leads: list[Lead], results: list[dict],
         lead = by_id.pop(lead_id, None)
         if lead is None or not result.get("id"):
             continue
-        mark_synced(lead, int(result["id"]), result.get("contact_id"))
+        done.append((lead, int(result["id"]), int(result["contact_id"]) if result.get("contact_id") else None))
         outcome.pushed += 1
         if result.get("contact_id"):
             for key in payloads.contact_keys(lead.phone, lead.email):
                 contacts[key] = int(result["contact_id"])
+    mark_synced(done)
     remember_contacts(context.workspace_id, contacts)
     db.session.commit()
     if by_id:  # amoCRM answered without them: unknown, so look before resending
