@@ -9,6 +9,7 @@ timeouts, dropped connections and 5xx are ambiguous — the lead keeps its batch
 backoff and jitter, adopting first; 401 after a refresh, a lost connection or 403 (account blocked) stop the
 workspace's sync and leave the leads pending until someone reconnects.
 """
+import functools
 import logging
 import random
 import time
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import BigInteger, Integer, column, func, or_, select, update, values
+from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
@@ -138,15 +139,26 @@ def mark_synced(done: list[tuple[Lead, int, int | None]]) -> None:
     if not done:
         return
     now = utcnow()
-    ids = values(column("id", Integer), column("deal", BigInteger), column("contact", BigInteger), name="done").data(
-        [(lead.id, deal_id, contact_id) for lead, deal_id, contact_id in done]).cte("done")
+    params = {"synced": SYNCED, "now": now}
+    for n, (lead, deal_id, contact_id) in enumerate(done):
+        params.update({f"lead{n}": lead.id, f"deal{n}": deal_id, f"contact{n}": contact_id})
+    db.session.execute(_synced_statement(len(done)), params)
     settled = {"sync_status": SYNCED, "synced_at": now, "next_attempt_at": None, "last_error": None, "push_batch": None}
-    db.session.execute(update(Lead).where(Lead.id == ids.c.id)
-                       .values(amocrm_lead_id=ids.c.deal, amocrm_contact_id=ids.c.contact, **settled),
-                       execution_options={"synchronize_session": False})
     for lead, deal_id, contact_id in done:
         for name, value in {**settled, "amocrm_lead_id": deal_id, "amocrm_contact_id": contact_id}.items():
             set_committed_value(lead, name, value)
+
+
+@functools.cache
+def _synced_statement(rows: int):
+    """mark_synced's UPDATE for `rows` leads, as SQL text (the same on PostgreSQL and SQLite): built once per
+    batch size, where SQLAlchemy's VALUES construct was compiled anew for every batch (~7 ms)."""
+    listed = ", ".join(f"(CAST(:lead{n} AS INTEGER), CAST(:deal{n} AS BIGINT), CAST(:contact{n} AS BIGINT))"
+                       for n in range(rows))
+    return text(f"WITH done (id, deal, contact) AS (VALUES {listed}) "
+                "UPDATE leads SET sync_status = :synced, amocrm_lead_id = done.deal, amocrm_contact_id = done.contact, "
+                "synced_at = :now, next_attempt_at = NULL, last_error = NULL, push_batch = NULL "
+                "FROM done WHERE leads.id = done.id").bindparams(bindparam("now", type_=Lead.synced_at.type))
 
 
 def remember_contacts(workspace_id: int, pairs: dict[str, int]) -> None:
