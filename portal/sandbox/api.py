@@ -216,6 +216,12 @@ def ordered(items: list) -> list:
     return items
 
 
+def filtered(items: list, key: str) -> list:
+    """The items whose `key` is one of the `filter[key]` values; all of them when that filter is absent."""
+    wanted = list_args(f"filter[{key}]")
+    return [item for item in items if str(item[key]) in wanted] if wanted else items
+
+
 def in_range(items: list, field: str) -> list:
     for bound, keep in (("from", lambda v, b: v >= b), ("to", lambda v, b: v <= b)):
         raw = request.args.get(f"filter[{field}][{bound}]")
@@ -654,13 +660,8 @@ def leads_list():
     state = sandbox().state
     with state.lock:
         items = account_leads(g.account["id"])
-        ids = list_args("filter[id]")
-        if ids:
-            items = [lead for lead in items if str(lead["id"]) in ids]
-        for key in ("pipeline_id", "status_id"):
-            wanted = list_args(f"filter[{key}]")
-            if wanted:
-                items = [lead for lead in items if str(lead[key]) in wanted]
+        for key in ("id", "pipeline_id", "status_id"):
+            items = filtered(items, key)
         items = in_range(in_range(items, "updated_at"), "created_at")
         query = request.args.get("query", "").strip()
         if query:
@@ -930,9 +931,7 @@ def contacts_list():
     state = sandbox().state
     with state.lock:
         items = account_contacts(g.account["id"])
-        ids = list_args("filter[id]")
-        if ids:
-            items = [contact for contact in items if str(contact["id"]) in ids]
+        items = filtered(items, "id")
         items = in_range(items, "updated_at")
         query = request.args.get("query", "").strip()
         if query:
