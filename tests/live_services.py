@@ -20,13 +20,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(check, timeout=30.0, every=0.05) -> bool:
+def wait_until(check, timeout=10.0, every=0.05, message="condition"):
+    """Call `check` every `every` seconds until it returns something truthy, and return that; AssertionError
+    naming `message` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():
-            return True
+        value = check()
+        if value:
+            return value
         time.sleep(every)
-    return False
+    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+def wait_for(check, timeout=30.0, every=0.05) -> bool:
+    """`wait_until` for callers that carry on either way: False after `timeout` seconds."""
+    try:
+        return bool(wait_until(check, timeout, every))
+    except AssertionError:
+        return False
 
 
 class RedisServer:

@@ -14,13 +14,13 @@ With LEADPATH_SCREENSHOTS=1 the test also writes the README's screenshots to sta
 import os
 import re
 import threading
-import time
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from live_services import wait_until
 
 from portal.extensions import db
 
@@ -41,16 +41,6 @@ LANDING_PAGES = {
                     '<a id="order" href="/order.html">Order</a>'),
     "/order.html": ("Order a bouquet", "<p>Leave your number, we call back.</p><div data-leadpath-form></div>"),
 }
-
-
-def wait_until(check, timeout=30.0, every=0.2, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {message}")
 
 
 @pytest.fixture
@@ -209,7 +199,7 @@ def test_a_new_customer_goes_from_sign_up_to_roi(app, live_server, sandbox, amoc
     visitor.close()
 
     # The worker pushes it: a deal in the sandbox with the contact and the UTM fields, in the chosen pipeline.
-    deals = wait_until(lambda: sandbox.state()["leads"], message="the deal in amoCRM")
+    deals = wait_until(lambda: sandbox.state()["leads"], timeout=30, message="the deal in amoCRM")
     state = sandbox.state()
     [deal] = state["leads"]
     fields = field_values(deal)

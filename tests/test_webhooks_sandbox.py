@@ -5,6 +5,7 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from live_services import wait_until
 from sandbox_fixtures import sandbox_fixtures
 from sqlalchemy import select
 
@@ -87,21 +88,11 @@ def make_lead(app, workspace_id: int, deal_id: int) -> int:
         return lead.id
 
 
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 def delivered(sandbox, count: int = 1, **match):
     def check():
         found = [d for d in sandbox.deliveries() if all(d.get(k) == v for k, v in match.items())]
         return found if len(found) >= count else None
-    return wait_for(check)
+    return wait_until(check, message=f"{count} deliveries like {match}")
 
 
 def run_worker(app, *queues):
@@ -202,7 +193,7 @@ def test_a_disabled_webhook_is_re_created(app, sandbox, subscribed, monkeypatch)
     late_answers(monkeypatch, sandbox)
     sandbox.config(webhook_disable_after=1)
     deal_id = create_deal(app, subscribed)
-    wait_for(lambda: any(hook["disabled"] for hook in sandbox.state()["webhooks"]))
+    wait_until(lambda: any(hook["disabled"] for hook in sandbox.state()["webhooks"]))
     monkeypatch.undo()
     sandbox.config(webhook_disable_after=100, webhook_timeout=2.0)
     with app.app_context():

@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from sandbox_support import wait_until
+from live_services import wait_until
 
 ALL = ["add_lead", "update_lead", "status_lead", "delete_lead", "responsible_lead"]
 
