@@ -49,7 +49,7 @@ def install_proxy_fix(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from portal import crypto
     from portal.extensions import csrf, db, limiter, login_manager, migrate, redis_connection
-    from portal.security import SessionInterface, register_security_headers
+    from portal.security import SessionInterface, register_security
 
     crypto.init_app(app)
     db.init_app(app)
@@ -58,7 +58,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     redis_connection.init_app(app)
-    register_security_headers(app)
+    register_security(app)
     app.session_interface = SessionInterface()
 
     from portal.auth.services import load_user

@@ -1,12 +1,32 @@
-"""Security headers on every response, the session cookie's signer, and the safe `next` redirect check."""
+"""Security headers on every response, the guard against input nothing can store, the session cookie's signer,
+and the safe `next` redirect check."""
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, request
+from flask import Flask, abort, current_app, request
 from flask.sessions import SecureCookieSessionInterface
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# They read their bodies themselves, as bytes, and check them (the guard must not consume them).
+RAW_BODY_BLUEPRINTS = ("webhooks",)
+RAW_BODY_ENDPOINTS = ("intake.submit",)
 
-def register_security_headers(app: Flask) -> None:
+
+def register_security(app: Flask) -> None:
+    app.before_request(_refuse_unstorable_input)
     app.after_request(_set_headers)
+
+
+def _refuse_unstorable_input() -> None:
+    """400 for a NUL character in the query string or a submitted form, and for raw non-ASCII bytes in the query
+    string: no page of ours sends them, PostgreSQL cannot store a NUL in text, and a URL carries other
+    characters percent-encoded. Checked once here rather than in every form and view."""
+    query = request.query_string
+    if query and (b"%00" in query or not query.isascii()):
+        abort(400, "The address contains characters that are not allowed in it.")
+    if (request.method == "POST" and request.mimetype in FORM_TYPES and request.endpoint not in RAW_BODY_ENDPOINTS
+            and request.blueprint not in RAW_BODY_BLUEPRINTS):
+        if any("\x00" in key or "\x00" in value for key, value in request.form.items(multi=True)):
+            abort(400, "The form contains a NUL character, which cannot be stored. Remove it and try again.")
 
 
 class SessionInterface(SecureCookieSessionInterface):

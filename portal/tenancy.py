@@ -9,6 +9,8 @@ from portal.extensions import db
 
 Model = TypeVar("Model")
 
+MAX_ID = 2**31 - 1  # the id columns are INTEGER: a larger id in a URL names nothing (and PostgreSQL would refuse it)
+
 
 def current_workspace_id() -> int:
     if not current_user.is_authenticated:
@@ -25,6 +27,8 @@ def scoped(model: type[Model], workspace_id: int | None = None) -> Select:
 def get_owned_or_404(model: type[Model], object_id: int, workspace_id: int | None = None) -> Model:
     """The row of `model` with that id in the workspace, or a 404 — the same 404 whether it is
     missing or belongs to another workspace, so ids leak nothing."""
+    if not 0 < object_id <= MAX_ID:
+        abort(404)
     row = db.session.scalar(scoped(model, workspace_id).where(model.id == object_id))
     if row is None:
         abort(404)

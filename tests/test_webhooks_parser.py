@@ -76,6 +76,12 @@ def test_a_realistic_body_becomes_nested_lists_and_groups():
                                "_links": {"self": "https://example.amocrm.ru"}}
 
 
+def test_nul_characters_are_dropped_so_the_event_can_be_stored():
+    # PostgreSQL's JSONB cannot hold one; refusing the body would make amoCRM retry it, then switch the hook off.
+    data = parse_form(b"leads[add][0][id]=5&leads[add][0][name]=a%00b&leads[add][0][tags][0][na%00me]=%00vip")
+    assert data == {"leads": {"add": [{"id": "5", "name": "ab", "tags": [{"name": "vip"}]}]}}
+
+
 def test_the_notification_carries_every_deal_action_and_the_account():
     notification = parse_notification(parse_form(body(STATUS_AND_UPDATE)))
     assert notification.account_id == 17769199 and notification.subdomain == "example"

@@ -68,6 +68,9 @@ def parse_form(body: bytes, *, max_bytes: int = MAX_BYTES, max_fields: int = MAX
         raise WebhookBodyTooLarge(f"The body has more than {max_fields} fields.") from exc
     root: dict = {}
     for key, value in pairs:
+        # A NUL means nothing in amoCRM's data and PostgreSQL cannot store one (JSONB): dropped, not refused, so
+        # the event is kept (a refused delivery is retried, then the webhook is switched off).
+        key, value = key.replace("\x00", ""), value.replace("\x00", "")
         path = _split_key(key, max_depth)
         _store(root, path, value, key)
     return _listify(root)

@@ -182,6 +182,8 @@ def secrets_hook():
     values = {key: body.get(key) for key in ("client_id", "client_secret", "state")}
     if not all(isinstance(value, str) and 0 < len(value) <= 1024 for value in values.values()):
         return error_response(400, "client_id, client_secret and state are required strings.")
+    if not all(value.isascii() and value.isprintable() for value in values.values()):  # as amoCRM makes them
+        return error_response(400, "client_id, client_secret and state are printable ASCII.")
     if len(values["client_id"]) > 64:
         return error_response(400, "client_id is too long.")
     if not services.record_secrets(values["state"], values["client_id"], values["client_secret"]):

@@ -330,6 +330,8 @@ def connect_long_lived(workspace: Workspace, host_text: str, token: str) -> AmoC
     except oauth.InvalidReferer as exc:
         raise ConnectError("Enter your amoCRM address, like example.amocrm.ru.") from exc
     token = token.strip()
+    if not token.isascii() or not token.isprintable():  # a JWT is letters, digits, "-", "_" and dots
+        raise ConnectError("This is not an amoCRM token. Copy it again from the integration's “Keys and scopes” tab.")
     base = oauth.base_url(host, config["AMOCRM_DEV_HOSTS"])
     api = AmoCRMClient(base, StaticTokens(token), timeout=config["AMOCRM_TIMEOUT_SECONDS"])
     try:

@@ -183,8 +183,12 @@ def parse_origins(text: str | None) -> list[str]:
 
 
 def check_origin(origin: str) -> str:
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment \
+    try:
+        parts = urlsplit(origin)
+        hostname, _port = parts.hostname, parts.port  # both raise ValueError for a broken [host] or port
+    except ValueError:
+        hostname = None
+    if not hostname or parts.scheme not in ("http", "https") or parts.path or parts.query or parts.fragment \
             or parts.username or parts.password:
         raise SettingsInvalid(f"{origin!r} is not an origin like https://example.com (no path).")
     return origin

@@ -18,8 +18,9 @@ from portal.models import AmoCRMConnection, Lead, Sale, SyncLogEntry
 from portal.models.lead import FAILED, PENDING, SKIPPED, SYNCED
 from portal.models.sale import LOST, OPEN, WON
 from portal.models.types import utcnow
-from portal.reports.periods import Period, parse_period
+from portal.reports.periods import EARLIEST_DATE, LATEST_DATE, Period, parse_period
 from portal.reports.services import NONE_LABEL, normalize_tag
+from portal.tenancy import MAX_ID
 
 PAGE_SIZE = 50
 SYNC_STATES = (PENDING, SYNCED, FAILED, SKIPPED)
@@ -130,9 +131,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, lead_id = raw.split("|")
         created_at = datetime.fromisoformat(created)
-        if created_at.tzinfo is None:
+        if created_at.tzinfo is None or not EARLIEST_DATE.year <= created_at.year <= LATEST_DATE.year:
             raise ValueError
-        return created_at, int(lead_id)
+        lead_id = int(lead_id)
+        if not 0 < lead_id <= MAX_ID:
+            raise ValueError
+        return created_at, lead_id
     except (ValueError, UnicodeDecodeError) as error:
         raise CursorError("bad cursor") from error
 

@@ -8,6 +8,9 @@ PRESETS = [("7d", "Last 7 days"), ("30d", "Last 30 days"), ("90d", "Last 90 days
            ("365d", "Last 365 days"), ("custom", "Custom")]
 DEFAULT_PRESET = "30d"
 MAX_DAYS = 3 * 366
+# Dates outside these are typos or probes; within them every period, its previous one and its UTC bounds exist.
+EARLIEST_DATE = date(1970, 1, 1)
+LATEST_DATE = date(2199, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ def _parse_date(value) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(str(value)[:10])
+        parsed = date.fromisoformat(str(value)[:10])
     except ValueError:
         return None
+    return parsed if EARLIEST_DATE <= parsed <= LATEST_DATE else None

@@ -1,8 +1,9 @@
 import zoneinfo
 
+import phonenumbers
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Email, Length, ValidationError
 
 CURRENCIES = ["RUB", "USD", "EUR", "KZT", "BYN", "UAH", "UZS", "GBP", "TRY", "AED", "BRL", "INR"]
 
@@ -13,6 +14,11 @@ class WorkspaceForm(FlaskForm):
     timezone = SelectField("Time zone", choices=sorted(zoneinfo.available_timezones()))
     country = StringField("Country for phone numbers (ISO code, e.g. RU)",
                           validators=[DataRequired(), Length(min=2, max=2)])
+
+    def validate_country(self, field):
+        """The default region of the lead form's phone numbers: one that phonenumbers knows."""
+        if field.data.strip().upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValidationError("Enter a country code like RU, KZ or US.")
 
 
 class InviteForm(FlaskForm):

@@ -1,7 +1,13 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, DecimalField, HiddenField, StringField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, StopValidation, ValidationError
+
+
+def finite(form, field) -> None:
+    """NaN and infinities parse as decimals but are no amount (and break the range check)."""
+    if field.data is not None and not field.data.is_finite():
+        raise StopValidation("Enter an amount like 1500 or 1500.50.")
 
 
 class SpendForm(FlaskForm):
@@ -11,7 +17,7 @@ class SpendForm(FlaskForm):
     utm_source = StringField("Source (utm_source)", validators=[Length(max=200)])
     utm_medium = StringField("Medium (utm_medium)", validators=[Length(max=200)])
     utm_campaign = StringField("Campaign (utm_campaign)", validators=[Length(max=200)])
-    amount = DecimalField("Amount", places=2, validators=[DataRequired(), NumberRange(min=0, max=10 ** 11)])
+    amount = DecimalField("Amount", places=2, validators=[finite, DataRequired(), NumberRange(min=0, max=10 ** 11)])
 
     def validate_date_to(self, field):
         if field.data and self.date.data and field.data < self.date.data:

@@ -173,7 +173,15 @@ def preview_import(content: str) -> ImportPreview:
         dialect = csv.Sniffer().sniff(content[:2048], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(content), dialect)
+    # newline="": the csv module then reads \r\n, \n and old Mac \r line ends alike, and newlines inside quotes.
+    reader = csv.reader(io.StringIO(content, newline=""), dialect)
+    try:
+        return _preview_rows(reader)
+    except csv.Error as error:  # a field over csv's 128 KiB limit, a stray quote in a strict dialect
+        return ImportPreview([], [f"Line {reader.line_num} cannot be read as CSV: {error}."])
+
+
+def _preview_rows(reader) -> ImportPreview:
     header = [name.strip().lower() for name in next(reader, [])]
     missing = [name for name in COLUMNS if name not in header]
     if not header or missing:
