@@ -3,6 +3,9 @@
 The schema is built once per run with the real migrations; every test starts from empty tables and an empty
 Redis database. Plain helpers (make_app, post_form, log_in, …) are in support.py.
 """
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 from sqlalchemy import create_engine, text
 from support import (
@@ -117,8 +120,6 @@ def owner_client(app, owner):
 @pytest.fixture
 def live_server(app):
     """The app served over real HTTP from a thread; yields its base URL."""
-    import threading
-
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -138,6 +139,31 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def other_origin_site():
+    """Serves the pages of `pages` (a dict the test fills in: path → HTML bytes) from another origin than
+    Leadpath's: a customer's landing site. Yields (its base URL, pages)."""
+    pages: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the name http.server calls)
+            body = pages.get(self.path.split("?")[0])
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body or b"not found")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", pages
+    server.shutdown()
+    thread.join(5)
 
 
 @pytest.fixture

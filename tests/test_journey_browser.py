@@ -15,7 +15,6 @@ import os
 import re
 import threading
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -76,30 +75,6 @@ def amocrm_integration(app, live_server, sandbox):
 
 
 @pytest.fixture
-def landing_site():
-    """Serves the landing pages of `pages` (a dict the test fills in) from another origin than Leadpath."""
-    pages: dict[str, bytes] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (the name http.server calls)
-            body = pages.get(self.path.split("?")[0])
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.end_headers()
-            self.wfile.write(body or b"not found")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", pages
-    server.shutdown()
-    thread.join(5)
-
-
-@pytest.fixture
 def tab(browser):
     context = browser.new_context(viewport=VIEWPORT, locale="en-GB")
     page = context.new_page()
@@ -139,7 +114,7 @@ def sale_of(app, workspace_id: int):
         return found
 
 
-def test_a_new_customer_goes_from_sign_up_to_roi(app, live_server, sandbox, amocrm_integration, landing_site,
+def test_a_new_customer_goes_from_sign_up_to_roi(app, live_server, sandbox, amocrm_integration, other_origin_site,
                                                  worker, tab, tmp_path):
     page = tab
     problems = []
@@ -181,7 +156,7 @@ def test_a_new_customer_goes_from_sign_up_to_roi(app, live_server, sandbox, amoc
     page.goto(f"{live_server}/settings/lead-form")
     snippet = page.locator("#snippet-code").input_value()
     assert snippet.startswith(f'<script src="{live_server}/static/js/leadpath.js"')
-    site, pages = landing_site
+    site, pages = other_origin_site
     for path, (title, body) in LANDING_PAGES.items():
         pages[path] = LANDING.format(title=title, body=body, snippet=snippet).encode()
 
