@@ -112,11 +112,13 @@ def assert_connected(app, owner, sandbox, live_server):
         destination = f"{live_server}/webhooks/amocrm/{workspace.public_id}/{workspace.webhook_secret}"
     hooks = [h for h in state["webhooks"] if h["destination"] == destination]
     assert hooks and sorted(hooks[0]["settings"]) == sorted(["add_lead", "update_lead", "status_lead", "delete_lead"])
-    # Stored encrypted: the raw column is not the token.
+    # Stored encrypted: the raw columns hold neither the token nor the webhook URL with its secret.
     with app.app_context():
-        raw = db.session.execute(db.text("SELECT access_token FROM amocrm_connections WHERE workspace_id = :w"),
-                                 {"w": workspace_id}).scalar_one()
-        assert raw != row.access_token and row.access_token not in raw
+        raw_token, raw_url = db.session.execute(db.text(
+            "SELECT access_token, webhook_destination FROM amocrm_connections WHERE workspace_id = :w"),
+            {"w": workspace_id}).one()
+        assert raw_token != row.access_token and row.access_token not in raw_token
+        assert row.webhook_destination == destination and workspace.webhook_secret not in raw_url
     return row
 
 

@@ -65,3 +65,29 @@ def test_upgrade_on_empty_postgresql_matches_the_models():
         admin.dispose()
 
 
+
+
+def test_the_webhook_url_is_encrypted_by_its_migration_and_decrypted_by_the_way_back(tmp_path):
+    from flask_migrate import downgrade
+
+    from portal.models import AmoCRMConnection, Workspace
+
+    url = "https://leadpath.example/webhooks/amocrm/ws-public/the-webhook-secret"
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'webhook-url.db'}")
+    raw = text("SELECT webhook_destination FROM amocrm_connections")
+    with app.app_context():
+        upgrade()
+        workspace = Workspace(name="Shop")
+        db.session.add(workspace)
+        db.session.flush()
+        db.session.add(AmoCRMConnection(workspace_id=workspace.id, base_domain="shop.amocrm.ru",
+                                        webhook_destination=url))
+        db.session.commit()
+        assert "the-webhook-secret" not in db.session.scalar(raw)
+        db.session.remove()
+        downgrade(revision="9b3f6c2e8a41")
+        assert db.session.scalar(raw) == url  # the URL as the earlier code stored it
+        db.session.remove()
+        upgrade()
+        assert "the-webhook-secret" not in db.session.scalar(raw)
+        assert db.session.scalar(db.select(AmoCRMConnection.webhook_destination)) == url

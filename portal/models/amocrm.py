@@ -35,7 +35,7 @@ class AmoCRMConnection(TenantOwned, db.Model):
     status_id: Mapped[int | None] = mapped_column(BigInteger)
     pipelines: Mapped[dict | None] = mapped_column(JSONDocument)  # last read of /api/v4/leads/pipelines
     webhook_id: Mapped[int | None] = mapped_column(BigInteger)
-    webhook_destination: Mapped[str | None] = mapped_column(Text)
+    webhook_destination: Mapped[str | None] = mapped_column(EncryptedText)  # it carries the webhook secret
     webhook_disabled: Mapped[bool] = mapped_column(default=False)
     webhook_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_webhook_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
