@@ -38,7 +38,9 @@ class Config:
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
     # No ping per checkout (a round trip per request on the hot paths): portal.extensions pings only connections
     # idle for over 10 s; pool_recycle replaces connections before server-side idle timeouts would cut them.
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False, "pool_recycle": 1800}
+    # hide_parameters: a failed statement's message (logged, kept by RQ with a failed job's traceback, stored as an
+    # event's error) names the values bound to it, which are leads' names, phones and e-mails.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False, "pool_recycle": 1800, "hide_parameters": True}
     # PostgreSQL connections a process keeps open. A worker thread pushing leads holds two (its session and the
     # push's advisory lock): keep this at least 2 × `worker --threads`, or connections are opened and closed all
     # the time (a new PostgreSQL backend costs milliseconds of CPU).

@@ -7,6 +7,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.extensions import db
+from portal.logging import loggable_path
 
 JSON_PREFIXES = ("/api/", "/webhooks/", "/amocrm/status", "/amocrm/secrets", "/healthz", "/readyz", "/metrics")
 
@@ -46,13 +47,13 @@ def _csrf_error(error: CSRFError):
 
 
 def _http_error(error: HTTPException):
-    response = _render(error.code or 500, error.name, error.description or error.name)
+    response = make_response(*_render(error.code or 500, error.name, error.description or error.name))
     if error.code == 405 and error.valid_methods:
-        response[0].headers["Allow"] = ", ".join(error.valid_methods)
+        response.headers["Allow"] = ", ".join(error.valid_methods)
     retry_after = getattr(error, "retry_after", None) or (error.response.headers.get("Retry-After")
                                                           if error.response is not None else None)
     if retry_after:
-        response[0].headers["Retry-After"] = str(retry_after)
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -69,7 +70,7 @@ def _database_error(error: DBAPIError):
         db.session.rollback()
     except DBAPIError:
         pass
-    logging.getLogger("portal.errors").warning("database unavailable on %s %s: %s", request.method, request.path,
+    logging.getLogger("portal.errors").warning("database unavailable on %s %s: %s", request.method, loggable_path(),
                                                error.orig.__class__.__name__ if error.orig else error)
     if wants_json():
         response, status = error_response(503, UNAVAILABLE_MESSAGE)
@@ -92,6 +93,6 @@ def _unexpected_error(error: Exception):
     if isinstance(error, HTTPException):
         return _http_error(error)
     db.session.rollback()
-    logging.getLogger("portal.errors").exception("Unhandled error on %s %s", request.method, request.path)
+    logging.getLogger("portal.errors").exception("Unhandled error on %s %s", request.method, loggable_path())
     return _render(500, InternalServerError.name, "Something went wrong on our side. It has been logged; "
                    "please try again in a moment.")

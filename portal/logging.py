@@ -10,6 +10,8 @@ from contextvars import ContextVar
 
 from flask import Flask, g, request
 
+from portal.masking import mask_path
+
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 job_id_var: ContextVar[str] = ContextVar("job_id", default="-")
 workspace_id_var: ContextVar[str] = ContextVar("workspace_id", default="-")
@@ -61,18 +63,12 @@ def _log_request(response):
         request_log = logging.getLogger("portal.request")
         if request_log.isEnabledFor(logging.INFO):
             duration_ms = (time.perf_counter() - started) * 1000
-            # The path only: query strings may carry personal data or OAuth codes.
-            request_log.info("%s %s %s %.1fms", request.method, _loggable_path(), response.status_code, duration_ms)
+            request_log.info("%s %s %s %.1fms", request.method, loggable_path(), response.status_code, duration_ms)
         response.headers["X-Request-ID"] = g.request_id
     return response
 
 
-def _loggable_path() -> str:
-    """The path with secrets that travel in it (the webhook URL's `secret`) masked."""
-    from portal.masking import SECRET_KEYS, mask_secret
-
-    path = request.path
-    for key, value in (request.view_args or {}).items():
-        if key in SECRET_KEYS and isinstance(value, str) and value:
-            path = path.replace(value, mask_secret(value))
-    return path
+def loggable_path() -> str:
+    """The request's path with the secrets that travel in paths masked (never the query string: it may carry
+    personal data or OAuth codes)."""
+    return mask_path(request.path)

@@ -29,6 +29,15 @@ def mask_secret(value: str | None) -> str:
     return value[:4] + "…" if len(value) > 12 else "•••"
 
 
+# Paths with a secret in a segment: a webhook URL's secret (after the workspace's public id), an invitation's token.
+_SECRET_PATH = re.compile(r"^(/webhooks/amocrm/[^/]+/|/invite/)([^/]+)")
+
+
+def mask_path(path: str) -> str:
+    """A request path fit for a log line, whether or not it matched a route (a 404 or 405 logs it too)."""
+    return _SECRET_PATH.sub(lambda match: match.group(1) + mask_secret(match.group(2)), path)
+
+
 def mask_text(value: str) -> str:
     """A personal value of unknown kind: e-mails and phones keep their shape, other text keeps one letter."""
     if "@" in value:

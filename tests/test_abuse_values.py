@@ -113,3 +113,9 @@ def test_a_csv_field_over_the_csv_limit_is_reported_with_its_line(owner_client):
     response = _preview(owner_client, content)
     assert response.status_code in (200, 400)
     assert "Line 2 cannot be read as CSV" in response.get_data(as_text=True)
+
+
+def test_a_wrong_method_on_a_page_is_a_405_page_with_allow(owner_client):
+    response = owner_client.post("/leads/42")
+    assert response.status_code == 405 and "GET" in response.headers["Allow"]
+    assert "Method Not Allowed" in response.get_data(as_text=True)

@@ -153,3 +153,16 @@ def test_api_errors_are_json(client):
     response = client.get("/api/no-such-thing")
     assert response.status_code == 404
     assert response.is_json and response.json["success"] is False
+
+
+def test_the_login_limit_counts_an_address_without_naming_it(app):
+    """The key is in Redis and in Flask-Limiter's log line when the limit is hit."""
+    from portal.auth.routes import _login_email_key
+
+    with app.test_request_context("/login", method="POST", data={"email": " Owner@Example.com"}):
+        key = _login_email_key()
+    assert "owner" not in key.lower() and "example" not in key.lower()
+    with app.test_request_context("/login", method="POST", data={"email": "owner@example.com"}):
+        assert _login_email_key() == key  # the same address, the same counter
+    with app.test_request_context("/login", method="POST", data={"email": "other@example.com"}):
+        assert _login_email_key() != key

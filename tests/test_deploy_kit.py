@@ -190,3 +190,39 @@ def test_gunicorn_config_reads_its_environment(monkeypatch):
     assert module.preload_app is True and module.bind.startswith("127.0.0.1:")
     assert "%(U)s" in module.access_log_format and "%(r)s" not in module.access_log_format
     assert "%(q)s" not in module.access_log_format
+
+
+@pytest.mark.parametrize("path, logged", [
+    ("/webhooks/amocrm/ws-public-id/0123456789abcdefSECRET", "/webhooks/amocrm/ws-public-id/0123…"),
+    ("/webhooks/amocrm/ws-public-id/0123456789abcdefSECRET/", "/webhooks/amocrm/ws-public-id/0123…/"),  # a 404
+    ("/invite/TOKEN0123456789abcdef", "/invite/TOKE…"),
+    ("/leads/42", "/leads/42"),
+])
+def test_the_access_log_and_the_request_log_mask_secrets_in_paths(path, logged, caplog):
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from portal.deploy.gunicorn import AccessLogger
+
+    environ = {"REQUEST_METHOD": "POST", "RAW_URI": path, "PATH_INFO": path, "SERVER_PROTOCOL": "HTTP/1.1"}
+    atoms = AccessLogger(Config()).atoms(SimpleNamespace(status="200 OK", headers=[], sent=2),
+                                         SimpleNamespace(headers=[]), environ, timedelta(milliseconds=3))
+    assert atoms["U"] == logged
+    app = make_app(LOG_LEVEL="INFO")
+    with caplog.at_level("INFO", logger="portal.request"):
+        app.test_client().post(path)
+    [line] = [record.getMessage() for record in caplog.records if record.name == "portal.request"]
+    assert line.startswith(f"POST {logged} ") and "SECRET" not in line and "0123456789abcdef" not in line
+
+
+def test_a_failed_statement_names_no_bound_values(app):
+    """Its message is logged, kept by RQ with a failed job and stored as an event's error: no lead data in it."""
+    from sqlalchemy.exc import DBAPIError
+
+    from portal.extensions import db
+
+    with app.app_context(), pytest.raises(DBAPIError) as caught:
+        db.session.execute(db.text("SELECT phone FROM no_such_table WHERE phone = :phone"), {"phone": "+79161234567"})
+    assert "+79161234567" not in str(caught.value) and "hidden" in str(caught.value)

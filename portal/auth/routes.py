@@ -1,3 +1,5 @@
+import hmac
+
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -9,7 +11,9 @@ from portal.security import is_safe_next
 
 
 def _login_email_key() -> str:
-    return "login-email:" + request.form.get("email", "").strip().lower()[:254]
+    """The address a login names, as a keyed hash: limit keys appear in Redis and in the limiter's log lines."""
+    email = request.form.get("email", "").strip().lower()[:254]
+    return "login-email:" + hmac.new(current_app.secret_key.encode(), email.encode(), "sha256").hexdigest()[:32]
 
 
 def _failed_login(response) -> bool:

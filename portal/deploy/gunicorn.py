@@ -15,11 +15,16 @@ amoCRM webhooks fastest. On 2 cores, 4 sync workers acknowledge ~1,000 webhooks/
 context switching (tests/bench/intake_throughput.py, tests/bench/webhooks_perf.py).
 
 The access log records the path without its query string: query strings carry user input (a lead search by
-e-mail or phone, report filters, login `next`) that must not end up in log files.
+e-mail or phone, report filters, login `next`) that must not end up in log files; the secrets in paths (a webhook
+URL's secret, an invitation's token) are masked.
 The application's own logs mask personal data.
 """
 import multiprocessing
 import os
+
+from gunicorn.glogging import Logger
+
+from portal.masking import mask_path
 
 
 def _int(name: str, default: int) -> int:
@@ -49,5 +54,20 @@ limit_request_field_size = 8190
 
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
-# %(U)s is the path without the query string; the client address is nginx's X-Real-IP when present.
+# %(U)s is the path without the query string, its secrets masked (AccessLogger); the client address is nginx's
+# X-Real-IP when present.
 access_log_format = '%({x-real-ip}i)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+
+
+class AccessLogger(Logger):
+    """gunicorn's logger, with the secrets that travel in paths (a webhook URL's secret, an invitation's token)
+    masked in the access log, as in the app's own request log."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        if atoms.get("U"):
+            atoms["U"] = mask_path(atoms["U"])
+        return atoms
+
+
+logger_class = AccessLogger
