@@ -59,10 +59,33 @@ def mask_field(key, value):
     return value
 
 
+# amoCRM's custom fields ({"field_code" or, in webhooks, "code": …, "values": [{"value": …}]}) hold whatever a CRM
+# keeps: phones, e-mails, addresses. Only the tracking fields Leadpath writes are shown as they are; the referrer
+# without its query string, which may carry a visitor's e-mail or phone.
+SHOWN_FIELD_CODES = {"UTM_SOURCE", "UTM_MEDIUM", "UTM_CAMPAIGN", "UTM_TERM", "UTM_CONTENT", "GCLID", "YCLID",
+                     "FBCLID"}
+FIELD_LABEL_KEYS = ("code", "field_code", "name", "field_name")
+
+
+def _field_value(code: str, value: str) -> str:
+    if code == "REFERRER":
+        return value.split("?", 1)[0].split("#", 1)[0]
+    return value if code in SHOWN_FIELD_CODES else mask_text(value)
+
+
 def mask_document(document):
-    """A copy of a JSON-like document with secret and personal values masked by key name."""
-    if isinstance(document, dict):
-        return {key: mask_field(key, mask_document(value)) for key, value in document.items()}
+    """A copy of a JSON-like document (amoCRM's requests, responses and webhooks) with secret and personal values
+    masked by key name, custom fields' values by their field's code, and tags as they are."""
     if isinstance(document, list):
         return [mask_document(item) for item in document]
-    return document
+    if not isinstance(document, dict):
+        return document
+    values = document.get("values")
+    if isinstance(values, list) and any(isinstance(item, dict) and "value" in item for item in values):
+        code = str(document.get("field_code") or document.get("code") or "").upper()
+        masked = {key: value if key in FIELD_LABEL_KEYS else mask_field(key, mask_document(value))
+                  for key, value in document.items() if key != "values"}
+        masked["values"] = [{**item, "value": _field_value(code, str(item.get("value", "")))}
+                            if isinstance(item, dict) else item for item in values]
+        return masked
+    return {key: value if key == "tags" else mask_field(key, mask_document(value)) for key, value in document.items()}

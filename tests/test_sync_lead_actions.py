@@ -71,3 +71,28 @@ def test_spam_with_a_deal_queues_closing_it_as_lost(app, workspace_id, owner_cli
     post_form(client, f"/leads/{lead_id}/spam", {"spam": "1"}, page=f"/leads/{lead_id}")
     assert lead(app, lead_id).is_spam
     assert redis_client.exists(f"rq:job:close-deal-{lead_id}")
+
+
+def test_prune_log_keeps_the_retention_period_and_events_still_to_be_handled(app, runner, workspace_id):
+    from datetime import timedelta
+
+    from portal.models import SyncLogEntry, WebhookEvent
+    from portal.models.types import utcnow
+
+    old, recent = utcnow() - timedelta(days=31), utcnow() - timedelta(days=29)
+    with app.app_context():
+        for when in (old, recent):
+            db.session.add(SyncLogEntry(workspace_id=workspace_id, created_at=when, direction="outbound",
+                                        operation="POST /api/v4/leads/complex", outcome="ok"))
+        for when, status in ((old, "processed"), (old, "ignored"), (old, "received"), (old, "failed"),
+                             (recent, "processed")):
+            db.session.add(WebhookEvent(workspace_id=workspace_id, received_at=when, status=status,
+                                        body_sha256=f"{status}-{when:%d}", payload={"leads": {"add": [{"id": "1"}]}}))
+        db.session.commit()
+    result = runner.invoke(args=["sync", "prune-log", "--days", "30"])
+    assert result.exit_code == 0 and "removed 1 sync log rows and 2 webhook events" in result.output
+    with app.app_context():
+        assert db.session.scalars(db.select(SyncLogEntry.created_at)).all() == [recent]
+        kept = db.session.execute(db.select(WebhookEvent.status, WebhookEvent.received_at)
+                                  .order_by(WebhookEvent.id)).all()
+        assert kept == [("received", old), ("failed", old), ("processed", recent)]

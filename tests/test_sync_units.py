@@ -5,8 +5,8 @@ import time
 import pytest
 
 from portal.amocrm import payloads
+from portal.masking import mask_document
 from portal.sync.limiter import RequestLimiter
-from portal.sync.log import mask_amocrm_document
 from portal.sync.push import backoff_seconds
 
 LEAD = payloads.LeadForPush(id=7, name="Анна", phone="+79991234567", email="anna@example.com",
@@ -82,10 +82,25 @@ def test_sync_log_masks_phones_emails_names_and_tokens():
         {"field_code": "EMAIL", "values": [{"value": "anna@example.com"}]}]}]},
         "custom_fields_values": [{"field_code": "UTM_SOURCE", "values": [{"value": "google"}]}],
         "access_token": "eyJhbGciOiJSUzI1NiJ9.secret"}]
-    text = str(mask_amocrm_document(document))
+    text = str(mask_document(document))
     for secret in ("+79991234567", "anna@example.com", "Анна", "eyJhbGciOiJSUzI1NiJ9.secret"):
         assert secret not in text
     assert "google" in text and "+79•••••••67" in text
+
+
+def test_the_log_masks_webhook_custom_fields_and_keeps_tracking_fields_and_tags():
+    webhook = {"contacts": {"add": [{"name": "Пётр Петров", "custom_fields": [
+        {"id": "1", "name": "Телефон", "code": "PHONE", "values": [{"value": "8 (916) 765-43-21", "enum": "3"}]},
+        {"id": "2", "name": "Email", "code": "EMAIL", "values": [{"value": "petrov@example.org"}]},
+        {"id": "3", "name": "Адрес", "values": [{"value": "Тверская 1"}]}]}]},
+        "leads": {"add": [{"id": "5", "tags": [{"id": "9", "name": "lp-5"}], "custom_fields": [
+            {"id": "4", "name": "utm_source", "code": "UTM_SOURCE", "values": [{"value": "google"}]},
+            {"id": "5", "code": "REFERRER", "values": [{"value": "https://shop.example/thanks?email=a%40b.ru#x"}]}]}]}}
+    text = str(mask_document(webhook))
+    for personal in ("765-43-21", "petrov@example.org", "Петров", "Тверская", "a%40b.ru"):
+        assert personal not in text
+    assert "google" in text and "'lp-5'" in text and "https://shop.example/thanks'" in text
+    assert "Телефон" in text and "'PHONE'" in text  # what the field is stays readable
 
 
 def test_no_window_ever_holds_more_than_the_rate_whoever_calls(redis_client):

@@ -90,7 +90,7 @@ def follow_up(workspace_id: int, delay_seconds: float = 0) -> None:
         queue.enqueue(PUSH, workspace_id, job_id=job_id)
 
 
-def prune_sync_log() -> int:
+def prune_sync_log() -> tuple[int, int]:
     from portal.sync.services import prune_sync_log as prune
 
     return prune(current_app.config["SYNC_LOG_RETENTION_DAYS"])

@@ -27,8 +27,9 @@ def push(workspace: str) -> None:
 @sync_cli.command("prune-log")
 @click.option("--days", type=int, default=None, help="Keep this many days (default SYNC_LOG_RETENTION_DAYS).")
 def prune_log(days: int | None) -> None:
-    """Delete sync log rows older than the retention period."""
+    """Delete sync log rows, and the bodies of webhook events processed or ignored, older than the retention
+    period."""
     from portal.sync.services import prune_sync_log
 
-    removed = prune_sync_log(days if days is not None else current_app.config["SYNC_LOG_RETENTION_DAYS"])
-    click.echo(f"removed {removed} sync log rows")
+    log_rows, events = prune_sync_log(days if days is not None else current_app.config["SYNC_LOG_RETENTION_DAYS"])
+    click.echo(f"removed {log_rows} sync log rows and {events} webhook events")

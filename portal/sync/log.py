@@ -3,23 +3,10 @@ import json
 
 from portal.amocrm.client import CallRecord
 from portal.extensions import db
-from portal.masking import mask_field, mask_text
+from portal.masking import mask_document
 from portal.models import SyncLogEntry
 
-PERSONAL_FIELD_CODES = {"PHONE", "EMAIL"}
 STORED_CHARS = 20_000
-
-
-def mask_amocrm_document(document):
-    """mask_document, plus the values of amoCRM's PHONE and EMAIL fields (which sit under a neutral `value` key)."""
-    if isinstance(document, dict):
-        if document.get("field_code") in PERSONAL_FIELD_CODES:
-            return {**document, "values": [{**value, "value": mask_text(str(value.get("value", "")))}
-                                           for value in document.get("values") or [] if isinstance(value, dict)]}
-        return {key: mask_field(key, mask_amocrm_document(value)) for key, value in document.items()}
-    if isinstance(document, list):
-        return [mask_amocrm_document(item) for item in document]
-    return document
 
 
 def _stored(document) -> str | None:
@@ -27,7 +14,7 @@ def _stored(document) -> str | None:
         return None
     if isinstance(document, str):  # not JSON: an HTML error page, say
         return document[:2000]
-    return json.dumps(mask_amocrm_document(document), ensure_ascii=False)[:STORED_CHARS]
+    return json.dumps(mask_document(document), ensure_ascii=False)[:STORED_CHARS]
 
 
 class SyncLogRecorder:

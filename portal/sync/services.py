@@ -1,11 +1,13 @@
-"""Retrying failed leads, resuming a paused sync, the sync health figures and the sync log's upkeep."""
+"""Retrying failed leads, resuming a paused sync, the sync health figures and the upkeep of the sync log and
+the stored webhook bodies."""
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select
 
 from portal.extensions import db
 from portal.jobs.sync_schedule import schedule_push
-from portal.models import AmoCRMConnection, Lead, SyncLogEntry
+from portal.models import AmoCRMConnection, Lead, SyncLogEntry, WebhookEvent
+from portal.models.activity import IGNORED, PROCESSED
 from portal.models.amocrm import BLOCKED, CONNECTED
 from portal.models.lead import FAILED, PENDING, SYNCED
 from portal.models.types import utcnow
@@ -60,7 +62,13 @@ def sync_health(workspace_id: int) -> dict:
             if last_error else None}
 
 
-def prune_sync_log(days: int) -> int:
-    result = db.session.execute(delete(SyncLogEntry).where(SyncLogEntry.created_at < utcnow() - timedelta(days=days)))
+def prune_sync_log(days: int) -> tuple[int, int]:
+    """Delete sync log rows older than `days`, and the raw webhook bodies (names, phones, e-mails as amoCRM sent
+    them) of events processed or ignored that long ago; events still waiting or failed are kept. Returns
+    (log rows, events) removed."""
+    cutoff = utcnow() - timedelta(days=days)
+    log_rows = db.session.execute(delete(SyncLogEntry).where(SyncLogEntry.created_at < cutoff)).rowcount
+    events = db.session.execute(delete(WebhookEvent).where(WebhookEvent.status.in_((PROCESSED, IGNORED)),
+                                                           WebhookEvent.received_at < cutoff)).rowcount
     db.session.commit()
-    return result.rowcount
+    return log_rows, events
