@@ -86,6 +86,10 @@ def _ping_if_idle(dbapi_connection, connection_record, connection_proxy) -> None
             cursor.execute("SELECT 1")
         finally:
             cursor.close()
+        # End the transaction the ping began: a connection handed out "in transaction" cannot be switched to
+        # AUTOCOMMIT (the intake's and the webhooks' INSERT, the push lock), which failed the first request after
+        # an idle spell with a 500.
+        dbapi_connection.rollback()
     except Exception as error:  # any DB-API error means this connection is of no use
         raise DisconnectionError(f"idle connection failed its ping: {error.__class__.__name__}") from error
 

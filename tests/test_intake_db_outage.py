@@ -30,6 +30,26 @@ def test_intake_and_webhooks_answer_503_when_postgresql_is_unreachable():
 
 
 @pytest.mark.integration
+def test_the_first_lead_after_an_idle_spell_is_accepted(database_schema, monkeypatch):
+    """The idle ping leaves no transaction open: the intake's AUTOCOMMIT INSERT could not switch such a connection
+    and answered 500."""
+    import portal.extensions as extensions
+    from portal.models import Workspace
+
+    app = make_app()
+    with app.app_context():
+        workspace = Workspace(name="Idle")
+        db.session.add(workspace)
+        db.session.commit()
+        public_id = workspace.public_id
+    client = app.test_client()
+    assert client.post("/api/leads", json={"userAccountId": public_id, "email": "a@example.com"}).status_code == 201
+    monkeypatch.setattr(extensions, "IDLE_PING_SECONDS", -1.0)  # every checked-in connection counts as idle
+    assert client.post("/api/leads", json={"userAccountId": public_id, "email": "b@example.com"}).status_code == 201
+    with app.app_context():
+        db.engine.dispose()
+
+
 def test_an_idle_connection_killed_by_the_server_is_replaced_on_checkout(database_schema, monkeypatch):
     if not IS_POSTGRES:
         pytest.skip("PostgreSQL only")
