@@ -98,6 +98,9 @@ class Config:
     # Attempts before a lead is `failed` (a Retry button sends it again): with the ceiling above, 20 attempts
     # ride out about an hour of amoCRM trouble.
     SYNC_MAX_ATTEMPTS = int(os.environ.get("SYNC_MAX_ATTEMPTS", 20))
+    # After a push whose outcome is unknown (timeout, dropped connection, 5xx, 504), the least wait before its deals
+    # are looked up and adopted or the leads resent: amoCRM may still be applying the request.
+    SYNC_SETTLE_SECONDS = float(os.environ.get("SYNC_SETTLE_SECONDS", 30))
     SYNC_LOG_RETENTION_DAYS = int(os.environ.get("SYNC_LOG_RETENTION_DAYS", 30))
 
     # Jobs
@@ -145,6 +148,7 @@ class TestingConfig(Config):
     ENCRYPTION_KEYS = [derived_fernet_key(SECRET_KEY)]
     RATELIMIT_STORAGE_URI = "memory://"
     AMOCRM_DEV_HOSTS = ["127.0.0.1", "localhost"]  # any port: test servers take free ports
+    SYNC_SETTLE_SECONDS = float(os.environ.get("SYNC_SETTLE_SECONDS", 1))  # the sandbox applies at once or never
 
 
 class ProductionConfig(Config):

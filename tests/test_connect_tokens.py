@@ -256,3 +256,23 @@ def test_a_long_lived_token_can_be_pasted(app, owner_client, owner, sandbox, key
     with app.app_context(), pytest.raises(Unauthorized):
         client_for(workspace_id).get_account()
     assert row(app, workspace_id).status == "needs_reauth"
+
+
+def test_reconnecting_to_another_account_forgets_the_contact_ids_of_the_first(app, owner):
+    from portal.connection.services import _store
+    from portal.models import AmoCRMContact
+
+    workspace_id = workspace_of(app, owner)
+    with app.app_context():
+        connection = AmoCRMConnection(workspace_id=workspace_id, base_domain="one.amocrm.ru", amocrm_account_id=1)
+        db.session.add_all([connection, AmoCRMContact(workspace_id=workspace_id, key="+79990001122",
+                                                      amocrm_contact_id=501)])
+        db.session.commit()
+        tokens = {"auth_type": "oauth", "client_id": "c", "client_secret": "s", "access_token": "a",
+                  "refresh_token": "r", "expires_at": None}
+        _store(connection, host="one.amocrm.ru", account={"id": 1}, **tokens)  # the same account again
+        db.session.commit()
+        assert db.session.scalar(db.select(db.func.count(AmoCRMContact.id))) == 1
+        _store(connection, host="two.amocrm.ru", account={"id": 2}, **tokens)
+        db.session.commit()
+        assert db.session.scalar(db.select(db.func.count(AmoCRMContact.id))) == 0

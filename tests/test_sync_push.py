@@ -178,6 +178,75 @@ def test_an_ambiguous_failure_never_makes_a_second_deal(app, sandbox, connected,
     assert {d["id"] for d in deals(sandbox)} == {lead.amocrm_lead_id for lead in synced}
 
 
+def test_a_lead_keeps_its_first_batch_tag_so_a_late_found_deal_is_still_adopted(app, sandbox, connected, monkeypatch):
+    """The first request is applied but its answer lost; when the lead is retried, amoCRM's search does not show
+    that deal yet (lag) and the resend fails. The resend carried the lead's first tag, so the next search by it
+    finds the first deal: adopted, not sent a third time (with a fresh tag per request, it made a second deal)."""
+    add_leads(app, connected.id, 3)
+    sandbox.faults(drop_after_commit_rate=1.0)
+    run_push(app, connected, timeout=2)
+    first_tags = {lead.id: lead.push_batch for lead in leads_of(app, connected.id)}
+    assert len(deals(sandbox)) == 3 and all(first_tags.values())
+    sandbox.faults(http_500_rate=1.0)
+    with monkeypatch.context() as lagging:
+        lagging.setattr(AmoCRMClient, "iter_leads", lambda self, **kwargs: iter(()))
+        make_due(app, connected.id)
+        assert run_push(app, connected).retried == 3
+    assert {lead.id: lead.push_batch for lead in leads_of(app, connected.id)} == first_tags
+    sandbox.faults()
+    make_due(app, connected.id)
+    outcome = run_push(app, connected)
+    assert (outcome.adopted, outcome.pushed) == (3, 0) and len(deals(sandbox)) == 3
+
+
+def test_a_504_waits_before_anything_is_sent_again_and_fails_in_the_end(app, sandbox, connected):
+    add_leads(app, connected.id, 4)
+    sandbox.faults(timeout_rate=1.0, timeout_seconds=0.01)  # a gateway that answers 504 at once, every time
+    outcome = run_push(app, connected)
+    assert outcome.calls == 1 and outcome.retried == 4  # no storm of halved batches
+    leads = leads_of(app, connected.id)
+    settle = app.config["SYNC_SETTLE_SECONDS"]
+    assert all(lead.next_attempt_at >= utcnow() + timedelta(seconds=settle - 0.5) for lead in leads)
+    with app.app_context():
+        db.session.execute(db.update(Lead).values(sync_attempts=app.config["SYNC_MAX_ATTEMPTS"] - 1,
+                                                  next_attempt_at=None))
+        db.session.commit()
+    assert run_push(app, connected).failed == 4
+    assert {lead.sync_status for lead in leads_of(app, connected.id)} == {"failed"}
+
+
+def test_leads_refused_for_a_deleted_stage_go_to_the_main_pipeline(app, sandbox, connected):
+    add_leads(app, connected.id, 3)
+    with app.app_context():
+        db.session.execute(db.update(AmoCRMConnection).values(status_id=999_999))  # deleted in amoCRM since
+        db.session.commit()
+    outcome = run_push(app, connected)
+    assert (outcome.pushed, outcome.failed) == (3, 0)
+    with app.app_context():
+        connection = db.session.scalar(db.select(AmoCRMConnection))
+        assert connection.status_id == connected.status_id and "no longer exists" in connection.last_error
+    assert {deal["status_id"] for deal in deals(sandbox)} == {connected.status_id}
+
+
+def test_any_other_amocrm_error_is_retried_and_fails_with_its_answer(app, sandbox, connected, monkeypatch):
+    from portal.amocrm.errors import AmoCRMError
+
+    def payment_required(self, items):
+        raise AmoCRMError("amoCRM answered 402: the account's subscription has ended", status=402)
+
+    monkeypatch.setattr(AmoCRMClient, "create_leads_complex", payment_required)
+    add_leads(app, connected.id, 2)
+    outcome = run_push(app, connected)
+    assert outcome.retried == 2 and outcome.stopped is None
+    assert all(lead.sync_attempts == 1 and lead.next_attempt_at > utcnow() and "402" in lead.last_error
+               for lead in leads_of(app, connected.id))
+    with app.app_context():
+        db.session.execute(db.update(Lead).values(sync_attempts=app.config["SYNC_MAX_ATTEMPTS"] - 1,
+                                                  next_attempt_at=None))
+        db.session.commit()
+    assert run_push(app, connected).failed == 2
+
+
 def test_after_the_last_attempt_the_lead_fails_with_the_reason(app, sandbox, connected):
     [lead_id] = add_leads(app, connected.id, 1)
     with app.app_context():

@@ -20,7 +20,7 @@ from portal.amocrm.client import AmoCRMClient, CallRecord
 from portal.amocrm.errors import AmoCRMError, OAuthError, TransportError
 from portal.connection.tokens import LONG_LIVED, ConnectionTokens, NotConnected, StaticTokens
 from portal.extensions import db
-from portal.models import AmoCRMConnection, OAuthState, Workspace
+from portal.models import AmoCRMConnection, AmoCRMContact, OAuthState, Workspace
 from portal.models.amocrm import CONNECTED, DISCONNECTED
 from portal.models.types import utcnow
 
@@ -203,8 +203,12 @@ def _store(connection: AmoCRMConnection, *, host: str, account: dict, auth_type:
            client_secret: str | None, access_token: str, refresh_token: str | None,
            expires_at: datetime | None) -> None:
     now = utcnow()
+    account_id = _int_or_none(account.get("id"))
+    if connection.amocrm_account_id is not None and account_id != connection.amocrm_account_id:
+        # Contact ids learned from the previous account name nothing in this one.
+        db.session.execute(delete(AmoCRMContact).where(AmoCRMContact.workspace_id == connection.workspace_id))
     connection.base_domain = host
-    connection.amocrm_account_id = _int_or_none(account.get("id"))
+    connection.amocrm_account_id = account_id
     connection.account_name = str(account.get("name") or "")[:255] or None
     connection.auth_type = auth_type
     connection.client_id, connection.client_secret = client_id, client_secret
@@ -224,7 +228,7 @@ def _after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoC
 
     problems = []
     try:
-        _apply_pipelines(connection, api.get_pipelines())
+        apply_pipelines(connection, api.get_pipelines())
     except AmoCRMError:
         problems.append("the pipelines could not be read (use Refresh pipelines)")
     destination = webhook_destination(workspace)
@@ -242,7 +246,7 @@ def _after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoC
     enqueue(AMOCRM, PUSH_LEADS, workspace.id, job_id=push_job_id(workspace.id))
 
 
-def _apply_pipelines(connection: AmoCRMConnection, pipelines: list[dict]) -> None:
+def apply_pipelines(connection: AmoCRMConnection, pipelines: list[dict]) -> None:
     """Store the pipelines; keep the chosen pipeline/status when they still exist, else pick the defaults:
     the main pipeline and its first working status after "incoming" (leads land where the team works), or the
     incoming status when the pipeline has no other."""
@@ -318,7 +322,7 @@ def refresh_pipelines(workspace_id: int) -> None:
         raise ConnectError("amoCRM did not answer; try again in a minute.") from exc
     connection = connection_of(workspace_id)
     db.session.refresh(connection)  # the provider may have stored a new token pair meanwhile
-    _apply_pipelines(connection, pipelines)
+    apply_pipelines(connection, pipelines)
     db.session.commit()
 
 

@@ -61,7 +61,9 @@ def push_lock(workspace_id: int) -> Iterator[bool]:
     dies with the process that holds it, so a worker killed mid-push blocks nobody. Elsewhere a Redis lock with a
     timeout. (Claims are safe without it: it only keeps two pushes from competing for one workspace.)"""
     if db.engine.dialect.name == "postgresql":
-        with db.engine.connect() as connection:
+        # AUTOCOMMIT: the connection waits idle, not "idle in transaction", which a server's
+        # idle_in_transaction_session_timeout would end, and the lock with it, in the middle of a push.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             keys = {"namespace": ADVISORY_LOCK_NAMESPACE, "id": workspace_id}
             acquired = connection.scalar(text("SELECT pg_try_advisory_lock(:namespace, :id)"), keys)
             try:

@@ -4,10 +4,16 @@ A lead goes through: claim (a short transaction takes it with SKIP LOCKED and le
 dies mid-batch only delays it) → adoption (if an earlier request for it may have been applied, the deals that
 request created are looked up by its batch tag and adopted instead of resent) → send → outcome on the lead row.
 
-Failures: 429 waits and resends; a 400 naming items fails those leads and resends the rest; 504 halves the batch;
-timeouts, dropped connections and 5xx are ambiguous — the lead keeps its batch tag and is retried with exponential
-backoff and jitter, adopting first; 401 after a refresh, a lost connection or 403 (account blocked) stop the
-workspace's sync and leave the leads pending until someone reconnects.
+A lead keeps the batch tag of the first request that carried it until it is synced, and every later request
+carries that same tag: so whichever of its requests amoCRM applied, the one search by that tag finds the deal.
+
+Failures: 429 waits and resends; a 400 naming items fails those leads and resends the rest (when it names every
+lead for the pipeline or stage chosen for new leads, that choice is read again from amoCRM instead); timeouts,
+dropped connections, 5xx and 504 are ambiguous: the request may yet be applied, so the lead waits at least
+SYNC_SETTLE_SECONDS, then with exponential backoff and jitter, adopting first (504 also halves the batch); other
+amoCRM errors are retried the same way, so a lead fails with the reason after SYNC_MAX_ATTEMPTS; 401 after a
+refresh, a lost connection or 403 (account blocked) stop the workspace's sync and leave the leads pending until
+someone reconnects.
 """
 import functools
 import logging
@@ -104,21 +110,25 @@ def claim_batch(workspace_id: int, size: int) -> list[Lead]:
     return rows
 
 
-def release(leads: list[Lead], *, forget_attempt: bool = False, clear_batch: bool = False) -> None:
-    """Give leads back to the queue at once (the request they were in was certainly not applied)."""
+def release(leads: list[Lead], *, forget_attempt: bool = False, untag: set[int] = frozenset()) -> None:
+    """Give leads back to the queue at once: the request they were in was certainly not applied. Those in `untag`
+    got their batch tag from that request, which no deal carries: they lose it (no search before they go again);
+    the others keep theirs, since an earlier request with it may have been applied."""
     for lead in leads:
         lead.next_attempt_at = None
         if forget_attempt:
             lead.sync_attempts = max(lead.sync_attempts - 1, 0)
-        if clear_batch:
+        if lead.id in untag:
             lead.push_batch = None
     db.session.commit()
 
 
 def defer(leads: list[Lead], error: str) -> int:
-    """Retry later with backoff (the outcome is unknown, so the batch tag stays); fail after the last attempt
-    (SYNC_MAX_ATTEMPTS)."""
+    """Retry later (the outcome is unknown, so the batch tag stays): not before SYNC_SETTLE_SECONDS, when a request
+    amoCRM was still working on is applied and its deals can be found, then with backoff; fail after the last
+    attempt (SYNC_MAX_ATTEMPTS)."""
     failed = 0
+    settle = current_app.config["SYNC_SETTLE_SECONDS"]
     ceiling = current_app.config["SYNC_MAX_BACKOFF_SECONDS"]
     max_attempts = current_app.config["SYNC_MAX_ATTEMPTS"]
     for lead in leads:
@@ -128,7 +138,8 @@ def defer(leads: list[Lead], error: str) -> int:
             lead.next_attempt_at = None
             failed += 1
         else:
-            lead.next_attempt_at = utcnow() + timedelta(seconds=backoff_seconds(lead.sync_attempts, ceiling))
+            delay = max(settle, backoff_seconds(lead.sync_attempts, ceiling))
+            lead.next_attempt_at = utcnow() + timedelta(seconds=delay)
     db.session.commit()
     return failed
 
@@ -205,6 +216,9 @@ def adopt_existing_deals(context: PushContext, leads: list[Lead], outcome: PushO
             adopted[lead_id] = (wanted[lead_id], deal["id"], contacts[0]["id"] if contacts else None)
     if adopted:
         mark_synced(list(adopted.values()))
+        remember_contacts(context.workspace_id, {
+            key: contact_id for lead, _deal, contact_id in adopted.values() if contact_id
+            for key in payloads.contact_keys(lead.phone, lead.email)})
         outcome.adopted += len(adopted)
         db.session.commit()
     return [lead for lead in leads if lead.id not in adopted]
@@ -243,13 +257,18 @@ def send_batch(context: PushContext, leads: list[Lead], outcome: PushOutcome) ->
     leads, later = split_shared_contacts(leads, known)
     if later:
         release(later, forget_attempt=True)
-    batch = uuid.uuid4().hex[:16]
-    db.session.execute(update(Lead).where(Lead.id.in_([lead.id for lead in leads])).values(push_batch=batch),
+    # Leads sent for the first time get this request's tag; the others keep theirs. The tags are stored, and the
+    # leases renewed (the adoption search took time), before the request that carries them leaves.
+    batch, lease_until = uuid.uuid4().hex[:16], utcnow() + LEASE
+    fresh = {lead.id for lead in leads if not lead.push_batch}
+    db.session.execute(update(Lead).where(Lead.id.in_([lead.id for lead in leads]))
+                       .values(push_batch=func.coalesce(Lead.push_batch, batch), next_attempt_at=lease_until),
                        execution_options={"synchronize_session": False})
-    db.session.commit()  # the batch tag is stored before the request that carries it leaves
+    db.session.commit()
     for lead in leads:
-        set_committed_value(lead, "push_batch", batch)
-    items = [payloads.complex_item(as_payload(lead), batch=batch, pipeline_id=context.pipeline_id,
+        set_committed_value(lead, "push_batch", lead.push_batch or batch)
+        set_committed_value(lead, "next_attempt_at", lease_until)
+    items = [payloads.complex_item(as_payload(lead), batch=lead.push_batch, pipeline_id=context.pipeline_id,
                                    status_id=context.status_id, name_template=context.name_template,
                                    existing_contact_id=existing_contact_for(lead, known)) for lead in leads]
     outcome.calls += 1
@@ -258,25 +277,20 @@ def send_batch(context: PushContext, leads: list[Lead], outcome: PushOutcome) ->
         results = context.client.create_leads_complex(items)
     except RateLimited as error:
         context.limiter.pause(error.retry_after or DEFAULT_RETRY_AFTER)
-        release(leads, forget_attempt=True, clear_batch=True)
+        release(leads, forget_attempt=True, untag=fresh)
     except ValidationFailed as error:
-        refused_validation(context, leads, known, error, outcome)
-    except BatchTooLarge as error:
-        context.batch_size = max(1, len(leads) // 2)
-        outcome.retried += len(leads)
-        for lead in leads:  # ambiguous, but worth retrying at once in smaller batches (adoption comes first)
-            lead.next_attempt_at = None
-            lead.last_error = str(error)[:2000]
-        db.session.commit()
-    except (TransportError, ServerError) as error:
+        refused_validation(context, leads, known, error, outcome, fresh)
+    except (TransportError, ServerError) as error:  # BatchTooLarge (504) included: ambiguous
+        if isinstance(error, BatchTooLarge):
+            context.batch_size = max(1, len(leads) // 2)
         outcome.retried += len(leads)
         outcome.failed += defer(leads, f"{error.__class__.__name__}: {error}")
     except AccountBlocked as error:
-        release(leads, forget_attempt=True, clear_batch=True)
+        release(leads, forget_attempt=True, untag=fresh)
         stop_blocked(context.workspace_id, str(error))
         raise StopSync("blocked") from error
     except (Unauthorized, OAuthError) as error:
-        release(leads, forget_attempt=True, clear_batch=True)
+        release(leads, forget_attempt=True, untag=fresh)
         raise StopSync("unauthorized") from error
     else:
         context.batch_size = min(BATCH_SIZE, context.batch_size * 2)  # back up after a 504 made it smaller
@@ -284,7 +298,7 @@ def send_batch(context: PushContext, leads: list[Lead], outcome: PushOutcome) ->
 
 
 def refused_validation(context: PushContext, leads: list[Lead], known: dict[str, int], error: ValidationFailed,
-                       outcome: PushOutcome) -> None:
+                       outcome: PushOutcome, fresh: set[int]) -> None:
     """amoCRM refused the whole request: nothing was created. Fail the leads it named; the rest go again."""
     batch_ids = [lead.id for lead in leads]
     named: dict[int, list[str]] = {}
@@ -294,10 +308,15 @@ def refused_validation(context: PushContext, leads: list[Lead], known: dict[str,
             named.setdefault(lead_id, []).append(f"{item.get('path', '')}: {item.get('detail') or item.get('code')}")
     if not named:  # it named no item: the request as a whole is wrong, so every lead in it fails
         named = {lead_id: [str(error)] for lead_id in batch_ids}
+    elif len(named) == len(batch_ids) and all(_names_the_target(problem) for problems in named.values()
+                                                for problem in problems) and retarget(context):
+        release(leads, forget_attempt=True, untag=fresh)  # they go again, to where new leads go now
+        return
     stale_contacts = []
     for lead in leads:
-        lead.push_batch = None
         lead.next_attempt_at = None
+        if lead.id in fresh:
+            lead.push_batch = None
         problems = named.get(lead.id)
         if problems is None:
             lead.sync_attempts = max(lead.sync_attempts - 1, 0)
@@ -312,6 +331,32 @@ def refused_validation(context: PushContext, leads: list[Lead], known: dict[str,
         db.session.execute(AmoCRMContact.__table__.delete().where(
             AmoCRMContact.workspace_id == context.workspace_id, AmoCRMContact.key.in_(stale_contacts)))
     db.session.commit()
+
+
+def _names_the_target(problem: str) -> bool:
+    return problem.split(":", 1)[0].endswith(("pipeline_id", "status_id"))
+
+
+def retarget(context: PushContext) -> bool:
+    """amoCRM refused every lead for the pipeline or stage chosen for new leads: someone deleted or changed it.
+    Read the pipelines again; if the choice is gone, new leads go where they go after a fresh connect (the main
+    pipeline's first working stage) and Settings says so. False if the choice still exists."""
+    from portal.connection.services import apply_pipelines
+
+    connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id ==
+                                                                   context.workspace_id))
+    chosen = (connection.pipeline_id, connection.status_id)
+    apply_pipelines(connection, context.client.get_pipelines())
+    if (connection.pipeline_id, connection.status_id) == chosen:
+        db.session.commit()
+        return False
+    connection.last_error = ("The pipeline stage chosen for new leads no longer exists in amoCRM: new leads go to "
+                             "the main pipeline now. Choose another stage in Settings → amoCRM.")
+    context.pipeline_id, context.status_id = connection.pipeline_id, connection.status_id
+    db.session.commit()
+    log.warning("workspace %s: the stage for new leads is gone from amoCRM; using the main pipeline",
+                context.workspace_id)
+    return True
 
 
 def record_results(context: PushContext, leads: list[Lead], results: list[dict], outcome: PushOutcome) -> None:
@@ -373,6 +418,8 @@ def push_pending(workspace_id: int, client, limiter, recorder=None, *, time_budg
 
 
 def _push_loop(context: PushContext, outcome: PushOutcome, recorder, started: float, time_budget: float | None):
+    from portal.connection.tokens import NotConnected  # (the connection package imports the sync engine)
+
     workspace_id = context.workspace_id
     while time_budget is None or time.monotonic() - started < time_budget:
         leads = claim_batch(workspace_id, context.batch_size)
@@ -387,16 +434,23 @@ def _push_loop(context: PushContext, outcome: PushOutcome, recorder, started: fl
         except StopSync as stop:
             outcome.stopped = str(stop)
             break
+        except RateLimited as error:  # the adoption search was refused: nothing sent, everyone waits
+            context.limiter.pause(error.retry_after or DEFAULT_RETRY_AFTER)
+            release(leads, forget_attempt=True)
         except (TransportError, ServerError) as error:  # the adoption search failed: try the batch later
             outcome.retried += len(leads)
             outcome.failed += defer([lead for lead in leads if lead.sync_status == PENDING],
                                     f"{error.__class__.__name__}: {error}")
-        except (Unauthorized, OAuthError, AccountBlocked, AmoCRMError) as error:
+        except (Unauthorized, OAuthError, AccountBlocked, NotConnected) as error:
             release(leads, forget_attempt=True)
             if isinstance(error, AccountBlocked):
                 stop_blocked(workspace_id, str(error))
             outcome.stopped = error.__class__.__name__
             break
+        except AmoCRMError as error:  # any other answer (402, 404, …): retried with backoff, failed in the end
+            outcome.retried += len(leads)
+            outcome.failed += defer([lead for lead in leads if lead.sync_status == PENDING],
+                                    f"amoCRM answered {error.__class__.__name__}: {error}")
 
 
 def due_pending_exists(workspace_id: int) -> bool:
