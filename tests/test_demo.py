@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 from live_services import wait_until
-from test_journey_browser import LANDING, LANDING_PAGES, field_values
+from test_journey_browser import LANDING, LANDING_PAGES, connect_with_the_button, field_values
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,13 +84,7 @@ def test_a_lead_from_the_demo_snippet_is_a_deal_in_the_demo_sandbox_within_secon
     page.wait_for_url(f"{base}/")
 
     page.goto(f"{base}/settings/amocrm")
-    with page.expect_popup() as popup_info:
-        page.click("button.amocrm_oauth_button")
-    popup = popup_info.value
-    popup.wait_for_selector("#allow")
-    with page.expect_navigation():
-        popup.click("#allow")
-    page.wait_for_selector("#amocrm-connection[data-status=connected]")
+    connect_with_the_button(page)
 
     page.goto(f"{base}/settings/lead-form")
     snippet = page.locator("#snippet-code").input_value()

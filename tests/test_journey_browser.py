@@ -104,6 +104,17 @@ def field_values(entity: dict) -> dict:
             for field in entity.get("custom_fields_values") or []}
 
 
+def connect_with_the_button(page) -> None:
+    """On Settings → amoCRM: click amoCRM's button, Allow in the sandbox's consent popup, wait for "connected"."""
+    with page.expect_popup() as popup_info:
+        page.click("button.amocrm_oauth_button")
+    popup = popup_info.value
+    popup.wait_for_selector("#allow")
+    with page.expect_navigation():
+        popup.click("#allow")
+    page.wait_for_selector("#amocrm-connection[data-status=connected]")
+
+
 def sale_of(app, workspace_id: int):
     from portal.models import Sale
 
@@ -134,13 +145,7 @@ def test_a_new_customer_goes_from_sign_up_to_roi(app, live_server, sandbox, amoc
     # Settings → amoCRM: the official button opens the sandbox's consent popup; Allow.
     page.goto(f"{live_server}/settings/amocrm")
     assert page.get_attribute("#amocrm-connection", "data-status") == "disconnected"
-    with page.expect_popup() as popup_info:
-        page.click("button.amocrm_oauth_button")
-    popup = popup_info.value
-    popup.wait_for_selector("#allow")
-    with page.expect_navigation():
-        popup.click("#allow")
-    page.wait_for_selector("#amocrm-connection[data-status=connected]")
+    connect_with_the_button(page)
     assert "Leadpath Sandbox" in page.inner_text("#amocrm-connection")
 
     # Choose the pipeline and the stage new leads go to.
