@@ -1,4 +1,4 @@
-from flask import current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -72,7 +72,6 @@ def _accept(app, document: dict, public_id: str | None):
     except WorkspaceNotFound:
         return _unknown_workspace()
     if not origin_allowed(workspace, request.headers.get("Origin"), _own_origins):
-        g.origin_refused = True
         return error_response(403, "This site is not allowed to send leads to this workspace.")
     try:
         submission = validate(document, request.headers, workspace.country)
@@ -103,7 +102,8 @@ def preflight():
 
 @bp.after_request
 def _cors_headers(response):
-    if request.endpoint in CORS_ENDPOINTS and not g.get("origin_refused"):
+    # The refusal (403) too: the page can then show it instead of retrying; it reveals nothing.
+    if request.endpoint in CORS_ENDPOINTS:
         origin = request.headers.get("Origin")
         response.headers["Access-Control-Allow-Origin"] = origin or "*"
         response.headers["Access-Control-Expose-Headers"] = "Retry-After"

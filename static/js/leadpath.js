@@ -1,11 +1,11 @@
 /*! Leadpath lead form: <script src=".../leadpath.js" data-workspace="WORKSPACE_ID" async></script>
  * Remembers the first touch and the last campaign touch (UTM tags, click ids, referrer, landing page) for 90 days,
- * sends <form data-leadpath> (or the form it renders into <div data-leadpath-form>) to Leadpath, and keeps a lead
- * that could not be sent in the browser until it can. No dependencies; the only global is window.Leadpath.
+ * sends <form data-leadpath> (or the form it renders into <div data-leadpath-form>) to Leadpath, and keeps every lead
+ * in the browser until Leadpath has answered for it. No dependencies; the only global is window.Leadpath.
  * Optional: data-api="https://leads.example.com" when the API is not where this file is served from. */
 (function (window, document) {
   "use strict";
-  if (window.Leadpath) { return; }
+  if (window.Leadpath && window.Leadpath.submit) { return; }
   var script = document.currentScript || document.querySelector("script[data-workspace][src*='leadpath']");
   if (!script) { return; }
   var workspace = script.getAttribute("data-workspace");
@@ -21,50 +21,83 @@
   var ru = /^ru/i.test(document.documentElement.lang || navigator.language || "");
   var TEXT = ru ? {
     name: "Имя", phone: "Телефон", email: "E-mail", message: "Сообщение", send: "Отправить", sending: "Отправляем…",
-    ok: "Спасибо! Заявка принята.", queued: "Спасибо! Заявка сохранена и уйдёт, как только появится связь.",
+    need: "Укажите телефон или e-mail.", ok: "Спасибо! Заявка принята.",
+    queued: "Спасибо! Заявка сохранена и уйдёт, как только появится связь.",
+    soon: "Спасибо! Заявка сохранена и уйдёт через несколько минут.",
+    held: "Заявка ещё не отправлена: не закрывайте страницу, мы повторим попытку.",
     check: "Проверьте форму: ", failed: "Не удалось отправить заявку."
   } : {
     name: "Name", phone: "Phone", email: "E-mail", message: "Message", send: "Send", sending: "Sending…",
-    ok: "Thank you! Your request has been received.",
+    need: "Leave a phone number or an e-mail.", ok: "Thank you! Your request has been received.",
     queued: "Thank you! Your request is saved and will be sent as soon as the connection is back.",
+    soon: "Thank you! Your request is saved and will be sent within a few minutes.",
+    held: "Your request is not sent yet: please keep this page open while we retry.",
     check: "Please check the form: ", failed: "Your request could not be sent."
   };
 
-  // First-party storage: localStorage, or a cookie where localStorage is unavailable.
+  function each(list, callback) { Array.prototype.forEach.call(list, callback); }
+  function clip(value, length) { return typeof value === "string" ? value.slice(0, length) : ""; }
+
+  // First-party storage: localStorage, else a cookie. write() is true when the value can be read back.
+  function cookie(key, raw, age) {
+    try {
+      if (raw !== undefined) {
+        document.cookie = key + "=" + encodeURIComponent(raw) + "; max-age=" + age + "; path=/; SameSite=Lax";
+      }
+      var match = document.cookie.match(new RegExp("(?:^|; )" + key + "=([^;]*)"));
+      return match ? decodeURIComponent(match[1]) : null;
+    } catch (e) { return null; }
+  }
   function read(key) {
-    var raw = null, match;
+    var raw = null;
     try { raw = window.localStorage.getItem(key); } catch (e) { /* blocked */ }
-    if (raw === null && (match = document.cookie.match(new RegExp("(?:^|; )" + key + "=([^;]*)")))) {
-      try { raw = decodeURIComponent(match[1]); } catch (e) { /* foreign cookie */ }
-    }
-    try { return raw ? JSON.parse(raw) : null; } catch (e) { return null; }
+    try { return JSON.parse(raw === null ? cookie(key) : raw); } catch (e) { return null; }
   }
   function write(key, value) {
-    var raw = JSON.stringify(value);
-    try { window.localStorage.setItem(key, raw); return; } catch (e) { /* blocked or full */ }
-    document.cookie = key + "=" + encodeURIComponent(raw) + "; max-age=" + KEEP / 1000 + "; path=/; SameSite=Lax";
+    var raw = JSON.stringify(value), storage;
+    try {
+      storage = window.localStorage;
+      try { storage.setItem(key, raw); } catch (e) { storage.removeItem(key); storage.setItem(key, raw); }
+      if (cookie(key) !== null) { cookie(key, "", 0); }
+      return true;
+    } catch (e) { /* blocked, or full even without our old value, which is gone so that read() finds the cookie */ }
+    if (cookie(key, raw, KEEP / 1000) === raw) { return true; }
+    cookie(key, "", 0);
+    return false;
   }
-  function clip(value, length) { return value ? String(value).slice(0, length) : ""; }
 
-  // This page view as a touch; "direct" when it has no tags and no referrer from another site.
-  function pageTouch() {
-    var params = new URLSearchParams(location.search), touch = {}, tagged = false, external = false;
-    TAGS.forEach(function (key) {
-      var value = params.get(key);
-      if (value) { touch[key] = clip(value, 200); tagged = true; }
+  // The stored touches that are well-formed: {first, last}, each {utm_*, click ids, referrer, landing_page, ts}.
+  function touches() {
+    var saved = read(STATE) || {}, state = {};
+    ["first", "last"].forEach(function (key) {
+      var touch = saved[key];
+      if (touch && touch.ts > 1e12 && touch.ts < 4e12) { state[key] = touch; }
     });
-    try { external = !!document.referrer && new URL(document.referrer).hostname !== location.hostname; } catch (e) { /* */ }
-    touch.referrer = external ? clip(document.referrer, 2000) : "";
-    touch.landing_page = clip(location.href, 2000);
-    touch.ts = Date.now();
-    touch.direct = !tagged && !external;
-    return touch;
+    return state;
   }
+  // Another site refers unless one host, without "www.", ends with the other (shop.com, www.shop.com, pay.shop.com).
+  function site(host) { return "." + host.replace(/^www\./, ""); }
+  function external(referrer) {
+    try {
+      var from = site(new URL(referrer).hostname), here = site(location.hostname);
+      return from !== "." && !from.endsWith(here) && !here.endsWith(from);
+    } catch (e) { return false; }
+  }
+  // This page view is the last touch when it is tagged, or referred by another site unless this session was tagged.
   function remember() {
-    var state = read(STATE) || {}, touch = pageTouch();
-    if (!state.first || touch.ts - state.first.ts > KEEP) { state.first = touch; }
-    if (state.last && touch.ts - state.last.ts > KEEP) { state.last = null; }
-    if (!touch.direct) { state.last = touch; }
+    var state = touches(), params = new URLSearchParams(location.search), now = Date.now(), tagged = false, session;
+    var touch = { referrer: external(document.referrer) ? clip(document.referrer, 2000) : "",
+      landing_page: clip(location.href, 2000), ts: now };
+    TAGS.forEach(function (key) {
+      if (params.get(key)) { touch[key] = clip(params.get(key), 200); tagged = true; }
+    });
+    try {
+      if (tagged) { window.sessionStorage.setItem(STATE, "1"); }
+      session = window.sessionStorage.getItem(STATE);
+    } catch (e) { /* blocked */ }
+    if (!state.first || now - state.first.ts > KEEP) { state.first = touch; }
+    if (state.last && now - state.last.ts > KEEP) { delete state.last; }
+    if (tagged || (touch.referrer && !session)) { state.last = touch; }
     write(STATE, state);
     return state;
   }
@@ -76,84 +109,132 @@
     return hex;
   }
 
+  function copy(from, to, keys) {
+    keys.forEach(function (key) {
+      var value = clip(from[key], /^(referrer|landing_page)$/.test(key) ? 2000 : 200);
+      if (value) { to[key] = value; }
+    });
+  }
   // The API body: the visitor's fields, the last campaign touch (else the first visit), the first touch.
   function build(fields) {
-    var state = read(STATE) || remember(), last = state.last || state.first || {}, first = state.first || last;
+    var state = touches();
+    if (!state.first) { state = remember(); }
+    var last = state.last || state.first, first = state.first;
     var body = { userAccountId: workspace, idempotency_key: newKey(), first_touch: {} };
     ["name", "phone", "email", "message", HONEYPOT].forEach(function (key) {
       if (fields[key]) { body[key] = String(fields[key]); }
     });
-    TAGS.concat("referrer", "landing_page").forEach(function (key) { if (last[key]) { body[key] = last[key]; } });
-    FIRST.forEach(function (key) { if (first[key]) { body.first_touch[key] = first[key]; } });
-    if (first.ts) { body.first_touch.timestamp = new Date(first.ts).toISOString(); }
+    copy(last, body, TAGS.concat("referrer", "landing_page"));
+    copy(first, body.first_touch, FIRST);
+    body.first_touch.timestamp = new Date(first.ts).toISOString();
     return body;
   }
 
-  // Resolves with {status, ...JSON body}; rejects when the lead should be kept and retried (network, 429, 5xx).
+  // One attempt, never rejected: {final: the answer stands (2xx, or 4xx but 408/425/429), status, data, wait: ms}.
   function post(body) {
+    var control = window.AbortController ? new AbortController() : {};
+    var timeout = setTimeout(function () { if (control.abort) { control.abort(); } }, 15000);
     return fetch(endpoint, {
-      method: "POST", mode: "cors", credentials: "omit", body: JSON.stringify(body),
+      method: "POST", mode: "cors", credentials: "omit", body: JSON.stringify(body), signal: control.signal,
       headers: { "Content-Type": "application/json", "Idempotency-Key": body.idempotency_key }
     }).then(function (response) {
-      if (response.status >= 500 || response.status === 429) { throw new Error("HTTP " + response.status); }
+      var status = response.status;
       return response.json().catch(function () { return {}; }).then(function (data) {
-        data.status = response.status;
-        return data;
+        return { status: status, data: data || {}, final: status < 500 && !/^(408|425|429)$/.test(status),
+          wait: response.headers.get("Retry-After") * 1000 || 0 };
       });
+    }).catch(function () { return { data: {}, wait: 0 }; }).then(function (answer) {
+      clearTimeout(timeout);
+      return answer;
     });
   }
 
-  // The outbox: leads that could not be sent, retried with backoff on this and later page loads.
-  var timer = null, delay = 2000, flushing = false;
-  function keep(body) {
-    var box = read(OUTBOX) || [];
-    box.push({ body: body, at: Date.now() });
-    write(OUTBOX, box.slice(-20));
-    retryLater();
+  // The outbox: each lead is stored before it is sent and dropped once Leadpath has answered for it; where storage
+  // fails it is held in this page's memory. Item: {body, at, n: failed attempts, next: time of the next attempt}.
+  var held = [], sending = {}, timer;
+  function load() {
+    var stored = read(OUTBOX), seen = {};
+    return held.concat(Array.isArray(stored) ? stored : []).filter(function (item) {
+      var key = item && item.body && item.body.idempotency_key;
+      if (typeof key !== "string" || seen[key] || !(item.at > 0)) { return false; }
+      seen[key] = true;
+      item.n = +item.n || 0;
+      item.next = +item.next || 0;
+      return true;
+    });
   }
-  function retryLater() {
-    if (!timer) { timer = setTimeout(function () { timer = null; flush(); }, delay); }
-    delay = Math.min(delay * 2, 300000);
+  function save(box) {
+    box = box.slice(-20);
+    held = write(OUTBOX, box) ? [] : box;
+    return !held.length;
   }
-  function drop(key) {
-    write(OUTBOX, (read(OUTBOX) || []).filter(function (item) { return item.body.idempotency_key !== key; }));
+  function put(item, keep) {
+    var key = item.body.idempotency_key;
+    return save(load().filter(function (other) { return other.body.idempotency_key !== key; })
+      .concat(keep ? [item] : []));
   }
-  function flush() {
-    var box = read(OUTBOX) || [];
-    if (flushing || !box.length) { return; }
-    var item = box[0];
-    if (Date.now() - item.at > 30 * DAY) { drop(item.body.idempotency_key); flush(); return; }
-    flushing = true;
-    post(item.body).then(function () {
-      flushing = false;
-      delay = 2000;
-      drop(item.body.idempotency_key);  // sent, or refused for good (4xx): retrying cannot help
-      flush();
-    }, function () { flushing = false; retryLater(); });
+  function backoff(n) { return Math.min(2000 * Math.pow(2, n), 3e5); }
+  function send(item) {
+    var key = item.body.idempotency_key;
+    sending[key] = true;
+    item.next = Date.now() + backoff(item.n);
+    put(item, true);
+    return post(item.body).then(function (answer) {
+      delete sending[key];
+      if (!answer.final) {
+        item.n++;
+        item.next = Date.now() + Math.max(backoff(item.n), Math.min(answer.wait, DAY));
+      }
+      answer.saved = put(item, !answer.final);
+      wake();
+      return answer;
+    });
+  }
+  function flush(force) {
+    if (navigator.onLine === false) { return; }
+    var box = load(), due = force === true ? Infinity : Date.now(), live = box.filter(function (item) {
+      return Date.now() - item.at < 30 * DAY && item.n < 100;
+    });
+    if (live.length < box.length) { save(live); }
+    live.forEach(function (item) {
+      if (!sending[item.body.idempotency_key] && item.next <= due) { send(item); }
+    });
+    wake();
+  }
+  function wake() {
+    var next = Infinity;
+    load().forEach(function (item) {
+      if (!sending[item.body.idempotency_key]) { next = Math.min(next, item.next); }
+    });
+    clearTimeout(timer);
+    if (next < Infinity) { timer = setTimeout(flush, Math.min(Math.max(next - Date.now(), 1000), 3e5)); }
   }
 
   function submit(fields) {
-    var body = build(fields || {});
-    return post(body).then(function (data) {
-      return data.status < 300 ? { ok: true, leadId: data.leadId }
-        : { ok: false, status: data.status, message: data.message || TEXT.failed, errors: data.errors || {} };
-    }, function () {
-      keep(body);
-      return { ok: true, queued: true };
+    return send({ body: build(fields || {}), at: Date.now(), n: 0 }).then(function (answer) {
+      var data = answer.data;
+      if (!answer.final) { return { ok: true, queued: true, saved: answer.saved, status: answer.status }; }
+      return answer.status < 300 ? { ok: true, leadId: data.leadId }
+        : { ok: false, status: answer.status, message: data.message || TEXT.failed, errors: data.errors || {} };
     });
   }
 
-  function fieldsOf(form) {
-    var data = {};
-    Array.prototype.forEach.call(form.elements, function (element) {
-      if (!element.name || element.disabled || /^(submit|button|checkbox|radio|file)$/.test(element.type)) { return; }
-      if (element.name === HONEYPOT) { data[HONEYPOT] = element.value; return; }
+  function inputsOf(form) {
+    var found = {};
+    each(form.elements, function (element) {
+      if (!element.name || element.disabled || /^(submit|button|reset|image|checkbox|radio|file)$/.test(element.type)) {
+        return;
+      }
+      if (element.name === HONEYPOT) { found[HONEYPOT] = element; return; }
       for (var key in FIELDS) {
-        if (!data[key] && (FIELDS[key].test(element.name) || (key === "phone" && element.type === "tel") ||
-            (key === "email" && element.type === "email"))) { data[key] = element.value; return; }
+        if (!(found[key] && found[key].value) && (FIELDS[key].test(element.name) ||
+            (key === "phone" && element.type === "tel") || (key === "email" && element.type === "email"))) {
+          found[key] = element;
+          return;
+        }
       }
     });
-    return data;
+    return found;
   }
 
   function addHoneypot(form) {
@@ -172,51 +253,86 @@
   }
 
   function enhance(form) {
-    if (form.getAttribute("data-leadpath-ready")) { return; }
-    form.setAttribute("data-leadpath-ready", "1");
-    addHoneypot(form);
     var status = form.querySelector("[data-leadpath-status]");
+    addHoneypot(form);
     if (!status) {
-      status = document.createElement("p");
+      status = form.appendChild(document.createElement("p"));
       status.className = "leadpath-status";
+      status.setAttribute("data-leadpath-status", "");
+    }
+    if (!status.getAttribute("role")) {
       status.setAttribute("role", "status");
       status.setAttribute("aria-live", "polite");
-      form.appendChild(status);
     }
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      var button = form.querySelector("[type=submit]");
-      Array.prototype.forEach.call(form.querySelectorAll("[aria-invalid]"), function (element) {
-        element.removeAttribute("aria-invalid");
-      });
-      if (button) { button.disabled = true; }
-      status.className = "leadpath-status";
-      status.textContent = TEXT.sending;
-      submit(fieldsOf(form)).then(function (result) {
-        if (button) { button.disabled = false; }
-        if (result.ok) {
-          form.reset();
-          status.className = "leadpath-status leadpath-ok";
-          status.textContent = result.queued ? TEXT.queued : (form.getAttribute("data-success") || TEXT.ok);
-          return;
-        }
-        var problems = [];
-        for (var name in result.errors) {
-          var input = form.querySelector("[name='" + name.replace(/[^\w.-]/g, "") + "']");
-          if (input) { input.setAttribute("aria-invalid", "true"); }
-          if (problems.indexOf(result.errors[name]) < 0) { problems.push(result.errors[name]); }
-        }
-        status.className = "leadpath-status leadpath-error";
-        status.textContent = problems.length ? TEXT.check + problems.join(" ") : result.message;
-      });
+    return status;
+  }
+
+  function say(status, kind, text) {
+    status.classList.add("leadpath-status");
+    status.classList.toggle("leadpath-ok", kind === "ok");
+    status.classList.toggle("leadpath-error", kind === "error");
+    status.textContent = text;
+  }
+
+  function describe(input, id) {
+    var ids = (input.getAttribute("aria-describedby") || "").replace(/(^|\s)leadpath-error-\w+/g, "");
+    ids = (ids + " " + id).trim();
+    if (ids) { input.setAttribute("aria-describedby", ids); } else { input.removeAttribute("aria-describedby"); }
+  }
+  function mark(input, message) {
+    var note = document.createElement("span"), anchor = input.closest("label") || input;
+    note.id = "leadpath-error-" + newKey().slice(0, 8);
+    note.className = "leadpath-field-error";
+    note.textContent = message;
+    anchor.parentNode.insertBefore(note, anchor.nextSibling);
+    input.setAttribute("aria-invalid", "true");
+    describe(input, note.id);
+  }
+
+  function onSubmit(event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form[data-leadpath]")) { return; }
+    event.preventDefault();
+    if (form.getAttribute("aria-busy")) { return; }
+    var status = enhance(form), inputs = inputsOf(form), fields = {}, button = form.querySelector("[type=submit]");
+    for (var key in inputs) { fields[key] = inputs[key].value; }
+    each(form.querySelectorAll(".leadpath-field-error"), function (note) { note.parentNode.removeChild(note); });
+    each(form.querySelectorAll("[aria-invalid]"), function (input) {
+      input.removeAttribute("aria-invalid");
+      describe(input, "");
+    });
+    form.setAttribute("aria-busy", "true");
+    if (button) { button.disabled = true; }
+    say(status, "", TEXT.sending);
+    submit(fields).then(function (result) {
+      form.removeAttribute("aria-busy");
+      if (button) { button.disabled = false; }
+      if (result.ok) {
+        form.reset();
+        say(status, "ok", !result.queued ? form.getAttribute("data-success") || TEXT.ok
+          : !result.saved ? TEXT.held : result.status ? TEXT.soon : TEXT.queued);
+        return;
+      }
+      var problems = [], invalid;
+      for (var name in result.errors) {
+        if (inputs[name]) { mark(inputs[name], result.errors[name]); }
+        if (problems.indexOf(result.errors[name]) < 0) { problems.push(result.errors[name]); }
+      }
+      say(status, "error", problems.length ? TEXT.check + problems.join(" ") : result.message);
+      if ((invalid = form.querySelector("[aria-invalid=true]"))) { invalid.focus(); }
     });
   }
 
   function render(container) {
     if (container.querySelector("form")) { return; }
-    var form = document.createElement("form"), id = "leadpath-" + newKey().slice(0, 6);
+    var form = document.createElement("form"), hint = document.createElement("p"), id = "leadpath-" + newKey().slice(0, 6);
     form.className = "leadpath-form";
+    form.setAttribute("data-leadpath", "");
     form.noValidate = true;
+    hint.className = "leadpath-hint";
+    hint.id = id + "-hint";
+    hint.textContent = container.getAttribute("data-hint") || TEXT.need;
+    form.appendChild(hint);
     [["name", "text", "name"], ["phone", "tel", "tel"], ["email", "email", "email"], ["message"]].forEach(function (spec) {
       var row = document.createElement("div"), label = document.createElement("label");
       var input = document.createElement(spec[1] ? "input" : "textarea");
@@ -225,6 +341,7 @@
       label.textContent = container.getAttribute("data-label-" + spec[0]) || TEXT[spec[0]];
       input.name = spec[0];
       if (spec[1]) { input.type = spec[1]; input.autocomplete = spec[2]; } else { input.rows = 3; }
+      if (spec[0] === "phone" || spec[0] === "email") { input.setAttribute("aria-describedby", hint.id); }
       row.appendChild(label);
       row.appendChild(input);
       form.appendChild(row);
@@ -236,20 +353,19 @@
     form.appendChild(button);
     if (container.getAttribute("data-success")) { form.setAttribute("data-success", container.getAttribute("data-success")); }
     container.appendChild(form);
-    enhance(form);
   }
 
   function scan() {
-    Array.prototype.forEach.call(document.querySelectorAll("[data-leadpath-form]"), render);
-    Array.prototype.forEach.call(document.querySelectorAll("form[data-leadpath]"), enhance);
+    each(document.querySelectorAll("[data-leadpath-form]"), render);
+    each(document.querySelectorAll("form[data-leadpath]"), enhance);
   }
 
-  remember();
-  window.Leadpath = {
-    submit: submit, scan: scan, flush: flush,
-    touches: function () { return read(STATE) || {}; }
-  };
-  window.addEventListener("online", flush);
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", scan); } else { scan(); }
-  flush();
+  window.Leadpath = { submit: submit, scan: scan, flush: flush, touches: touches };
+  document.addEventListener("submit", onSubmit, true);
+  window.addEventListener("online", function () { flush(true); });
+  try {
+    if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", scan); } else { scan(); }
+    remember();
+    flush();
+  } catch (e) { /* the host page never sees an exception of ours */ }
 })(window, document);
