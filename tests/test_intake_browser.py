@@ -1,9 +1,7 @@
 """The snippet in real Chromium on a landing site of another origin: UTM tags survive navigation (and self-referrals);
 every lead arrives exactly once whatever befalls the page, the network, the API's answer or the browser's storage;
 a refused lead says why; errors are tied to the form's own fields."""
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from intake_fixtures import leads_of, make_workspace, set_workspace
@@ -29,28 +27,12 @@ def workspace(app):
 
 
 @pytest.fixture
-def landing_site(live_server, workspace):
+def landing_site(other_origin_site, live_server, workspace):
     """A two-page site (plus a page with its own form) on another port: another origin than Leadpath."""
-    pages = {path: PAGE.format(title=path.strip("/"), body=body, api=live_server, workspace=workspace[1]).encode()
-             for path, body in BODIES.items()}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (the name http.server calls)
-            page = pages.get(self.path.split("?")[0])
-            self.send_response(200 if page else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.end_headers()
-            self.wfile.write(page or b"not found")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
+    site, pages = other_origin_site
+    pages.update({path: PAGE.format(title=path.strip("/"), body=body, api=live_server, workspace=workspace[1]).encode()
+                  for path, body in BODIES.items()})
+    return site
 
 
 def wait_for_leads(app, workspace_id: int, count: int, timeout: float = 15):
