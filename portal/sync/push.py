@@ -341,10 +341,9 @@ def retarget(context: PushContext) -> bool:
     """amoCRM refused every lead for the pipeline or stage chosen for new leads: someone deleted or changed it.
     Read the pipelines again; if the choice is gone, new leads go where they go after a fresh connect (the main
     pipeline's first working stage) and Settings says so. False if the choice still exists."""
-    from portal.connection.services import apply_pipelines
+    from portal.connection.services import apply_pipelines, connection_of
 
-    connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id ==
-                                                                   context.workspace_id))
+    connection = connection_of(context.workspace_id)
     chosen = (connection.pipeline_id, connection.status_id)
     apply_pipelines(connection, context.client.get_pipelines())
     if (connection.pipeline_id, connection.status_id) == chosen:
