@@ -16,6 +16,7 @@ def create_app(config_class=None, **overrides) -> Flask:
     from portal.logging import configure_logging
 
     configure_logging(app)
+    install_lead_endpoint(app)
     install_proxy_fix(app)
     size_database_pool(app)
     register_extensions(app)
@@ -31,6 +32,13 @@ def size_database_pool(app: Flask) -> None:
     if str(app.config.get("SQLALCHEMY_DATABASE_URI") or "").startswith("postgresql"):
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"],
                                                    "pool_size": app.config["DATABASE_POOL_SIZE"]}
+
+
+def install_lead_endpoint(app: Flask) -> None:
+    """POST /api/leads beneath Flask (portal.intake.endpoint); inside ProxyFix, so it sees the client's address."""
+    from portal.intake.endpoint import LeadEndpoint
+
+    app.wsgi_app = LeadEndpoint(app, app.wsgi_app)
 
 
 PROXY_FIX_SETTINGS = {"x_for": "PROXY_FIX_X_FOR", "x_proto": "PROXY_FIX_X_PROTO", "x_host": "PROXY_FIX_X_HOST",

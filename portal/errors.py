@@ -17,9 +17,12 @@ def wants_json() -> bool:
 
 
 def error_response(status: int, message: str, **extra):
+    return jsonify(error_body(status, message, **extra)), status
+
+
+def error_body(status: int, message: str, **extra) -> dict:
     """The one JSON error shape: {"success": false, "error": <short>, "message": <human>, ...}."""
-    body = {"success": False, "error": _short_name(status), "message": message, **extra}
-    return jsonify(body), status
+    return {"success": False, "error": _short_name(status), "message": message, **extra}
 
 
 def _short_name(status: int) -> str:

@@ -44,12 +44,16 @@ def configure_logging(app: Flask) -> None:
 
 
 def _start_request() -> None:
-    incoming = request.headers.get("X-Request-ID", "")
-    # A new id needs to be unique, not secret: no system call for random bytes (random reseeds after fork).
-    g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else f"{random.getrandbits(64):016x}"
+    g.request_id = new_request_id(request.headers.get("X-Request-ID", ""))
     g.request_started = time.perf_counter()
     request_id_var.set(g.request_id)
     workspace_id_var.set("-")
+
+
+def new_request_id(incoming: str) -> str:
+    """The caller's X-Request-ID when it is a plausible one, else a new id. It needs to be unique, not secret:
+    no system call for random bytes (random reseeds after fork)."""
+    return incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else f"{random.getrandbits(64):016x}"
 
 
 def _log_request(response):

@@ -1,13 +1,13 @@
 """Every state-changing route refuses a request without a CSRF token (400), logged in or not, except the
 machine endpoints listed here on purpose: a new exemption (or a new machine endpoint) fails this test until it is
-added to the list with a reason."""
+added to the list with a reason. The lead API (POST /api/leads) is not a Flask route at all: portal.intake.endpoint
+serves it beneath Flask, public and without a token by design (landing pages call it cross-origin)."""
 import pytest
 from support import log_in
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # endpoint → why it takes no CSRF token (it authenticates some other way, or changes nothing)
 CSRF_EXEMPT = {
-    "intake.submit": "the lead API: public, called cross-origin by landing pages; keyed by the workspace public id",
     "webhooks.amocrm": "amoCRM's servers; authenticated by the workspace public id + secret in the URL",
     "connection.secrets_hook": "amoCRM's servers post an integration's keys; bound to a server-made OAuth state",
 }
@@ -87,3 +87,14 @@ def test_a_token_from_another_session_is_refused(app, owner, make_user):
     response = client.post("/logout", data={"csrf_token": foreign_token})
     assert response.status_code == 400
     assert client.get("/settings/").status_code == 200
+
+
+def test_the_lead_api_is_no_flask_route_and_takes_leads_without_a_token(app):
+    """A Flask route for POST /api/leads would never be reached (portal.intake.endpoint answers first)."""
+    from intake_fixtures import make_workspace, post_lead
+
+    adapter = app.url_map.bind("localhost")
+    assert not adapter.test("/api/leads", method="POST")
+    _workspace_id, public_id = make_workspace(app)
+    response = post_lead(app.test_client(), public_id, email="ann@example.com")
+    assert response.status_code == 201, response.get_json()

@@ -1,4 +1,5 @@
 """POST /api/leads: the seed-000 interface, validation, idempotency, repeats, honeypot, limits, CORS."""
+import io
 import json
 
 import pytest
@@ -332,6 +333,42 @@ def test_allowed_origins_are_enforced(app, client, workspace):
     assert refused.status_code == 403 and refused.headers["Access-Control-Allow-Origin"] == "https://evil.example"
     assert {lead.email for lead in leads_of(app, workspace_id)} >= {"p@example.com", "curl@example.com"}
     assert len(leads_of(app, workspace_id)) == 4
+
+
+def test_answers_carry_the_portals_headers_and_the_callers_request_id(client, workspace):
+    """The endpoint runs beneath Flask's hooks (portal.intake.endpoint): it sets what they set on every answer."""
+    ok = post_lead(client, workspace[1], headers={"X-Request-ID": "landing-42"}, phone="+79991234567")
+    refused = post_lead(client, "no-such-workspace", email="a@example.com")
+    preflight = client.options("/api/leads", headers={"Origin": "https://landing.example"})
+    assert ok.headers["X-Request-ID"] == "landing-42"
+    assert len(refused.headers["X-Request-ID"]) == 16 and refused.headers["X-Request-ID"] != "landing-42"
+    for response in (ok, refused, preflight):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+        assert response.headers["X-Frame-Options"] == "DENY"
+    assert ok.headers["Content-Type"] == refused.headers["Content-Type"] == "application/json"
+    assert refused.get_json()["error"] == "not_found"
+
+
+def test_a_body_cut_short_is_400_and_stores_nothing(app, client, workspace):
+    body = json.dumps({"userAccountId": workspace[1], "email": "cut@example.com"}).encode()
+    response = client.post("/api/leads", input_stream=io.BytesIO(body[:20]),
+                           headers={"Content-Type": "application/json", "Content-Length": str(len(body))})
+    assert response.status_code == 400
+    assert response.get_json()["success"] is False
+    assert leads_of(app, workspace[0]) == []
+
+
+def test_an_unexpected_error_is_a_logged_json_500(app, client, workspace, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("portal.intake.endpoint.accept_lead", broken)
+    response = post_lead(client, workspace[1], headers={"X-Request-ID": "req-500"}, email="a@example.com")
+    assert response.status_code == 500
+    assert response.get_json()["error"] == "internal_server_error"
+    assert response.headers["X-Request-ID"] == "req-500"
+    assert any(record.name == "portal.errors" and record.exc_info for record in caplog.records)
 
 
 def test_api_needs_no_csrf_token_or_session(app, workspace):

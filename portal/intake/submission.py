@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import phonenumbers
-from flask import Request, g
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Request
 
 from portal.models.lead import CLICK_ID_KEYS, UTM_KEYS
 
@@ -67,20 +67,7 @@ class LeadSubmission:
 
 
 def read_document(request: Request, max_bytes: int) -> dict:
-    """The submission as a dict, parsed once per request (the rate limiter's key function reads it too)."""
-    cached = g.get("_lead_document")
-    if cached is None:
-        try:
-            cached = _parse(request, max_bytes)
-        except BodyError as error:
-            cached = error
-        g._lead_document = cached
-    if isinstance(cached, BodyError):
-        raise cached
-    return cached
-
-
-def _parse(request: Request, max_bytes: int) -> dict:
+    """The submission as a dict, or BodyError."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise BodyError(413, f"The request body is larger than {max_bytes} bytes.")
     request.max_content_length = max_bytes  # bodies without a Content-Length are cut off here
