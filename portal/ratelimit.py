@@ -24,6 +24,8 @@ from flask import Flask
 from limits import parse
 from redis.exceptions import RedisError
 
+from portal.redis_direct import direct
+
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "leadpath_rate_limiter"
@@ -127,8 +129,8 @@ class RateLimiter:
         """Count, in order, until one is over its limit: (its 1-based index or 0, seconds left in its window)."""
         if self._redis_usable():
             try:
-                index, ttl = self._hit(keys=_keys(counters), args=[n for _k, limit in counters
-                                                                   for n in (limit.amount, limit.seconds)])
+                index, ttl = direct(self.redis).run(self._hit, _keys(counters), [n for _k, limit in counters
+                                                                                for n in (limit.amount, limit.seconds)])
                 return int(index), max(1, int(ttl))
             except RedisError as error:
                 self._redis_failed(error)

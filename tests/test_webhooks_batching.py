@@ -95,6 +95,7 @@ def test_redis_down_stores_the_event_and_the_sweeper_schedules_it(app, client, w
         raise RedisConnectionError("down")
 
     monkeypatch.setattr(app.extensions["leadpath_redis"], "set", down)
+    monkeypatch.setattr("portal.redis_direct.DirectCommands.execute", down)  # the scheduling marker's SET
     event_id = post(client, workspace, deal_pairs("add", 30))
     assert statuses(app) == {event_id: "received"} and queued(app) == []
     monkeypatch.undo()

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from portal.extensions import redis_connection
 from portal.jobs.queues import PendingJob, send
+from portal.redis_direct import direct
 
 WARN_EVERY_SECONDS = 60
 
@@ -45,7 +46,9 @@ class CoalescedJob:
         once Redis is back."""
         client = redis_connection.client
         try:
-            if not client.set(self.marker(workspace_id), b"1", nx=True, ex=self.marker_seconds) and not force:
+            marked = direct(client).execute("SET", self.marker(workspace_id), b"1", "NX", "PX",
+                                            int(self.marker_seconds * 1000))
+            if marked is None and not force:
                 return True
         except RedisError as error:
             self._warn_unreachable(error)

@@ -1,0 +1,70 @@
+"""Redis commands for the hot paths (the lead intake, the webhook receiver), on one connection per thread.
+
+A command through a redis-py client costs about 100 µs of CPU: a third of it goes to taking a connection from the
+pool (which polls the socket for unread data on every checkout), more to the retry and argument wrappers and the
+packing of the command. On a connection of its own, packed here, the same command costs about 40 µs. The intake
+makes two per lead (its rate limits and the push marker), so this is over a tenth of its CPU.
+
+`direct(client)` gives the client's `DirectCommands`: same server, same settings, its own connections (one per
+thread, made again after a fork). Errors are redis-py's, so callers handle RedisError as they would the client's.
+"""
+import os
+import threading
+
+from redis import Redis
+from redis.commands.core import Script
+from redis.exceptions import ConnectionError, NoScriptError, TimeoutError  # noqa: A004 - redis-py's own
+
+
+class DirectCommands:
+    def __init__(self, client: Redis) -> None:
+        self.client = client
+        self._local = threading.local()
+
+    def execute(self, *args):
+        """One command and its reply. A connection that fails is dropped and the command tried once more on a
+        fresh one (Redis closes idle connections; the same retry redis-py makes)."""
+        try:
+            return self._execute_once(args)
+        except (ConnectionError, TimeoutError):
+            return self._execute_once(args)
+
+    def run(self, script: Script, keys: list, args: list):
+        """A script by its SHA1, loaded first when Redis does not know it (restarted, SCRIPT FLUSH)."""
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            return self.execute(*command)
+        except NoScriptError:
+            self.client.script_load(script.script)
+            return self.execute(*command)
+
+    def _execute_once(self, args: tuple):
+        local = self._local
+        connection = getattr(local, "connection", None)
+        if connection is None or local.pid != os.getpid():
+            pool = self.client.connection_pool
+            connection = local.connection = pool.connection_class(**pool.connection_kwargs)
+            local.pid = os.getpid()
+        try:
+            connection.send_packed_command([_pack(args)], check_health=False)
+            return connection.read_response()
+        except (ConnectionError, TimeoutError):
+            connection.disconnect()
+            local.connection = None
+            raise
+
+
+def _pack(args: tuple) -> bytes:
+    """The command in RESP (an array of bulk strings): what redis-py's packer makes, at a third of its cost."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def direct(client: Redis) -> DirectCommands:
+    commands = getattr(client, "_leadpath_direct", None)
+    if commands is None:
+        commands = client._leadpath_direct = DirectCommands(client)
+    return commands
