@@ -11,15 +11,15 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import Boolean, String, bindparam, case, func, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
+from portal.intake.store import insert_lead
 from portal.intake.submission import ATTRIBUTION_KEYS, FIRST_TOUCH_KEYS, LeadSubmission
 from portal.jobs.sync_schedule import schedule_push
 from portal.models import Lead, Workspace
-from portal.models.lead import PENDING, SKIPPED
+from portal.models.lead import PENDING
 from portal.models.types import utcnow
 from portal.ratelimit import parse_limit, rate_limiter
 
@@ -112,7 +112,7 @@ def accept_lead(workspace: IntakeWorkspace, submission: LeadSubmission, ip: str 
         "window_start": now - timedelta(hours=max(workspace.duplicate_window_hours, 0)),
     }
     try:
-        row = _insert(params)
+        row = insert_lead(params)
     except IntegrityError as error:  # the only other constraint: the workspace, deleted since it was cached
         forget_workspace(workspace.public_id)
         raise WorkspaceNotFound from error
@@ -127,104 +127,6 @@ def accept_lead(workspace: IntakeWorkspace, submission: LeadSubmission, ip: str 
     if sync_status == PENDING:
         schedule_push(workspace.id)
     return Accepted(lead_id, created=True)
-
-
-_INSERT_COLUMNS = ("workspace_id", "name", "phone", "email", "message", *ATTRIBUTION_KEYS,
-                   *(f"first_{key}" for key in FIRST_TOUCH_KEYS), "first_touch_at", "ip", "user_agent",
-                   "idempotency_key", "is_spam", "created_at")
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """The INSERT compiled once for a dialect, run on the driver's own connection: SQLAlchemy's execution layer
-    (statement cache, execution context, result wrapping) cost as much CPU as the round trip to PostgreSQL."""
-
-    sql: str
-    positions: tuple[str, ...] | None  # parameter names in order for positional drivers (SQLite), else None
-    constants: dict[str, object]  # the statement's own values (LIMIT 1, the statuses, column defaults)
-    processors: dict[str, Callable]  # the column types' conversions of the values (UTCDateTime)
-
-
-_prepared: dict[str, _Prepared] = {}
-
-
-def _insert(params: dict) -> tuple | None:
-    """(id, sync_status) of the new lead, or None when its idempotency key was used before. One statement in
-    autocommit: committed, its WAL flushed, when PostgreSQL answers. Driver errors are raised as SQLAlchemy's
-    (IntegrityError, OperationalError, …), with the connection invalidated when it was lost."""
-    engine = db.engine
-    dialect = engine.dialect
-    prepared = _prepared.get(dialect.name) or _prepare(dialect)
-    values = {**prepared.constants, **params}
-    for name, process in prepared.processors.items():
-        values[name] = process(values[name])
-    arguments = tuple(values[name] for name in prepared.positions) if prepared.positions else values
-    connection = engine.raw_connection()
-    try:
-        dialect.set_isolation_level(connection.dbapi_connection, "AUTOCOMMIT")
-        cursor = connection.cursor()
-        cursor.execute(prepared.sql, arguments)
-        row = cursor.fetchone()
-        cursor.close()
-        dialect.reset_isolation_level(connection.dbapi_connection)
-    except dialect.loaded_dbapi.Error as error:
-        lost = dialect.is_disconnect(error, connection.dbapi_connection, None)
-        if lost:
-            connection.invalidate(error)
-        raise DBAPIError.instance(prepared.sql, None, error, dialect.loaded_dbapi.Error, connection_invalidated=lost,
-                                  dialect=dialect) from error
-    finally:
-        connection.close()
-    return None if row is None else tuple(row)
-
-
-def _prepare(dialect) -> _Prepared:
-    compiled = _insert_statement(dialect.name).compile(dialect=dialect)
-    processors = {name: processor for name, bind in compiled.binds.items()
-                  if (processor := bind.type.bind_processor(dialect)) is not None}
-    positions = tuple(compiled.positiontup) if compiled.positional else None
-    constants = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
-    prepared = _prepared[dialect.name] = _Prepared(compiled.string, positions, constants, processors)
-    return prepared
-
-
-def _insert_statement(dialect_name: str):
-    """The one INSERT of the hot path, for PostgreSQL (SQLite for the demo).
-
-    `duplicate_of_id` is a subquery: the earliest original lead (not spam, not itself a repeat) from the same
-    phone or e-mail since `window_start`; `match_phone`/`match_email` are NULL when repeats are not checked, so it
-    finds nothing. A lead is pushed (`pending`) unless it is spam or a repeat (`skipped`).
-    """
-    table = Lead.__table__
-    by_phone = _earliest_original("phone", "match_phone", table)
-    by_email = _earliest_original("email", "match_email", table)
-    # The smaller of the two ids, either of which may be NULL: PostgreSQL's least() skips NULLs (each probe
-    # written once is one index probe less), SQLite's min() of a NULL is NULL.
-    if dialect_name == "postgresql":
-        repeat_of = func.least(by_phone, by_email)
-    else:
-        repeat_of = func.min(func.coalesce(by_phone, by_email), func.coalesce(by_email, by_phone))
-    values = {name: bindparam(f"p_{name}", type_=table.c[name].type) for name in _INSERT_COLUMNS}
-    values["duplicate_of_id"] = repeat_of
-    values["sync_attempts"] = 0  # the column defaults SQLAlchemy fills in before executing, written in
-    values["sync_status"] = case((bindparam("p_is_spam", type_=Boolean), SKIPPED),
-                                 (repeat_of.is_(None), PENDING), else_=SKIPPED)
-    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-    return (insert(table).values(values)
-            .on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
-            .returning(table.c.id, table.c.sync_status))
-
-
-def _earliest_original(column: str, match: str, table):
-    """The first original lead (not spam, not itself a repeat) with that phone/e-mail since `window_start`: a probe
-    of ix_leads_workspace_phone / _email (two such probes are cheaper to plan well than one `phone = … OR email = …`
-    ordered by id, which a plan may answer by walking the primary key over all the workspace's leads)."""
-    return (select(table.c.id)
-            .where(table.c.workspace_id == bindparam("p_workspace_id"),
-                   table.c[column] == bindparam(match, type_=String),
-                   table.c.is_spam.is_(False), table.c.duplicate_of_id.is_(None),
-                   table.c.created_at >= bindparam("window_start", type_=table.c.created_at.type))
-            .order_by(table.c.id).limit(1).scalar_subquery())
 
 
 def parse_origins(text: str | None) -> list[str]:

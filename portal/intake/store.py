@@ -1,0 +1,198 @@
+"""The intake's one INSERT: a lead stored by one statement in autocommit, on a connection kept for it.
+
+The statement is built with SQLAlchemy Core (`_insert_statement`) and compiled once per dialect; it runs on the
+driver's connection. SQLAlchemy's execution layer (statement cache, execution context, result wrapping) and the
+pool's checkout, checkin and isolation switching cost as much CPU as the round trip to PostgreSQL, so each thread
+keeps one connection of its own in autocommit (`_Connections`), beside the engine's pool: it is checked with
+SELECT 1 after IDLE_PING_SECONDS idle, as the pool's connections are, dropped when an error lost it, made again
+after a fork, and closed when the engine is disposed.
+"""
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Boolean, String, bindparam, case, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from portal import extensions
+from portal.extensions import db
+from portal.intake.submission import ATTRIBUTION_KEYS, FIRST_TOUCH_KEYS
+from portal.models import Lead
+from portal.models.lead import PENDING, SKIPPED
+
+
+def insert_lead(params: dict) -> tuple | None:
+    """(id, sync_status) of the new lead, or None when its idempotency key was used before. Committed, its WAL
+    flushed, when PostgreSQL answers. Driver errors are raised as SQLAlchemy's (IntegrityError,
+    OperationalError with `connection_invalidated` when the connection was lost, …)."""
+    engine = db.engine
+    dialect = engine.dialect
+    prepared = _prepared.get(dialect.name) or _prepare(dialect)
+    values = {**prepared.constants, **params}
+    for name, process in prepared.processors.items():
+        values[name] = process(values[name])
+    arguments = tuple(values[name] for name in prepared.positions) if prepared.positions else values
+    connections = _Connections.of(engine)
+    connection = connections.get()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(prepared.sql, arguments)
+        row = cursor.fetchone()
+        cursor.close()
+    except dialect.loaded_dbapi.Error as error:
+        lost = dialect.is_disconnect(error, connection, None)
+        if lost:
+            connections.drop()
+        raise DBAPIError.instance(prepared.sql, None, error, dialect.loaded_dbapi.Error, connection_invalidated=lost,
+                                  dialect=dialect) from error
+    return None if row is None else tuple(row)
+
+
+class _Connections:
+    """One autocommit DB-API connection per thread for an engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.every: list = []  # this process's, closed on dispose
+
+    @classmethod
+    def of(cls, engine: Engine) -> "_Connections":
+        connections = engine.__dict__.get("_leadpath_intake")
+        if connections is None:
+            connections = engine.__dict__["_leadpath_intake"] = cls(engine)
+            event.listen(engine, "engine_disposed", lambda _engine: connections.close_all())
+        return connections
+
+    def get(self):
+        local, now = self.local, time.monotonic()
+        connection = getattr(local, "connection", None)
+        if connection is not None and local.pid != os.getpid():
+            # Made before a fork: the parent's. Closing it here would end the parent's session, so it is only
+            # forgotten (and kept from the garbage collector, which would close it).
+            _inherited.append(connection)
+            connection = None
+        if connection is not None and now - local.used > extensions.IDLE_PING_SECONDS and not self._alive(connection):
+            self.drop()
+            connection = None
+        if connection is None:
+            connection = self._connect()
+        local.used = now
+        return connection
+
+    def drop(self) -> None:
+        connection = self.local.__dict__.pop("connection", None)
+        if connection is not None:
+            with self.lock:
+                self.every.remove(connection)
+            _close(connection)
+
+    def close_all(self) -> None:
+        with self.lock:
+            every, self.every = self.every, []
+        for connection in every:
+            _close(connection)
+        self.local = threading.local()
+
+    def _connect(self):
+        fairy = self.engine.raw_connection()
+        fairy.detach()  # the pool makes another for itself; this one is ours until dropped
+        connection = fairy.dbapi_connection
+        self.engine.dialect.set_isolation_level(connection, "AUTOCOMMIT")
+        with self.lock:
+            self.every.append(connection)
+        self.local.connection, self.local.pid = connection, os.getpid()
+        return connection
+
+    def _alive(self, connection) -> bool:
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            return True
+        except self.engine.dialect.loaded_dbapi.Error:
+            return False
+
+
+_inherited: list = []
+
+
+def _close(connection) -> None:
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is gone either way
+        pass
+
+
+_INSERT_COLUMNS = ("workspace_id", "name", "phone", "email", "message", *ATTRIBUTION_KEYS,
+                   *(f"first_{key}" for key in FIRST_TOUCH_KEYS), "first_touch_at", "ip", "user_agent",
+                   "idempotency_key", "is_spam", "created_at")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """The INSERT compiled once for a dialect, and what its execution needs besides the lead's values."""
+
+    sql: str
+    positions: tuple[str, ...] | None  # parameter names in order for positional drivers (SQLite), else None
+    constants: dict[str, object]  # the statement's own values (LIMIT 1, the statuses, column defaults)
+    processors: dict[str, Callable]  # the column types' conversions of the values (UTCDateTime)
+
+
+_prepared: dict[str, _Prepared] = {}
+
+
+def _prepare(dialect) -> _Prepared:
+    compiled = _insert_statement(dialect.name).compile(dialect=dialect)
+    processors = {name: processor for name, bind in compiled.binds.items()
+                  if (processor := bind.type.bind_processor(dialect)) is not None}
+    positions = tuple(compiled.positiontup) if compiled.positional else None
+    constants = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
+    prepared = _prepared[dialect.name] = _Prepared(compiled.string, positions, constants, processors)
+    return prepared
+
+
+def _insert_statement(dialect_name: str):
+    """The one INSERT of the hot path, for PostgreSQL (SQLite for the demo).
+
+    `duplicate_of_id` is a subquery: the earliest original lead (not spam, not itself a repeat) from the same
+    phone or e-mail since `window_start`; `match_phone`/`match_email` are NULL when repeats are not checked, so it
+    finds nothing. A lead is pushed (`pending`) unless it is spam or a repeat (`skipped`).
+    """
+    table = Lead.__table__
+    by_phone = _earliest_original("phone", "match_phone", table)
+    by_email = _earliest_original("email", "match_email", table)
+    # The smaller of the two ids, either of which may be NULL: PostgreSQL's least() skips NULLs (each probe
+    # written once is one index probe less), SQLite's min() of a NULL is NULL.
+    if dialect_name == "postgresql":
+        repeat_of = func.least(by_phone, by_email)
+    else:
+        repeat_of = func.min(func.coalesce(by_phone, by_email), func.coalesce(by_email, by_phone))
+    values = {name: bindparam(f"p_{name}", type_=table.c[name].type) for name in _INSERT_COLUMNS}
+    values["duplicate_of_id"] = repeat_of
+    values["sync_attempts"] = 0  # the column defaults SQLAlchemy fills in before executing, written in
+    values["sync_status"] = case((bindparam("p_is_spam", type_=Boolean), SKIPPED),
+                                 (repeat_of.is_(None), PENDING), else_=SKIPPED)
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    return (insert(table).values(values)
+            .on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
+            .returning(table.c.id, table.c.sync_status))
+
+
+def _earliest_original(column: str, match: str, table):
+    """The first original lead (not spam, not itself a repeat) with that phone/e-mail since `window_start`: a probe
+    of ix_leads_workspace_phone / _email (two such probes are cheaper to plan well than one `phone = … OR email = …`
+    ordered by id, which a plan may answer by walking the primary key over all the workspace's leads)."""
+    return (select(table.c.id)
+            .where(table.c.workspace_id == bindparam("p_workspace_id"),
+                   table.c[column] == bindparam(match, type_=String),
+                   table.c.is_spam.is_(False), table.c.duplicate_of_id.is_(None),
+                   table.c.created_at >= bindparam("window_start", type_=table.c.created_at.type))
+            .order_by(table.c.id).limit(1).scalar_subquery())
+
+
