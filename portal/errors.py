@@ -60,6 +60,7 @@ def _http_error(error: HTTPException):
     return response
 
 
+UNEXPECTED_MESSAGE = "Something went wrong on our side. It has been logged; please try again in a moment."
 UNAVAILABLE_MESSAGE = "Leadpath cannot reach its database right now. Please try again in a moment."
 RETRY_AFTER_SECONDS = 5
 
@@ -97,5 +98,4 @@ def _unexpected_error(error: Exception):
         return _http_error(error)
     db.session.rollback()
     logging.getLogger("portal.errors").exception("Unhandled error on %s %s", request.method, loggable_path())
-    return _render(500, InternalServerError.name, "Something went wrong on our side. It has been logged; "
-                   "please try again in a moment.")
+    return _render(500, InternalServerError.name, UNEXPECTED_MESSAGE)

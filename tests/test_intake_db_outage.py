@@ -3,8 +3,8 @@ import socket
 import time
 
 import pytest
-from sqlalchemy import text
 from live_services import wait_until
+from sqlalchemy import text
 from support import IS_POSTGRES, make_app
 
 from portal.extensions import db

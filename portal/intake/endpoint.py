@@ -3,8 +3,8 @@
 The intake is the one public endpoint that must take bursts of thousands of requests a second, and for it Flask's
 per-request work (the request context and session, URL matching, every before/after hook of the portal: CSRF,
 logins, the limiter, the input guard) cost more CPU than the lead itself. `LeadEndpoint` wraps the app's WSGI
-callable and answers these two requests itself, with werkzeug's request and response objects in an app context;
-every other request (GET /api/leads of the reports API included) goes on to Flask.
+callable and answers these two requests itself, with werkzeug's request object in an app context; every other
+request (GET /api/leads of the reports API included) goes on to Flask.
 
 What the portal's hooks do for every response is done here too: the request id and the request log line
 (portal.logging), the security headers (portal.security), the one JSON error shape (portal.errors), 503 when
@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request
 
-from portal.errors import UNAVAILABLE_MESSAGE, error_body
+from portal.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, UNEXPECTED_MESSAGE, error_body
 from portal.intake.services import (
     WorkspaceNotFound,
     accept_lead,
@@ -47,7 +47,6 @@ PREFLIGHT_HEADERS = [("Access-Control-Allow-Methods", "POST, OPTIONS"),
                      ("Access-Control-Allow-Headers", f"Content-Type, {IDEMPOTENCY_HEADER}, {WORKSPACE_HEADER}"),
                      ("Access-Control-Max-Age", "86400")]  # any origin may ask: the POST checks the origin
 STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
-RETRY_AFTER_SECONDS = 5
 _LIMIT_NAMES = {"ip": "address", "workspace": "workspace"}
 
 request_log = logging.getLogger("portal.request")
@@ -143,8 +142,7 @@ class LeadEndpoint:
 
     def _unexpected(self, error: Exception) -> tuple[int, bytes, list[tuple[str, str]]]:
         error_log.error("Unhandled error on POST %s", PATH, exc_info=error)
-        return _json(500, error_body(500, "Something went wrong on our side. It has been logged; "
-                                          "please try again in a moment."))
+        return _json(500, error_body(500, UNEXPECTED_MESSAGE))
 
 
 def _unknown_workspace() -> Answer:
