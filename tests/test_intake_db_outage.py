@@ -3,7 +3,6 @@ import socket
 import time
 
 import pytest
-from live_services import wait_until
 from sqlalchemy import text
 from support import IS_POSTGRES, make_app
 
@@ -72,48 +71,3 @@ def test_an_idle_connection_killed_by_the_server_is_replaced_on_checkout(databas
             assert connection.scalar(text("SELECT 1")) == 1
         db.engine.dispose()
 
-
-def test_the_intakes_own_connection_is_kept_replaced_when_killed_and_closed_on_dispose(database_schema, monkeypatch):
-    """portal.intake.store keeps one autocommit connection per thread beside the pool."""
-    if not IS_POSTGRES:
-        pytest.skip("PostgreSQL only")
-    import portal.extensions as extensions
-    from portal.intake.store import _Connections
-    from portal.models import Workspace
-
-    app = make_app()
-    with app.app_context():
-        workspace = Workspace(name="Own connection")
-        db.session.add(workspace)
-        db.session.commit()
-        public_id = workspace.public_id
-    client = app.test_client()
-
-    def post(email):
-        return client.post("/api/leads", json={"userAccountId": public_id, "email": email}).status_code
-
-    def backends():
-        with app.app_context():
-            return [connection.info.backend_pid for connection in _Connections.of(db.engine).every]
-
-    assert post("a@example.com") == 201 and post("b@example.com") == 201
-    first = backends()
-    assert len(first) == 1  # both leads on the same connection
-    with app.app_context(), db.engine.connect() as other:
-        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first[0]})  # as a server restart would
-    time.sleep(0.3)
-    monkeypatch.setattr(extensions, "IDLE_PING_SECONDS", -1.0)  # the next lead finds it idle: pinged, replaced
-    assert post("c@example.com") == 201
-    second = backends()
-    assert len(second) == 1 and second != first
-    with app.app_context():
-        db.engine.dispose()
-        assert backends() == []
-
-        def closed():
-            with db.engine.connect() as connection:
-                return connection.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
-                                         {"pid": second[0]}) == 0
-
-        wait_until(closed, timeout=5, message="the intake's connection was not closed on dispose")
-        db.engine.dispose()

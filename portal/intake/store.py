@@ -4,12 +4,14 @@ The statement is built with SQLAlchemy Core (`_insert_statement`) and compiled o
 driver's connection. SQLAlchemy's execution layer (statement cache, execution context, result wrapping) and the
 pool's checkout, checkin and isolation switching cost as much CPU as the round trip to PostgreSQL, so each thread
 keeps one connection of its own in autocommit (`_Connections`), beside the engine's pool: it is checked with
-SELECT 1 after IDLE_PING_SECONDS idle, as the pool's connections are, dropped when an error lost it, made again
-after a fork, and closed when the engine is disposed.
+SELECT 1 after IDLE_PING_SECONDS idle, as the pool's connections are, and closed when its thread ends, when an
+error lost it or when the engine is disposed. A threaded development server (a thread per request) thus connects
+per request; gunicorn's workers keep their threads, so their connections last.
 """
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,6 +19,7 @@ from sqlalchemy import Boolean, String, bindparam, case, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import QueuePool
 
 from portal import extensions
 from portal.extensions import db
@@ -31,35 +34,44 @@ def insert_lead(params: dict) -> tuple | None:
     OperationalError with `connection_invalidated` when the connection was lost, …)."""
     engine = db.engine
     dialect = engine.dialect
-    prepared = _prepared.get(dialect.name) or _prepare(dialect)
+    prepared = _prepared.get((dialect.name, dialect.driver)) or _prepare(dialect)
     values = {**prepared.constants, **params}
     for name, process in prepared.processors.items():
         values[name] = process(values[name])
     arguments = tuple(values[name] for name in prepared.positions) if prepared.positions else values
     connections = _Connections.of(engine)
-    connection = connections.get()
+    connection = None
     try:
+        connection = connections.get()
         cursor = connection.cursor()
         cursor.execute(prepared.sql, arguments)
         row = cursor.fetchone()
         cursor.close()
     except dialect.loaded_dbapi.Error as error:
-        lost = dialect.is_disconnect(error, connection, None)
+        lost = connection is None or dialect.is_disconnect(error, connection, None)
         if lost:
             connections.drop()
         raise DBAPIError.instance(prepared.sql, None, error, dialect.loaded_dbapi.Error, connection_invalidated=lost,
                                   dialect=dialect) from error
+    finally:
+        connections.release()
     return None if row is None else tuple(row)
 
 
 class _Connections:
-    """One autocommit DB-API connection per thread for an engine."""
+    """The intake's autocommit connections of one engine: one per thread, closed when its thread ends (its slot is
+    garbage then), when an error lost it, or when the engine is disposed. A process only ever closes connections
+    it made: after a fork the parent's are left alone (closing one would end the parent's session).
+
+    Pools that hand every checkout the same connection (StaticPool, SingletonThreadPool: in-memory SQLite) cannot
+    give one away: there each INSERT borrows the pool's connection, switched to autocommit for it."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.local = threading.local()
-        self.lock = threading.Lock()
-        self.every: list = []  # this process's, closed on dispose
+        self.slots: weakref.WeakSet[_Slot] = weakref.WeakSet()
+        self.lock = threading.Lock()  # for `slots`: threads connect while another may dispose
+        self.own = isinstance(engine.pool, QueuePool)
 
     @classmethod
     def of(cls, engine: Engine) -> "_Connections":
@@ -70,48 +82,51 @@ class _Connections:
         return connections
 
     def get(self):
-        local, now = self.local, time.monotonic()
-        connection = getattr(local, "connection", None)
-        if connection is not None and local.pid != os.getpid():
-            # Made before a fork: the parent's. Closing it here would end the parent's session, so it is only
-            # forgotten (and kept from the garbage collector, which would close it).
-            _inherited.append(connection)
-            connection = None
-        if connection is not None and now - local.used > extensions.IDLE_PING_SECONDS and not self._alive(connection):
+        if not self.own:
+            borrowed = self.local.borrowed = self.engine.raw_connection()
+            self.engine.dialect.set_isolation_level(borrowed.dbapi_connection, "AUTOCOMMIT")
+            return borrowed.dbapi_connection
+        slot, now = getattr(self.local, "slot", None), time.monotonic()
+        if slot is not None and (not slot.close.alive or slot.pid != os.getpid()
+                                 or now - slot.used > extensions.IDLE_PING_SECONDS and not self._alive(slot)):
             self.drop()
-            connection = None
-        if connection is None:
-            connection = self._connect()
-        local.used = now
-        return connection
+            slot = None
+        if slot is None:
+            fairy = self.engine.raw_connection()
+            fairy.detach()  # the pool makes another for itself; this one is the thread's until closed
+            slot = self.local.slot = _Slot(fairy.dbapi_connection)
+            with self.lock:
+                self.slots.add(slot)
+            self.engine.dialect.set_isolation_level(slot.connection, "AUTOCOMMIT")
+        slot.used = now
+        return slot.connection
+
+    def release(self) -> None:
+        """Give a borrowed connection back to its pool (own connections stay with their thread)."""
+        borrowed = self.local.__dict__.pop("borrowed", None)
+        if borrowed is not None:
+            if borrowed.dbapi_connection is not None:  # not invalidated
+                self.engine.dialect.reset_isolation_level(borrowed.dbapi_connection)
+            borrowed.close()
 
     def drop(self) -> None:
-        connection = self.local.__dict__.pop("connection", None)
-        if connection is not None:
-            with self.lock:
-                self.every.remove(connection)
-            _close(connection)
+        """This thread's connection is broken: close it (a borrowed one is invalidated)."""
+        borrowed = self.local.__dict__.get("borrowed")
+        if borrowed is not None:
+            borrowed.invalidate()
+        slot = self.local.__dict__.pop("slot", None)
+        if slot is not None:
+            slot.close()
 
     def close_all(self) -> None:
         with self.lock:
-            every, self.every = self.every, []
-        for connection in every:
-            _close(connection)
-        self.local = threading.local()
+            slots = list(self.slots)
+        for slot in slots:
+            slot.close()
 
-    def _connect(self):
-        fairy = self.engine.raw_connection()
-        fairy.detach()  # the pool makes another for itself; this one is ours until dropped
-        connection = fairy.dbapi_connection
-        self.engine.dialect.set_isolation_level(connection, "AUTOCOMMIT")
-        with self.lock:
-            self.every.append(connection)
-        self.local.connection, self.local.pid = connection, os.getpid()
-        return connection
-
-    def _alive(self, connection) -> bool:
+    def _alive(self, slot: "_Slot") -> bool:
         try:
-            cursor = connection.cursor()
+            cursor = slot.connection.cursor()
             cursor.execute("SELECT 1")
             cursor.close()
             return True
@@ -119,10 +134,17 @@ class _Connections:
             return False
 
 
-_inherited: list = []
+class _Slot:
+    """A thread's connection; closed (by this process only) when the slot is garbage or `close()` is called."""
+
+    def __init__(self, connection) -> None:
+        self.connection, self.pid, self.used = connection, os.getpid(), time.monotonic()
+        self.close = weakref.finalize(self, _close, connection, self.pid)
 
 
-def _close(connection) -> None:
+def _close(connection, pid: int) -> None:
+    if os.getpid() != pid:
+        return
     try:
         connection.close()
     except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is gone either way
@@ -144,7 +166,7 @@ class _Prepared:
     processors: dict[str, Callable]  # the column types' conversions of the values (UTCDateTime)
 
 
-_prepared: dict[str, _Prepared] = {}
+_prepared: dict[tuple[str, str], _Prepared] = {}
 
 
 def _prepare(dialect) -> _Prepared:
@@ -153,7 +175,9 @@ def _prepare(dialect) -> _Prepared:
                   if (processor := bind.type.bind_processor(dialect)) is not None}
     positions = tuple(compiled.positiontup) if compiled.positional else None
     constants = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
-    prepared = _prepared[dialect.name] = _Prepared(compiled.string, positions, constants, processors)
+    if compiled.insert_prefetch:  # a column default SQLAlchemy would compute: this INSERT must write it itself
+        raise RuntimeError(f"the intake's INSERT leaves out {[column.name for column in compiled.insert_prefetch]}")
+    prepared = _prepared[dialect.name, dialect.driver] = _Prepared(compiled.string, positions, constants, processors)
     return prepared
 
 

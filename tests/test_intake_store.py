@@ -1,0 +1,135 @@
+"""portal.intake.store: the intake's INSERT on connections of its own, their lifetime, and pools that cannot lend."""
+import gc
+import os
+import threading
+
+import pytest
+from live_services import wait_until
+from sqlalchemy import text
+from support import IS_POSTGRES, make_app
+
+from portal.extensions import db
+from portal.models import Lead, Workspace
+
+postgres_only = pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL only: counts server sessions")
+
+
+@pytest.fixture
+def app(database_schema):
+    app = make_app()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def public_id(app):
+    with app.app_context():
+        workspace = Workspace(name="Store")
+        db.session.add(workspace)
+        db.session.commit()
+        return workspace.public_id
+
+
+def _post(app, public_id, email):
+    return app.test_client().post("/api/leads", json={"userAccountId": public_id, "email": email}).status_code
+
+
+def _own(app) -> set[int]:
+    """Server process ids of this app's intake connections."""
+    from portal.intake.store import _Connections
+
+    with app.app_context():
+        return {slot.connection.info.backend_pid for slot in _Connections.of(db.engine).slots if slot.close.alive}
+
+
+def _running(app, pids=None) -> set[int]:
+    """Of `pids` (default: every session whose last statement was the intake's INSERT), those still connected."""
+    with app.app_context(), db.engine.connect() as connection:
+        found = set(connection.scalars(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'INSERT INTO leads%'")))
+    return found if pids is None else found & set(pids)
+
+
+def _terminate(app, pid: int) -> None:
+    with app.app_context(), db.engine.connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})  # as a server restart would
+        other.commit()
+    wait_until(lambda: not _running(app, [pid]), timeout=5, message="the session was not terminated")
+
+
+@postgres_only
+def test_the_connection_is_kept_replaced_when_the_server_killed_it_and_closed_on_dispose(app, public_id,
+                                                                                        monkeypatch):
+    import portal.extensions as extensions
+
+    assert _post(app, public_id, "a@example.com") == 201 and _post(app, public_id, "b@example.com") == 201
+    first = _own(app)
+    assert len(first) == 1 and _running(app, first) == first  # both leads on the same connection
+    _terminate(app, *first)
+    monkeypatch.setattr(extensions, "IDLE_PING_SECONDS", -1.0)  # the next lead finds it idle: pinged, replaced
+    assert _post(app, public_id, "c@example.com") == 201
+    second = _own(app)
+    assert len(second) == 1 and second != first and _running(app, second) == second
+    with app.app_context():
+        db.engine.dispose()
+    assert not _own(app)
+    wait_until(lambda: not _running(app, second), timeout=5, message="dispose left the intake's connection open")
+
+
+@postgres_only
+def test_a_lead_on_a_connection_killed_mid_use_is_a_503_and_the_next_is_stored(app, public_id):
+    assert _post(app, public_id, "a@example.com") == 201
+    _terminate(app, *_own(app))
+    assert _post(app, public_id, "b@example.com") == 503  # used a moment ago: not pinged; the snippet retries
+    assert _post(app, public_id, "b@example.com") == 201
+
+
+@postgres_only
+def test_a_threads_connection_is_closed_when_the_thread_ends(app, public_id):
+    """A development server runs a thread per request: each would otherwise leave a session open."""
+    earlier = _running(app)  # other tests' apps may still hold theirs
+    statuses = []
+    for n in range(5):
+        thread = threading.Thread(target=lambda n=n: statuses.append(_post(app, public_id, f"t{n}@example.com")))
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert statuses == [201] * 5 and not _own(app)
+    wait_until(lambda: _running(app) <= earlier, timeout=5, message="the threads' connections were left open")
+    with app.app_context():
+        assert db.session.query(Lead).filter(Lead.email.like("t_@example.com")).count() == 5
+
+
+@postgres_only
+def test_a_forked_childs_dispose_leaves_the_parents_connection_alone(app, public_id):
+    """SQLAlchemy's advice after a fork is engine.dispose(close=False) in the child; that must not end the
+    parent's session (a close() from the child would)."""
+    assert _post(app, public_id, "before@example.com") == 201
+    before = _own(app)
+    assert len(before) == 1
+    pid = os.fork()
+    if pid == 0:
+        try:
+            with app.app_context():
+                db.engine.dispose(close=False)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert _post(app, public_id, "after@example.com") == 201
+    assert _own(app) == before and _running(app, before) == before
+
+
+def test_in_memory_sqlite_whose_pool_has_one_connection_keeps_its_data():
+    """StaticPool hands every checkout the same connection: giving it to the intake would lose the database."""
+    app = make_app(SQLALCHEMY_DATABASE_URI="sqlite://")
+    with app.app_context():
+        db.create_all()
+        workspace = Workspace(name="Memory")
+        db.session.add(workspace)
+        db.session.commit()
+        public_id = workspace.public_id
+    assert [_post(app, public_id, f"m{n}@example.com") for n in range(3)] == [201, 201, 201]
+    with app.app_context():
+        assert db.session.query(Lead).count() == 3
+        assert db.session.scalar(text("SELECT 1")) == 1  # the pool's connection is back out of autocommit use
