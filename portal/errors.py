@@ -68,7 +68,7 @@ RETRY_AFTER_SECONDS = 5
 def _database_error(error: DBAPIError):
     """The database is down or restarting (a connection error): 503 with Retry-After, so the snippet and API
     clients retry. Other database errors are bugs: 500 as usual."""
-    if not (error.connection_invalidated or _is_connection_error(error)):
+    if not (error.connection_invalidated or is_connection_error(error)):
         return _unexpected_error(error)
     try:
         db.session.rollback()
@@ -87,7 +87,7 @@ def _database_error(error: DBAPIError):
     return response, status
 
 
-def _is_connection_error(error: DBAPIError) -> bool:
+def is_connection_error(error: DBAPIError) -> bool:
     from sqlalchemy.exc import InterfaceError, OperationalError
 
     return isinstance(error, OperationalError | InterfaceError)

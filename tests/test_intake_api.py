@@ -371,6 +371,27 @@ def test_an_unexpected_error_is_a_logged_json_500(app, client, workspace, monkey
     assert any(record.name == "portal.errors" and record.exc_info for record in caplog.records)
 
 
+def test_other_methods_are_405_and_the_preflight_has_no_body(client):
+    put = client.put("/api/leads", json={})
+    assert put.status_code == 405 and put.get_json()["error"] == "method_not_allowed"
+    assert {method.strip() for method in put.headers["Allow"].split(",")} == {"GET", "HEAD", "OPTIONS", "POST"}
+    preflight = client.options("/api/leads")
+    assert preflight.status_code == 204 and preflight.data == b""
+    assert "Content-Length" not in preflight.headers  # RFC 9110: never on a 204
+
+
+def test_a_lost_database_connection_of_any_kind_is_503(app, client, workspace, monkeypatch):
+    """InterfaceError (psycopg: the connection is closed) as well as OperationalError: the snippet retries a 503."""
+    from sqlalchemy.exc import InterfaceError
+
+    def lost(*args, **kwargs):
+        raise InterfaceError("INSERT …", None, Exception("the connection is closed"))
+
+    monkeypatch.setattr("portal.intake.services.insert_lead", lost)
+    response = post_lead(client, workspace[1], email="a@example.com")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+
+
 def test_api_needs_no_csrf_token_or_session(app, workspace):
     app.config["WTF_CSRF_ENABLED"] = True
     response = post_lead(app.test_client(), workspace[1], phone="+79991234567")

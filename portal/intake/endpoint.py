@@ -1,4 +1,5 @@
-"""`POST /api/leads` and its CORS preflight, served beneath Flask's request machinery.
+"""`POST /api/leads` and its CORS preflight (and a 405 for PUT, DELETE, …), served beneath Flask's request
+machinery.
 
 The intake is the one public endpoint that must take bursts of thousands of requests a second, and for it Flask's
 per-request work (the request context and session, URL matching, every before/after hook of the portal: CSRF,
@@ -16,11 +17,17 @@ import time
 from http import HTTPStatus
 
 from flask import Flask
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request
 
-from portal.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, UNEXPECTED_MESSAGE, error_body
+from portal.errors import (
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE_MESSAGE,
+    UNEXPECTED_MESSAGE,
+    error_body,
+    is_connection_error,
+)
 from portal.intake.services import (
     WorkspaceNotFound,
     accept_lead,
@@ -43,6 +50,7 @@ from portal.security import security_headers
 PATH = "/api/leads"
 ACCEPTED_MESSAGE = "Thank you! Your request has been received."
 JSON_TYPE = ("Content-Type", "application/json")
+ALLOWED_METHODS = "GET, HEAD, OPTIONS, POST"  # GET and HEAD: the reports API's lead list
 PREFLIGHT_HEADERS = [("Access-Control-Allow-Methods", "POST, OPTIONS"),
                      ("Access-Control-Allow-Headers", f"Content-Type, {IDEMPOTENCY_HEADER}, {WORKSPACE_HEADER}"),
                      ("Access-Control-Max-Age", "86400")]  # any origin may ask: the POST checks the origin
@@ -68,20 +76,25 @@ class LeadEndpoint:
 
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD")
-        if environ.get("PATH_INFO") != PATH or method not in ("POST", "OPTIONS"):
+        if environ.get("PATH_INFO") != PATH or method in ("GET", "HEAD"):
             return self.wrapped(environ, start_response)
         started = time.perf_counter()
         request = Request(environ)
         request_id = new_request_id(request.headers.get("X-Request-ID", ""))
         request_id_var.set(request_id)
         workspace_id_var.set("-")
-        if method == "OPTIONS":
-            status, body, headers = 204, b"", PREFLIGHT_HEADERS
-        else:
+        if method == "POST":
             with self.app.app_context():
                 status, body, headers = self._submit(request)
+        elif method == "OPTIONS":
+            status, body, headers = 204, b"", PREFLIGHT_HEADERS
+        else:
+            status, body, headers = _json(405, error_body(405, "Send leads with POST."))
+            headers.append(("Allow", ALLOWED_METHODS))
+        if status != 204:  # a 204 has no body, and no Content-Length either
+            headers = [*headers, ("Content-Length", str(len(body)))]
         start_response(STATUS_LINES[status], [
-            *headers, ("Content-Length", str(len(body))),
+            *headers,
             ("Access-Control-Allow-Origin", request.headers.get("Origin") or "*"),
             ("Access-Control-Expose-Headers", "Retry-After"), ("Vary", "Origin"), ("X-Request-ID", request_id),
             *security_headers(self.app.config)])
@@ -99,7 +112,7 @@ class LeadEndpoint:
         except HTTPException as error:  # werkzeug's own refusals (a body cut short: 400)
             return _json(error.code or 400, error_body(error.code or 400, error.description or error.name))
         except DBAPIError as error:
-            if not (error.connection_invalidated or isinstance(error, OperationalError)):
+            if not (error.connection_invalidated or is_connection_error(error)):
                 return self._unexpected(error)
             error_log.warning("database unavailable on POST %s: %s", PATH,
                               error.orig.__class__.__name__ if error.orig else error.__class__.__name__)
