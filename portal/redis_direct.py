@@ -6,14 +6,15 @@ packing of the command. On a connection of its own, packed here, the same comman
 makes two per lead (its rate limits and the push marker), so this is over a tenth of its CPU.
 
 `direct(client)` gives the client's `DirectCommands`: same server, same settings, its own connections (one per
-thread, made again after a fork). Errors are redis-py's, so callers handle RedisError as they would the client's.
+thread, made again after a fork), text sent as UTF-8. Errors are redis-py's, so callers handle RedisError as they
+would the client's.
 """
 import os
 import threading
 
 from redis import Redis
 from redis.commands.core import Script
-from redis.exceptions import ConnectionError, NoScriptError, TimeoutError  # noqa: A004 - redis-py's own
+from redis.exceptions import ConnectionError, DataError, NoScriptError, TimeoutError  # noqa: A004 - redis-py's own
 
 
 class DirectCommands:
@@ -22,12 +23,14 @@ class DirectCommands:
         self._local = threading.local()
 
     def execute(self, *args):
-        """One command and its reply. A connection that fails is dropped and the command tried once more on a
-        fresh one (Redis closes idle connections; the same retry redis-py makes)."""
+        """One command and its reply. A connection found closed is dropped and the command sent once more on a
+        fresh one (Redis closes idle connections, and restarts). A timeout is not retried: the command may have
+        run, and running the rate-limit script or the marker's SET NX twice would count twice or skip a job."""
+        packed = _pack(args)
         try:
-            return self._execute_once(args)
-        except (ConnectionError, TimeoutError):
-            return self._execute_once(args)
+            return self._execute_once(packed)
+        except ConnectionError:
+            return self._execute_once(packed)
 
     def run(self, script: Script, keys: list, args: list):
         """A script by its SHA1, loaded first when Redis does not know it (restarted, SCRIPT FLUSH)."""
@@ -38,7 +41,7 @@ class DirectCommands:
             self.client.script_load(script.script)
             return self.execute(*command)
 
-    def _execute_once(self, args: tuple):
+    def _execute_once(self, packed: bytes):
         local = self._local
         connection = getattr(local, "connection", None)
         if connection is None or local.pid != os.getpid():
@@ -46,7 +49,7 @@ class DirectCommands:
             connection = local.connection = pool.connection_class(**pool.connection_kwargs)
             local.pid = os.getpid()
         try:
-            connection.send_packed_command([_pack(args)], check_health=False)
+            connection.send_packed_command([packed], check_health=False)
             return connection.read_response()
         except (ConnectionError, TimeoutError):
             connection.disconnect()
@@ -58,7 +61,14 @@ def _pack(args: tuple) -> bytes:
     """The command in RESP (an array of bulk strings): what redis-py's packer makes, at a third of its cost."""
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        if isinstance(arg, bytes):
+            data = arg
+        elif isinstance(arg, str):
+            data = arg.encode()
+        elif isinstance(arg, int | float) and not isinstance(arg, bool):
+            data = repr(arg).encode()
+        else:
+            raise DataError(f"cannot send a {type(arg).__name__} to Redis")
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(parts)
 

@@ -1,5 +1,6 @@
 """portal.redis_direct: the hot paths' Redis commands on connections of their own, against a real Redis."""
 import os
+import socket
 import threading
 import uuid
 
@@ -69,3 +70,37 @@ def test_each_thread_and_each_forked_process_has_its_own_connection(client):
     os.waitpid(pid, 0)
     assert child_id != main_id
     assert commands.execute("CLIENT", "ID") == main_id
+
+
+def test_values_redis_py_would_refuse_are_refused_before_sending(client):
+    commands = direct(client)
+    for value in (True, None, [1], {"a": 1}):
+        with pytest.raises(redis.DataError):
+            commands.execute("SET", f"test:direct:{uuid.uuid4().hex}", value)
+    assert commands.execute("PING") == b"PONG"  # nothing half-sent
+
+
+def test_a_timeout_is_not_retried_the_command_may_have_run():
+    """A server that takes the command and never answers: the rate-limit script or the marker must not run twice."""
+    received = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def accept():
+            while True:  # a retry would come on a new connection
+                try:
+                    connection, _ = server.accept()
+                except OSError:  # the test is over
+                    return
+                with connection:
+                    while data := connection.recv(4096):
+                        received.append(data)
+                        connection.sendall(b"+OK\r\n" * data.count(b"SETINFO"))  # the handshake: answered
+
+        threading.Thread(target=accept, daemon=True).start()
+        silent = redis.Redis(host="127.0.0.1", port=server.getsockname()[1], socket_timeout=0.3, protocol=2)
+        with pytest.raises(redis.TimeoutError):
+            direct(silent).execute("INCR", "counter")
+        silent.close()
+    assert b"".join(received).count(b"INCR") == 1
