@@ -4,12 +4,13 @@ import os
 import threading
 
 import pytest
+from intake_fixtures import make_workspace
 from live_services import wait_until
 from sqlalchemy import text
 from support import IS_POSTGRES, make_app
 
 from portal.extensions import db
-from portal.models import Lead, Workspace
+from portal.models import Lead
 
 postgres_only = pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL only: counts server sessions")
 
@@ -24,11 +25,7 @@ def app(database_schema):
 
 @pytest.fixture
 def public_id(app):
-    with app.app_context():
-        workspace = Workspace(name="Store")
-        db.session.add(workspace)
-        db.session.commit()
-        return workspace.public_id
+    return make_workspace(app, "Store")[1]
 
 
 def _post(app, public_id, email):
@@ -125,10 +122,7 @@ def test_in_memory_sqlite_whose_pool_has_one_connection_keeps_its_data():
     app = make_app(SQLALCHEMY_DATABASE_URI="sqlite://")
     with app.app_context():
         db.create_all()
-        workspace = Workspace(name="Memory")
-        db.session.add(workspace)
-        db.session.commit()
-        public_id = workspace.public_id
+    public_id = make_workspace(app, "Memory")[1]
     assert [_post(app, public_id, f"m{n}@example.com") for n in range(3)] == [201, 201, 201]
     with app.app_context():
         assert db.session.query(Lead).count() == 3
