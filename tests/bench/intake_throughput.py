@@ -266,6 +266,9 @@ def main() -> int:
                 server.stop()
             results[name].append(result)
             print(f"round {round_number}: " + describe(name, result), flush=True)
+            if name == "intake":  # the minimal handler ran just before: the ratio of this round
+                ratio = result["per_second"] / results["minimal"][-1]["per_second"]
+                print(f"         ratio in this round: {ratio:.0%}", flush=True)
             used = cpu_split(before, after, {"app": {server.process.pid}, "postgres": "postgres",
                                              "redis": "redis-server", "wrk": set()}, finished_children="wrk")
             print("         " + describe_split(used, result["requests"], "request"), flush=True)
@@ -282,7 +285,10 @@ def main() -> int:
           f"p99 {mean('intake', 'p99_us') / 1000:.1f} ms")
     print(f"minimal: {minimal_rate:.0f} req/s,   p50 {mean('minimal', 'p50_us') / 1000:.1f} ms, "
           f"p99 {mean('minimal', 'p99_us') / 1000:.1f} ms")
-    print(f"ratio:   {intake_rate / minimal_rate:.0%} of the minimal handler's throughput")
+    ratios = sorted(intake["per_second"] / minimal["per_second"]
+                    for intake, minimal in zip(results["intake"], results["minimal"], strict=True))
+    print(f"ratio:   {intake_rate / minimal_rate:.0%} of the minimal handler's throughput "
+          f"(rounds: {', '.join(f'{ratio:.0%}' for ratio in ratios)})")
     print(f"leads in the database: {stored} (accepted during measured runs: {accepted}; warm-ups add the rest)")
     print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
     shutil.rmtree(workdir, ignore_errors=True)
