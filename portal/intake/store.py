@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Boolean, String, bindparam, case, event, func, select
+from sqlalchemy import Boolean, String, bindparam, case, event, func, literal, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -184,26 +184,32 @@ def _prepare(dialect) -> _Prepared:
 def _insert_statement(dialect_name: str):
     """The one INSERT of the hot path, for PostgreSQL (SQLite for the demo).
 
-    `duplicate_of_id` is a subquery: the earliest original lead (not spam, not itself a repeat) from the same
-    phone or e-mail since `window_start`; `match_phone`/`match_email` are NULL when repeats are not checked, so it
-    finds nothing. A lead is pushed (`pending`) unless it is spam or a repeat (`skipped`).
+    `duplicate_of_id` is the earliest original lead (not spam, not itself a repeat) from the same phone or e-mail
+    since `window_start`, found once in a derived table (written into both `duplicate_of_id` and the status, the
+    subqueries ran twice); `match_phone`/`match_email` are NULL when repeats are not checked, so it finds nothing.
+    A lead is pushed (`pending`) unless it is spam or a repeat (`skipped`).
     """
     table = Lead.__table__
     by_phone = _earliest_original("phone", "match_phone", table)
     by_email = _earliest_original("email", "match_email", table)
-    # The smaller of the two ids, either of which may be NULL: PostgreSQL's least() skips NULLs (each probe
-    # written once is one index probe less), SQLite's min() of a NULL is NULL.
+    # The smaller of the two ids, either of which may be NULL: PostgreSQL's least() skips NULLs, SQLite's min() of
+    # a NULL is NULL.
     if dialect_name == "postgresql":
         repeat_of = func.least(by_phone, by_email)
     else:
         repeat_of = func.min(func.coalesce(by_phone, by_email), func.coalesce(by_email, by_phone))
+    # OFFSET 0 keeps PostgreSQL from pulling the derived table up into the SELECT (which copies its expression
+    # into both places again).
+    repeat = select(repeat_of.label("id")).offset(0).subquery("repeat")
     values = {name: bindparam(f"p_{name}", type_=table.c[name].type) for name in _INSERT_COLUMNS}
-    values["duplicate_of_id"] = repeat_of
-    values["sync_attempts"] = 0  # the column defaults SQLAlchemy fills in before executing, written in
+    values["duplicate_of_id"] = repeat.c.id
+    values["sync_attempts"] = literal(0)  # the column defaults SQLAlchemy fills in before executing, written in
     values["sync_status"] = case((bindparam("p_is_spam", type_=Boolean), SKIPPED),
-                                 (repeat_of.is_(None), PENDING), else_=SKIPPED)
+                                 (repeat.c.id.is_(None), PENDING), else_=SKIPPED)
+    # WHERE true: SQLite would read "… FROM repeat ON CONFLICT" as a join's ON.
+    row = select(*values.values()).select_from(repeat).where(true())
     insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-    return (insert(table).values(values)
+    return (insert(table).from_select(list(values), row)
             .on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
             .returning(table.c.id, table.c.sync_status))
 
