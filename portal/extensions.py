@@ -80,17 +80,22 @@ def _ping_if_idle(dbapi_connection, connection_record, connection_proxy) -> None
     if checked_in is None or time.monotonic() - checked_in <= IDLE_PING_SECONDS:
         return  # fresh from connect, or used a moment ago
     try:
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("SELECT 1")
-        finally:
-            cursor.close()
+        ping(dbapi_connection)
         # End the transaction the ping began: a connection handed out "in transaction" cannot be switched to
         # AUTOCOMMIT (the intake's and the webhooks' INSERT, the push lock), which failed the first request after
         # an idle spell with a 500.
         dbapi_connection.rollback()
     except Exception as error:  # any DB-API error means this connection is of no use
         raise DisconnectionError(f"idle connection failed its ping: {error.__class__.__name__}") from error
+
+
+def ping(dbapi_connection) -> None:
+    """SELECT 1 on a driver connection: raises the driver's error when the connection is of no use."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT 1")
+    finally:
+        cursor.close()
 
 
 @event.listens_for(Pool, "checkin")

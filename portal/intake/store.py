@@ -126,9 +126,7 @@ class _Connections:
 
     def _alive(self, slot: "_Slot") -> bool:
         try:
-            cursor = slot.connection.cursor()
-            cursor.execute("SELECT 1")
-            cursor.close()
+            extensions.ping(slot.connection)
             return True
         except self.engine.dialect.loaded_dbapi.Error:
             return False

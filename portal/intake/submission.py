@@ -13,6 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
 from portal.models.lead import CLICK_ID_KEYS, UTM_KEYS
+from portal.security import FORM_TYPES
 
 WORKSPACE_FIELD = "userAccountId"
 WORKSPACE_HEADER = "X-Workspace"
@@ -29,7 +30,6 @@ FIRST_TOUCH_KEYS = UTM_KEYS + URL_KEYS
 
 LIMITS = {"name": 200, "phone": 40, "email": 254, "message": 5000, IDEMPOTENCY_FIELD: 128,
           **{key: 200 for key in UTM_KEYS + CLICK_ID_KEYS}, **{key: 2000 for key in URL_KEYS}}
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # Local part and domain of an address, the domain with at least one dot and a TLD of letters (IDN allowed).
 EMAIL_PATTERN = re.compile(r"[^\s@\"<>(),;:\\\[\]]{1,64}@(?:[^\s@\"<>(),;:\\\[\].]{1,63}\.)+[^\W\d_]{2,63}")
 # Milliseconds since the epoch that are plausible for a first visit (2000-01-01 … 2100-01-01).
