@@ -106,6 +106,9 @@ class Config:
     # Jobs
     JOB_TIMEOUT_SECONDS = int(os.environ.get("JOB_TIMEOUT_SECONDS", 300))
     SCHEDULER_TICK_SECONDS = float(os.environ.get("SCHEDULER_TICK_SECONDS", 5))
+    # A web process asks Redis to schedule a workspace's push (or webhook processing) at most once in this many
+    # seconds; what comes in meanwhile is scheduled when the time is up (portal.jobs.coalesce). 0: every time.
+    SCHEDULE_DEBOUNCE_SECONDS = float(os.environ.get("SCHEDULE_DEBOUNCE_SECONDS", 0.2))
 
     # Behind a reverse proxy (nginx): how many proxies set each X-Forwarded-* header. 0 = trust none (the default,
     # right when clients reach gunicorn directly). With nginx in front set PROXY_FIX_X_FOR=1 and PROXY_FIX_X_PROTO=1,
@@ -149,6 +152,7 @@ class TestingConfig(Config):
     RATELIMIT_STORAGE_URI = "memory://"
     AMOCRM_DEV_HOSTS = ["127.0.0.1", "localhost"]  # any port: test servers take free ports
     SYNC_SETTLE_SECONDS = float(os.environ.get("SYNC_SETTLE_SECONDS", 1))  # the sandbox applies at once or never
+    SCHEDULE_DEBOUNCE_SECONDS = 0.0  # tests see each lead's scheduling at once (test_schedule_debounce.py: the rest)
 
 
 class ProductionConfig(Config):
