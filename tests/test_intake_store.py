@@ -127,3 +127,32 @@ def test_in_memory_sqlite_whose_pool_has_one_connection_keeps_its_data():
     with app.app_context():
         assert db.session.query(Lead).count() == 3
         assert db.session.scalar(text("SELECT 1")) == 1  # the pool's connection is back out of autocommit use
+
+
+@postgres_only
+def test_a_connection_that_lost_the_prepared_insert_prepares_it_again(app, public_id):
+    from portal.intake.store import _Connections
+
+    assert _post(app, public_id, "one@example.com") == 201
+    with app.app_context():
+        # As DISCARD ALL, or a pooler handing the session to another client, would leave it.
+        _Connections.of(db.engine).local.slot.connection.execute("DEALLOCATE ALL")
+    assert _post(app, public_id, "two@example.com") == 201
+    with app.app_context():
+        emails = db.session.scalars(db.select(Lead.email).where(Lead.email.in_(["one@example.com", "two@example.com"])))
+        assert sorted(emails) == ["one@example.com", "two@example.com"]
+
+
+def test_values_go_to_postgresql_as_text_and_a_nul_is_refused():
+    from datetime import UTC, datetime
+
+    from portal.intake.store import _text_value
+
+    assert _text_value(None, "utf-8") is None
+    assert (_text_value(True, "utf-8"), _text_value(False, "utf-8"), _text_value(42, "utf-8")) == (b"t", b"f", b"42")
+    assert _text_value("Заявка", "utf-8") == "Заявка".encode()
+    assert _text_value(datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), "utf-8") == b"2026-01-02T03:04:05.000006+00:00"
+    with pytest.raises(ValueError, match="NUL"):  # libpq would cut the value short without a word
+        _text_value("a\x00b", "utf-8")
+    with pytest.raises(TypeError):
+        _text_value(1.5, "utf-8")
