@@ -146,13 +146,12 @@ def test_a_connection_that_lost_the_prepared_insert_prepares_it_again(app, publi
 def test_values_go_to_postgresql_as_text_and_a_nul_is_refused():
     from datetime import UTC, datetime
 
-    from portal.intake.store import _text_value
+    from portal.intake.store import _text_values
 
-    assert _text_value(None, "utf-8") is None
-    assert (_text_value(True, "utf-8"), _text_value(False, "utf-8"), _text_value(42, "utf-8")) == (b"t", b"f", b"42")
-    assert _text_value("Заявка", "utf-8") == "Заявка".encode()
-    assert _text_value(datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), "utf-8") == b"2026-01-02T03:04:05.000006+00:00"
+    moment = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    assert _text_values((None, True, False, 42, "Заявка", moment), "utf-8") == [
+        None, b"t", b"f", b"42", "Заявка".encode(), b"2026-01-02T03:04:05.000006+00:00"]
     with pytest.raises(ValueError, match="NUL"):  # libpq would cut the value short without a word
-        _text_value("a\x00b", "utf-8")
+        _text_values(("fine", "a\x00b"), "utf-8")
     with pytest.raises(TypeError):
-        _text_value(1.5, "utf-8")
+        _text_values((1.5,), "utf-8")

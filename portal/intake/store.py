@@ -211,7 +211,7 @@ def _run_libpq(prepared: _Prepared, connection, arguments: tuple) -> tuple | Non
     (IntegrityError, OperationalError with the connection marked bad, …)."""
     pgconn = connection.pgconn
     encoding = connection.info.encoding
-    values = [_text_value(value, encoding) for value in arguments]
+    values = _text_values(arguments, encoding)
     result = pgconn.exec_prepared(_STATEMENT, values)
     if _sqlstate(result) == "26000":  # invalid_sql_statement_name: not prepared on this connection yet
         _check(pgconn.prepare(_STATEMENT, prepared.sql.encode(encoding), prepared.param_types))
@@ -222,21 +222,27 @@ def _run_libpq(prepared: _Prepared, connection, arguments: tuple) -> tuple | Non
     return int(result.get_value(0, 0)), result.get_value(0, 1).decode(encoding)
 
 
-def _text_value(value, encoding: str) -> bytes | None:
-    """A value in PostgreSQL's text format. libpq sends C strings: a NUL would cut the value short unseen."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return b"t" if value else b"f"
-    if isinstance(value, str):
-        data = value.encode(encoding)
-    elif isinstance(value, int | datetime):
-        data = (value.isoformat() if isinstance(value, datetime) else str(value)).encode()
-    else:
-        raise TypeError(f"the intake's INSERT cannot send a {type(value).__name__}")
-    if b"\0" in data:
+def _text_values(arguments: tuple, encoding: str) -> list[bytes | None]:
+    """The values in PostgreSQL's text format. libpq sends C strings: a NUL would cut a value short unseen."""
+    values: list[bytes | None] = []
+    append = values.append
+    for value in arguments:
+        kind = type(value)
+        if kind is str:
+            append(value.encode(encoding))
+        elif value is None:
+            append(None)
+        elif kind is int:
+            append(b"%d" % value)
+        elif kind is bool:
+            append(b"t" if value else b"f")
+        elif kind is datetime:
+            append(value.isoformat().encode())
+        else:
+            raise TypeError(f"the intake's INSERT cannot send a {kind.__name__}")
+    if b"\0" in b"".join([value for value in values if value is not None]):
         raise ValueError("a NUL character in a value for PostgreSQL")
-    return data
+    return values
 
 
 def _sqlstate(result) -> str | None:
