@@ -54,6 +54,7 @@ ALLOWED_METHODS = "GET, HEAD, OPTIONS, POST"  # GET and HEAD: the reports API's 
 PREFLIGHT_HEADERS = [("Access-Control-Allow-Methods", "POST, OPTIONS"),
                      ("Access-Control-Allow-Headers", f"Content-Type, {IDEMPOTENCY_HEADER}, {WORKSPACE_HEADER}"),
                      ("Access-Control-Max-Age", "86400")]  # any origin may ask: the POST checks the origin
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # json.dumps makes one per call
 STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 _LIMIT_NAMES = {"ip": "address", "workspace": "workspace"}
 
@@ -172,4 +173,4 @@ def _own_origins(app: Flask, request: Request) -> tuple[str, ...]:
 
 def _json(status: int, body: dict, retry_after: int | None = None) -> tuple[int, bytes, list[tuple[str, str]]]:
     headers = [JSON_TYPE] if retry_after is None else [JSON_TYPE, ("Retry-After", str(retry_after))]
-    return status, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), headers
+    return status, _ENCODER.encode(body).encode(), headers

@@ -68,6 +68,16 @@ class LeadSubmission:
 
 def read_document(request: Request, max_bytes: int) -> dict:
     """The submission as a dict, or BodyError."""
+    environ = request.environ
+    length = environ.get("CONTENT_LENGTH", "")
+    if environ.get("CONTENT_TYPE") == "application/json" and length.isascii() and length.isdigit() \
+            and int(length) <= max_bytes:
+        # What the snippet sends, read straight from the server's stream: werkzeug's parsing of the headers and
+        # wrapping of the stream cost more CPU than the JSON itself.
+        body = environ["wsgi.input"].read(int(length))
+        if len(body) < int(length):
+            raise BodyError(400, "The request body ended before its Content-Length.")
+        return _parse_json(body)
     if request.content_length is not None and request.content_length > max_bytes:
         raise BodyError(413, f"The request body is larger than {max_bytes} bytes.")
     request.max_content_length = max_bytes  # bodies without a Content-Length are cut off here
