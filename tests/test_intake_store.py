@@ -155,3 +155,32 @@ def test_values_go_to_postgresql_as_text_and_a_nul_is_refused():
         _text_values(("fine", "a\x00b"), "utf-8")
     with pytest.raises(TypeError):
         _text_values((1.5,), "utf-8")
+
+
+@postgres_only
+def test_a_migration_that_changes_a_returned_column_does_not_break_the_prepared_insert(app, public_id):
+    assert _post(app, public_id, "before@example.com") == 201
+    with app.app_context(), db.engine.connect() as other:
+        other.execute(text("ALTER TABLE leads ALTER COLUMN sync_status TYPE varchar(40)"))
+        other.commit()
+    try:
+        assert _post(app, public_id, "after@example.com") == 201  # not "cached plan must not change result type"
+    finally:
+        with app.app_context(), db.engine.connect() as other:
+            other.execute(text("ALTER TABLE leads ALTER COLUMN sync_status TYPE varchar(16)"))
+            other.commit()
+
+
+@postgres_only
+def test_a_connection_with_prepared_statements_turned_off_runs_the_insert_unprepared(app, public_id):
+    from portal.intake.store import _Connections
+
+    assert _post(app, public_id, "prepared@example.com") == 201
+    with app.app_context():
+        connection = _Connections.of(db.engine).local.slot.connection
+    connection.execute("DEALLOCATE ALL")
+    connection.prepare_threshold = None  # what a deployment behind pgbouncer's transaction mode sets
+    assert _post(app, public_id, "unprepared@example.com") == 201
+    assert connection.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).where(Lead.email == "unprepared@example.com")) == 1

@@ -8,6 +8,7 @@ SELECT 1 after IDLE_PING_SECONDS idle, as the pool's connections are, and closed
 error lost it or when the engine is disposed. A threaded development server (a thread per request) thus connects
 per request; gunicorn's workers keep their threads, so their connections last.
 """
+import hashlib
 import os
 import threading
 import time
@@ -164,6 +165,7 @@ class _Prepared:
     processors: dict[str, Callable]  # the column types' conversions of the values (UTCDateTime)
     run: Callable  # run(prepared, driver connection, arguments) → the returned row as a tuple, or None
     param_types: tuple[int, ...] = ()  # PostgreSQL type OIDs of the positions (0: as the statement says)
+    name: bytes = b""  # of the prepared statement: after its text
 
 
 _prepared: dict[tuple[str, str], _Prepared] = {}
@@ -182,7 +184,8 @@ def _prepare(dialect) -> _Prepared:
         raise RuntimeError(f"the intake's INSERT leaves out {[column.name for column in compiled.insert_prefetch]}")
     if libpq:
         types = tuple(16 if isinstance(compiled.binds[name].type, Boolean) else 0 for name in positions)
-        prepared = _Prepared(compiled.string, positions, constants, processors, _run_libpq, types)
+        name = b"leadpath_intake_" + hashlib.sha1(compiled.string.encode()).hexdigest()[:16].encode()
+        prepared = _Prepared(compiled.string, positions, constants, processors, _run_libpq, types, name)
     else:
         prepared = _Prepared(compiled.string, positions, constants, processors, _run_cursor)
     _prepared[dialect.name, dialect.driver] = prepared
@@ -199,7 +202,9 @@ def _run_cursor(prepared: _Prepared, connection, arguments) -> tuple | None:
     return None if row is None else tuple(row)
 
 
-_STATEMENT = b"leadpath_intake_insert"
+# Prepared again on a connection when missing there (26000), or after a migration changed a column it returns
+# (0A000: "cached plan must not change result type").
+_PREPARE_AGAIN = ("26000", "0A000")
 
 
 def _run_libpq(prepared: _Prepared, connection, arguments: tuple) -> tuple | None:
@@ -207,16 +212,27 @@ def _run_libpq(prepared: _Prepared, connection, arguments: tuple) -> tuple | Non
 
     psycopg's cursor (adapting each value, rewriting the statement, managing its own prepared statements) spent
     twice the CPU of the round trip's own work (measured: 65 against 32 µs per INSERT of 7 values). The statement
-    is prepared on each connection the first time it is missing there. Errors are raised as psycopg's own
-    (IntegrityError, OperationalError with the connection marked bad, …)."""
+    is named after its text, so another version's statement of the same connection is never run. Errors are
+    raised as psycopg's own (IntegrityError, OperationalError with the connection marked bad, …). A connection
+    with psycopg's `prepare_threshold=None` (pgbouncer in transaction mode) runs it unprepared, by a cursor."""
+    if connection.prepare_threshold is None:
+        cursor = psycopg.RawCursor(connection)
+        try:
+            row = cursor.execute(prepared.sql, arguments, prepare=False).fetchone()
+        finally:
+            cursor.close()
+        return None if row is None else tuple(row)
     pgconn = connection.pgconn
     encoding = connection.info.encoding
     values = _text_values(arguments, encoding)
-    result = pgconn.exec_prepared(_STATEMENT, values)
-    if _sqlstate(result) == "26000":  # invalid_sql_statement_name: not prepared on this connection yet
-        _check(pgconn.prepare(_STATEMENT, prepared.sql.encode(encoding), prepared.param_types))
-        result = pgconn.exec_prepared(_STATEMENT, values)
-    _check(result)
+    result = pgconn.exec_prepared(prepared.name, values)
+    state = _sqlstate(result)
+    if state in _PREPARE_AGAIN:
+        if state == "0A000":
+            _check(pgconn.exec_(b"DEALLOCATE " + prepared.name), encoding)
+        _check(pgconn.prepare(prepared.name, prepared.sql.encode(encoding), prepared.param_types), encoding)
+        result = pgconn.exec_prepared(prepared.name, values)
+    _check(result, encoding)
     if result.ntuples == 0:
         return None
     return int(result.get_value(0, 0)), result.get_value(0, 1).decode(encoding)
@@ -250,16 +266,14 @@ def _sqlstate(result) -> str | None:
     return code.decode() if code else None
 
 
-def _check(result) -> None:
-    """Raise the psycopg error of a failed result (OperationalError when it has no SQLSTATE: a lost connection)."""
+def _check(result, encoding: str) -> None:
+    """Raise psycopg's error for a failed result: by its SQLSTATE (its class when psycopg does not know the code),
+    OperationalError when it has none (a lost connection)."""
     if result.status in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):
         return
-    sqlstate = _sqlstate(result)
-    try:
-        error_class = psycopg.errors.lookup(sqlstate) if sqlstate else psycopg.OperationalError
-    except KeyError:
-        error_class = psycopg.DatabaseError
-    raise error_class(result.error_message.decode(errors="replace").strip())
+    if not _sqlstate(result):
+        raise psycopg.OperationalError(result.get_error_message(encoding))
+    raise psycopg.errors.error_from_result(result, encoding)
 
 
 def _insert_statement(dialect_name: str):
