@@ -359,6 +359,17 @@ def test_a_body_cut_short_is_400_and_stores_nothing(app, client, workspace):
     assert leads_of(app, workspace[0]) == []
 
 
+def test_a_body_lost_to_a_reset_connection_is_400_not_500(app, client, workspace):
+    class Reset(io.BytesIO):
+        def read(self, size=-1):
+            raise ConnectionResetError("peer reset")
+
+    response = client.post("/api/leads", input_stream=Reset(),
+                           headers={"Content-Type": "application/json", "Content-Length": "60"})
+    assert response.status_code == 400
+    assert response.get_json()["message"] == "The request body could not be read."
+
+
 def test_an_unexpected_error_is_a_logged_json_500(app, client, workspace, monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("bug")

@@ -70,11 +70,14 @@ def read_document(request: Request, max_bytes: int) -> dict:
     """The submission as a dict, or BodyError."""
     environ = request.environ
     length = environ.get("CONTENT_LENGTH", "")
-    if environ.get("CONTENT_TYPE") == "application/json" and length.isascii() and length.isdigit() \
-            and int(length) <= max_bytes:
+    if environ.get("CONTENT_TYPE") == "application/json" and 0 < len(length) < 10 and length.isascii() \
+            and length.isdigit() and int(length) <= max_bytes and "HTTP_TRANSFER_ENCODING" not in environ:
         # What the snippet sends, read straight from the server's stream: werkzeug's parsing of the headers and
         # wrapping of the stream cost more CPU than the JSON itself.
-        body = environ["wsgi.input"].read(int(length))
+        try:
+            body = environ["wsgi.input"].read(int(length))
+        except OSError as error:  # the client went away (a reset connection)
+            raise BodyError(400, "The request body could not be read.") from error
         if len(body) < int(length):
             raise BodyError(400, "The request body ended before its Content-Length.")
         return _parse_json(body)

@@ -120,13 +120,17 @@ class _Debounce:
                     self.last = {k: t for k, t in self.last.items() if now - t < seconds or k in self.due}
                 self.last[key] = now
                 return True
-            self.app = current_app._get_current_object()
             if key not in self.due:
-                self.due[key] = last + seconds
                 if self.thread is None:
-                    self.thread = threading.Thread(target=self._run, name="schedule-debounce", daemon=True)
-                    self.thread.start()
+                    thread = threading.Thread(target=self._run, name="schedule-debounce", daemon=True)
+                    try:
+                        thread.start()
+                    except RuntimeError:  # no thread to be had (interpreter shutdown, a thread limit): call now
+                        return True
+                    self.thread = thread
+                self.due[key] = last + seconds
                 self.lock.notify()
+            self.app = current_app._get_current_object()
             return False
 
     def _run(self) -> None:

@@ -1,7 +1,8 @@
 """Jobs for amoCRM webhooks: process a workspace's stored events in batches; sweep events left behind.
 
 Scheduling is the protocol the lead intake uses for pushes (`portal.jobs.sync_schedule`), and as cheap on the
-acknowledgement's hot path — one Redis SET NX per event instead of an RQ job per event:
+acknowledgement's hot path — at most one Redis SET NX per event (a web process makes one per workspace per
+SCHEDULE_DEBOUNCE_SECONDS, `portal.jobs.coalesce`) instead of an RQ job per event:
 
 - After an event commits, the endpoint calls `schedule_processing(workspace_id)`. It sets a short-lived marker
   (SET NX, `MARKER_SECONDS`); only the call that sets it enqueues `process_workspace_events(workspace_id)` (job id

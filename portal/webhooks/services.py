@@ -81,7 +81,7 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
 
     Cost: the workspace comes from a per-process cache (WEBHOOK_WORKSPACE_CACHE_SECONDS); dedupe and store are
     one INSERT … SELECT … WHERE NOT EXISTS in autocommit, committed without waiting for the WAL flush (see
-    `_insert_event_statement`); scheduling is one Redis SET NX per event (`portal.jobs.webhooks`).
+    `_insert_event_statement`); scheduling is at most one Redis SET NX per event (`portal.jobs.webhooks`).
     """
     row = _workspace_for(public_id)
     stored_secret = row.webhook_secret if row is not None else _DUMMY_SECRET
