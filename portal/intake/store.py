@@ -1,12 +1,13 @@
 """The intake's one INSERT: a lead stored by one statement in autocommit, on a connection kept for it.
 
 The statement is built with SQLAlchemy Core (`_insert_statement`) and compiled once per dialect; it runs on the
-driver's connection. SQLAlchemy's execution layer (statement cache, execution context, result wrapping) and the
-pool's checkout, checkin and isolation switching cost as much CPU as the round trip to PostgreSQL, so each thread
-keeps one connection of its own in autocommit (`_Connections`), beside the engine's pool: it is checked with
-SELECT 1 after IDLE_PING_SECONDS idle, as the pool's connections are, and closed when its thread ends, when an
-error lost it or when the engine is disposed. A threaded development server (a thread per request) thus connects
-per request; gunicorn's workers keep their threads, so their connections last.
+driver's connection (on PostgreSQL as a prepared statement through libpq, `_run_libpq`). SQLAlchemy's execution
+layer (statement cache, execution context, result wrapping) and the pool's checkout, checkin and isolation
+switching cost as much CPU as the round trip to PostgreSQL, so each thread keeps one connection of its own in
+autocommit (`_Connections`), beside the engine's pool: it is checked with SELECT 1 after IDLE_PING_SECONDS idle, as
+the pool's connections are, and closed when its thread ends, when an error lost it or when the engine is disposed.
+A threaded development server (a thread per request) thus connects per request; gunicorn's workers keep their
+threads, so their connections last.
 """
 import hashlib
 import os
@@ -192,8 +193,8 @@ def _prepare(dialect) -> _Prepared:
     return prepared
 
 
-def _run_cursor(prepared: _Prepared, connection, arguments) -> tuple | None:
-    cursor = connection.cursor()
+def _run_cursor(prepared: _Prepared, connection, arguments, cursor=None) -> tuple | None:
+    cursor = cursor or connection.cursor()
     try:
         cursor.execute(prepared.sql, arguments)
         row = cursor.fetchone()
@@ -215,13 +216,8 @@ def _run_libpq(prepared: _Prepared, connection, arguments: tuple) -> tuple | Non
     is named after its text, so another version's statement of the same connection is never run. Errors are
     raised as psycopg's own (IntegrityError, OperationalError with the connection marked bad, …). A connection
     with psycopg's `prepare_threshold=None` (pgbouncer in transaction mode) runs it unprepared, by a cursor."""
-    if connection.prepare_threshold is None:
-        cursor = psycopg.RawCursor(connection)
-        try:
-            row = cursor.execute(prepared.sql, arguments, prepare=False).fetchone()
-        finally:
-            cursor.close()
-        return None if row is None else tuple(row)
+    if connection.prepare_threshold is None:  # a RawCursor takes the $1 placeholders, and never prepares here
+        return _run_cursor(prepared, connection, arguments, psycopg.RawCursor(connection))
     pgconn = connection.pgconn
     encoding = connection.info.encoding
     values = _text_values(arguments, encoding)
