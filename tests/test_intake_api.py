@@ -350,6 +350,13 @@ def test_answers_carry_the_portals_headers_and_the_callers_request_id(client, wo
     assert refused.get_json()["error"] == "not_found"
 
 
+def test_a_nul_in_the_query_string_is_400_as_on_every_other_route(app, client, workspace):
+    response = client.post("/api/leads?ref=a%00b", json={"userAccountId": workspace[1], "email": "nul@example.com"})
+    assert response.status_code == 400
+    assert response.get_json()["message"] == "The address contains characters that are not allowed in it."
+    assert leads_of(app, workspace[0]) == []
+
+
 def test_a_body_cut_short_is_400_and_stores_nothing(app, client, workspace):
     body = json.dumps({"userAccountId": workspace[1], "email": "cut@example.com"}).encode()
     response = client.post("/api/leads", input_stream=io.BytesIO(body[:20]),

@@ -70,4 +70,3 @@ def test_an_idle_connection_killed_by_the_server_is_replaced_on_checkout(databas
             assert connection.scalar(text("SELECT pg_backend_pid()")) != first_pid
             assert connection.scalar(text("SELECT 1")) == 1
         db.engine.dispose()
-

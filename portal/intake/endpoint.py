@@ -45,7 +45,7 @@ from portal.intake.submission import (
     workspace_public_id,
 )
 from portal.logging import new_request_id, request_id_var, workspace_id_var
-from portal.security import security_headers
+from portal.security import UNSTORABLE_QUERY_MESSAGE, security_headers, unstorable_query
 
 PATH = "/api/leads"
 ACCEPTED_MESSAGE = "Thank you! Your request has been received."
@@ -124,6 +124,8 @@ class LeadEndpoint:
 
     def _accept(self, request: Request) -> tuple[int, bool]:
         app = self.app
+        if unstorable_query(request.query_string):  # as portal.security refuses it for every Flask route
+            raise Answer(400, UNSTORABLE_QUERY_MESSAGE)
         try:
             document, body_error = read_document(request, app.config["LEAD_MAX_BODY_BYTES"]), None
         except BodyError as error:
