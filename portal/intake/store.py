@@ -43,12 +43,13 @@ def insert_lead(params: dict) -> tuple | None:
     values = {**prepared.constants, **params}
     for name, process in prepared.processors.items():
         values[name] = process(values[name])
-    arguments = tuple(values[name] for name in prepared.positions) if prepared.positions else values
+    arguments = tuple(values[name] for name in prepared.positions) if prepared.positions is not None else values
     connections = _Connections.of(engine)
     connection = None
     try:
         connection = connections.get()
-        row = prepared.run(prepared, connection, arguments)
+        run = _run_libpq if prepared.name else _run_cursor
+        row = run(prepared, connection, arguments)
     except dialect.loaded_dbapi.Error as error:
         lost = connection is None or dialect.is_disconnect(error, connection, None)
         if lost:
@@ -161,12 +162,11 @@ class _Prepared:
     """The INSERT compiled once for a dialect, and what its execution needs besides the lead's values."""
 
     sql: str
-    positions: tuple[str, ...] | None  # parameter names in order for positional drivers (SQLite), else None
+    positions: tuple[str, ...] | None  # parameter names in placeholder order (SQLite's ?, libpq's $n), else None
     constants: dict[str, object]  # the statement's own values (LIMIT 1, the statuses, column defaults)
     processors: dict[str, Callable]  # the column types' conversions of the values (UTCDateTime)
-    run: Callable  # run(prepared, driver connection, arguments) → the returned row as a tuple, or None
+    name: bytes = b""  # of the libpq prepared statement, after its text (b"": run by a DB-API cursor)
     param_types: tuple[int, ...] = ()  # PostgreSQL type OIDs of the positions (0: as the statement says)
-    name: bytes = b""  # of the prepared statement: after its text
 
 
 _prepared: dict[tuple[str, str], _Prepared] = {}
@@ -183,13 +183,12 @@ def _prepare(dialect) -> _Prepared:
     constants = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
     if compiled.insert_prefetch:  # a column default SQLAlchemy would compute: this INSERT must write it itself
         raise RuntimeError(f"the intake's INSERT leaves out {[column.name for column in compiled.insert_prefetch]}")
+    name, types = b"", ()
     if libpq:
-        types = tuple(16 if isinstance(compiled.binds[name].type, Boolean) else 0 for name in positions)
         name = b"leadpath_intake_" + hashlib.sha1(compiled.string.encode()).hexdigest()[:16].encode()
-        prepared = _Prepared(compiled.string, positions, constants, processors, _run_libpq, types, name)
-    else:
-        prepared = _Prepared(compiled.string, positions, constants, processors, _run_cursor)
-    _prepared[dialect.name, dialect.driver] = prepared
+        types = tuple(16 if isinstance(compiled.binds[position].type, Boolean) else 0 for position in positions)
+    prepared = _prepared[dialect.name, dialect.driver] = _Prepared(compiled.string, positions, constants,
+                                                                   processors, name, types)
     return prepared
 
 
