@@ -8,8 +8,6 @@ import pytest
 from abuse_fixtures import own_objects
 from support import csrf_from, log_in, workspace_of
 
-from portal.auth.permissions import ACCOUNT, PERMISSIONS, ROLE_PERMISSIONS, role_has
-
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # Endpoints that change state without a logged-in role → why.
 PUBLIC = {
@@ -33,6 +31,8 @@ def _changing_rules(app):
 
 
 def test_every_state_changing_route_declares_a_permission(app):
+    from portal.auth.permissions import PERMISSIONS
+
     undeclared = []
     for rule, method in _changing_rules(app):
         permission = getattr(app.view_functions[rule.endpoint], "permission", None)
@@ -45,6 +45,8 @@ def test_every_state_changing_route_declares_a_permission(app):
 
 
 def test_the_matrix_members_read_and_manage_only_their_own_account():
+    from portal.auth.permissions import ACCOUNT, PERMISSIONS, ROLE_PERMISSIONS, role_has
+
     assert ROLE_PERMISSIONS["owner"] == frozenset(PERMISSIONS)
     assert ROLE_PERMISSIONS["member"] == frozenset({ACCOUNT})
     assert not role_has("nobody", ACCOUNT)
@@ -64,6 +66,7 @@ def _url(app, rule, ids):
 
 
 def test_a_member_is_refused_every_change_of_the_workspace(app, owner, member_client):
+    from portal.auth.permissions import role_has
     from portal.extensions import db
     from portal.models import AdSpend, Invite, Lead, User
 
