@@ -131,12 +131,19 @@ def _store() -> FailureStore:
 
 
 def _device_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.secret_key, salt=DEVICE_COOKIE_SALT)
+    """Signs with SECRET_KEY; verifies with it and SECRET_KEY_FALLBACKS (a key rotation keeps devices known)."""
+    keys = [*(current_app.config["SECRET_KEY_FALLBACKS"] or ()), current_app.secret_key]  # the newest last
+    return URLSafeSerializer(keys, salt=DEVICE_COOKIE_SALT)
+
+
+def _account_digest(email: str) -> str:
+    """What binds a device cookie to its account: the e-mail's digest (the cookie is signed, so not forgeable)."""
+    return hashlib.sha256(normalize_email(email).encode()).hexdigest()
 
 
 def device_cookie_value(email: str) -> str:
-    """A new device cookie for the account of `email` (bound to it by the account's keyed hash)."""
-    return _device_serializer().dumps({"account": account_key(email), "nonce": secrets.token_urlsafe(16)})
+    """A new device cookie for the account of `email`."""
+    return _device_serializer().dumps({"account": _account_digest(email), "nonce": secrets.token_urlsafe(16)})
 
 
 def _device_nonce(email: str) -> str | None:
@@ -148,7 +155,7 @@ def _device_nonce(email: str) -> str | None:
         data = _device_serializer().loads(cookie)
     except BadSignature:
         return None
-    if not isinstance(data, dict) or data.get("account") != account_key(email):
+    if not isinstance(data, dict) or data.get("account") != _account_digest(email):
         return None
     return str(data.get("nonce", "")) or None
 
