@@ -26,8 +26,9 @@ class User(UserMixin, TenantOwned, db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     workspace: Mapped[Workspace] = relationship(lazy="joined")
-    sessions: Mapped[list["UserSession"]] = relationship(back_populates="user", cascade="all, delete-orphan",
-                                                         passive_deletes=True)
+    # Deleted with the user by the ORM too, not only by ON DELETE CASCADE: SQLite (the demo) does not enforce
+    # foreign keys and may give a later user the same id, who must not inherit these sessions.
+    sessions: Mapped[list["UserSession"]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
     # The browser session this object was loaded for (portal.auth.sessions sets it; not a column). Flask-Login
     # keeps get_id() in the session cookie: it is that session's key, so a session ended on the server is over
