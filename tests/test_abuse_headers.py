@@ -56,8 +56,8 @@ def test_session_and_remember_cookies_are_httponly_and_samesite_lax(app, owner):
     response = _log_in_remembered(app.test_client())
     assert response.status_code == 302
     cookies = _cookies(response)
-    assert {"session", "remember_token"} <= set(cookies)
-    for name in ("session", "remember_token"):
+    assert {"session", "remember_token", "login_device"} <= set(cookies)
+    for name in ("session", "remember_token", "login_device"):
         assert "HttpOnly" in cookies[name], cookies[name]
         assert "SameSite=Lax" in cookies[name], cookies[name]
         assert "Secure" not in cookies[name]  # plain http in development and tests

@@ -174,3 +174,13 @@ def test_a_session_cookie_with_a_plain_user_id_logs_nobody_in(app, owner):
         session["_user_id"] = str(owner)
         session["_fresh"] = True
     assert not _is_logged_in(client)
+
+
+def test_a_browser_name_with_a_nul_character_does_not_break_the_login(app, owner):
+    """The session row keeps the User-Agent (shown on the account page); PostgreSQL cannot store a NUL."""
+    client = app.test_client()
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"csrf_token": token, "email": "owner@example.com", "password": PASSWORD},
+                           headers={"User-Agent": "Evil\x00Browser/1.0"})
+    assert response.status_code == 302
+    assert "EvilBrowser/1.0" in client.get("/settings/account").get_data(as_text=True)

@@ -57,7 +57,7 @@ def log_in(user: User, remember: bool = False) -> None:
     remember_key = _new_key() if remember else None
     row = UserSession(user_id=user.id, key_hash=_hash(key), created_at=now, last_seen_at=now,
                       remember_hash=_hash(remember_key) if remember_key else None,
-                      user_agent=request.headers.get("User-Agent", "")[:200],
+                      user_agent=request.headers.get("User-Agent", "")[:200].replace("\x00", ""),
                       expires_at=now + (_remember_lifetime() if remember else _idle_lifetime()))
     db.session.add(row)
     db.session.commit()

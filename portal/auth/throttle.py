@@ -195,8 +195,13 @@ class LoginAttempt:
         """Seconds before this client may try this account again (0: now)."""
         buckets = self._buckets()
         states = self._store.read([bucket.key for bucket in buckets])
-        return max(bucket.wait_seconds(failures, last, self._now)
+        wait = max(bucket.wait_seconds(failures, last, self._now)
                    for bucket, (failures, last) in zip(buckets, states, strict=True))
+        if wait:
+            # The bucket keys are keyed hashes: the line names no e-mail and no address.
+            log.warning("Login attempt held back %ss (%s client, %s)", wait,
+                        "known" if self._trusted else "unknown", self.client_bucket.key.rsplit(":", 1)[-1][:12])
+        return wait
 
     def failed(self) -> None:
         self._store.add_failure(self._buckets(), self._now)
