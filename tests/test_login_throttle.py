@@ -133,6 +133,6 @@ def test_the_throttle_page_says_what_to_do(client, owner):
     page = response.get_data(as_text=True)
     assert "Too many failed log-ins" in page
     assert "where you have logged in to this account before" in page
-    assert "minute" in page and 'href="/login' in page
+    assert "in about 1 min" in page and 'href="/login' in page
     # Refused before the password is checked: a right password does not log in while throttled.
     assert client.get("/settings/").status_code == 302
