@@ -184,3 +184,16 @@ def test_a_browser_name_with_a_nul_character_does_not_break_the_login(app, owner
                            headers={"User-Agent": "Evil\x00Browser/1.0"})
     assert response.status_code == 302
     assert "EvilBrowser/1.0" in client.get("/settings/account").get_data(as_text=True)
+
+
+def test_a_static_file_does_not_spend_the_remember_me_key(app, owner):
+    """After a browser restart the page and its stylesheet may both carry the remember-me cookie: only the page
+    rotates it (a rotation is single-use, and the stylesheet's would log the page out)."""
+    client = app.test_client()
+    assert _log_in_remembered(client).status_code == 302
+    remember = client.get_cookie("remember_token").value
+    restarted = app.test_client()
+    restarted.set_cookie("remember_token", remember)
+    assert restarted.get("/static/css/app.css").status_code == 200
+    assert restarted.get_cookie("remember_token").value == remember
+    assert _is_logged_in(restarted)

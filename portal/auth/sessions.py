@@ -102,10 +102,9 @@ def _touch(row: UserSession, now) -> None:
 def restore_remembered_session() -> None:
     """Before each request: a browser without a session but with a live remember-me cookie is logged back in to
     the same server-side session, with both keys replaced (the cookie just used is dead from now on)."""
-    cookie_name = current_app.config["REMEMBER_COOKIE_NAME"]
-    remember_key = request.cookies.get(cookie_name)
-    if not remember_key or "_user_id" in session or len(remember_key) > 100:
-        return
+    remember_key = request.cookies.get(current_app.config["REMEMBER_COOKIE_NAME"])
+    if not remember_key or len(remember_key) > 100 or request.endpoint == "static" or "_user_id" in session:
+        return  # a page's stylesheet must not race the page for the one rotation
     now = utcnow()
     found = db.session.execute(
         select(UserSession, User).join(User, User.id == UserSession.user_id)
