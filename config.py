@@ -50,13 +50,22 @@ class Config:
     # Fernet keys, comma-separated; the first encrypts, all decrypt (rotation).
     ENCRYPTION_KEYS = _env_list("ENCRYPTION_KEYS")
 
+    SESSION_COOKIE_NAME = "session"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
+    # A logged-in browser's server-side session (portal.auth.sessions) ends after this long without a request,
+    # unless "remember me" was ticked: then it lasts REMEMBER_COOKIE_DURATION from the login.
+    SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", 12 * 60))
+    REMEMBER_COOKIE_NAME = "remember_token"
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = False
-    REMEMBER_COOKIE_DURATION = 60 * 60 * 24 * 30
+    REMEMBER_COOKIE_DURATION = int(os.environ.get("REMEMBER_COOKIE_DAYS", 30)) * 24 * 3600
+    # The login's device cookie: a browser that logged in to an account before is throttled on its own when
+    # that account is under attack (portal.auth.throttle).
+    LOGIN_DEVICE_COOKIE_NAME = "login_device"
+    LOGIN_DEVICE_COOKIE_DAYS = int(os.environ.get("LOGIN_DEVICE_COOKIE_DAYS", 365))
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 1024 * 1024))
     PREFERRED_URL_SCHEME = os.environ.get("PREFERRED_URL_SCHEME", "http")
@@ -69,8 +78,12 @@ class Config:
     RATELIMIT_SWALLOW_ERRORS = True
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
-    LOGIN_RATE_LIMIT_IP = os.environ.get("LOGIN_RATE_LIMIT_IP", "30 per 10 minutes")
-    LOGIN_RATE_LIMIT_EMAIL = os.environ.get("LOGIN_RATE_LIMIT_EMAIL", "5 per 10 minutes")
+    # Failed log-ins allowed before each further attempt waits (30 s, doubling up to the window; portal.auth.
+    # throttle): per account and client (address, or a device that logged in before); per account from all
+    # clients without a device cookie; per address for all accounts (loose: many people share one NAT).
+    LOGIN_FAILURES_PER_CLIENT = os.environ.get("LOGIN_FAILURES_PER_CLIENT", "5 per 15 minutes")
+    LOGIN_FAILURES_PER_ACCOUNT = os.environ.get("LOGIN_FAILURES_PER_ACCOUNT", "20 per 15 minutes")
+    LOGIN_FAILURES_PER_ADDRESS = os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "100 per 15 minutes")
     SIGNUP_RATE_LIMIT = os.environ.get("SIGNUP_RATE_LIMIT", "10 per hour")
     INVITE_TTL_HOURS = int(os.environ.get("INVITE_TTL_HOURS", 72))
 
@@ -156,8 +169,15 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
+    # `__Host-` cookies are refused by browsers unless Secure, Path=/ and without Domain: no subdomain (or plain
+    # http page) can set or overwrite them.
+    SESSION_COOKIE_NAME = "__Host-session"
     SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_PATH = "/"
+    SESSION_COOKIE_DOMAIN = None
+    REMEMBER_COOKIE_NAME = "__Host-remember_token"
     REMEMBER_COOKIE_SECURE = True
+    LOGIN_DEVICE_COOKIE_NAME = "__Host-login_device"
     PREFERRED_URL_SCHEME = "https"
     REQUIRED = ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL", "ENCRYPTION_KEYS")
 

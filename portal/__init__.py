@@ -69,7 +69,7 @@ def register_extensions(app: Flask) -> None:
     register_security(app)
     app.session_interface = SessionInterface()
 
-    from portal.auth.services import load_user
+    from portal.auth.sessions import load_user
 
     login_manager.user_loader(load_user)
     login_manager.login_view = "auth.login"

@@ -37,7 +37,8 @@ def unstorable_query(query: bytes) -> bool:
 
 class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, with the signer built once per set of keys instead of on every request
-    (every request opens the session, cookie or not: the lead intake and the webhooks too)."""
+    (every request that reaches Flask opens the session, cookie or not). The cookie holds no authority of its own:
+    a logged-in one carries the key of a server-side session (portal.auth.sessions), which logout ends."""
 
     def __init__(self) -> None:
         self._signers: dict[tuple, object] = {}
@@ -70,7 +71,7 @@ def content_security_policy(button_src: str) -> str:
             f"script-src 'self' {button}; "
             "style-src 'self'; img-src 'self' data:; "
             f"connect-src 'self'; frame-src {frames}; "
-            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
         )
     return policy
 

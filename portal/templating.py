@@ -12,7 +12,7 @@ NAV_ITEMS = [("dashboard.index", "Dashboard"), ("leads.index", "Leads"), ("repor
 # Each feature blueprint owns its settings page; the tabs show those that are registered.
 SETTINGS_TABS = [("settings.index", "Workspace"), ("connection.settings_page", "amoCRM"),
                  ("intake.settings_page", "Lead form"), ("settings.team_page", "Team"),
-                 ("reports.api_tokens", "API tokens")]
+                 ("reports.api_tokens", "API tokens"), ("settings.account", "Your account")]
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -56,8 +56,8 @@ def test_session_and_remember_cookies_are_httponly_and_samesite_lax(app, owner):
     response = _log_in_remembered(app.test_client())
     assert response.status_code == 302
     cookies = _cookies(response)
-    assert {"session", "remember_token"} <= set(cookies)
-    for name in ("session", "remember_token"):
+    assert {"session", "remember_token", "login_device"} <= set(cookies)
+    for name in ("session", "remember_token", "login_device"):
         assert "HttpOnly" in cookies[name], cookies[name]
         assert "SameSite=Lax" in cookies[name], cookies[name]
         assert "Secure" not in cookies[name]  # plain http in development and tests
@@ -72,16 +72,23 @@ def production_app(app):
 
 
 @pytest.mark.integration
-def test_production_cookies_are_secure_and_pages_send_hsts(production_app, owner):
+def test_production_cookies_are_host_prefixed_secure_and_pages_send_hsts(production_app, owner):
+    """`__Host-` cookies: browsers keep them only when Secure, Path=/ and without Domain, so no subdomain and no
+    plain-http page can plant or overwrite them."""
     client = production_app.test_client()
     login = client.get("/login", base_url="https://localhost")
     assert "max-age=31536000" in login.headers.get("Strict-Transport-Security", "")
+    assert "base-uri 'none'" in login.headers["Content-Security-Policy"]
     token = csrf_from(login.get_data(as_text=True))
     response = client.post("/login", base_url="https://localhost", headers={"Referer": "https://localhost/login"},
                            data={"csrf_token": token, "email": "owner@example.com",
                                  "password": "correct horse battery", "remember": "y"})
     assert response.status_code == 302
     cookies = _cookies(response)
-    for name in ("session", "remember_token"):
-        assert "Secure" in cookies[name] and "HttpOnly" in cookies[name] and "SameSite=Lax" in cookies[name]
-
+    assert {"__Host-session", "__Host-remember_token", "__Host-login_device"} <= set(cookies), set(cookies)
+    for name in ("__Host-session", "__Host-remember_token", "__Host-login_device"):
+        attributes = [part.strip() for part in cookies[name].split(";")]
+        assert "Secure" in attributes and "HttpOnly" in attributes and "SameSite=Lax" in attributes, cookies[name]
+        assert "Path=/" in attributes and not any(a.lower().startswith("domain=") for a in attributes), cookies[name]
+    # The cookies work: the next request is logged in.
+    assert client.get("/settings/", base_url="https://localhost").status_code == 200

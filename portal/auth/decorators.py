@@ -3,15 +3,24 @@ from functools import wraps
 from flask import abort
 from flask_login import current_user, login_required
 
+from portal.auth.permissions import PERMISSIONS, role_has
 
-def owner_required(view):
-    """Logged in as the workspace owner; members get 403 (they may read, not change)."""
 
-    @wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not current_user.is_owner:
-            abort(403, "Only the workspace owner can change this.")
-        return view(*args, **kwargs)
+def permission_required(permission: str):
+    """Logged in, with a role that holds `permission` (portal.auth.permissions); else 403. The view keeps the
+    permission as `view.permission`, which the roles test reads from the URL map."""
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
 
-    return wrapped
+    def decorate(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if not role_has(current_user.role, permission):
+                abort(403, "Your role in this workspace can read this but not change it. Ask the workspace owner.")
+            return view(*args, **kwargs)
+
+        wrapped.permission = permission
+        return wrapped
+
+    return decorate

@@ -1,8 +1,20 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, Length
+from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
-PASSWORD_RULES = [DataRequired(), Length(min=8, max=128, message="Use 8 to 128 characters.")]
+from portal.passwords import MAX_LENGTH, WeakPassword, check_new_password
+
+
+def acceptable_password(form, field) -> None:
+    """The password rules of portal.passwords (length, not a common or breached password, not the e-mail)."""
+    email = form.email.data if "email" in form else getattr(form, "account_email", "")
+    try:
+        check_new_password(field.data or "", email or "")
+    except WeakPassword as error:
+        raise ValidationError(str(error)) from error
+
+
+PASSWORD_RULES = [DataRequired(), acceptable_password]
 
 
 class SignupForm(FlaskForm):
@@ -17,7 +29,7 @@ class SignupForm(FlaskForm):
 
 class LoginForm(FlaskForm):
     email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=128)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=MAX_LENGTH)])
     remember = BooleanField("Remember me")
 
 
@@ -26,3 +38,22 @@ class AcceptInviteForm(FlaskForm):
     password = PasswordField("Password", validators=PASSWORD_RULES)
     confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password",
                                                            message="The passwords differ.")])
+
+    def __init__(self, account_email: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.account_email = account_email
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=MAX_LENGTH)])
+    password = PasswordField("New password", validators=PASSWORD_RULES)
+    confirm = PasswordField("Repeat the new password", validators=[DataRequired(), EqualTo(
+        "password", message="The passwords differ.")])
+
+    def __init__(self, account_email: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.account_email = account_email
+
+
+class EndOtherSessionsForm(FlaskForm):
+    """A button: log out every other browser."""

@@ -1,24 +1,17 @@
-import hmac
-
-from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import current_app, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from portal.auth import bp
+from portal.auth.decorators import permission_required
 from portal.auth.forms import AcceptInviteForm, LoginForm, SignupForm
+from portal.auth.permissions import ACCOUNT
 from portal.auth.services import AccountError, accept_invite, authenticate, find_open_invite, sign_up
+from portal.auth.sessions import log_in, log_out, restore_remembered_session
+from portal.auth.throttle import LoginAttempt, device_cookie_value
 from portal.extensions import limiter
 from portal.security import is_safe_next
 
-
-def _login_email_key() -> str:
-    """The address a login names, as a keyed hash: limit keys appear in Redis and in the limiter's log lines."""
-    email = request.form.get("email", "").strip().lower()[:254]
-    return "login-email:" + hmac.new(current_app.secret_key.encode(), email.encode(), "sha256").hexdigest()[:32]
-
-
-def _failed_login(response) -> bool:
-    """Only failed attempts count against the limits: a success redirects."""
-    return response.status_code != 302
+bp.before_app_request(restore_remembered_session)
 
 
 def _after_login_target() -> str:
@@ -38,33 +31,55 @@ def signup():
         except AccountError as error:
             form.email.errors.append(str(error))
         else:
-            login_user(user)
+            log_in(user)
             flash("Welcome to Leadpath! Connect your amoCRM account to start.", "success")
             return redirect(url_for("dashboard.index"))
     return render_template("auth/signup.html", form=form)
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_IP"], methods=["POST"], deduct_when=_failed_login)
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_EMAIL"], key_func=_login_email_key, methods=["POST"],
-               deduct_when=_failed_login)
 def login():
+    """Failed attempts are throttled per (account, client) by portal.auth.throttle; a browser that logged in to
+    the account before (its device cookie) is throttled on its own, so strangers cannot lock the owner out."""
     if current_user.is_authenticated:
         return redirect(_after_login_target())
     form = LoginForm()
     if form.validate_on_submit():
+        attempt = LoginAttempt(form.email.data)
+        wait = attempt.wait_seconds()
+        if wait:
+            return _throttled(wait, attempt.trusted_device)
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
-            login_user(user, remember=form.remember.data)
-            return redirect(_after_login_target())
+            attempt.succeeded()
+            log_in(user, remember=form.remember.data)
+            response = make_response(redirect(_after_login_target()))
+            _set_device_cookie(response, form.email.data)
+            return response
+        attempt.failed()
         form.password.errors.append("Wrong e-mail or password.")
     return render_template("auth/login.html", form=form)
 
 
+def _throttled(wait: int, trusted_device: bool):
+    minutes = max(1, (wait + 59) // 60)
+    response = make_response(render_template("auth/throttled.html", minutes=minutes, trusted_device=trusted_device),
+                             429)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _set_device_cookie(response, email: str) -> None:
+    config = current_app.config
+    response.set_cookie(config["LOGIN_DEVICE_COOKIE_NAME"], device_cookie_value(email),
+                        max_age=config["LOGIN_DEVICE_COOKIE_DAYS"] * 24 * 3600, path="/",
+                        secure=config["SESSION_COOKIE_SECURE"], httponly=True, samesite="Lax")
+
+
 @bp.post("/logout")
-@login_required
+@permission_required(ACCOUNT)
 def logout():
-    logout_user()
+    log_out(current_user)
     flash("You have been logged out.", "info")
     return redirect(url_for("auth.login"))
 
@@ -76,14 +91,15 @@ def accept(token: str):
         invite = find_open_invite(token)
     except AccountError as error:
         return render_template("auth/invite_invalid.html", message=str(error)), 404
-    form = AcceptInviteForm()
+    form = AcceptInviteForm(account_email=invite.email)
     if form.validate_on_submit():
         try:
             user = accept_invite(token, form.name.data, form.password.data)
         except AccountError as error:
             return render_template("auth/invite_invalid.html", message=str(error)), 409
-        logout_user()
-        login_user(user)
+        if current_user.is_authenticated:
+            log_out(current_user)
+        log_in(user)
         flash(f"Welcome to {user.workspace.name}!", "success")
         return redirect(url_for("dashboard.index"))
     return render_template("auth/accept_invite.html", form=form, invite=invite)

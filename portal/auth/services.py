@@ -1,19 +1,20 @@
-"""Accounts: sign-up, authentication, invites. Services own their transaction."""
+"""Accounts: sign-up, authentication, password change, invites. Services own their transaction."""
 import hashlib
 import secrets
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
+from portal.auth.sessions import end_other_sessions
 from portal.extensions import db
 from portal.models import Invite, User, Workspace
 from portal.models.types import utcnow
 from portal.models.user import MEMBER, OWNER
+from portal.passwords import hash_password, needs_rehash
 
 # Checked when the e-mail is unknown, so a wrong e-mail costs as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("leadpath-timing-equaliser")
+_DUMMY_HASH = hash_password("leadpath-timing-equaliser")
 
 
 class AccountError(Exception):
@@ -21,13 +22,8 @@ class AccountError(Exception):
 
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
-def load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
-        return None
-    return db.session.get(User, int(user_id))
+    """The form an e-mail is stored and looked up in: case and surrounding spaces do not make another account."""
+    return (email or "").strip().lower()
 
 
 def sign_up(workspace_name: str, name: str, email: str, password: str) -> User:
@@ -49,9 +45,20 @@ def authenticate(email: str, password: str) -> User | None:
         return None
     if not user.check_password(password):
         return None
+    if needs_rehash(user.password_hash):
+        user.set_password(password)  # an older scheme or weaker parameters: Argon2id from now on
     user.last_login_at = utcnow()
     db.session.commit()
     return user
+
+
+def change_password(user: User, current_password: str, new_password: str) -> None:
+    """Replace `user`'s password, given the current one, and end their other sessions: whoever learnt the old
+    password (or holds a session opened with it) is out. The caller keeps this browser's session."""
+    if not user.check_password(current_password):
+        raise AccountError("The current password is wrong.")
+    user.set_password(new_password)
+    end_other_sessions(user)  # commits the new password with it
 
 
 def _token_hash(token: str) -> str:

@@ -4,7 +4,8 @@ from urllib.parse import urlencode
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from portal.auth.decorators import owner_required
+from portal.auth.decorators import permission_required
+from portal.auth.permissions import MANAGE_AMOCRM
 from portal.connection import bp, services
 from portal.connection.forms import LongLivedTokenForm, PipelineForm
 from portal.errors import error_response
@@ -81,7 +82,7 @@ def settings_page():
 
 
 @bp.post("/settings/amocrm/pipeline")
-@owner_required
+@permission_required(MANAGE_AMOCRM)
 def choose_pipeline():
     form = PipelineForm()
     form.target.choices = services.status_choices(services.connection_of(current_user.workspace_id))
@@ -98,7 +99,7 @@ def choose_pipeline():
 
 
 @bp.post("/settings/amocrm/webhook/rotate")
-@owner_required
+@permission_required(MANAGE_AMOCRM)
 def rotate_webhook():
     rotate_webhook_secret(current_user.workspace_id)
     flash("The webhook secret was changed; amoCRM's subscription moves to the new address in a moment.", "success")
@@ -106,7 +107,7 @@ def rotate_webhook():
 
 
 @bp.post("/settings/amocrm/pipelines/refresh")
-@owner_required
+@permission_required(MANAGE_AMOCRM)
 def refresh_pipelines():
     try:
         services.refresh_pipelines(current_user.workspace_id)
@@ -118,7 +119,7 @@ def refresh_pipelines():
 
 
 @bp.post("/settings/amocrm/long-lived-token")
-@owner_required
+@permission_required(MANAGE_AMOCRM)
 def long_lived_token():
     form = LongLivedTokenForm()
     if form.validate_on_submit():
@@ -133,21 +134,21 @@ def long_lived_token():
 
 
 @bp.post("/amocrm/state")
-@owner_required
+@permission_required(MANAGE_AMOCRM)
 def new_state():
     state, expires_at = services.create_state(current_user.workspace_id, current_user.id)
     return jsonify({"state": state, "expiresAt": expires_at.isoformat()})
 
 
 @bp.get("/amocrm/auth")
-@owner_required
+@permission_required(MANAGE_AMOCRM)
 def auth():
     state, _ = services.create_state(current_user.workspace_id, current_user.id)
     return redirect(_consent_url(state))
 
 
 @bp.get("/amocrm/callback")
-@owner_required
+@permission_required(MANAGE_AMOCRM)
 def callback():
     if request.args.get("error"):
         return _callback_result(False, "Access was not granted in amoCRM, so nothing changed. To connect, "
@@ -199,7 +200,7 @@ def status():
 
 
 @bp.post("/amocrm/disconnect")
-@owner_required
+@permission_required(MANAGE_AMOCRM)
 def disconnect():
     services.disconnect(current_user.workspace)
     flash("amoCRM disconnected. Leads and sales stay; new leads wait until you connect again.", "info")

@@ -1,7 +1,8 @@
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from portal.auth.decorators import owner_required
+from portal.auth.decorators import permission_required
+from portal.auth.permissions import MANAGE_LEAD_FORM
 from portal.intake import bp
 from portal.intake.endpoint import PATH
 from portal.intake.forms import LeadFormSettingsForm
@@ -16,7 +17,7 @@ def settings_page():
 
 
 @bp.post("/settings/lead-form")
-@owner_required
+@permission_required(MANAGE_LEAD_FORM)
 def update_settings():
     form = LeadFormSettingsForm()
     if form.validate_on_submit():

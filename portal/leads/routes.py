@@ -1,6 +1,8 @@
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from portal.auth.decorators import permission_required
+from portal.auth.permissions import CHANGE_LEADS
 from portal.leads import bp
 from portal.leads.services import (
     DEAL_STATES,
@@ -63,7 +65,7 @@ def detail(lead_id: int):
 
 
 @bp.post("/leads/<int:lead_id>/spam")
-@login_required
+@permission_required(CHANGE_LEADS)
 def spam(lead_id: int):
     """Mark a lead as spam (its open deal is closed as lost in amoCRM) or take the mark back."""
     lead = get_owned_or_404(Lead, lead_id)

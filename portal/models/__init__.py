@@ -3,7 +3,7 @@ from portal.models.activity import SyncLogEntry, WebhookEvent
 from portal.models.amocrm import AmoCRMConnection, AmoCRMContact, OAuthState
 from portal.models.lead import Lead
 from portal.models.sale import AdSpend, Sale
-from portal.models.user import Invite, User
+from portal.models.user import Invite, User, UserSession
 from portal.models.workspace import ApiToken, Workspace
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Sale",
     "SyncLogEntry",
     "User",
+    "UserSession",
     "WebhookEvent",
     "Workspace",
 ]

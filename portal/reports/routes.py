@@ -3,7 +3,8 @@ from decimal import Decimal
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from portal.auth.decorators import owner_required
+from portal.auth.decorators import permission_required
+from portal.auth.permissions import MANAGE_API_TOKENS
 from portal.models import ApiToken
 from portal.reports import bp
 from portal.reports.charts import roi_charts
@@ -63,7 +64,7 @@ def api_tokens():
 
 
 @bp.post("/settings/api-tokens")
-@owner_required
+@permission_required(MANAGE_API_TOKENS)
 def create_api_token():
     form = ApiTokenForm()
     new_token = None
@@ -78,7 +79,7 @@ def create_api_token():
 
 
 @bp.post("/settings/api-tokens/<int:token_id>/revoke")
-@owner_required
+@permission_required(MANAGE_API_TOKENS)
 def revoke_api_token(token_id: int):
     revoke_token(get_owned_or_404(ApiToken, token_id))
     flash("Token revoked: requests with it now get 401.", "info")

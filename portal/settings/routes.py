@@ -1,8 +1,11 @@
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from portal.auth.decorators import owner_required
-from portal.auth.services import AccountError, create_invite
+from portal.auth.decorators import permission_required
+from portal.auth.forms import ChangePasswordForm, EndOtherSessionsForm
+from portal.auth.permissions import ACCOUNT, CHANGE_WORKSPACE, MANAGE_TEAM
+from portal.auth.services import AccountError, change_password, create_invite
+from portal.auth.sessions import end_other_sessions, live_sessions
 from portal.models import Invite, User
 from portal.settings import bp
 from portal.settings.forms import InviteForm, WorkspaceForm
@@ -18,7 +21,7 @@ def index():
 
 
 @bp.post("/")
-@owner_required
+@permission_required(CHANGE_WORKSPACE)
 def update():
     form = WorkspaceForm()
     if form.validate_on_submit():
@@ -38,7 +41,7 @@ def team_page():
 
 
 @bp.post("/team/invites")
-@owner_required
+@permission_required(MANAGE_TEAM)
 def invite():
     form = InviteForm()
     new_invite_url = None
@@ -56,7 +59,7 @@ def invite():
 
 
 @bp.post("/team/invites/<int:invite_id>/revoke")
-@owner_required
+@permission_required(MANAGE_TEAM)
 def revoke(invite_id: int):
     revoke_invite(get_owned_or_404(Invite, invite_id))
     flash("Invite revoked.", "info")
@@ -64,7 +67,7 @@ def revoke(invite_id: int):
 
 
 @bp.post("/team/members/<int:user_id>/remove")
-@owner_required
+@permission_required(MANAGE_TEAM)
 def remove(user_id: int):
     member = get_owned_or_404(User, user_id)
     if member.id == current_user.id:
@@ -76,3 +79,37 @@ def remove(user_id: int):
         except SettingsError as error:
             flash(str(error), "error")
     return redirect(url_for("settings.team_page"))
+
+
+def _account_page(password_form: ChangePasswordForm, status: int = 200):
+    return render_template("settings/account.html", password_form=password_form,
+                           end_sessions_form=EndOtherSessionsForm(), sessions=live_sessions(current_user)), status
+
+
+@bp.get("/account")
+@login_required
+def account():
+    return _account_page(ChangePasswordForm(account_email=current_user.email))
+
+
+@bp.post("/account/password", endpoint="change_password")
+@permission_required(ACCOUNT)
+def change_password_view():
+    form = ChangePasswordForm(account_email=current_user.email)
+    if form.validate_on_submit():
+        try:
+            change_password(current_user, form.current_password.data, form.password.data)
+        except AccountError as error:
+            form.current_password.errors.append(str(error))
+        else:
+            flash("Password changed. Every other browser where you were logged in has been logged out.", "success")
+            return redirect(url_for("settings.account"))
+    return _account_page(form, 400)
+
+
+@bp.post("/account/sessions/end-others", endpoint="end_other_sessions")
+@permission_required(ACCOUNT)
+def end_other_sessions_view():
+    end_other_sessions(current_user)  # the form is only its CSRF token, checked before the view
+    flash("Every other browser where you were logged in has been logged out.", "success")
+    return redirect(url_for("settings.account"))

@@ -2,6 +2,8 @@
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from portal.auth.decorators import permission_required
+from portal.auth.permissions import CHANGE_SPEND
 from portal.models import AdSpend
 from portal.reports.csv_output import csv_response
 from portal.reports.periods import PRESETS, parse_period
@@ -41,7 +43,7 @@ def index():
 
 
 @bp.post("")
-@login_required
+@permission_required(CHANGE_SPEND)
 def add():
     form = SpendForm()
     if not form.validate_on_submit():
@@ -53,7 +55,7 @@ def add():
 
 
 @bp.route("/<int:spend_id>/edit", methods=["GET", "POST"])
-@login_required
+@permission_required(CHANGE_SPEND)
 def edit(spend_id: int):
     spend = get_owned_or_404(AdSpend, spend_id)
     form = EditSpendForm(obj=spend)
@@ -70,7 +72,7 @@ def edit(spend_id: int):
 
 
 @bp.post("/<int:spend_id>/delete")
-@login_required
+@permission_required(CHANGE_SPEND)
 def delete(spend_id: int):
     delete_spend(get_owned_or_404(AdSpend, spend_id))
     flash("Spend row deleted.", "info")
@@ -78,7 +80,7 @@ def delete(spend_id: int):
 
 
 @bp.post("/import")
-@login_required
+@permission_required(CHANGE_SPEND)
 def import_preview():
     form = ImportForm()
     if not form.validate_on_submit():
@@ -95,7 +97,7 @@ def import_preview():
 
 
 @bp.post("/import/confirm")
-@login_required
+@permission_required(CHANGE_SPEND)
 def import_confirm():
     form = ConfirmImportForm()
     if not form.validate_on_submit():

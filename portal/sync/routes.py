@@ -1,7 +1,8 @@
 from flask import flash, redirect, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 
-from portal.auth.decorators import owner_required
+from portal.auth.decorators import permission_required
+from portal.auth.permissions import CHANGE_LEADS, MANAGE_AMOCRM
 from portal.models import Lead
 from portal.security import is_safe_next
 from portal.sync import bp
@@ -15,7 +16,7 @@ def _back(default: str):
 
 
 @bp.post("/leads/<int:lead_id>/retry")
-@login_required
+@permission_required(CHANGE_LEADS)
 def retry(lead_id: int):
     lead = get_owned_or_404(Lead, lead_id)
     try:
@@ -27,7 +28,7 @@ def retry(lead_id: int):
 
 
 @bp.post("/leads/retry-failed")
-@login_required
+@permission_required(CHANGE_LEADS)
 def retry_all():
     count = retry_failed(current_user.workspace_id)
     flash(f"{count} failed lead(s) will be sent to amoCRM again." if count else "No failed leads to retry.", "info")
@@ -35,7 +36,7 @@ def retry_all():
 
 
 @bp.post("/resume")
-@owner_required
+@permission_required(MANAGE_AMOCRM)
 def resume():
     try:
         resume_sync(current_user.workspace_id)
