@@ -13,7 +13,7 @@ def create_app(config_class=None, **overrides) -> Flask:
     app.config.update(overrides)
     config_class.init_app(app)
 
-    from portal.logging import configure_logging
+    from portal.log_context import configure_logging
 
     configure_logging(app)
     install_lead_endpoint(app)
@@ -84,8 +84,10 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from portal.amocrm.routes import bp as connection_bp
+    from portal.amocrm.sync_routes import bp as sync_bp
+    from portal.amocrm.webhook_routes import bp as webhooks_bp
     from portal.auth import bp as auth_bp
-    from portal.connection import bp as connection_bp
     from portal.dashboard import bp as dashboard_bp
     from portal.extensions import csrf
     from portal.health import bp as health_bp
@@ -96,8 +98,6 @@ def register_blueprints(app: Flask) -> None:
     from portal.reports import bp as reports_bp
     from portal.settings import bp as settings_bp
     from portal.spend import bp as spend_bp
-    from portal.sync import bp as sync_bp
-    from portal.webhooks import bp as webhooks_bp
 
     for blueprint in (
         health_bp,

@@ -30,7 +30,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo_data)
     app.cli.add_command(keys)
 
-    from portal.sync.commands import sync_cli
+    from portal.amocrm.commands import sync_cli
 
     app.cli.add_command(sync_cli)
 
@@ -154,7 +154,7 @@ def amocrm() -> None:
 @with_appcontext
 def reconcile(workspace: str, since: str | None) -> None:
     """Read back the deals amoCRM changed and apply them (WORKSPACE: id or public id), in this process."""
-    from portal.jobs.reconcile import parse_since, reconcile_workspace
+    from portal.amocrm.reconcile import parse_since, reconcile_workspace
 
     try:
         parse_since(since)

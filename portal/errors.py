@@ -7,7 +7,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.extensions import db
-from portal.logging import loggable_path
+from portal.log_context import loggable_path
 
 JSON_PREFIXES = ("/api/", "/webhooks/", "/amocrm/status", "/amocrm/secrets", "/healthz", "/readyz", "/metrics")
 

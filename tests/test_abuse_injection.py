@@ -134,7 +134,7 @@ def test_sql_metacharacters_in_query_parameters_never_fail_or_leak(app, two_work
 
 
 def _api_token(app, workspace_id: int) -> str:
-    from portal.reports.tokens import create_token
+    from portal.reports.api_tokens import create_token
 
     with app.app_context():
         return create_token(workspace_id, "abuse test")[1]

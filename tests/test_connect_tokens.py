@@ -13,9 +13,9 @@ import pytest
 from connect_fixtures import query_of, sandbox_fixture, sandbox_host, sandbox_server_fixture  # noqa: F401
 from support import DATABASE_URL, REDIS_URL, csrf_from, post_form, workspace_of
 
-from portal.amocrm import oauth
-from portal.amocrm.errors import TokenRevoked, Unauthorized
-from portal.connection.services import NotConnected, client_for
+from portal.amocrm.api import oauth
+from portal.amocrm.api.errors import TokenRevoked, Unauthorized
+from portal.amocrm.connection import NotConnected, client_for
 from portal.extensions import db
 from portal.models import AmoCRMConnection
 from portal.models.types import utcnow
@@ -259,7 +259,7 @@ def test_a_long_lived_token_can_be_pasted(app, owner_client, owner, sandbox, key
 
 
 def test_reconnecting_to_another_account_forgets_the_contact_ids_of_the_first(app, owner):
-    from portal.connection.services import _store
+    from portal.amocrm.connection import _store
     from portal.models import AmoCRMContact
 
     workspace_id = workspace_of(app, owner)

@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 from intake_fixtures import make_workspace
 
-from portal.amocrm.webhooks import DealSnapshot
+from portal.amocrm.api.webhook_bodies import DealSnapshot
+from portal.amocrm.inbox import apply_deal
 from portal.extensions import db
 from portal.models import Sale
-from portal.webhooks.services import apply_deal
 
 pytestmark = pytest.mark.integration
 

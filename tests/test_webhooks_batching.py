@@ -5,11 +5,11 @@ import pytest
 from sqlalchemy import func, select, text
 from webhooks_fixtures import deal_pairs, make_workspace, post_webhook, webhook_body
 
+from portal.amocrm import inbox as services
 from portal.extensions import db
 from portal.jobs import webhooks as jobs
 from portal.jobs.queues import WEBHOOKS, get_queue
 from portal.models import Sale, SyncLogEntry, WebhookEvent
-from portal.webhooks import services
 
 T0 = 1704912474
 

@@ -14,11 +14,11 @@ from webhooks_fixtures import (
     webhook_body,
 )
 
+from portal.amocrm.inbox import MAX_ATTEMPTS, process_event, requeue_stale_events
 from portal.extensions import db
 from portal.jobs.queues import AMOCRM, WEBHOOKS, get_queue
 from portal.models import Sale, SyncLogEntry, WebhookEvent
 from portal.models.types import utcnow
-from portal.webhooks.services import MAX_ATTEMPTS, process_event, requeue_stale_events
 
 T0 = 1704912474
 
@@ -187,7 +187,7 @@ def test_known_pipelines_and_won_lost_ask_for_nothing(app, deliver):
 
 
 def test_a_failing_event_is_retried_then_marked_failed(app, client, workspace, monkeypatch):
-    from portal.webhooks import services
+    from portal.amocrm import inbox as services
 
     response = post_webhook(client, workspace["url"], webhook_body(deal_pairs("add", 5)))
     event_id = response.json["event_id"]

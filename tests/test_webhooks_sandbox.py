@@ -9,14 +9,14 @@ from live_services import wait_until
 from sandbox_fixtures import sandbox_fixtures
 from sqlalchemy import select
 
-from portal.amocrm import oauth
-from portal.connection.services import client_for, refresh_pipelines
+from portal.amocrm.api import oauth
+from portal.amocrm.connection import client_for, refresh_pipelines
+from portal.amocrm.inbox import check_webhook, mark_lead_spam, receive_webhook, webhook_health
+from portal.amocrm.reconcile import reconcile_workspace
 from portal.extensions import db
 from portal.jobs.queues import AMOCRM, DEFAULT, WEBHOOKS, get_queue
-from portal.jobs.reconcile import reconcile_workspace
 from portal.jobs.worker import build_worker
 from portal.models import AmoCRMConnection, Lead, Sale, SyncLogEntry, WebhookEvent, Workspace
-from portal.webhooks.services import check_webhook, mark_lead_spam, receive_webhook, webhook_health
 
 pytestmark = pytest.mark.integration
 
@@ -141,7 +141,7 @@ def test_failing_deliveries_are_retried_and_end_in_exactly_one_sale(app, sandbox
 
 
 def test_a_server_error_is_retried_until_stored_once(app, sandbox, subscribed, monkeypatch):
-    from portal.webhooks import services
+    from portal.amocrm import inbox as services
 
     deal_id = create_deal(app, subscribed)
     real = services.receive_webhook
@@ -155,7 +155,7 @@ def test_a_server_error_is_retried_until_stored_once(app, sandbox, subscribed, m
                 raise RuntimeError("database went away")
         return real(public_id, secret, body)
 
-    monkeypatch.setattr("portal.webhooks.routes.receive_webhook", flaky)
+    monkeypatch.setattr("portal.amocrm.webhook_routes.receive_webhook", flaky)
     sandbox.move_lead(deal_id, 143)
     delivered(sandbox, actions=["status", "update"], status=200)
     attempts = [a["status"] for a in sandbox.deliveries() if a["actions"] == ["status", "update"]]
@@ -208,7 +208,7 @@ def test_a_disabled_webhook_is_re_created(app, sandbox, subscribed, monkeypatch)
 
 
 def test_a_rotated_secret_moves_the_subscription(app, sandbox, subscribed):
-    from portal.webhooks.services import rotate_webhook_secret
+    from portal.amocrm.inbox import rotate_webhook_secret
 
     with app.app_context():
         old = db.session.scalar(select(AmoCRMConnection.webhook_destination))
@@ -249,10 +249,10 @@ def test_a_won_deal_is_not_closed_because_of_a_spam_flag(app, sandbox, subscribe
 
 
 def test_connecting_enqueues_the_backfill_by_the_agreed_name(app, workspace_id):
-    from portal.jobs.reconcile import reconcile_connected_workspaces
+    from portal.amocrm.reconcile import reconcile_connected_workspaces
 
     with app.app_context():
         assert reconcile_connected_workspaces() == 1
         [job] = get_queue(DEFAULT).get_jobs()
-        assert (job.func_name, job.args, job.id) == ("portal.jobs.reconcile.reconcile_workspace", (workspace_id,),
+        assert (job.func_name, job.args, job.id) == ("portal.amocrm.reconcile.reconcile_workspace", (workspace_id,),
                                                      f"reconcile-{workspace_id}")

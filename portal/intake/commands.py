@@ -13,7 +13,7 @@ def leads() -> None:
 @with_appcontext
 def sweep(min_age: int) -> None:
     """Schedule a push for every workspace with pending leads that are due (the periodic sweeper, by hand)."""
-    from portal.jobs.sweeper import sweep_pending_leads, workspaces_with_overdue_leads
+    from portal.amocrm.push_sweeper import sweep_pending_leads, workspaces_with_overdue_leads
 
     overdue = workspaces_with_overdue_leads(min_age)
     scheduled = sweep_pending_leads(min_age)

@@ -1,10 +1,10 @@
 """Jobs that talk to amoCRM about deals: re-read the pipelines, close a spam lead's deal as lost."""
 import logging
 
-from portal.amocrm.errors import AmoCRMError
-from portal.connection.services import ConnectError, NotConnected
-from portal.connection.services import refresh_pipelines as read_pipelines
-from portal.webhooks import services
+from portal.amocrm import inbox as services
+from portal.amocrm.api.errors import AmoCRMError
+from portal.amocrm.connection import ConnectError, NotConnected
+from portal.amocrm.connection import refresh_pipelines as read_pipelines
 
 log = logging.getLogger(__name__)
 

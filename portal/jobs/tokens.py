@@ -5,8 +5,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from portal.amocrm.errors import AmoCRMError
-from portal.connection.tokens import LONG_LIVED, ConnectionTokens, NotConnected
+from portal.amocrm.api.errors import AmoCRMError
+from portal.amocrm.token_provider import LONG_LIVED, ConnectionTokens, NotConnected
 from portal.extensions import db
 from portal.jobs.queues import DEFAULT
 from portal.jobs.scheduler import every

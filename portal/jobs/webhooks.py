@@ -1,6 +1,6 @@
 """Jobs for amoCRM webhooks: process a workspace's stored events in batches; sweep events left behind.
 
-Scheduling is the protocol the lead intake uses for pushes (`portal.jobs.sync_schedule`), and as cheap on the
+Scheduling is the protocol the lead intake uses for pushes (`portal.amocrm.scheduling`), and as cheap on the
 acknowledgement's hot path — at most one Redis SET NX per event (a web process makes one per workspace per
 SCHEDULE_DEBOUNCE_SECONDS, `portal.jobs.coalesce`) instead of an RQ job per event:
 
@@ -17,13 +17,13 @@ SCHEDULE_DEBOUNCE_SECONDS, `portal.jobs.coalesce`) instead of an RQ job per even
 """
 from sqlalchemy import select
 
+from portal.amocrm import inbox as services
 from portal.extensions import db
 from portal.jobs.coalesce import CoalescedJob
 from portal.jobs.queues import AMOCRM, WEBHOOKS, enqueue
 from portal.jobs.scheduler import every
 from portal.models import AmoCRMConnection
 from portal.models.amocrm import CONNECTED
-from portal.webhooks import services
 
 PROCESS_EVENTS = "portal.jobs.webhooks.process_workspace_events"
 # A job hands over to a fresh one after this long, so a workspace under constant load never hits the job timeout.
@@ -61,7 +61,7 @@ every(60, WEBHOOKS, "portal.jobs.webhooks.requeue_stale_webhooks")
 
 def check_webhook(workspace_id: int) -> dict:
     """Re-create the workspace's webhook in amoCRM if it is missing, disabled or on a rotated secret."""
-    from portal.connection.services import NotConnected
+    from portal.amocrm.connection import NotConnected
 
     try:
         return services.check_webhook(workspace_id)

@@ -16,7 +16,7 @@ from rq.timeouts import TimerDeathPenalty
 from portal.extensions import db, redis_connection
 from portal.jobs import scheduler
 from portal.jobs.queues import QUEUE_NAMES, get_queue
-from portal.logging import job_id_var, workspace_id_var
+from portal.log_context import job_id_var, workspace_id_var
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from portal.leads.services import CursorError, deal_link, lead_page, parse_filte
 from portal.masking import mask_email, mask_phone
 from portal.models import Workspace
 from portal.reports import api_bp
+from portal.reports.api_tokens import authenticate
 from portal.reports.periods import parse_period
 from portal.reports.services import parse_report_query, roi_report
-from portal.reports.tokens import authenticate
 
 
 def token_required(view):

@@ -6,12 +6,12 @@ from flask_login import current_user, login_required
 from portal.auth.decorators import owner_required
 from portal.models import ApiToken
 from portal.reports import bp
+from portal.reports.api_tokens import TokenError, create_token, list_tokens, revoke_token
 from portal.reports.charts import roi_charts
 from portal.reports.csv_output import csv_response
 from portal.reports.forms import ApiTokenForm
 from portal.reports.periods import PRESETS, parse_period
 from portal.reports.services import drill_argument, parse_report_query, roi_report
-from portal.reports.tokens import TokenError, create_token, list_tokens, revoke_token
 from portal.tenancy import current_workspace_id, get_owned_or_404
 
 CSV_HEADER = ["group", "spend", "leads", "cpl", "open_deals", "won", "lost", "conversion_percent", "revenue",

@@ -147,7 +147,7 @@ def page_1000_cursor(client) -> str:
 
 def api_token(app) -> str:
     from portal.models import Workspace
-    from portal.reports.tokens import create_token
+    from portal.reports.api_tokens import create_token
 
     with app.app_context():
         workspace_id = db.session.scalar(select(Workspace.id).where(Workspace.name == "Bench"))

@@ -210,9 +210,9 @@ def run_soak(database_url: str, minutes: float, workspaces: int = 20, rate: floa
     """Run the soak against `database_url` (already migrated) and return its figures."""
     from support import make_app
 
+    from portal.amocrm.inbox import check_webhook
     from portal.extensions import db
     from portal.models import Lead, Sale, Workspace
-    from portal.webhooks.services import check_webhook
 
     stack = Stack(database_url)
     stack.start()

@@ -1,12 +1,14 @@
 """POST /webhooks/amocrm/<workspace public id>/<secret>: store, acknowledge at once, process in a job."""
-from flask import current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from portal.amocrm.inbox import WebhookRejected, receive_webhook
 from portal.errors import error_response
-from portal.extensions import limiter
+from portal.extensions import csrf, limiter
 from portal.ratelimit import parse_limit, rate_limiter
-from portal.webhooks import bp
-from portal.webhooks.services import WebhookRejected, receive_webhook
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+csrf.exempt(bp)  # a machine endpoint: authenticated by the workspace's secret in the URL, not a session
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 # Failed guesses (404) are throttled per client IP and workspace, and more loosely per IP. Keying on the

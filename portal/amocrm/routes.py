@@ -1,16 +1,19 @@
 """Thin views: Settings → amoCRM and the /amocrm/* endpoints of the connect flow."""
 from urllib.parse import urlencode
 
-from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from portal.amocrm import connection as services
+from portal.amocrm.forms import LongLivedTokenForm, PipelineForm
+from portal.amocrm.inbox import rotate_webhook_secret, webhook_health
+from portal.amocrm.sync_admin import sync_health
 from portal.auth.decorators import owner_required
-from portal.connection import bp, services
-from portal.connection.forms import LongLivedTokenForm, PipelineForm
 from portal.errors import error_response
 from portal.extensions import csrf
-from portal.sync.services import sync_health
-from portal.webhooks.services import rotate_webhook_secret, webhook_health
+
+# Settings → amoCRM, the button, the OAuth callback, tokens that stay alive, status and disconnect.
+bp = Blueprint("connection", __name__)
 
 SCOPES = "crm,notifications"
 

@@ -1,7 +1,7 @@
 """The sync log: one row per amoCRM call, with tokens and personal data masked."""
 import json
 
-from portal.amocrm.client import CallRecord
+from portal.amocrm.api.client import CallRecord
 from portal.extensions import db
 from portal.masking import mask_document
 from portal.models import SyncLogEntry

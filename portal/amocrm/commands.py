@@ -19,7 +19,7 @@ def find_workspace_id(reference: str) -> int:
 @click.argument("workspace")
 def push(workspace: str) -> None:
     """Push WORKSPACE's pending leads now, in this process."""
-    from portal.jobs.sync import push_leads
+    from portal.amocrm.jobs import push_leads
 
     click.echo(push_leads(find_workspace_id(workspace)))
 
@@ -29,7 +29,7 @@ def push(workspace: str) -> None:
 def prune_log(days: int | None) -> None:
     """Delete sync log rows, and the bodies of webhook events processed or ignored, older than the retention
     period."""
-    from portal.sync.services import prune_sync_log
+    from portal.amocrm.sync_admin import prune_sync_log
 
     log_rows, events = prune_sync_log(days if days is not None else current_app.config["SYNC_LOG_RETENTION_DAYS"])
     click.echo(f"removed {log_rows} sync log rows and {events} webhook events")

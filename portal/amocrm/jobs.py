@@ -11,24 +11,24 @@ from sqlalchemy import text
 from portal.extensions import db, redis_connection
 from portal.jobs import scheduler
 from portal.jobs.queues import AMOCRM, DEFAULT, get_queue
-from portal.logging import workspace_id_var
+from portal.log_context import workspace_id_var
 from portal.models.types import utcnow
 
 TIME_BUDGET_SECONDS = 20  # then the job hands over to a fresh one, so no job runs long
 LOCK_SECONDS = 60  # without PostgreSQL: outlives a job that was killed by at most this long
 ADVISORY_LOCK_NAMESPACE = 7301  # pg_advisory_lock(namespace, workspace id): "a push runs for this workspace"
-PUSH = "portal.jobs.sync.push_leads"
+PUSH = "portal.amocrm.jobs.push_leads"
 
 log = logging.getLogger(__name__)
 
 
 def push_leads(workspace_id: int) -> dict:
     """Push the workspace's pending leads to amoCRM. Never two at once for one workspace."""
-    from portal.connection.services import NotConnected, client_for
-    from portal.jobs.sync_schedule import push_started
-    from portal.sync.limiter import limiter_for_workspace
-    from portal.sync.log import SyncLogRecorder
-    from portal.sync.push import due_pending_exists, next_retry_at, push_pending
+    from portal.amocrm.connection import NotConnected, client_for
+    from portal.amocrm.limiter import limiter_for_workspace
+    from portal.amocrm.push import due_pending_exists, next_retry_at, push_pending
+    from portal.amocrm.scheduling import push_started
+    from portal.amocrm.sync_log import SyncLogRecorder
 
     workspace_id_var.set(str(workspace_id))
     push_started(workspace_id)  # leads committed from now on schedule another push
@@ -93,9 +93,9 @@ def follow_up(workspace_id: int, delay_seconds: float = 0) -> None:
 
 
 def prune_sync_log() -> tuple[int, int]:
-    from portal.sync.services import prune_sync_log as prune
+    from portal.amocrm.sync_admin import prune_sync_log as prune
 
     return prune(current_app.config["SYNC_LOG_RETENTION_DAYS"])
 
 
-scheduler.every(24 * 3600, DEFAULT, "portal.jobs.sync.prune_sync_log")
+scheduler.every(24 * 3600, DEFAULT, "portal.amocrm.jobs.prune_sync_log")

@@ -25,7 +25,7 @@ def warm_report_caches() -> int:
                    select(Sale.workspace_id).where(Sale.updated_at >= since))
     workspace_ids = db.session.scalars(select(active.subquery().c.workspace_id)).all()
     for workspace_id in workspace_ids:
-        send(PendingJob(DEFAULT, "portal.jobs.reports.warm_workspace", (workspace_id,),
+        send(PendingJob(DEFAULT, "portal.reports.cache_warmer.warm_workspace", (workspace_id,),
                         job_id=f"warm-reports-{workspace_id}"))
     return len(workspace_ids)
 
@@ -41,4 +41,4 @@ def warm_workspace(workspace_id: int) -> int:
                             today, today) for attribution in ATTRIBUTIONS)
 
 
-every(WARM_EVERY_SECONDS, DEFAULT, "portal.jobs.reports.warm_report_caches")
+every(WARM_EVERY_SECONDS, DEFAULT, "portal.reports.cache_warmer.warm_report_caches")

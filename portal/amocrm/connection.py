@@ -15,10 +15,10 @@ import jwt
 from flask import current_app, has_request_context, request, url_for
 from sqlalchemy import delete, select
 
-from portal.amocrm import oauth
-from portal.amocrm.client import AmoCRMClient, CallRecord
-from portal.amocrm.errors import AmoCRMError, OAuthError, TransportError
-from portal.connection.tokens import LONG_LIVED, ConnectionTokens, NotConnected, StaticTokens
+from portal.amocrm.api import oauth
+from portal.amocrm.api.client import AmoCRMClient, CallRecord
+from portal.amocrm.api.errors import AmoCRMError, OAuthError, TransportError
+from portal.amocrm.token_provider import LONG_LIVED, ConnectionTokens, NotConnected, StaticTokens
 from portal.extensions import db
 from portal.models import AmoCRMConnection, AmoCRMContact, OAuthState, Workspace
 from portal.models.amocrm import CONNECTED, DISCONNECTED
@@ -223,8 +223,8 @@ def _store(connection: AmoCRMConnection, *, host: str, account: dict, auth_type:
 def _after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoCRMClient) -> None:
     """Pipelines and the webhook: failures here leave the connection usable with `last_error` set. Then the
     backfill of deals, and the push of leads that waited while the workspace was not connected."""
+    from portal.amocrm.scheduling import PUSH_LEADS, push_job_id
     from portal.jobs.queues import AMOCRM, DEFAULT, enqueue
-    from portal.jobs.sync_schedule import PUSH_LEADS, push_job_id
 
     problems = []
     try:
@@ -242,7 +242,7 @@ def _after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoC
         connection.webhook_disabled = False
         connection.webhook_checked_at = utcnow()
     connection.last_error = ("Connected, but " + " and ".join(problems) + ".") if problems else None
-    enqueue(DEFAULT, "portal.jobs.reconcile.reconcile_workspace", workspace.id, job_id=f"reconcile-{workspace.id}")
+    enqueue(DEFAULT, "portal.amocrm.reconcile.reconcile_workspace", workspace.id, job_id=f"reconcile-{workspace.id}")
     enqueue(AMOCRM, PUSH_LEADS, workspace.id, job_id=push_job_id(workspace.id))
 
 
@@ -419,7 +419,7 @@ def client_for(workspace_id: int, *, before_request: Callable[[], None] | None =
     tokens = ConnectionTokens(workspace_id, access_token=connection.access_token, expires_at=connection.expires_at,
                               redirect_uri=callback_url() if config.get("PUBLIC_BASE_URL") else None)
     if before_request is None:
-        from portal.sync.limiter import limiter_for_workspace
+        from portal.amocrm.limiter import limiter_for_workspace
 
         before_request = limiter_for_workspace(workspace_id).wait
     return AmoCRMClient(oauth.base_url(connection.base_domain, config["AMOCRM_DEV_HOSTS"]), tokens,

@@ -21,8 +21,8 @@ from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.amocrm import oauth
-from portal.amocrm.errors import OAuthError, Unauthorized
+from portal.amocrm.api import oauth
+from portal.amocrm.api.errors import OAuthError, Unauthorized
 from portal.extensions import db
 from portal.models import AmoCRMConnection
 from portal.models.amocrm import CONNECTED, NEEDS_REAUTH

@@ -29,8 +29,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
 
-from portal.amocrm import payloads
-from portal.amocrm.errors import (
+from portal.amocrm.api import payloads
+from portal.amocrm.api.errors import (
     AccountBlocked,
     AmoCRMError,
     BatchTooLarge,
@@ -341,7 +341,7 @@ def retarget(context: PushContext) -> bool:
     """amoCRM refused every lead for the pipeline or stage chosen for new leads: someone deleted or changed it.
     Read the pipelines again; if the choice is gone, new leads go where they go after a fresh connect (the main
     pipeline's first working stage) and Settings says so. False if the choice still exists."""
-    from portal.connection.services import apply_pipelines, connection_of
+    from portal.amocrm.connection import apply_pipelines, connection_of
 
     connection = connection_of(context.workspace_id)
     chosen = (connection.pipeline_id, connection.status_id)
@@ -417,7 +417,7 @@ def push_pending(workspace_id: int, client, limiter, recorder=None, *, time_budg
 
 
 def _push_loop(context: PushContext, outcome: PushOutcome, recorder, started: float, time_budget: float | None):
-    from portal.connection.tokens import NotConnected  # (the connection package imports the sync engine)
+    from portal.amocrm.token_provider import NotConnected  # (the connection package imports the sync engine)
 
     workspace_id = context.workspace_id
     while time_budget is None or time.monotonic() - started < time_budget:

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from sqlalchemy import exists, or_, select
 
+from portal.amocrm.scheduling import schedule_push
 from portal.extensions import db
 from portal.jobs.queues import DEFAULT
 from portal.jobs.scheduler import every
-from portal.jobs.sync_schedule import schedule_push
 from portal.models import Lead, Workspace
 from portal.models.lead import PENDING
 from portal.models.types import utcnow
@@ -48,4 +48,4 @@ def sweep_pending_leads(min_age_seconds: int = MIN_AGE_SECONDS) -> list[int]:
     return scheduled
 
 
-every(SWEEP_EVERY_SECONDS, DEFAULT, "portal.jobs.sweeper.sweep_pending_leads")
+every(SWEEP_EVERY_SECONDS, DEFAULT, "portal.amocrm.push_sweeper.sweep_pending_leads")

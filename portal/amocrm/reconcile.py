@@ -8,22 +8,22 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
-from portal.amocrm.errors import AmoCRMError
-from portal.amocrm.webhooks import deal_from_api
-from portal.connection.services import NotConnected, client_for
+from portal.amocrm.api.errors import AmoCRMError
+from portal.amocrm.api.webhook_bodies import deal_from_api
+from portal.amocrm.connection import NotConnected, client_for
+from portal.amocrm.inbox import apply_deals
 from portal.extensions import db
 from portal.jobs.queues import DEFAULT, enqueue
 from portal.jobs.scheduler import every
-from portal.logging import job_id_var, workspace_id_var
+from portal.log_context import job_id_var, workspace_id_var
 from portal.models import AmoCRMConnection, SyncLogEntry
 from portal.models.amocrm import CONNECTED
 from portal.models.types import utcnow
-from portal.webhooks.services import apply_deals
 
 BACKFILL = timedelta(days=90)
 OVERLAP = timedelta(minutes=10)  # clocks and amoCRM's second-resolution updated_at: read a little twice
 BATCH = 250
-JOB = "portal.jobs.reconcile.reconcile_workspace"
+JOB = "portal.amocrm.reconcile.reconcile_workspace"
 
 log = logging.getLogger(__name__)
 
@@ -118,4 +118,4 @@ def reconcile_connected_workspaces() -> int:
     return len(workspace_ids)
 
 
-every(3600, DEFAULT, "portal.jobs.reconcile.reconcile_connected_workspaces")
+every(3600, DEFAULT, "portal.amocrm.reconcile.reconcile_connected_workspaces")

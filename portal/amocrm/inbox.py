@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from portal.amocrm.webhooks import (
+from portal.amocrm.api.webhook_bodies import (
     DealSnapshot,
     WebhookBodyError,
     parse_form,
@@ -28,7 +28,7 @@ from portal.amocrm.webhooks import (
 )
 from portal.extensions import db, redis_connection
 from portal.jobs.queues import AMOCRM, enqueue
-from portal.logging import job_id_var, workspace_id_var
+from portal.log_context import job_id_var, workspace_id_var
 from portal.masking import mask_document
 from portal.models import AmoCRMConnection, Lead, Sale, SyncLogEntry, WebhookEvent, Workspace
 from portal.models.activity import FAILED, IGNORED, PROCESSED, RECEIVED
@@ -148,7 +148,7 @@ def _insert_event_statement(dialect_name: str):
     returns before the WAL is flushed to disk (PostgreSQL flushes it within `wal_writer_delay`, 200 ms by
     default, ×3 at worst). A crash of PostgreSQL itself (not of our process) in that window can lose an
     acknowledged event, but never corrupts anything. That is acceptable here and only here: amoCRM's own
-    state is the truth, and the hourly reconciliation (`portal.jobs.reconcile`) re-reads every deal updated
+    state is the truth, and the hourly reconciliation (`portal.amocrm.reconcile`) re-reads every deal updated
     since the last run, so a lost event's deal is applied anyway. The lead intake, whose rows exist nowhere
     else, keeps the fsync'd commit.
     """
@@ -619,8 +619,8 @@ def check_webhook(workspace_id: int) -> dict:
     """Look for our subscription in amoCRM (`GET /api/v4/webhooks`); re-create it when it is missing, disabled,
     or still points at a rotated secret (then the old destination is removed). Records webhook_checked_at and
     webhook_disabled on the connection. Raises NotConnected / AmoCRMError."""
-    from portal.amocrm.errors import AmoCRMError
-    from portal.connection.services import WEBHOOK_SETTINGS, client_for
+    from portal.amocrm.api.errors import AmoCRMError
+    from portal.amocrm.connection import WEBHOOK_SETTINGS, client_for
 
     connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
     workspace = db.session.get(Workspace, workspace_id)
@@ -718,7 +718,7 @@ def mark_lead_spam(workspace_id: int, lead_id: int, spam: bool = True) -> Lead:
         lead.next_attempt_at = None
     db.session.commit()
     if pushes:
-        from portal.jobs.sync_schedule import schedule_push
+        from portal.amocrm.scheduling import schedule_push
 
         schedule_push(workspace_id)
     return lead
@@ -729,8 +729,8 @@ def close_spam_deal(workspace_id: int, lead_id: int) -> str:
     deal, or the deal is already lost — or won: revenue is never thrown away because of a spam flag."""
     import time
 
-    from portal.amocrm.errors import AmoCRMError
-    from portal.connection.services import client_for
+    from portal.amocrm.api.errors import AmoCRMError
+    from portal.amocrm.connection import client_for
 
     lead = db.session.scalar(select(Lead).where(Lead.workspace_id == workspace_id, Lead.id == lead_id))
     if lead is None or not lead.is_spam or lead.amocrm_lead_id is None:
