@@ -32,7 +32,7 @@ from portal.log_context import job_id_var, workspace_id_var
 from portal.masking import mask_document
 from portal.models import AmoCRMConnection, Lead, Sale, SyncLogEntry, WebhookEvent, Workspace
 from portal.models.activity import FAILED, IGNORED, PROCESSED, RECEIVED
-from portal.models.sale import LOST, LOST_STATUS_ID, OPEN, WON, WON_STATUS_ID, state_for_status
+from portal.models.deal import LOST, LOST_STATUS_ID, OPEN, WON, WON_STATUS_ID, state_for_status
 from portal.models.types import utcnow
 
 log = logging.getLogger(__name__)

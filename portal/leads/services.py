@@ -15,8 +15,8 @@ from sqlalchemy import exists, func, select, tuple_
 
 from portal.extensions import db
 from portal.models import AmoCRMConnection, Lead, Sale, SyncLogEntry
+from portal.models.deal import LOST, OPEN, WON
 from portal.models.lead import FAILED, PENDING, SKIPPED, SYNCED
-from portal.models.sale import LOST, OPEN, WON
 from portal.models.types import utcnow
 from portal.reports.periods import EARLIEST_DATE, LATEST_DATE, Period, parse_period
 from portal.reports.services import NONE_LABEL, normalize_tag

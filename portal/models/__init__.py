@@ -1,8 +1,8 @@
 """All models, one module per aggregate."""
 from portal.models.activity import SyncLogEntry, WebhookEvent
 from portal.models.amocrm import AmoCRMConnection, AmoCRMContact, OAuthState
+from portal.models.deal import AdSpend, Sale
 from portal.models.lead import Lead
-from portal.models.sale import AdSpend, Sale
 from portal.models.user import Invite, User
 from portal.models.workspace import ApiToken, Workspace
 

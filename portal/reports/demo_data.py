@@ -15,8 +15,8 @@ from sqlalchemy import func, insert, select, text
 
 from portal.extensions import db
 from portal.models import AdSpend, Lead, Sale, Workspace
+from portal.models.deal import LOST, LOST_STATUS_ID, OPEN, WON, WON_STATUS_ID
 from portal.models.lead import FAILED, PENDING, SKIPPED, SYNCED
-from portal.models.sale import LOST, LOST_STATUS_ID, OPEN, WON, WON_STATUS_ID
 from portal.reports.rollups import forget_workspace
 
 

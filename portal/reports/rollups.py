@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from portal.extensions import db, redis_connection
 from portal.models import Lead, Sale
-from portal.models.sale import LOST, OPEN, WON
+from portal.models.deal import LOST, OPEN, WON
 
 log = logging.getLogger(__name__)
 
