@@ -189,7 +189,7 @@ def demo_data(workspace: str, leads: int, sales: int | None, spend_rows: int | N
         raise click.UsageError("--leads must be ≥ 0 and --days ≥ 1")
     started = time.monotonic()
     counts = generate(workspace_id, leads, sales, spend_rows, days, seed)
-    click.echo(f"Added {counts['leads']} leads, {counts['sales']} deals, {counts['spend_rows']} spend rows "
+    click.echo(f"Added {counts['leads']} leads, {counts['deals']} deals, {counts['spend_rows']} spend rows "
                f"to workspace {workspace_id} in {time.monotonic() - started:.1f}s.")
 
 

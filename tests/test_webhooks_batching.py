@@ -9,7 +9,7 @@ from portal.amocrm import inbox as services
 from portal.extensions import db
 from portal.jobs import webhooks as jobs
 from portal.jobs.queues import WEBHOOKS, get_queue
-from portal.models import Sale, SyncLogEntry, WebhookEvent
+from portal.models import Deal, SyncLogEntry, WebhookEvent
 
 T0 = 1704912474
 
@@ -47,7 +47,7 @@ def test_one_job_drains_every_event_of_the_workspace_in_order(app, client, works
     with app.app_context():
         processed, more = services.process_workspace_events(workspace["id"], batch_size=3)
         assert (processed, more) == (4, False)
-        amounts = dict(db.session.execute(select(Sale.amocrm_lead_id, Sale.amount)).all())
+        amounts = dict(db.session.execute(select(Deal.amocrm_lead_id, Deal.amount)).all())
         assert amounts == {1: Decimal(100), 2: Decimal(9), 3: Decimal(0)}
         assert db.session.scalar(select(func.count(SyncLogEntry.id))) == 4  # one log line per event
         db.session.rollback()

@@ -17,7 +17,7 @@ from webhooks_fixtures import (
 from portal.amocrm.inbox import MAX_ATTEMPTS, process_event, requeue_stale_events
 from portal.extensions import db
 from portal.jobs.queues import AMOCRM, WEBHOOKS, get_queue
-from portal.models import Sale, SyncLogEntry, WebhookEvent
+from portal.models import Deal, SyncLogEntry, WebhookEvent
 from portal.models.types import utcnow
 
 T0 = 1704912474
@@ -42,9 +42,9 @@ def deliver(app, client, workspace):
     return deliver
 
 
-def sales(app) -> list[Sale]:
+def sales(app) -> list[Deal]:
     with app.app_context():
-        rows = db.session.scalars(select(Sale).order_by(Sale.amocrm_lead_id)).all()
+        rows = db.session.scalars(select(Deal).order_by(Deal.amocrm_lead_id)).all()
         db.session.expunge_all()
         return rows
 

@@ -16,7 +16,7 @@ from portal.amocrm.reconcile import reconcile_workspace
 from portal.extensions import db
 from portal.jobs.queues import AMOCRM, DEFAULT, WEBHOOKS, get_queue
 from portal.jobs.worker import build_worker
-from portal.models import AmoCRMConnection, Lead, Sale, SyncLogEntry, WebhookEvent, Workspace
+from portal.models import AmoCRMConnection, Deal, Lead, SyncLogEntry, WebhookEvent, Workspace
 
 pytestmark = pytest.mark.integration
 
@@ -99,10 +99,10 @@ def run_worker(app, *queues):
     build_worker(app, queues or (WEBHOOKS,)).work(burst=True)
 
 
-def sale_of(app, workspace_id: int, deal_id: int) -> Sale | None:
+def sale_of(app, workspace_id: int, deal_id: int) -> Deal | None:
     with app.app_context():
-        sale = db.session.scalar(select(Sale).where(Sale.workspace_id == workspace_id,
-                                                    Sale.amocrm_lead_id == deal_id))
+        sale = db.session.scalar(select(Deal).where(Deal.workspace_id == workspace_id,
+                                                    Deal.amocrm_lead_id == deal_id))
         db.session.expunge_all()
         return sale
 
@@ -117,8 +117,8 @@ def test_a_deal_moved_to_won_becomes_a_sale_of_the_lead_and_its_campaign(app, sa
     assert (sale.state, sale.amount, sale.status_id, sale.lead_id) == ("won", Decimal(50000), 142, lead_id)
     assert sale.closed_at is not None
     with app.app_context():
-        campaign = db.session.scalar(select(Lead.utm_campaign).join(Sale, Sale.lead_id == Lead.id)
-                                     .where(Sale.id == sale.id))
+        campaign = db.session.scalar(select(Lead.utm_campaign).join(Deal, Deal.lead_id == Lead.id)
+                                     .where(Deal.id == sale.id))
         assert campaign == "spring-sale"
         assert webhook_health(subscribed)["last_webhook_at"] is not None
 
@@ -136,7 +136,7 @@ def test_failing_deliveries_are_retried_and_end_in_exactly_one_sale(app, sandbox
     with app.app_context():
         events = db.session.scalars(select(WebhookEvent).where(WebhookEvent.workspace_id == subscribed)).all()
         assert sum(1 for e in events if "status" in e.payload["leads"]) == 1
-        assert db.session.scalar(select(db.func.count(Sale.id)).where(Sale.amocrm_lead_id == deal_id)) == 1
+        assert db.session.scalar(select(db.func.count(Deal.id)).where(Deal.amocrm_lead_id == deal_id)) == 1
     assert sale_of(app, subscribed, deal_id).amount == Decimal(1200)
 
 

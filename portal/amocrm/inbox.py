@@ -1,4 +1,4 @@
-"""Receiving amoCRM webhooks and turning deal events into Sales.
+"""Receiving amoCRM webhooks and turning deal events into Deals.
 
 Receiving is the hot path (amoCRM waits 2 s and disables a webhook that keeps failing): authenticate, parse,
 dedupe, store, commit, enqueue — a handful of indexed queries and no amoCRM call. Everything else happens in
@@ -30,7 +30,7 @@ from portal.extensions import db, redis_connection
 from portal.jobs.queues import AMOCRM, enqueue
 from portal.log_context import job_id_var, workspace_id_var
 from portal.masking import mask_document
-from portal.models import AmoCRMConnection, Lead, Sale, SyncLogEntry, WebhookEvent, Workspace
+from portal.models import AmoCRMConnection, Deal, Lead, SyncLogEntry, WebhookEvent, Workspace
 from portal.models.activity import FAILED, IGNORED, PROCESSED, RECEIVED
 from portal.models.deal import LOST, LOST_STATUS_ID, OPEN, WON, WON_STATUS_ID, state_for_status
 from portal.models.types import utcnow
@@ -247,7 +247,7 @@ def requeue_stale_events(older_than: timedelta = timedelta(minutes=1), limit: in
 class DealOutcome:
     deal_id: int
     result: str  # created | updated | stale | unknown_deleted
-    sale: Sale | None = None
+    deal: Deal | None = None
 
 
 @dataclass
@@ -286,7 +286,7 @@ def process_events(workspace_id: int, event_ids: list[int]) -> int:
         notifications = [parse_notification(event.payload) for event in events]
         deal_ids = {snapshot.deal_id for notification in notifications for snapshot in notification.deals
                     if snapshot.action != "delete"}
-        context.prefetched = prefetch_sales(workspace_id, deal_ids, context.currency)
+        context.prefetched = prefetch_deals(workspace_id, deal_ids, context.currency)
         unknown_pipelines: set = set()
         now = utcnow()
         with db.session.no_autoflush:
@@ -338,7 +338,7 @@ def _mark_processed(event: WebhookEvent, notification, summary: ProcessSummary, 
     event.processed_at = now
     event.attempts += 1
     event.error = None
-    lead_ids = sorted({o.sale.lead_id for o in summary.outcomes if o.sale is not None and o.sale.lead_id})
+    lead_ids = sorted({o.deal.lead_id for o in summary.outcomes if o.deal is not None and o.deal.lead_id})
     db.session.add(SyncLogEntry(
         workspace_id=event.workspace_id, direction="inbound", operation="webhook " + " ".join(notification.actions),
         lead_ids=lead_ids or None, outcome="ok", request=_document(event.payload),
@@ -348,7 +348,7 @@ def _mark_processed(event: WebhookEvent, notification, summary: ProcessSummary, 
 
 
 def process_event(event_id: int) -> str | None:
-    """Apply one stored webhook event to the workspace's Sales, in one transaction. Idempotent: an event that
+    """Apply one stored webhook event to the workspace's Deals, in one transaction. Idempotent: an event that
     is no longer `received` is left alone. Returns the event's status afterwards (None when it does not exist).
 
     A failure rolls back, counts the attempt on the event and re-raises; after MAX_ATTEMPTS the event is
@@ -420,125 +420,125 @@ def apply_deals(workspace_id: int, snapshots: list[DealSnapshot], context: DealC
 
 def apply_deal(workspace_id: int, snapshot: DealSnapshot, *, currency: str | None = None,
                prefetched: "Prefetched | None" = None) -> DealOutcome:
-    """Upsert the workspace's Sale for one amoCRM deal from an event or an API read. Does not commit.
+    """Upsert the workspace's Deal for one amoCRM deal from an event or an API read. Does not commit.
 
-    Ordering: a snapshot older (amoCRM `updated_at`) than what the Sale holds changes nothing; an equal one is
+    Ordering: a snapshot older (amoCRM `updated_at`) than what the Deal holds changes nothing; an equal one is
     applied again (the result is the same), except that an open one does not reopen a won/lost deal. Fields a
     snapshot does not carry are left as they are. Moving to won
     or lost sets closed_at (the snapshot's, else the time of the change); moving back out clears it.
     """
     if prefetched is not None:
-        sale = prefetched.sales.get(snapshot.deal_id)
+        deal = prefetched.deals.get(snapshot.deal_id)
     else:
-        sale = _locked_sale(workspace_id, snapshot.deal_id)
+        deal = _locked_deal(workspace_id, snapshot.deal_id)
     if snapshot.action == "delete":
-        if sale is None:
+        if deal is None:
             return DealOutcome(snapshot.deal_id, "unknown_deleted")
-        sale.deleted = True
-        return DealOutcome(snapshot.deal_id, "updated", sale)
-    created = sale is None
-    if created and prefetched is not None:  # inserted by prefetch_sales: new to this batch
+        deal.deleted = True
+        return DealOutcome(snapshot.deal_id, "updated", deal)
+    created = deal is None
+    if created and prefetched is not None:  # inserted by prefetch_deals: new to this batch
         raise RuntimeError(f"deal {snapshot.deal_id} was not prefetched")
     if created:
-        sale, created = _insert_sale(workspace_id, snapshot.deal_id, currency)
-    elif prefetched is not None:  # inserted by prefetch_sales: "created" for the first snapshot that touches it
+        deal, created = _insert_deal(workspace_id, snapshot.deal_id, currency)
+    elif prefetched is not None:  # inserted by prefetch_deals: "created" for the first snapshot that touches it
         created = snapshot.deal_id in prefetched.created
         prefetched.created.discard(snapshot.deal_id)
-    if snapshot.updated_at is not None and snapshot.updated_at < sale.amocrm_updated_at:
-        return DealOutcome(snapshot.deal_id, "stale", sale)
-    if _reopens_in_the_same_second(sale, snapshot, created):
-        return DealOutcome(snapshot.deal_id, "stale", sale)
+    if snapshot.updated_at is not None and snapshot.updated_at < deal.amocrm_updated_at:
+        return DealOutcome(snapshot.deal_id, "stale", deal)
+    if _reopens_in_the_same_second(deal, snapshot, created):
+        return DealOutcome(snapshot.deal_id, "stale", deal)
 
     if snapshot.updated_at is not None:
-        sale.amocrm_updated_at = snapshot.updated_at
+        deal.amocrm_updated_at = snapshot.updated_at
     if snapshot.name is not None:
-        sale.name = snapshot.name[:255]
+        deal.name = snapshot.name[:255]
     if snapshot.pipeline_id is not None:
-        sale.pipeline_id = snapshot.pipeline_id
+        deal.pipeline_id = snapshot.pipeline_id
     if snapshot.status_id is not None:
-        sale.status_id = snapshot.status_id
+        deal.status_id = snapshot.status_id
     if snapshot.price is not None:
-        sale.amount = snapshot.price
-    sale.deleted = snapshot.is_deleted
-    state = state_for_status(sale.status_id)
+        deal.amount = snapshot.price
+    deal.deleted = snapshot.is_deleted
+    state = state_for_status(deal.status_id)
     if state in (WON, LOST):
         if snapshot.closed_at:
-            sale.closed_at = _from_unix(snapshot.closed_at)
-        elif sale.state != state or sale.closed_at is None:
-            sale.closed_at = _from_unix(snapshot.updated_at) if snapshot.updated_at else utcnow()
+            deal.closed_at = _from_unix(snapshot.closed_at)
+        elif deal.state != state or deal.closed_at is None:
+            deal.closed_at = _from_unix(snapshot.updated_at) if snapshot.updated_at else utcnow()
     else:
-        sale.closed_at = None
-    sale.state = state
+        deal.closed_at = None
+    deal.state = state
 
-    if sale.lead_id is None and prefetched is not None:
-        sale.lead_id = prefetched.lead_ids.get(snapshot.deal_id)
-    elif sale.lead_id is None:
-        sale.lead_id = db.session.scalar(
+    if deal.lead_id is None and prefetched is not None:
+        deal.lead_id = prefetched.lead_ids.get(snapshot.deal_id)
+    elif deal.lead_id is None:
+        deal.lead_id = db.session.scalar(
             select(Lead.id).where(Lead.workspace_id == workspace_id, Lead.amocrm_lead_id == snapshot.deal_id)
             .order_by(Lead.id).limit(1))
-    if sale.lead_id is None and snapshot.utm:
+    if deal.lead_id is None and snapshot.utm:
         for key in ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"):
-            setattr(sale, key, snapshot.utm.get(key))
-    return DealOutcome(snapshot.deal_id, "created" if created else "updated", sale)
+            setattr(deal, key, snapshot.utm.get(key))
+    return DealOutcome(snapshot.deal_id, "created" if created else "updated", deal)
 
 
-def _reopens_in_the_same_second(sale: Sale, snapshot: DealSnapshot, created: bool) -> bool:
+def _reopens_in_the_same_second(deal: Deal, snapshot: DealSnapshot, created: bool) -> bool:
     """amoCRM's updated_at has one-second resolution: a deal created and won within the same second sends `add`
     (open) and `status` (won) events with equal timestamps, which the queue may process in either order. On such a
     tie an open snapshot does not undo a won/lost one (found by the soak: the late `add` reopened won deals)."""
-    if created or snapshot.updated_at is None or snapshot.updated_at != sale.amocrm_updated_at:
+    if created or snapshot.updated_at is None or snapshot.updated_at != deal.amocrm_updated_at:
         return False
-    if sale.state not in (WON, LOST) or snapshot.status_id is None:
+    if deal.state not in (WON, LOST) or snapshot.status_id is None:
         return False
     return state_for_status(snapshot.status_id) == OPEN
 
 
 @dataclass
 class Prefetched:
-    """A batch's Sales (locked, every deal of the batch, created when missing) and leads by deal id."""
+    """A batch's Deals (locked, every deal of the batch, created when missing) and leads by deal id."""
 
-    sales: dict[int, Sale]
+    deals: dict[int, Deal]
     lead_ids: dict[int, int]
     created: set[int]
 
 
-def prefetch_sales(workspace_id: int, deal_ids: set[int], currency: str | None) -> Prefetched:
-    """Three statements for a whole batch instead of three per deal: insert the missing Sales (ON CONFLICT DO
+def prefetch_deals(workspace_id: int, deal_ids: set[int], currency: str | None) -> Prefetched:
+    """Three statements for a whole batch instead of three per deal: insert the missing Deals (ON CONFLICT DO
     NOTHING: another worker may be inserting them too), lock and load them all, and find their leads."""
     if not deal_ids:
         return Prefetched({}, {}, set())
-    table = Sale.__table__
+    table = Deal.__table__
     rows = [{"workspace_id": workspace_id, "amocrm_lead_id": deal_id, "currency": currency or "RUB", "state": OPEN,
              "amocrm_updated_at": 0, "deleted": False} for deal_id in sorted(deal_ids)]
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     created = set(db.session.scalars(insert(table).values(rows).on_conflict_do_nothing(
         index_elements=["workspace_id", "amocrm_lead_id"]).returning(table.c.amocrm_lead_id)).all())
-    sales = {sale.amocrm_lead_id: sale for sale in db.session.scalars(
-        select(Sale).where(Sale.workspace_id == workspace_id, Sale.amocrm_lead_id.in_(deal_ids))
-        .order_by(Sale.id).with_for_update())}
+    deals = {deal.amocrm_lead_id: deal for deal in db.session.scalars(
+        select(Deal).where(Deal.workspace_id == workspace_id, Deal.amocrm_lead_id.in_(deal_ids))
+        .order_by(Deal.id).with_for_update())}
     lead_ids = dict(db.session.execute(
         select(Lead.amocrm_lead_id, func.min(Lead.id))
         .where(Lead.workspace_id == workspace_id, Lead.amocrm_lead_id.in_(deal_ids))
         .group_by(Lead.amocrm_lead_id)).all())
-    return Prefetched(sales, lead_ids, created)
+    return Prefetched(deals, lead_ids, created)
 
 
-def _locked_sale(workspace_id: int, deal_id: int) -> Sale | None:
-    return db.session.scalar(select(Sale).where(Sale.workspace_id == workspace_id, Sale.amocrm_lead_id == deal_id)
+def _locked_deal(workspace_id: int, deal_id: int) -> Deal | None:
+    return db.session.scalar(select(Deal).where(Deal.workspace_id == workspace_id, Deal.amocrm_lead_id == deal_id)
                              .with_for_update())
 
 
-def _insert_sale(workspace_id: int, deal_id: int, currency: str | None) -> tuple[Sale, bool]:
-    """(a new Sale row, True); if another worker inserted it meanwhile, (that row, locked, False)."""
-    sale = Sale(workspace_id=workspace_id, amocrm_lead_id=deal_id, currency=currency or "RUB", state=OPEN,
+def _insert_deal(workspace_id: int, deal_id: int, currency: str | None) -> tuple[Deal, bool]:
+    """(a new Deal row, True); if another worker inserted it meanwhile, (that row, locked, False)."""
+    deal = Deal(workspace_id=workspace_id, amocrm_lead_id=deal_id, currency=currency or "RUB", state=OPEN,
                 amocrm_updated_at=0)
     try:
         with db.session.begin_nested():
-            db.session.add(sale)
+            db.session.add(deal)
     except IntegrityError:
-        return _locked_sale(workspace_id, deal_id), False
-    return sale, True
+        return _locked_deal(workspace_id, deal_id), False
+    return deal, True
 
 
 def _from_unix(seconds: int) -> datetime:
@@ -737,21 +737,21 @@ def close_spam_deal(workspace_id: int, lead_id: int) -> str:
         db.session.rollback()
         return "skipped"
     deal_id = lead.amocrm_lead_id
-    sale = db.session.scalar(select(Sale).where(Sale.workspace_id == workspace_id, Sale.amocrm_lead_id == deal_id))
-    if sale is not None and sale.state in (LOST, WON):
+    deal = db.session.scalar(select(Deal).where(Deal.workspace_id == workspace_id, Deal.amocrm_lead_id == deal_id))
+    if deal is not None and deal.state in (LOST, WON):
         db.session.rollback()
-        return f"already {sale.state}"
-    pipeline_id = sale.pipeline_id if sale is not None else None
+        return f"already {deal.state}"
+    pipeline_id = deal.pipeline_id if deal is not None else None
     client = client_for(workspace_id)
     db.session.rollback()
     started = time.perf_counter()
     request = [{"id": deal_id, "status_id": LOST_STATUS_ID, "pipeline_id": pipeline_id}]
     try:
         if pipeline_id is None:
-            deal = client.get_lead(deal_id) or {}
-            if deal.get("status_id") in (WON_STATUS_ID, LOST_STATUS_ID):
+            remote = client.get_lead(deal_id) or {}
+            if remote.get("status_id") in (WON_STATUS_ID, LOST_STATUS_ID):
                 return "already closed in amoCRM"
-            pipeline_id = request[0]["pipeline_id"] = deal.get("pipeline_id")
+            pipeline_id = request[0]["pipeline_id"] = remote.get("pipeline_id")
         answer = client.update_leads(request)
     except AmoCRMError as exc:
         db.session.add(SyncLogEntry(workspace_id=workspace_id, direction="outbound", operation="PATCH /api/v4/leads",

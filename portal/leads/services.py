@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import exists, func, select, tuple_
 
 from portal.extensions import db
-from portal.models import AmoCRMConnection, Lead, Sale, SyncLogEntry
+from portal.models import AmoCRMConnection, Deal, Lead, SyncLogEntry
 from portal.models.deal import LOST, OPEN, WON
 from portal.models.lead import FAILED, PENDING, SKIPPED, SYNCED
 from portal.models.types import utcnow
@@ -97,12 +97,12 @@ def _conditions(workspace_id: int, filters: LeadFilters) -> list:
     elif filters.kind == "spam":
         conditions.append(Lead.is_spam.is_(True))
     if filters.deal_state:
-        deals = select(Sale.id).where(Sale.workspace_id == workspace_id, Sale.lead_id == Lead.id,
-                                      Sale.deleted.is_(False))
+        deals = select(Deal.id).where(Deal.workspace_id == workspace_id, Deal.lead_id == Lead.id,
+                                      Deal.deleted.is_(False))
         if filters.deal_state == "none":
             conditions.append(~exists(deals))
         else:
-            conditions.append(exists(deals.where(Sale.state == filters.deal_state)))
+            conditions.append(exists(deals.where(Deal.state == filters.deal_state)))
     if filters.search:
         conditions.append(_search_condition(filters.search))
     return conditions
@@ -144,7 +144,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 @dataclass
 class LeadPage:
     leads: list[Lead]
-    deals: dict[int, Sale] = field(default_factory=dict)
+    deals: dict[int, Deal] = field(default_factory=dict)
     next_cursor: str | None = None
     deal_base_url: str | None = None
 
@@ -185,14 +185,14 @@ def lead_page(workspace_id: int, filters: LeadFilters, cursor: str | None = None
                     deal_base_url(workspace_id))
 
 
-def latest_deals(workspace_id: int, lead_ids: list[int]) -> dict[int, Sale]:
+def latest_deals(workspace_id: int, lead_ids: list[int]) -> dict[int, Deal]:
     """The most recent non-deleted deal of each lead."""
     if not lead_ids:
         return {}
-    deals: dict[int, Sale] = {}
-    for sale in db.session.scalars(select(Sale).where(Sale.workspace_id == workspace_id, Sale.lead_id.in_(lead_ids),
-                                                      Sale.deleted.is_(False)).order_by(Sale.created_at)):
-        deals[sale.lead_id] = sale
+    deals: dict[int, Deal] = {}
+    for deal in db.session.scalars(select(Deal).where(Deal.workspace_id == workspace_id, Deal.lead_id.in_(lead_ids),
+                                                      Deal.deleted.is_(False)).order_by(Deal.created_at)):
+        deals[deal.lead_id] = deal
     return deals
 
 
@@ -223,7 +223,7 @@ def iter_leads(workspace_id: int, filters: LeadFilters, chunk: int = 1000):
 @dataclass
 class LeadDetail:
     lead: Lead
-    deals: list[Sale]
+    deals: list[Deal]
     duplicate_of: Lead | None
     timeline: list[SyncLogEntry]
     deal_base_url: str | None
@@ -233,8 +233,8 @@ TIMELINE_LIMIT = 100
 
 
 def lead_detail(lead: Lead) -> LeadDetail:
-    deals = list(db.session.scalars(select(Sale).where(Sale.workspace_id == lead.workspace_id,
-                                                       Sale.lead_id == lead.id).order_by(Sale.created_at)))
+    deals = list(db.session.scalars(select(Deal).where(Deal.workspace_id == lead.workspace_id,
+                                                       Deal.lead_id == lead.id).order_by(Deal.created_at)))
     duplicate_of = None
     if lead.duplicate_of_id:
         duplicate_of = db.session.scalar(select(Lead).where(Lead.workspace_id == lead.workspace_id,

@@ -23,7 +23,7 @@ from sqlalchemy import and_, event, inspect, select
 from sqlalchemy.orm import Session
 
 from portal.extensions import db, redis_connection
-from portal.models import Lead, Sale
+from portal.models import Deal, Lead
 from portal.models.deal import LOST, OPEN, WON
 
 log = logging.getLogger(__name__)
@@ -82,33 +82,33 @@ def compute_days(workspace_id: int, attribution: str, timezone: str, first: date
     for day, *values, count in db.session.execute(leads):
         result[as_day(day)][pick_tags(tuple(values), attribution)][0] += count
 
-    deal_columns = (Sale.utm_source, Sale.utm_medium, Sale.utm_campaign)
-    aggregates = (Sale.state, db.func.count(), db.func.coalesce(db.func.sum(Sale.amount), 0))
-    alive = (Sale.workspace_id == workspace_id, Sale.deleted.is_(False))
-    from_form = (select(lead_day, *lead_columns, *aggregates).join(Sale, Sale.lead_id == Lead.id)
+    deal_columns = (Deal.utm_source, Deal.utm_medium, Deal.utm_campaign)
+    aggregates = (Deal.state, db.func.count(), db.func.coalesce(db.func.sum(Deal.amount), 0))
+    alive = (Deal.workspace_id == workspace_id, Deal.deleted.is_(False))
+    from_form = (select(lead_day, *lead_columns, *aggregates).join(Deal, Deal.lead_id == Lead.id)
                  .where(Lead.workspace_id == workspace_id, Lead.created_at >= period.starts_at,
                         Lead.created_at < period.ends_at, *alive)
-                 .group_by(lead_day, *lead_columns, Sale.state))
+                 .group_by(lead_day, *lead_columns, Deal.state))
     for day, *values, state, count, amount in db.session.execute(from_form):
         _add(result[as_day(day)][pick_tags(tuple(values), attribution)], COHORT, state, count, amount)
-    created_day = local_day(Sale.created_at, timezone)
+    created_day = local_day(Deal.created_at, timezone)
     external = (select(created_day, *deal_columns, *aggregates)
-                .where(*alive, Sale.lead_id.is_(None), Sale.created_at >= period.starts_at,
-                       Sale.created_at < period.ends_at)
-                .group_by(created_day, *deal_columns, Sale.state))
+                .where(*alive, Deal.lead_id.is_(None), Deal.created_at >= period.starts_at,
+                       Deal.created_at < period.ends_at)
+                .group_by(created_day, *deal_columns, Deal.state))
     for day, *values, state, count, amount in db.session.execute(external):
         _add(result[as_day(day)][deal_tags((), tuple(values), True, attribution)], COHORT, state, count, amount)
 
-    # Deal-closed basis: won/lost on their closing day (ix_sales_workspace_closed), open deals on their creation
-    # day (ix_sales_workspace_created). Two queries rather than one OR, so each reads through its own index.
+    # Deal-closed basis: won/lost on their closing day (ix_deals_workspace_closed), open deals on their creation
+    # day (ix_deals_workspace_created). Two queries rather than one OR, so each reads through its own index.
     width = len(lead_columns)
-    for day_column, states in ((Sale.closed_at, (WON, LOST)), (Sale.created_at, (OPEN,))):
+    for day_column, states in ((Deal.closed_at, (WON, LOST)), (Deal.created_at, (OPEN,))):
         basis_day = local_day(day_column, timezone)
-        closed = (select(basis_day, *lead_columns, *deal_columns, Sale.lead_id.is_(None), *aggregates)
-                  .outerjoin(Lead, and_(Lead.id == Sale.lead_id, Lead.workspace_id == workspace_id))
-                  .where(*alive, Sale.state.in_(states), day_column >= period.starts_at,
+        closed = (select(basis_day, *lead_columns, *deal_columns, Deal.lead_id.is_(None), *aggregates)
+                  .outerjoin(Lead, and_(Lead.id == Deal.lead_id, Lead.workspace_id == workspace_id))
+                  .where(*alive, Deal.state.in_(states), day_column >= period.starts_at,
                          day_column < period.ends_at)
-                  .group_by(basis_day, *lead_columns, *deal_columns, Sale.lead_id.is_(None), Sale.state))
+                  .group_by(basis_day, *lead_columns, *deal_columns, Deal.lead_id.is_(None), Deal.state))
         for row in db.session.execute(closed):
             tags = deal_tags(tuple(row[1:1 + width]), tuple(row[1 + width:4 + width]), row[4 + width],
                              attribution)
@@ -293,7 +293,7 @@ def _marks_for(obj, deleted: bool) -> set[str]:
             # A new lead without created_at gets "now" from the column default at flush.
             return {f"t:{value.astimezone(UTC).isoformat()}"
                     for value in _values(obj, "created_at") or [datetime.now(UTC)]}
-    elif isinstance(obj, Sale):
+    elif isinstance(obj, Deal):
         if deleted or _changed(obj, SALE_ATTRIBUTES):
             marks = {f"t:{value.astimezone(UTC).isoformat()}" for name in ("created_at", "closed_at")
                      for value in _values(obj, name)}
@@ -308,10 +308,10 @@ def _marks_for(obj, deleted: bool) -> set[str]:
 def _collect_changes(session, flush_context, instances) -> None:
     pending = session.info.setdefault("roi_dirty", defaultdict(set))
     for obj in list(session.new) + list(session.dirty):
-        if isinstance(obj, Lead | Sale) and obj.workspace_id is not None:
+        if isinstance(obj, Lead | Deal) and obj.workspace_id is not None:
             pending[obj.workspace_id] |= _marks_for(obj, False)
     for obj in session.deleted:
-        if isinstance(obj, Lead | Sale) and obj.workspace_id is not None:
+        if isinstance(obj, Lead | Deal) and obj.workspace_id is not None:
             pending[obj.workspace_id] |= _marks_for(obj, True)
 
 
@@ -321,7 +321,7 @@ def _collect_bulk_changes(orm_execute_state) -> None:
     if not (orm_execute_state.is_update or orm_execute_state.is_delete):
         return
     mapper = orm_execute_state.bind_mapper
-    if mapper is None or mapper.class_ not in (Lead, Sale):
+    if mapper is None or mapper.class_ not in (Lead, Deal):
         return
     relevant = LEAD_ATTRIBUTES if mapper.class_ is Lead else SALE_ATTRIBUTES
     if orm_execute_state.is_update and not _updates_any(orm_execute_state, relevant):
