@@ -87,17 +87,17 @@ def register_blueprints(app: Flask) -> None:
     from portal.amocrm.routes import bp as connection_bp
     from portal.amocrm.sync_routes import bp as sync_bp
     from portal.amocrm.webhook_routes import bp as webhooks_bp
-    from portal.auth import bp as auth_bp
-    from portal.dashboard import bp as dashboard_bp
+    from portal.auth.routes import bp as auth_bp
+    from portal.dashboard.routes import bp as dashboard_bp
     from portal.extensions import csrf
     from portal.health import bp as health_bp
-    from portal.intake import bp as intake_bp
-    from portal.leads import bp as leads_bp
-    from portal.metrics import bp as metrics_bp
-    from portal.reports import api_bp as reports_api_bp
-    from portal.reports import bp as reports_bp
-    from portal.settings import bp as settings_bp
-    from portal.spend import bp as spend_bp
+    from portal.intake.routes import bp as intake_bp
+    from portal.leads.routes import bp as leads_bp
+    from portal.metrics.routes import bp as metrics_bp
+    from portal.reports.api import api_bp as reports_api_bp
+    from portal.reports.routes import bp as reports_bp
+    from portal.settings.routes import bp as settings_bp
+    from portal.spend.routes import bp as spend_bp
 
     for blueprint in (
         health_bp,

@@ -56,6 +56,7 @@ def demo(port: int, sandbox_port: int) -> None:
     from werkzeug.serving import run_simple
 
     from portal.jobs.worker import start_in_process
+    from portal.periodic_jobs import PERIODIC_JOBS
 
     app = current_app._get_current_object()
     if app.config["REDIS_URL"]:
@@ -67,7 +68,7 @@ def demo(port: int, sandbox_port: int) -> None:
         from portal.reports.demo_data import seed_demo_data
 
         seed_demo_data(user.workspace_id)
-    start_in_process(app)
+    start_in_process(app, PERIODIC_JOBS)
     sandbox_url = start_demo_sandbox(app, port, sandbox_port)
     click.echo("")
     click.echo(f"  Leadpath demo: http://{DEMO_HOST}:{port}")
@@ -137,10 +138,11 @@ def worker(queues: tuple[str, ...], burst: bool, threads: int) -> None:
 def scheduler() -> None:
     """Enqueue the periodic jobs (sweeps, token refresh, reconciliation) on time."""
     from portal.jobs import scheduler as periodic
+    from portal.periodic_jobs import PERIODIC_JOBS
 
     if not current_app.config["REDIS_URL"]:
         raise click.UsageError("REDIS_URL is not set (the demo runs its own in-process scheduler).")
-    periodic.run(current_app._get_current_object())
+    periodic.run(current_app._get_current_object(), PERIODIC_JOBS)
 
 
 @click.group()

@@ -220,10 +220,10 @@ def test_the_pipeline_chooser_stores_the_choice(app, owner_client, owner, sandbo
 
 
 def test_idle_connections_are_refreshed_by_the_scheduled_job(app, owner_client, owner, sandbox, keys):
-    from portal.jobs.scheduler import PERIODIC_JOBS
-    from portal.jobs.tokens import refresh_idle_connections
+    from portal.amocrm.token_provider import refresh_idle_connections
+    from portal.periodic_jobs import PERIODIC_JOBS
 
-    assert any(job.func == "portal.jobs.tokens.refresh_idle_connections" for job in PERIODIC_JOBS)
+    assert any(job.func == "portal.amocrm.jobs.refresh_idle_connections" for job in PERIODIC_JOBS)
     connect_through_callback(owner_client, sandbox, keys)
     workspace_id = workspace_of(app, owner)
     sandbox.reset_counters()
@@ -259,7 +259,7 @@ def test_a_long_lived_token_can_be_pasted(app, owner_client, owner, sandbox, key
 
 
 def test_reconnecting_to_another_account_forgets_the_contact_ids_of_the_first(app, owner):
-    from portal.amocrm.connection import _store
+    from portal.amocrm.authorization import _store
     from portal.models import AmoCRMContact
 
     workspace_id = workspace_of(app, owner)

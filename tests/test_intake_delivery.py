@@ -128,10 +128,9 @@ def test_sweeper_picks_workspaces_with_overdue_due_pending_leads(app, client, wo
 
 
 def test_sweeper_is_a_periodic_job():
-    import portal.jobs.registry  # noqa: F401
-    from portal.jobs.scheduler import PERIODIC_JOBS
+    from portal.periodic_jobs import PERIODIC_JOBS
 
-    assert any(job.func == "portal.amocrm.push_sweeper.sweep_pending_leads" and job.every_seconds <= 60
+    assert any(job.func == "portal.amocrm.jobs.sweep_pending_leads" and job.every_seconds <= 60
                for job in PERIODIC_JOBS)
 
 

@@ -7,7 +7,7 @@ import pytest
 from intake_fixtures import make_workspace
 
 from portal.amocrm.api.webhook_bodies import DealSnapshot
-from portal.amocrm.inbox import apply_deal
+from portal.amocrm.deals import apply_deal
 from portal.extensions import db
 from portal.models import Deal
 

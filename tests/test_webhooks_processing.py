@@ -176,7 +176,7 @@ def test_an_unknown_pipeline_asks_for_a_pipelines_refresh_once(app, deliver, wor
     deliver(deal_pairs("add", 6, pipeline_id=555, status_id=778))
     with app.app_context():
         jobs = [(job.func_name, job.args) for job in get_queue(AMOCRM).get_jobs()]
-    assert jobs == [("portal.jobs.deals.refresh_pipelines", (workspace["id"],))]
+    assert jobs == [("portal.amocrm.jobs.refresh_pipelines", (workspace["id"],))]
 
 
 def test_known_pipelines_and_won_lost_ask_for_nothing(app, deliver):
@@ -215,7 +215,7 @@ def test_events_left_received_are_enqueued_again(app, client, workspace):
         db.session.commit()
         assert requeue_stale_events() == 1
         assert [(job.func_name, job.args) for job in get_queue(WEBHOOKS).get_jobs()] == [
-            ("portal.jobs.webhooks.process_workspace_events", (workspace["id"],))]
+            ("portal.amocrm.jobs.process_workspace_events", (workspace["id"],))]
         process_event(response.json["event_id"])
         assert requeue_stale_events() == 0
 

@@ -11,11 +11,13 @@ from sqlalchemy import select
 
 from portal.amocrm.api import oauth
 from portal.amocrm.connection import client_for, refresh_pipelines
-from portal.amocrm.inbox import check_webhook, mark_lead_spam, receive_webhook, webhook_health
+from portal.amocrm.inbox import receive_webhook
 from portal.amocrm.reconcile import reconcile_workspace
+from portal.amocrm.subscription import check_webhook, webhook_health
 from portal.extensions import db
 from portal.jobs.queues import AMOCRM, DEFAULT, WEBHOOKS, get_queue
 from portal.jobs.worker import build_worker
+from portal.leads.spam import mark_lead_spam
 from portal.models import AmoCRMConnection, Deal, Lead, SyncLogEntry, WebhookEvent, Workspace
 
 pytestmark = pytest.mark.integration
@@ -208,7 +210,7 @@ def test_a_disabled_webhook_is_re_created(app, sandbox, subscribed, monkeypatch)
 
 
 def test_a_rotated_secret_moves_the_subscription(app, sandbox, subscribed):
-    from portal.amocrm.inbox import rotate_webhook_secret
+    from portal.amocrm.subscription import rotate_webhook_secret
 
     with app.app_context():
         old = db.session.scalar(select(AmoCRMConnection.webhook_destination))
@@ -249,7 +251,7 @@ def test_a_won_deal_is_not_closed_because_of_a_spam_flag(app, sandbox, subscribe
 
 
 def test_connecting_enqueues_the_backfill_by_the_agreed_name(app, workspace_id):
-    from portal.amocrm.reconcile import reconcile_connected_workspaces
+    from portal.amocrm.jobs import reconcile_connected_workspaces
 
     with app.app_context():
         assert reconcile_connected_workspaces() == 1

@@ -1,8 +1,9 @@
-"""Receiving amoCRM webhooks and turning deal events into Deals.
+"""The webhook inbox: receiving amoCRM's webhooks, and processing the stored events into deals.
 
 Receiving is the hot path (amoCRM waits 2 s and disables a webhook that keeps failing): authenticate, parse,
-dedupe, store, commit, enqueue — a handful of indexed queries and no amoCRM call. Everything else happens in
-`process_event`, run by the `webhooks` queue, and `apply_deal`, which reconciliation reuses.
+dedupe, store, commit, schedule — a handful of indexed queries and no amoCRM call. The `webhooks` queue then runs
+`process_workspace_events` (`portal.amocrm.jobs`), which applies each workspace's events in batches with the deal
+upsert of `portal.amocrm.deals`.
 """
 import hashlib
 import hmac
@@ -10,29 +11,20 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import current_app
-from redis.exceptions import RedisError
-from rq import Retry
 from sqlalchemy import bindparam, exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
-from portal.amocrm.api.webhook_bodies import (
-    DealSnapshot,
-    WebhookBodyError,
-    parse_form,
-    parse_notification,
-)
-from portal.extensions import db, redis_connection
-from portal.jobs.queues import AMOCRM, enqueue
-from portal.log_context import job_id_var, workspace_id_var
-from portal.masking import mask_document
-from portal.models import AmoCRMConnection, Deal, Lead, SyncLogEntry, WebhookEvent, Workspace
+from portal.amocrm.api.webhook_bodies import WebhookBodyError, parse_form, parse_notification
+from portal.amocrm.deals import ProcessSummary, apply_deals, deal_context, prefetch_deals, request_pipelines_refresh
+from portal.amocrm.scheduling import schedule_processing
+from portal.amocrm.sync_log import current_job_id, stored_document
+from portal.extensions import db
+from portal.log_context import workspace_id_var
+from portal.models import AmoCRMConnection, SyncLogEntry, WebhookEvent, Workspace
 from portal.models.activity import FAILED, IGNORED, PROCESSED, RECEIVED
-from portal.models.deal import LOST, LOST_STATUS_ID, OPEN, WON, WON_STATUS_ID, state_for_status
 from portal.models.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -42,9 +34,7 @@ DEDUPE_WINDOW = timedelta(hours=24)
 # row would queue them all behind its row lock.
 LAST_SEEN_GRANULARITY = timedelta(seconds=10)
 MAX_ATTEMPTS = 5
-PIPELINES_REFRESH_INTERVAL = 300  # seconds
 NO_CONNECTION = "No amoCRM account is connected to this workspace: event stored, not processed."
-REFRESH_PIPELINES_JOB = "portal.jobs.deals.refresh_pipelines"
 _PUBLIC_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DUMMY_SECRET = "x" * 43  # compared against when the workspace does not exist, so timing tells nothing
 
@@ -127,8 +117,6 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
             connection.execute(update(AmoCRMConnection).where(AmoCRMConnection.id == row.connection_id)
                                .values(last_webhook_at=now))
     if not ignored:
-        from portal.jobs.webhooks import schedule_processing
-
         schedule_processing(row.workspace_id)
     return Receipt(event_id, ignored=ignored)
 
@@ -226,8 +214,6 @@ def forget_webhook_workspace(public_id: str) -> None:
 def requeue_stale_events(older_than: timedelta = timedelta(minutes=1), limit: int = 1000) -> int:
     """Schedule processing again for workspaces with events still `received` after `older_than` (Redis was down,
     a worker died, or an event failed and waits for its next attempt). Returns how many such events there are."""
-    from portal.jobs.webhooks import schedule_processing
-
     rows = db.session.execute(
         select(WebhookEvent.workspace_id, func.count(WebhookEvent.id))
         .where(WebhookEvent.id.in_(select(WebhookEvent.id).where(WebhookEvent.status == RECEIVED,
@@ -241,25 +227,6 @@ def requeue_stale_events(older_than: timedelta = timedelta(minutes=1), limit: in
 
 
 # --- processing -----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class DealOutcome:
-    deal_id: int
-    result: str  # created | updated | stale | unknown_deleted
-    deal: Deal | None = None
-
-
-@dataclass
-class ProcessSummary:
-    outcomes: list[DealOutcome] = field(default_factory=list)
-    unknown_pipelines: set = field(default_factory=set)
-
-    def counts(self) -> dict:
-        counts: dict[str, int] = {}
-        for outcome in self.outcomes:
-            counts[outcome.result] = counts.get(outcome.result, 0) + 1
-        return counts
 
 
 EVENT_BATCH = 200
@@ -341,10 +308,10 @@ def _mark_processed(event: WebhookEvent, notification, summary: ProcessSummary, 
     lead_ids = sorted({o.deal.lead_id for o in summary.outcomes if o.deal is not None and o.deal.lead_id})
     db.session.add(SyncLogEntry(
         workspace_id=event.workspace_id, direction="inbound", operation="webhook " + " ".join(notification.actions),
-        lead_ids=lead_ids or None, outcome="ok", request=_document(event.payload),
+        lead_ids=lead_ids or None, outcome="ok", request=stored_document(event.payload),
         response=json.dumps({"event_id": event.id, "deals": [d.deal_id for d in notification.deals],
                              **summary.counts()}),
-        job_id=_job_id()))
+        job_id=current_job_id()))
 
 
 def process_event(event_id: int) -> str | None:
@@ -382,390 +349,3 @@ def _record_failure(event_id: int, exc: Exception) -> None:
         event.status = FAILED
     db.session.commit()
 
-
-@dataclass
-class DealContext:
-    """What applying deals needs of the workspace, read once per transaction (or batch of events)."""
-
-    connection: AmoCRMConnection | None
-    currency: str | None
-    known: dict | None
-    prefetched: "Prefetched | None" = None
-
-
-def deal_context(workspace_id: int) -> DealContext:
-    connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
-    currency = db.session.scalar(select(Workspace.currency).where(Workspace.id == workspace_id))
-    return DealContext(connection, currency, known_statuses(connection.pipelines if connection else None))
-
-
-def apply_deals(workspace_id: int, snapshots: list[DealSnapshot], context: DealContext | None = None,
-                refresh: bool = True) -> ProcessSummary:
-    """apply_deal for each snapshot, then one pipelines refresh if any pipeline or status is unknown (unless
-    `refresh` is False: the caller asks for it). Does not commit: the caller's transaction."""
-    summary = ProcessSummary()
-    if not snapshots:
-        return summary
-    context = context or deal_context(workspace_id)
-    for snapshot in snapshots:
-        summary.outcomes.append(apply_deal(workspace_id, snapshot, currency=context.currency,
-                                           prefetched=context.prefetched))
-        if snapshot.pipeline_id is not None and not _is_known(context.known, snapshot.pipeline_id,
-                                                              snapshot.status_id):
-            summary.unknown_pipelines.add(snapshot.pipeline_id)
-    if refresh and summary.unknown_pipelines and context.connection is not None:
-        request_pipelines_refresh(workspace_id)
-    return summary
-
-
-def apply_deal(workspace_id: int, snapshot: DealSnapshot, *, currency: str | None = None,
-               prefetched: "Prefetched | None" = None) -> DealOutcome:
-    """Upsert the workspace's Deal for one amoCRM deal from an event or an API read. Does not commit.
-
-    Ordering: a snapshot older (amoCRM `updated_at`) than what the Deal holds changes nothing; an equal one is
-    applied again (the result is the same), except that an open one does not reopen a won/lost deal. Fields a
-    snapshot does not carry are left as they are. Moving to won
-    or lost sets closed_at (the snapshot's, else the time of the change); moving back out clears it.
-    """
-    if prefetched is not None:
-        deal = prefetched.deals.get(snapshot.deal_id)
-    else:
-        deal = _locked_deal(workspace_id, snapshot.deal_id)
-    if snapshot.action == "delete":
-        if deal is None:
-            return DealOutcome(snapshot.deal_id, "unknown_deleted")
-        deal.deleted = True
-        return DealOutcome(snapshot.deal_id, "updated", deal)
-    created = deal is None
-    if created and prefetched is not None:  # inserted by prefetch_deals: new to this batch
-        raise RuntimeError(f"deal {snapshot.deal_id} was not prefetched")
-    if created:
-        deal, created = _insert_deal(workspace_id, snapshot.deal_id, currency)
-    elif prefetched is not None:  # inserted by prefetch_deals: "created" for the first snapshot that touches it
-        created = snapshot.deal_id in prefetched.created
-        prefetched.created.discard(snapshot.deal_id)
-    if snapshot.updated_at is not None and snapshot.updated_at < deal.amocrm_updated_at:
-        return DealOutcome(snapshot.deal_id, "stale", deal)
-    if _reopens_in_the_same_second(deal, snapshot, created):
-        return DealOutcome(snapshot.deal_id, "stale", deal)
-
-    if snapshot.updated_at is not None:
-        deal.amocrm_updated_at = snapshot.updated_at
-    if snapshot.name is not None:
-        deal.name = snapshot.name[:255]
-    if snapshot.pipeline_id is not None:
-        deal.pipeline_id = snapshot.pipeline_id
-    if snapshot.status_id is not None:
-        deal.status_id = snapshot.status_id
-    if snapshot.price is not None:
-        deal.amount = snapshot.price
-    deal.deleted = snapshot.is_deleted
-    state = state_for_status(deal.status_id)
-    if state in (WON, LOST):
-        if snapshot.closed_at:
-            deal.closed_at = _from_unix(snapshot.closed_at)
-        elif deal.state != state or deal.closed_at is None:
-            deal.closed_at = _from_unix(snapshot.updated_at) if snapshot.updated_at else utcnow()
-    else:
-        deal.closed_at = None
-    deal.state = state
-
-    if deal.lead_id is None and prefetched is not None:
-        deal.lead_id = prefetched.lead_ids.get(snapshot.deal_id)
-    elif deal.lead_id is None:
-        deal.lead_id = db.session.scalar(
-            select(Lead.id).where(Lead.workspace_id == workspace_id, Lead.amocrm_lead_id == snapshot.deal_id)
-            .order_by(Lead.id).limit(1))
-    if deal.lead_id is None and snapshot.utm:
-        for key in ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"):
-            setattr(deal, key, snapshot.utm.get(key))
-    return DealOutcome(snapshot.deal_id, "created" if created else "updated", deal)
-
-
-def _reopens_in_the_same_second(deal: Deal, snapshot: DealSnapshot, created: bool) -> bool:
-    """amoCRM's updated_at has one-second resolution: a deal created and won within the same second sends `add`
-    (open) and `status` (won) events with equal timestamps, which the queue may process in either order. On such a
-    tie an open snapshot does not undo a won/lost one (found by the soak: the late `add` reopened won deals)."""
-    if created or snapshot.updated_at is None or snapshot.updated_at != deal.amocrm_updated_at:
-        return False
-    if deal.state not in (WON, LOST) or snapshot.status_id is None:
-        return False
-    return state_for_status(snapshot.status_id) == OPEN
-
-
-@dataclass
-class Prefetched:
-    """A batch's Deals (locked, every deal of the batch, created when missing) and leads by deal id."""
-
-    deals: dict[int, Deal]
-    lead_ids: dict[int, int]
-    created: set[int]
-
-
-def prefetch_deals(workspace_id: int, deal_ids: set[int], currency: str | None) -> Prefetched:
-    """Three statements for a whole batch instead of three per deal: insert the missing Deals (ON CONFLICT DO
-    NOTHING: another worker may be inserting them too), lock and load them all, and find their leads."""
-    if not deal_ids:
-        return Prefetched({}, {}, set())
-    table = Deal.__table__
-    rows = [{"workspace_id": workspace_id, "amocrm_lead_id": deal_id, "currency": currency or "RUB", "state": OPEN,
-             "amocrm_updated_at": 0, "deleted": False} for deal_id in sorted(deal_ids)]
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    created = set(db.session.scalars(insert(table).values(rows).on_conflict_do_nothing(
-        index_elements=["workspace_id", "amocrm_lead_id"]).returning(table.c.amocrm_lead_id)).all())
-    deals = {deal.amocrm_lead_id: deal for deal in db.session.scalars(
-        select(Deal).where(Deal.workspace_id == workspace_id, Deal.amocrm_lead_id.in_(deal_ids))
-        .order_by(Deal.id).with_for_update())}
-    lead_ids = dict(db.session.execute(
-        select(Lead.amocrm_lead_id, func.min(Lead.id))
-        .where(Lead.workspace_id == workspace_id, Lead.amocrm_lead_id.in_(deal_ids))
-        .group_by(Lead.amocrm_lead_id)).all())
-    return Prefetched(deals, lead_ids, created)
-
-
-def _locked_deal(workspace_id: int, deal_id: int) -> Deal | None:
-    return db.session.scalar(select(Deal).where(Deal.workspace_id == workspace_id, Deal.amocrm_lead_id == deal_id)
-                             .with_for_update())
-
-
-def _insert_deal(workspace_id: int, deal_id: int, currency: str | None) -> tuple[Deal, bool]:
-    """(a new Deal row, True); if another worker inserted it meanwhile, (that row, locked, False)."""
-    deal = Deal(workspace_id=workspace_id, amocrm_lead_id=deal_id, currency=currency or "RUB", state=OPEN,
-                amocrm_updated_at=0)
-    try:
-        with db.session.begin_nested():
-            db.session.add(deal)
-    except IntegrityError:
-        return _locked_deal(workspace_id, deal_id), False
-    return deal, True
-
-
-def _from_unix(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def known_statuses(pipelines) -> dict[int, set[int]] | None:
-    """{pipeline id: status ids} from the stored pipelines read (a list, the API document, or {"pipelines": …});
-    None when nothing is stored yet."""
-    if not pipelines:
-        return None
-    if isinstance(pipelines, dict):
-        pipelines = (pipelines.get("_embedded") or {}).get("pipelines") or pipelines.get("pipelines") or []
-    known: dict[int, set[int]] = {}
-    for pipeline in pipelines if isinstance(pipelines, list) else []:
-        if not isinstance(pipeline, dict) or pipeline.get("id") is None:
-            continue
-        statuses = pipeline.get("statuses") or (pipeline.get("_embedded") or {}).get("statuses") or []
-        known[int(pipeline["id"])] = {int(s["id"]) for s in statuses if isinstance(s, dict) and "id" in s}
-    return known
-
-
-def _is_known(known: dict[int, set[int]] | None, pipeline_id: int, status_id: int | None) -> bool:
-    if known is None:
-        return False
-    if pipeline_id not in known:
-        return False
-    # 142 and 143 exist in every pipeline
-    return status_id is None or status_id in (WON_STATUS_ID, LOST_STATUS_ID) or status_id in known[pipeline_id]
-
-
-def request_pipelines_refresh(workspace_id: int) -> None:
-    """Enqueue a read of the workspace's pipelines, at most once per PIPELINES_REFRESH_INTERVAL: a deal in a
-    pipeline we cannot see must not turn every event into an amoCRM call."""
-    try:
-        if not redis_connection.client.set(f"leadpath:pipelines-refresh:{workspace_id}", "1", nx=True,
-                                           ex=PIPELINES_REFRESH_INTERVAL):
-            return
-    except RedisError:
-        return
-    enqueue(AMOCRM, REFRESH_PIPELINES_JOB, workspace_id, job_id=f"pipelines-{workspace_id}")
-
-
-def _document(payload) -> str:
-    return json.dumps(mask_document(payload), ensure_ascii=False)[:20_000]
-
-
-def _job_id() -> str | None:
-    job_id = job_id_var.get()
-    return None if job_id == "-" else job_id[:64]
-
-
-# --- webhook health -------------------------------------------------------------------------------------------
-
-WEBHOOK_PATH = "/webhooks/amocrm/"
-CHECK_WEBHOOK_JOB = "portal.jobs.webhooks.check_webhook"
-
-
-def webhook_health(workspace_id: int) -> dict:
-    """What Settings shows about the workspace's webhook: when the last one arrived, when the subscription was
-    last checked in amoCRM, whether amoCRM had disabled it (and it could not be re-created), and the last
-    automatic re-subscription."""
-    connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
-    if connection is None:
-        return {"subscribed": False, "last_webhook_at": None, "checked_at": None, "disabled": False,
-                "last_resubscribed_at": None}
-    resubscribed = db.session.scalar(
-        select(SyncLogEntry.created_at).where(SyncLogEntry.workspace_id == workspace_id,
-                                              SyncLogEntry.operation == "webhook resubscribe",
-                                              SyncLogEntry.outcome == "ok")
-        .order_by(SyncLogEntry.created_at.desc()).limit(1))
-    return {"subscribed": bool(connection.webhook_destination), "last_webhook_at": connection.last_webhook_at,
-            "checked_at": connection.webhook_checked_at, "disabled": connection.webhook_disabled,
-            "last_resubscribed_at": resubscribed}
-
-
-def check_webhook(workspace_id: int) -> dict:
-    """Look for our subscription in amoCRM (`GET /api/v4/webhooks`); re-create it when it is missing, disabled,
-    or still points at a rotated secret (then the old destination is removed). Records webhook_checked_at and
-    webhook_disabled on the connection. Raises NotConnected / AmoCRMError."""
-    from portal.amocrm.api.errors import AmoCRMError
-    from portal.amocrm.connection import WEBHOOK_SETTINGS, client_for
-
-    connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
-    workspace = db.session.get(Workspace, workspace_id)
-    expected = _expected_destination(workspace, connection)
-    stored = connection.webhook_destination if connection else None
-    client = client_for(workspace_id)
-    db.session.rollback()
-    if expected is None:
-        return {"status": "unknown destination"}  # never subscribed and no PUBLIC_BASE_URL to build one from
-    hooks = client.list_webhooks()
-    ours = next((hook for hook in hooks if hook.get("destination") == expected), None)
-    problem = "missing" if ours is None else ("disabled" if ours.get("disabled") else None)
-    result = {"status": "ok"}
-    error = None
-    if problem:
-        try:
-            hook = client.subscribe_webhook(expected, WEBHOOK_SETTINGS)
-            result = {"status": "resubscribed", "was": problem, "webhook_id": hook.get("id")}
-        except AmoCRMError as exc:
-            error = f"{exc.__class__.__name__}: {str(exc)[:300]}"
-            result = {"status": "failed", "was": problem}
-    if stored and stored != expected and any(hook.get("destination") == stored for hook in hooks) and not error:
-        try:
-            client.unsubscribe_webhook(stored)
-        except AmoCRMError:
-            log.warning("old webhook destination of workspace %s not removed", workspace_id)
-
-    connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
-    connection.webhook_checked_at = utcnow()
-    connection.webhook_disabled = bool(problem == "disabled" and error)
-    if problem and not error:
-        connection.webhook_destination = expected
-        connection.webhook_id = result.get("webhook_id") if isinstance(result.get("webhook_id"), int) else None
-    if problem:
-        db.session.add(SyncLogEntry(
-            workspace_id=workspace_id, direction="outbound", operation="webhook resubscribe",
-            outcome="error" if error else "ok", error=error, response=json.dumps({"was": problem}),
-            job_id=_job_id()))
-    db.session.commit()
-    return result
-
-
-def _expected_destination(workspace: Workspace, connection: AmoCRMConnection | None) -> str | None:
-    """Our webhook URL with the workspace's current secret, on the base the subscription already uses (else
-    PUBLIC_BASE_URL)."""
-    base = None
-    if connection is not None and connection.webhook_destination and WEBHOOK_PATH in connection.webhook_destination:
-        base = connection.webhook_destination.split(WEBHOOK_PATH, 1)[0]
-    base = base or current_app.config.get("PUBLIC_BASE_URL")
-    if not base:
-        return None
-    return f"{base.rstrip('/')}{WEBHOOK_PATH}{workspace.public_id}/{workspace.webhook_secret}"
-
-
-def rotate_webhook_secret(workspace_id: int) -> None:
-    """A new webhook secret; the subscription in amoCRM moves to the new URL in a job (the old URL answers 404
-    from now on, so amoCRM events in flight are retried to it and then recovered by reconciliation)."""
-    from portal.models.workspace import new_webhook_secret
-
-    workspace = db.session.get(Workspace, workspace_id)
-    workspace.webhook_secret = new_webhook_secret()
-    enqueue(AMOCRM, CHECK_WEBHOOK_JOB, workspace_id, job_id=f"check-webhook-{workspace_id}")
-    db.session.commit()
-    forget_webhook_workspace(workspace.public_id)
-
-
-# --- seed 004: spam in Leadpath closes the deal as lost in amoCRM ----------------------------------------------
-
-CLOSE_SPAM_DEAL_JOB = "portal.jobs.deals.close_spam_deal"
-
-
-class LeadNotFound(LookupError):
-    pass
-
-
-def mark_lead_spam(workspace_id: int, lead_id: int, spam: bool = True) -> Lead:
-    """Mark (or unmark) a lead of the workspace as spam. A lead not yet pushed will not be; a lead with a deal
-    gets a job that closes the deal as lost (143) in amoCRM. Unmarking reopens nothing in amoCRM."""
-    from portal.models.lead import FAILED as LEAD_FAILED
-    from portal.models.lead import PENDING, SKIPPED
-
-    lead = db.session.scalar(select(Lead).where(Lead.workspace_id == workspace_id, Lead.id == lead_id))
-    if lead is None:
-        raise LeadNotFound(lead_id)
-    lead.is_spam = spam
-    if spam and lead.sync_status in (PENDING, LEAD_FAILED) and lead.amocrm_lead_id is None:
-        lead.sync_status = SKIPPED
-    if spam and lead.amocrm_lead_id is not None:
-        enqueue(AMOCRM, CLOSE_SPAM_DEAL_JOB, workspace_id, lead.id, job_id=f"close-deal-{lead.id}",
-                retry=Retry(max=3, interval=[30, 300, 1800]))
-    # Not spam after all, and never sent: it goes to amoCRM like any other lead (a repeat stays linked, unsent).
-    pushes = not spam and lead.sync_status == SKIPPED and lead.amocrm_lead_id is None and lead.duplicate_of_id is None
-    if pushes:
-        lead.sync_status = PENDING
-        lead.next_attempt_at = None
-    db.session.commit()
-    if pushes:
-        from portal.amocrm.scheduling import schedule_push
-
-        schedule_push(workspace_id)
-    return lead
-
-
-def close_spam_deal(workspace_id: int, lead_id: int) -> str:
-    """PATCH the spam lead's deal to 143 with its pipeline_id. Skipped when the lead is no longer spam, has no
-    deal, or the deal is already lost — or won: revenue is never thrown away because of a spam flag."""
-    import time
-
-    from portal.amocrm.api.errors import AmoCRMError
-    from portal.amocrm.connection import client_for
-
-    lead = db.session.scalar(select(Lead).where(Lead.workspace_id == workspace_id, Lead.id == lead_id))
-    if lead is None or not lead.is_spam or lead.amocrm_lead_id is None:
-        db.session.rollback()
-        return "skipped"
-    deal_id = lead.amocrm_lead_id
-    deal = db.session.scalar(select(Deal).where(Deal.workspace_id == workspace_id, Deal.amocrm_lead_id == deal_id))
-    if deal is not None and deal.state in (LOST, WON):
-        db.session.rollback()
-        return f"already {deal.state}"
-    pipeline_id = deal.pipeline_id if deal is not None else None
-    client = client_for(workspace_id)
-    db.session.rollback()
-    started = time.perf_counter()
-    request = [{"id": deal_id, "status_id": LOST_STATUS_ID, "pipeline_id": pipeline_id}]
-    try:
-        if pipeline_id is None:
-            remote = client.get_lead(deal_id) or {}
-            if remote.get("status_id") in (WON_STATUS_ID, LOST_STATUS_ID):
-                return "already closed in amoCRM"
-            pipeline_id = request[0]["pipeline_id"] = remote.get("pipeline_id")
-        answer = client.update_leads(request)
-    except AmoCRMError as exc:
-        db.session.add(SyncLogEntry(workspace_id=workspace_id, direction="outbound", operation="PATCH /api/v4/leads",
-                                    lead_ids=[lead_id], outcome="retry", http_status=exc.status,
-                                    request=json.dumps(request), error=f"{exc.__class__.__name__}: {str(exc)[:300]}",
-                                    duration_ms=int((time.perf_counter() - started) * 1000), job_id=_job_id()))
-        db.session.commit()
-        raise
-    updated_at = next((item.get("updated_at") for item in answer or [] if isinstance(item, dict)), None)
-    apply_deal(workspace_id, DealSnapshot(deal_id, action="update", status_id=LOST_STATUS_ID, pipeline_id=pipeline_id,
-                                          updated_at=updated_at if isinstance(updated_at, int) else None))
-    db.session.add(SyncLogEntry(workspace_id=workspace_id, direction="outbound", operation="PATCH /api/v4/leads",
-                                lead_ids=[lead_id], outcome="ok", http_status=200, request=json.dumps(request),
-                                response=json.dumps(answer, default=str)[:5000],
-                                duration_ms=int((time.perf_counter() - started) * 1000), job_id=_job_id()))
-    db.session.commit()
-    return "closed"

@@ -41,6 +41,8 @@ from portal.amocrm.api.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from portal.amocrm.connection import apply_pipelines, connection_of
+from portal.amocrm.token_provider import NotConnected
 from portal.extensions import db
 from portal.models import AmoCRMConnection, AmoCRMContact, Lead, Workspace
 from portal.models.amocrm import BLOCKED, CONNECTED
@@ -341,8 +343,6 @@ def retarget(context: PushContext) -> bool:
     """amoCRM refused every lead for the pipeline or stage chosen for new leads: someone deleted or changed it.
     Read the pipelines again; if the choice is gone, new leads go where they go after a fresh connect (the main
     pipeline's first working stage) and Settings says so. False if the choice still exists."""
-    from portal.amocrm.connection import apply_pipelines, connection_of
-
     connection = connection_of(context.workspace_id)
     chosen = (connection.pipeline_id, connection.status_id)
     apply_pipelines(connection, context.client.get_pipelines())
@@ -417,8 +417,6 @@ def push_pending(workspace_id: int, client, limiter, recorder=None, *, time_budg
 
 
 def _push_loop(context: PushContext, outcome: PushOutcome, recorder, started: float, time_budget: float | None):
-    from portal.amocrm.token_provider import NotConnected  # (the connection package imports the sync engine)
-
     workspace_id = context.workspace_id
     while time_budget is None or time.monotonic() - started < time_budget:
         leads = claim_batch(workspace_id, context.batch_size)

@@ -1,5 +1,6 @@
 """Reconciliation: webhooks get lost, so the deals amoCRM changed since the last run are read back and applied
-with the same upsert as webhook events. Runs right after connecting (the 90-day backfill), every hour, and from
+with the same upsert as webhook events. Runs right after connecting (the 90-day backfill), every hour (jobs
+`reconcile_workspace` and `reconcile_connected_workspaces` in `portal.amocrm.jobs`), and from
 `flask --app wsgi amocrm reconcile WORKSPACE [--since DATE]`."""
 import json
 import logging
@@ -11,10 +12,8 @@ from sqlalchemy import select
 from portal.amocrm.api.errors import AmoCRMError
 from portal.amocrm.api.webhook_bodies import deal_from_api
 from portal.amocrm.connection import NotConnected, client_for
-from portal.amocrm.inbox import apply_deals
+from portal.amocrm.deals import apply_deals
 from portal.extensions import db
-from portal.jobs.queues import DEFAULT, enqueue
-from portal.jobs.scheduler import every
 from portal.log_context import job_id_var, workspace_id_var
 from portal.models import AmoCRMConnection, SyncLogEntry
 from portal.models.amocrm import CONNECTED
@@ -23,7 +22,6 @@ from portal.models.types import utcnow
 BACKFILL = timedelta(days=90)
 OVERLAP = timedelta(minutes=10)  # clocks and amoCRM's second-resolution updated_at: read a little twice
 BATCH = 250
-JOB = "portal.amocrm.reconcile.reconcile_workspace"
 
 log = logging.getLogger(__name__)
 
@@ -106,16 +104,3 @@ def _log(workspace_id: int, since: datetime, counts: dict, clock: float, *, erro
         duration_ms=int((time.perf_counter() - clock) * 1000),
         request=json.dumps({"filter[updated_at][from]": int(since.timestamp()), "since": since.isoformat()}),
         response=json.dumps(counts), job_id=None if job_id == "-" else job_id[:64]))
-
-
-def reconcile_connected_workspaces() -> int:
-    """The hourly run: one reconcile job per connected workspace (unique per workspace while it waits)."""
-    workspace_ids = db.session.scalars(select(AmoCRMConnection.workspace_id)
-                                       .where(AmoCRMConnection.status == CONNECTED)).all()
-    db.session.rollback()
-    for workspace_id in workspace_ids:
-        enqueue(DEFAULT, JOB, workspace_id, job_id=f"reconcile-{workspace_id}")
-    return len(workspace_ids)
-
-
-every(3600, DEFAULT, "portal.amocrm.reconcile.reconcile_connected_workspaces")

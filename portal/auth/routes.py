@@ -1,13 +1,14 @@
 import hmac
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from portal.auth import bp
 from portal.auth.forms import AcceptInviteForm, LoginForm, SignupForm
 from portal.auth.services import AccountError, accept_invite, authenticate, find_open_invite, sign_up
 from portal.extensions import limiter
 from portal.security import is_safe_next
+
+bp = Blueprint("auth", __name__)
 
 
 def _login_email_key() -> str:

@@ -1,12 +1,13 @@
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from portal.auth.decorators import owner_required
-from portal.intake import bp
 from portal.intake.endpoint import PATH
 from portal.intake.forms import LeadFormSettingsForm
 from portal.intake.services import SettingsInvalid, update_lead_form_settings
 from portal.intake.submission import HONEYPOT_FIELD
+
+bp = Blueprint("intake", __name__)
 
 
 @bp.get("/settings/lead-form")

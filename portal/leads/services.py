@@ -19,7 +19,7 @@ from portal.models.deal import LOST, OPEN, WON
 from portal.models.lead import FAILED, PENDING, SKIPPED, SYNCED
 from portal.models.types import utcnow
 from portal.reports.periods import EARLIEST_DATE, LATEST_DATE, Period, parse_period
-from portal.reports.services import NONE_LABEL, normalize_tag
+from portal.reports.tags import NONE_LABEL, normalize_tag
 from portal.tenancy import MAX_ID
 
 PAGE_SIZE = 50

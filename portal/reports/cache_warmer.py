@@ -8,7 +8,6 @@ from sqlalchemy import select, union
 
 from portal.extensions import db
 from portal.jobs.queues import DEFAULT, PendingJob, send
-from portal.jobs.scheduler import every
 from portal.models import Deal, Lead, Workspace
 from portal.models.types import utcnow
 from portal.reports.rollups import CACHE_TTL_SECONDS, refresh_days
@@ -39,6 +38,3 @@ def warm_workspace(workspace_id: int) -> int:
     today = today_in(workspace.timezone)
     return sum(refresh_days(workspace_id, attribution, workspace.timezone, today - timedelta(days=WARM_DAYS),
                             today, today) for attribution in ATTRIBUTIONS)
-
-
-every(WARM_EVERY_SECONDS, DEFAULT, "portal.reports.cache_warmer.warm_report_caches")

@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session
 from portal.extensions import db, redis_connection
 from portal.models import Deal, Lead
 from portal.models.deal import LOST, OPEN, WON
+from portal.reports.periods import Period
+from portal.reports.tags import deal_tags, lead_tag_columns, local_day, pick_tags
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +64,6 @@ LEADS, COHORT, CLOSED = 3, 4, 8
 
 def compute_days(workspace_id: int, attribution: str, timezone: str, first: date, last: date) -> dict[date, list]:
     """The rows of each local day first..last (every day present, maybe empty)."""
-    from portal.reports.periods import Period
-    from portal.reports.services import deal_tags, lead_tag_columns, local_day, pick_tags
-
     period = Period(first, last, timezone)
     # {day: {(source, medium, campaign): [leads, cohort open, won, lost, revenue cents, closed open, won, lost,
     #  revenue cents]}}

@@ -1,11 +1,10 @@
 from decimal import Decimal
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from portal.auth.decorators import owner_required
 from portal.models import ApiToken
-from portal.reports import bp
 from portal.reports.api_tokens import TokenError, create_token, list_tokens, revoke_token
 from portal.reports.charts import roi_charts
 from portal.reports.csv_output import csv_response
@@ -13,6 +12,8 @@ from portal.reports.forms import ApiTokenForm
 from portal.reports.periods import PRESETS, parse_period
 from portal.reports.services import drill_argument, parse_report_query, roi_report
 from portal.tenancy import current_workspace_id, get_owned_or_404
+
+bp = Blueprint("reports", __name__)
 
 CSV_HEADER = ["group", "spend", "leads", "cpl", "open_deals", "won", "lost", "conversion_percent", "revenue",
               "average_deal", "cpa", "roi_percent", "cost_share_percent"]

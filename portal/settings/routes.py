@@ -1,13 +1,14 @@
-from flask import flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from portal.auth.decorators import owner_required
 from portal.auth.services import AccountError, create_invite
 from portal.models import Invite, User
-from portal.settings import bp
 from portal.settings.forms import InviteForm, WorkspaceForm
 from portal.settings.services import SettingsError, remove_member, revoke_invite, team, update_workspace
 from portal.tenancy import get_owned_or_404
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
 
 
 @bp.get("/")

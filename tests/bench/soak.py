@@ -210,7 +210,7 @@ def run_soak(database_url: str, minutes: float, workspaces: int = 20, rate: floa
     """Run the soak against `database_url` (already migrated) and return its figures."""
     from support import make_app
 
-    from portal.amocrm.inbox import check_webhook
+    from portal.amocrm.subscription import check_webhook
     from portal.extensions import db
     from portal.models import Deal, Lead, Workspace
 
