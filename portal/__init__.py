@@ -1,11 +1,22 @@
-"""Leadpath: lead-to-revenue for businesses that sell through amoCRM."""
-from flask import Flask
+"""Leadpath: lead-to-revenue for businesses that sell through amoCRM.
+
+The app factory imports Flask and the features when it runs, not when the package is imported: plain libraries
+inside the package (`portal.amocrm.api`) import without Flask, and each feature is imported once, by the factory.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from config import INSTANCE_DIR, config_from_environment
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(config_class=None, **overrides) -> Flask:
     """Build the app. No connections are made and nothing is migrated here."""
+    from flask import Flask
+
     config_class = config_class or config_from_environment()
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), template_folder="../templates",
                 static_folder="../static")

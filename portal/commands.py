@@ -1,15 +1,25 @@
-"""CLI: `flask --app wsgi demo | worker | scheduler | leads | amocrm | sync | keys`."""
+"""CLI: `flask --app wsgi demo | worker | scheduler | leads | amocrm | sync | demo-data | keys`.
+
+Commands import what only they need (the demo's sandbox, the worker, the scheduler, demo data) when they run:
+every web process builds this CLI with the app, and must not pay for them at start-up.
+"""
 import hashlib
 import logging
 import sys
+import time
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from portal.amocrm.commands import amocrm_cli, sync_cli
+from portal.auth.services import sign_up
+from portal.crypto import reencrypt_all
 from portal.extensions import db
 from portal.intake.commands import leads
+from portal.jobs.queues import QUEUE_NAMES
+from portal.models import User
 from portal.tenancy import workspace_id_for
 
 DEMO_EMAIL = "demo@example.com"
@@ -25,21 +35,15 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(worker)
     app.cli.add_command(scheduler)
-    app.cli.add_command(amocrm)
+    app.cli.add_command(amocrm_cli)
+    app.cli.add_command(sync_cli)
     app.cli.add_command(leads)
     app.cli.add_command(demo_data)
     app.cli.add_command(keys)
 
-    from portal.amocrm.commands import sync_cli
-
-    app.cli.add_command(sync_cli)
-
 
 def seed_demo_workspace() -> tuple[bool, object]:
     """The demo owner and workspace, created once. Returns (created, user)."""
-    from portal.auth.services import sign_up
-    from portal.models import User
-
     user = db.session.scalar(select(User).where(User.email == DEMO_EMAIL))
     if user is not None:
         return False, user
@@ -114,7 +118,6 @@ def start_demo_sandbox(app: Flask, port: int, sandbox_port: int) -> str:
 @with_appcontext
 def worker(queues: tuple[str, ...], burst: bool, threads: int) -> None:
     """Run an RQ worker (queues: amocrm webhooks default; all by default)."""
-    from portal.jobs.queues import QUEUE_NAMES
     from portal.jobs.worker import build_worker, run_threaded
 
     if not current_app.config["REDIS_URL"]:
@@ -145,30 +148,6 @@ def scheduler() -> None:
     periodic.run(current_app._get_current_object(), PERIODIC_JOBS)
 
 
-@click.group()
-def amocrm() -> None:
-    """amoCRM maintenance."""
-
-
-@amocrm.command("reconcile")
-@click.argument("workspace")
-@click.option("--since", help="ISO date or datetime (UTC); default: since the last run, or 90 days back.")
-@with_appcontext
-def reconcile(workspace: str, since: str | None) -> None:
-    """Read back the deals amoCRM changed and apply them (WORKSPACE: id or public id), in this process."""
-    from portal.amocrm.reconcile import parse_since, reconcile_workspace
-
-    try:
-        parse_since(since)
-    except ValueError as exc:
-        raise click.BadParameter("use an ISO date like 2024-01-31", param_hint="--since") from exc
-    workspace_id = workspace_id_for(workspace)
-    if workspace_id is None:
-        raise click.UsageError(f"no workspace {workspace!r}")
-    counts = reconcile_workspace(workspace_id, since)
-    click.echo(" ".join(f"{key}={value}" for key, value in counts.items()))
-
-
 @click.command("demo-data")
 @click.argument("workspace")
 @click.option("--leads", default=10000, show_default=True, help="How many leads to add.")
@@ -180,8 +159,6 @@ def reconcile(workspace: str, since: str | None) -> None:
 def demo_data(workspace: str, leads: int, sales: int | None, spend_rows: int | None, days: int,
               seed: int | None) -> None:
     """Fill WORKSPACE (id or public id) with synthetic leads, deals and ad spend."""
-    import time
-
     from portal.reports.demo_data import generate
 
     workspace_id = workspace_id_for(workspace)
@@ -204,8 +181,6 @@ def keys() -> None:
 @with_appcontext
 def rotate_keys() -> None:
     """Re-encrypt every stored secret with the first key of ENCRYPTION_KEYS (then older keys can be removed)."""
-    from portal.crypto import reencrypt_all
-
     try:
         rewritten = reencrypt_all(db.session)
     except RuntimeError as error:

@@ -1,5 +1,5 @@
 """Thin views: Settings → amoCRM and the /amocrm/* endpoints of the connect flow."""
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -71,8 +71,6 @@ def _page(pipeline_form=None, token_form=None, status: int = 200):
 
 
 def _origin(url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 

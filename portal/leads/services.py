@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import exists, func, select, tuple_
+from sqlalchemy import cast, exists, func, select, tuple_
+from sqlalchemy.dialects.postgresql import JSONB
 
 from portal.extensions import db
 from portal.models import AmoCRMConnection, Deal, Lead, SyncLogEntry
@@ -248,9 +249,6 @@ def sync_timeline(lead: Lead) -> list[SyncLogEntry]:
     base = select(SyncLogEntry).where(SyncLogEntry.workspace_id == lead.workspace_id,
                                       SyncLogEntry.created_at >= lead.created_at)
     if db.engine.dialect.name == "postgresql":
-        from sqlalchemy import cast
-        from sqlalchemy.dialects.postgresql import JSONB
-
         statement = base.where(SyncLogEntry.lead_ids.op("@>")(cast([lead.id], JSONB)))
         return list(db.session.scalars(statement.order_by(SyncLogEntry.created_at).limit(TIMELINE_LIMIT)))
     entries = db.session.scalars(base.order_by(SyncLogEntry.created_at).limit(20 * TIMELINE_LIMIT))

@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.jobs.queues import DEFAULT, PendingJob, send
 from portal.models import Deal, Lead, Workspace
 from portal.models.types import utcnow
+from portal.reports.periods import today_in
 from portal.reports.rollups import CACHE_TTL_SECONDS, refresh_days
 from portal.reports.services import ATTRIBUTIONS
 
@@ -30,8 +31,6 @@ def warm_report_caches() -> int:
 
 
 def warm_workspace(workspace_id: int) -> int:
-    from portal.reports.periods import today_in
-
     workspace = db.session.get(Workspace, workspace_id)
     if workspace is None:
         return 0

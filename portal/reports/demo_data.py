@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.extensions import db
 from portal.models import AdSpend, Deal, Lead, Workspace
@@ -224,10 +225,7 @@ def _deal_row(rng, workspace_id, amocrm_id, lead_id, channel, created_at, now, c
 def _upsert_spend(rows: list[dict]) -> None:
     if not rows:
         return
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    dialect_insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
     for start in range(0, len(rows), CHUNK):
         statement = dialect_insert(AdSpend).values(rows[start:start + CHUNK])
         statement = statement.on_conflict_do_update(

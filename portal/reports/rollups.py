@@ -17,6 +17,7 @@ import logging
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
 from sqlalchemy import and_, event, inspect, select
@@ -241,8 +242,6 @@ def _change_count(workspace_id: int) -> int:
 
 def apply_dirty_marks(workspace_id: int, timezone: str) -> None:
     """Drop the cached days that changed since the last report of this workspace."""
-    from zoneinfo import ZoneInfo
-
     client = _redis()
     pipeline = client.pipeline(transaction=True)
     pipeline.smembers(_dirty_key(workspace_id))
