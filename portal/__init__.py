@@ -102,7 +102,6 @@ def register_blueprints(app: Flask) -> None:
     from portal.dashboard.routes import bp as dashboard_bp
     from portal.extensions import csrf
     from portal.health import bp as health_bp
-    from portal.intake.routes import bp as intake_bp
     from portal.leads.routes import bp as leads_bp
     from portal.metrics.routes import bp as metrics_bp
     from portal.reports.api import api_bp as reports_api_bp
@@ -116,7 +115,6 @@ def register_blueprints(app: Flask) -> None:
         dashboard_bp,
         settings_bp,
         connection_bp,
-        intake_bp,
         leads_bp,
         reports_bp,
         spend_bp,

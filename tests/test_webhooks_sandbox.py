@@ -63,7 +63,7 @@ def late_answers(monkeypatch, sandbox) -> None:
     """From now on our endpoint stores each event, then answers later than the sandbox waits: every delivery
     "fails" from amoCRM's side (a timeout) although the event is stored. (A 1 ms timeout instead is not a sure
     failure: a loaded machine may wake the sandbox's wait after the answer has come.)"""
-    from portal.webhooks import routes
+    from portal.amocrm import webhook_routes as routes
 
     def store_then_stall(*args):
         receipt = receive_webhook(*args)
@@ -256,5 +256,5 @@ def test_connecting_enqueues_the_backfill_by_the_agreed_name(app, workspace_id):
     with app.app_context():
         assert reconcile_connected_workspaces() == 1
         [job] = get_queue(DEFAULT).get_jobs()
-        assert (job.func_name, job.args, job.id) == ("portal.amocrm.reconcile.reconcile_workspace", (workspace_id,),
+        assert (job.func_name, job.args, job.id) == ("portal.amocrm.jobs.reconcile_workspace", (workspace_id,),
                                                      f"reconcile-{workspace_id}")

@@ -1,4 +1,5 @@
-"""Thin views: Settings → amoCRM and the /amocrm/* endpoints of the connect flow."""
+"""Thin views: the /amocrm/* endpoints of the connect flow, and the Settings → amoCRM tab (`settings_bp`, mounted
+under /settings by the settings area)."""
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -12,8 +13,10 @@ from portal.auth.decorators import owner_required
 from portal.errors import error_response
 from portal.extensions import csrf
 
-# Settings → amoCRM, the button, the OAuth callback, tokens that stay alive, status and disconnect.
+# The button's endpoints, the OAuth callback, secrets_uri, status and disconnect.
 bp = Blueprint("connection", __name__)
+# Settings → amoCRM: the connection, the pipeline for new leads, the webhook, a long-lived token.
+settings_bp = Blueprint("amocrm", __name__, url_prefix="/amocrm")
 
 SCOPES = "crm,notifications"
 
@@ -75,13 +78,13 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-@bp.get("/settings/amocrm")
+@settings_bp.get("")
 @login_required
-def settings_page():
+def index():
     return _page()
 
 
-@bp.post("/settings/amocrm/pipeline")
+@settings_bp.post("/pipeline")
 @owner_required
 def choose_pipeline():
     form = PipelineForm()
@@ -94,19 +97,19 @@ def choose_pipeline():
             flash(str(error), "error")
         else:
             flash("New leads will go to the chosen pipeline and status.", "success")
-        return redirect(url_for("connection.settings_page"))
+        return redirect(url_for("settings.amocrm.index"))
     return _page(pipeline_form=form, status=400)
 
 
-@bp.post("/settings/amocrm/webhook/rotate")
+@settings_bp.post("/webhook/rotate")
 @owner_required
 def rotate_webhook():
     rotate_webhook_secret(current_user.workspace_id)
     flash("The webhook secret was changed; amoCRM's subscription moves to the new address in a moment.", "success")
-    return redirect(url_for("connection.settings_page"))
+    return redirect(url_for("settings.amocrm.index"))
 
 
-@bp.post("/settings/amocrm/pipelines/refresh")
+@settings_bp.post("/pipelines/refresh")
 @owner_required
 def refresh_pipelines():
     try:
@@ -115,10 +118,10 @@ def refresh_pipelines():
         flash(str(error), "error")
     else:
         flash("Pipelines reloaded from amoCRM.", "success")
-    return redirect(url_for("connection.settings_page"))
+    return redirect(url_for("settings.amocrm.index"))
 
 
-@bp.post("/settings/amocrm/long-lived-token")
+@settings_bp.post("/long-lived-token")
 @owner_required
 def long_lived_token():
     form = LongLivedTokenForm()
@@ -129,7 +132,7 @@ def long_lived_token():
             form.token.errors.append(str(error))
         else:
             flash("amoCRM connected with the long-lived token.", "success")
-            return redirect(url_for("connection.settings_page"))
+            return redirect(url_for("settings.amocrm.index"))
     return _page(token_form=form, status=400)
 
 
@@ -204,4 +207,4 @@ def status():
 def disconnect():
     connection.disconnect(current_user.workspace)
     flash("amoCRM disconnected. Leads and sales stay; new leads wait until you connect again.", "info")
-    return redirect(url_for("connection.settings_page"))
+    return redirect(url_for("settings.amocrm.index"))

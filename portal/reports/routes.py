@@ -14,6 +14,8 @@ from portal.reports.services import drill_argument, parse_report_query, roi_repo
 from portal.tenancy import current_workspace_id, get_owned_or_404
 
 bp = Blueprint("reports", __name__)
+# Settings → API tokens, for the read-only reports API (mounted under /settings by the settings area).
+tokens_bp = Blueprint("api_tokens", __name__, url_prefix="/api-tokens")
 
 CSV_HEADER = ["group", "spend", "leads", "cpl", "open_deals", "won", "lost", "conversion_percent", "revenue",
               "average_deal", "cpa", "roi_percent", "cost_share_percent"]
@@ -56,16 +58,16 @@ def _csv_number(value):
     return value if isinstance(value, int) else Decimal(value).quantize(Decimal("0.01"))
 
 
-@bp.get("/settings/api-tokens")
+@tokens_bp.get("")
 @login_required
-def api_tokens():
+def index():
     return render_template("reports/api_tokens.html", tokens=list_tokens(current_workspace_id()),
                            form=ApiTokenForm(), new_token=None)
 
 
-@bp.post("/settings/api-tokens")
+@tokens_bp.post("")
 @owner_required
-def create_api_token():
+def create():
     form = ApiTokenForm()
     new_token = None
     if form.validate_on_submit():
@@ -78,9 +80,9 @@ def create_api_token():
                            new_token=new_token), 200 if new_token else 400
 
 
-@bp.post("/settings/api-tokens/<int:token_id>/revoke")
+@tokens_bp.post("/<int:token_id>/revoke")
 @owner_required
-def revoke_api_token(token_id: int):
+def revoke(token_id: int):
     revoke_token(get_owned_or_404(ApiToken, token_id))
     flash("Token revoked: requests with it now get 401.", "info")
-    return redirect(url_for("reports.api_tokens"))
+    return redirect(url_for("settings.api_tokens.index"))

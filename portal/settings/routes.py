@@ -1,14 +1,30 @@
+"""The settings area: one /settings prefix and one navigation. The workspace and team tabs are its own; the other
+tabs belong to their features, whose blueprints are mounted here."""
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
+from portal.amocrm.routes import settings_bp as amocrm_tab
 from portal.auth.decorators import owner_required
 from portal.auth.services import AccountError, create_invite
+from portal.intake.routes import bp as lead_form_tab
 from portal.models import Invite, User
+from portal.reports.routes import tokens_bp as api_tokens_tab
 from portal.settings.forms import InviteForm, WorkspaceForm
 from portal.settings.services import SettingsError, remove_member, revoke_invite, team, update_workspace
 from portal.tenancy import get_owned_or_404
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
+for tab in (amocrm_tab, lead_form_tab, api_tokens_tab):
+    bp.register_blueprint(tab)
+
+# The navigation of every settings page, in order.
+TABS = [("settings.index", "Workspace"), ("settings.amocrm.index", "amoCRM"), ("settings.lead_form.index", "Lead form"),
+        ("settings.team_page", "Team"), ("settings.api_tokens.index", "API tokens")]
+
+
+@bp.context_processor
+def _tabs() -> dict:
+    return {"settings_tabs": TABS}
 
 
 @bp.get("/")
