@@ -151,12 +151,12 @@ def scheduler() -> None:
 @click.command("demo-data")
 @click.argument("workspace")
 @click.option("--leads", default=10000, show_default=True, help="How many leads to add.")
-@click.option("--sales", type=int, default=None, help="How many deals (default: leads / 10).")
+@click.option("--deals", "--sales", "deals", type=int, default=None, help="How many deals (default: leads / 10).")
 @click.option("--spend-rows", type=int, default=None, help="Ad spend rows (default: up to 20,000).")
 @click.option("--days", default=365, show_default=True, help="Spread over this many days up to today.")
 @click.option("--seed", type=int, default=None, help="Random seed, for repeatable data.")
 @with_appcontext
-def demo_data(workspace: str, leads: int, sales: int | None, spend_rows: int | None, days: int,
+def demo_data(workspace: str, leads: int, deals: int | None, spend_rows: int | None, days: int,
               seed: int | None) -> None:
     """Fill WORKSPACE (id or public id) with synthetic leads, deals and ad spend."""
     from portal.reports.demo_data import generate
@@ -167,7 +167,7 @@ def demo_data(workspace: str, leads: int, sales: int | None, spend_rows: int | N
     if leads < 0 or days < 1:
         raise click.UsageError("--leads must be ≥ 0 and --days ≥ 1")
     started = time.monotonic()
-    counts = generate(workspace_id, leads, sales, spend_rows, days, seed)
+    counts = generate(workspace_id, leads, deals, spend_rows, days, seed)
     click.echo(f"Added {counts['leads']} leads, {counts['deals']} deals, {counts['spend_rows']} spend rows "
                f"to workspace {workspace_id} in {time.monotonic() - started:.1f}s.")
 

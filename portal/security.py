@@ -37,7 +37,7 @@ def unstorable_query(query: bytes) -> bool:
 
 class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, with the signer built once per set of keys instead of on every request
-    (every request opens the session, cookie or not: the lead intake and the webhooks too)."""
+    (Flask opens the session on every request it serves, cookie or not: the webhooks too)."""
 
     def __init__(self) -> None:
         self._signers: dict[tuple, object] = {}

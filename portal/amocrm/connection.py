@@ -174,7 +174,7 @@ def disconnect(workspace: Workspace) -> None:
 
 
 def status_payload(connection: AmoCRMConnection | None) -> dict:
-    """GET /amocrm/status (seed 000's shape plus status and errors)."""
+    """GET /amocrm/status: whether and to which account the workspace is connected, its token's life and errors."""
     if connection is None:
         return {"connected": False, "status": DISCONNECTED, "subdomain": None, "accountId": None,
                 "tokenExpiresAt": None, "lastRefreshAt": None, "lastError": None}

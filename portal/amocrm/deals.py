@@ -151,7 +151,7 @@ def apply_deal(workspace_id: int, snapshot: DealSnapshot, *, currency: str | Non
 def _reopens_in_the_same_second(deal: Deal, snapshot: DealSnapshot, created: bool) -> bool:
     """amoCRM's updated_at has one-second resolution: a deal created and won within the same second sends `add`
     (open) and `status` (won) events with equal timestamps, which the queue may process in either order. On such a
-    tie an open snapshot does not undo a won/lost one (found by the soak: the late `add` reopened won deals)."""
+    tie an open snapshot does not undo a won/lost one (else a late `add` would reopen a won deal)."""
     if created or snapshot.updated_at is None or snapshot.updated_at != deal.amocrm_updated_at:
         return False
     if deal.state not in (WON, LOST) or snapshot.status_id is None:

@@ -71,7 +71,7 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
 
     Cost: the workspace comes from a per-process cache (WEBHOOK_WORKSPACE_CACHE_SECONDS); dedupe and store are
     one INSERT … SELECT … WHERE NOT EXISTS in autocommit, committed without waiting for the WAL flush (see
-    `_insert_event_statement`); scheduling is at most one Redis SET NX per event (`portal.jobs.webhooks`).
+    `_insert_event_statement`); scheduling is at most one Redis SET NX per event (`portal.amocrm.scheduling`).
     """
     row = _workspace_for(public_id)
     stored_secret = row.webhook_secret if row is not None else _DUMMY_SECRET
@@ -80,8 +80,7 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
     workspace_id_var.set(str(row.workspace_id))
     try:
         limits = current_app.config
-        data = parse_form(body, max_bytes=limits.get("WEBHOOK_MAX_BYTES", 512 * 1024),
-                          max_fields=limits.get("WEBHOOK_MAX_FIELDS", 10_000))
+        data = parse_form(body, max_bytes=limits["WEBHOOK_MAX_BYTES"], max_fields=limits["WEBHOOK_MAX_FIELDS"])
         notification = parse_notification(data)
     except WebhookBodyError as error:
         rejected = WebhookRejected(str(error))
@@ -183,7 +182,7 @@ def _workspace_for(public_id: str) -> _WebhookWorkspace | None:
     """
     if not _PUBLIC_ID.fullmatch(public_id):
         return None
-    ttl = current_app.config.get("WEBHOOK_WORKSPACE_CACHE_SECONDS", 5)
+    ttl = current_app.config["WEBHOOK_WORKSPACE_CACHE_SECONDS"]
     cache: dict = current_app.extensions.setdefault(WORKSPACE_CACHE_KEY, {})
     now = time.monotonic()
     entry = cache.get(public_id)

@@ -14,6 +14,9 @@ SYNC_SETTLE_SECONDS, then with exponential backoff and jitter, adopting first (5
 amoCRM errors are retried the same way, so a lead fails with the reason after SYNC_MAX_ATTEMPTS; 401 after a
 refresh, a lost connection or 403 (account blocked) stop the workspace's sync and leave the leads pending until
 someone reconnects.
+
+One module past 400 lines on purpose: claim, adoption, send and the outcome of each failure are one protocol, whose
+exactly-once guarantee is only checkable when read together. The job that runs it is `portal.amocrm.jobs.push_leads`.
 """
 import functools
 import logging

@@ -206,5 +206,5 @@ def status():
 @owner_required
 def disconnect():
     connection.disconnect(current_user.workspace)
-    flash("amoCRM disconnected. Leads and sales stay; new leads wait until you connect again.", "info")
+    flash("amoCRM disconnected. Leads and deals stay; new leads wait until you connect again.", "info")
     return redirect(url_for("settings.amocrm.index"))

@@ -204,8 +204,8 @@ def deal_base_url(workspace_id: int) -> str | None:
     if not base_domain:
         return None
     host = base_domain.split(":")[0]
-    scheme = "http" if host in current_app.config.get("AMOCRM_DEV_HOSTS", []) or \
-        base_domain in current_app.config.get("AMOCRM_DEV_HOSTS", []) else "https"
+    scheme = "http" if host in current_app.config["AMOCRM_DEV_HOSTS"] or \
+        base_domain in current_app.config["AMOCRM_DEV_HOSTS"] else "https"
     return f"{scheme}://{base_domain}/leads/detail/"
 
 

@@ -110,14 +110,14 @@ DEAL_COLUMNS = ["workspace_id", "amocrm_lead_id", "lead_id", "name", "pipeline_i
                 "created_at", "updated_at"]
 
 
-def generate(workspace_id: int, leads: int, sales: int | None = None, spend_rows: int | None = None,
+def generate(workspace_id: int, leads: int, deals: int | None = None, spend_rows: int | None = None,
              days: int = 365, seed: int | None = None) -> dict:
     """Add synthetic data to a workspace; returns the counts. Commits once at the end."""
     rng = random.Random(seed)
     workspace = db.session.get(Workspace, workspace_id)
     if workspace is None:
         raise ValueError(f"no workspace {workspace_id}")
-    sales = leads // 10 if sales is None else sales
+    deals = leads // 10 if deals is None else deals
     spend_rows = min(20000, days * 20) if spend_rows is None else spend_rows
     now = datetime.now(UTC).replace(microsecond=0)
     today = now.date()
@@ -171,13 +171,13 @@ def generate(workspace_id: int, leads: int, sales: int | None = None, spend_rows
     _bulk_insert(Lead, LEAD_COLUMNS, lead_rows)
 
     # Deals: most from our synced leads, the rest made in amoCRM directly (some with UTM, most without).
-    from_form = min(int(sales * 0.95), len(lead_meta))
+    from_form = min(int(deals * 0.95), len(lead_meta))
     deal_rows = []
     for index, channel, created_at in rng.sample(lead_meta, from_form):
         deal_rows.append(_deal_row(rng, workspace_id, deal_base + index, lead_ids[index], channel, created_at, now,
                                    workspace.currency, (None, None, None)))
     external_base = deal_base + leads + 1
-    for number in range(sales - from_form):
+    for number in range(deals - from_form):
         channel = rng.choices(CHANNELS, weights=channel_weights)[0]
         created_at = now - timedelta(days=rng.randint(0, days - 1), seconds=rng.randint(0, 86399))
         tags = (channel.source, channel.medium, rng.choice(channel.campaigns)) if rng.random() < 0.3 else \
@@ -236,5 +236,5 @@ def _upsert_spend(rows: list[dict]) -> None:
 
 def seed_demo_data(workspace_id: int, leads: int = 300) -> dict:
     """A small, fixed set so the demo's first screen is not empty (90 days)."""
-    return generate(workspace_id, leads, sales=max(leads // 4, 1), spend_rows=600, days=90, seed=8)
+    return generate(workspace_id, leads, deals=max(leads // 4, 1), spend_rows=600, days=90, seed=8)
 

@@ -36,7 +36,7 @@ TODAY_TTL_SECONDS = 60
 KEY_PREFIX = "leadpath:roi:v1"  # bump when the cached row layout changes
 LEAD_ATTRIBUTES = ("utm_source", "utm_medium", "utm_campaign", "first_utm_source", "first_utm_medium",
                    "first_utm_campaign", "is_spam", "duplicate_of_id", "created_at")
-SALE_ATTRIBUTES = ("state", "amount", "closed_at", "created_at", "deleted", "lead_id", "utm_source", "utm_medium",
+DEAL_ATTRIBUTES = ("state", "amount", "closed_at", "created_at", "deleted", "lead_id", "utm_source", "utm_medium",
                    "utm_campaign")
 
 
@@ -292,7 +292,7 @@ def _marks_for(obj, deleted: bool) -> set[str]:
             return {f"t:{value.astimezone(UTC).isoformat()}"
                     for value in _values(obj, "created_at") or [datetime.now(UTC)]}
     elif isinstance(obj, Deal):
-        if deleted or _changed(obj, SALE_ATTRIBUTES):
+        if deleted or _changed(obj, DEAL_ATTRIBUTES):
             marks = {f"t:{value.astimezone(UTC).isoformat()}" for name in ("created_at", "closed_at")
                      for value in _values(obj, name)}
             if not _values(obj, "created_at"):
@@ -321,7 +321,7 @@ def _collect_bulk_changes(orm_execute_state) -> None:
     mapper = orm_execute_state.bind_mapper
     if mapper is None or mapper.class_ not in (Lead, Deal):
         return
-    relevant = LEAD_ATTRIBUTES if mapper.class_ is Lead else SALE_ATTRIBUTES
+    relevant = LEAD_ATTRIBUTES if mapper.class_ is Lead else DEAL_ATTRIBUTES
     if orm_execute_state.is_update and not _updates_any(orm_execute_state, relevant):
         return  # e.g. the sync engine setting sync_status: no report figure changes
     orm_execute_state.session.info["roi_dirty_all"] = True
