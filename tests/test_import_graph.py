@@ -169,3 +169,26 @@ def test_every_periodic_and_named_job_is_a_function():
         module, _, name = path.rpartition(".")
         assert callable(getattr(__import__(module, fromlist=[name]), name)), path
     assert len({job.name for job in PERIODIC_JOBS}) == len(PERIODIC_JOBS)  # names key the once-per-period lock
+
+
+def test_the_architecture_page_names_only_code_that_exists():
+    import importlib
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    names = set(re.findall(r"portal(?:\.[A-Za-z_]+)+", text))
+    assert len(names) > 20
+    missing = []
+    for name in sorted(names):
+        parts = name.split(".")
+        for split in range(len(parts), 0, -1):
+            try:
+                found = importlib.import_module(".".join(parts[:split]))
+            except ImportError:
+                continue
+            for attribute in parts[split:]:
+                found = getattr(found, attribute, None)
+            if found is None:
+                missing.append(name)
+            break
+    assert missing == []
