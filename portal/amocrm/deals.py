@@ -86,9 +86,9 @@ def apply_deals(workspace_id: int, snapshots: list[DealSnapshot], context: DealC
 
 def apply_deal(workspace_id: int, snapshot: DealSnapshot, *, currency: str | None = None,
                prefetched: "Prefetched | None" = None) -> DealOutcome:
-    """Upsert the workspace's Deal for one amoCRM deal from an event or an API read. Does not commit.
+    """Upsert the workspace's deal row for one amoCRM deal from an event or an API read. Does not commit.
 
-    Ordering: a snapshot older (amoCRM `updated_at`) than what the Deal holds changes nothing; an equal one is
+    Ordering: a snapshot older (amoCRM `updated_at`) than what the row holds changes nothing; an equal one is
     applied again (the result is the same), except that an open one does not reopen a won/lost deal. Fields a
     snapshot does not carry are left as they are. Moving to won
     or lost sets closed_at (the snapshot's, else the time of the change); moving back out clears it.
@@ -161,7 +161,7 @@ def _reopens_in_the_same_second(deal: Deal, snapshot: DealSnapshot, created: boo
 
 @dataclass
 class Prefetched:
-    """A batch's Deals (locked, every deal of the batch, created when missing) and leads by deal id."""
+    """A batch's deal rows (locked, every deal of the batch, created when missing) and leads by deal id."""
 
     deals: dict[int, Deal]
     lead_ids: dict[int, int]
@@ -169,7 +169,7 @@ class Prefetched:
 
 
 def prefetch_deals(workspace_id: int, deal_ids: set[int], currency: str | None) -> Prefetched:
-    """Three statements for a whole batch instead of three per deal: insert the missing Deals (ON CONFLICT DO
+    """Three statements for a whole batch instead of three per deal: insert the missing deal rows (ON CONFLICT DO
     NOTHING: another worker may be inserting them too), lock and load them all, and find their leads."""
     if not deal_ids:
         return Prefetched({}, {}, set())
@@ -196,7 +196,7 @@ def _locked_deal(workspace_id: int, deal_id: int) -> Deal | None:
 
 
 def _insert_deal(workspace_id: int, deal_id: int, currency: str | None) -> tuple[Deal, bool]:
-    """(a new Deal row, True); if another worker inserted it meanwhile, (that row, locked, False)."""
+    """(a new deal row, True); if another worker inserted it meanwhile, (that row, locked, False)."""
     deal = Deal(workspace_id=workspace_id, amocrm_lead_id=deal_id, currency=currency or "RUB", state=OPEN,
                 amocrm_updated_at=0)
     try:

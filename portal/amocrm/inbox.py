@@ -314,7 +314,7 @@ def _mark_processed(event: WebhookEvent, notification, summary: ProcessSummary, 
 
 
 def process_event(event_id: int) -> str | None:
-    """Apply one stored webhook event to the workspace's Deals, in one transaction. Idempotent: an event that
+    """Apply one stored webhook event to the workspace's deals, in one transaction. Idempotent: an event that
     is no longer `received` is left alone. Returns the event's status afterwards (None when it does not exist).
 
     A failure rolls back, counts the attempt on the event and re-raises; after MAX_ATTEMPTS the event is

@@ -13,8 +13,9 @@ from portal.amocrm.api.errors import AmoCRMError
 from portal.amocrm.api.webhook_bodies import deal_from_api
 from portal.amocrm.connection import NotConnected, client_for
 from portal.amocrm.deals import apply_deals
+from portal.amocrm.sync_log import current_job_id
 from portal.extensions import db
-from portal.log_context import job_id_var, workspace_id_var
+from portal.log_context import workspace_id_var
 from portal.models import AmoCRMConnection, SyncLogEntry
 from portal.models.amocrm import CONNECTED
 from portal.models.types import utcnow
@@ -97,10 +98,9 @@ def _apply(workspace_id: int, batch: list, counts: dict) -> None:
 
 def _log(workspace_id: int, since: datetime, counts: dict, clock: float, *, error: str | None = None,
          status: int | None = None) -> None:
-    job_id = job_id_var.get()
     db.session.add(SyncLogEntry(
         workspace_id=workspace_id, direction="outbound", operation="reconcile GET /api/v4/leads",
         outcome="error" if error else "ok", http_status=status, error=error,
         duration_ms=int((time.perf_counter() - clock) * 1000),
         request=json.dumps({"filter[updated_at][from]": int(since.timestamp()), "since": since.isoformat()}),
-        response=json.dumps(counts), job_id=None if job_id == "-" else job_id[:64]))
+        response=json.dumps(counts), job_id=current_job_id()))
