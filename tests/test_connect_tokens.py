@@ -259,7 +259,7 @@ def test_a_long_lived_token_can_be_pasted(app, owner_client, owner, sandbox, key
 
 
 def test_reconnecting_to_another_account_forgets_the_contact_ids_of_the_first(app, owner):
-    from portal.amocrm.authorization import _store
+    from portal.amocrm.connection import store_connection
     from portal.models import AmoCRMContact
 
     workspace_id = workspace_of(app, owner)
@@ -270,9 +270,9 @@ def test_reconnecting_to_another_account_forgets_the_contact_ids_of_the_first(ap
         db.session.commit()
         tokens = {"auth_type": "oauth", "client_id": "c", "client_secret": "s", "access_token": "a",
                   "refresh_token": "r", "expires_at": None}
-        _store(connection, host="one.amocrm.ru", account={"id": 1}, **tokens)  # the same account again
+        store_connection(connection, host="one.amocrm.ru", account={"id": 1}, **tokens)  # the same account again
         db.session.commit()
         assert db.session.scalar(db.select(db.func.count(AmoCRMContact.id))) == 1
-        _store(connection, host="two.amocrm.ru", account={"id": 2}, **tokens)
+        store_connection(connection, host="two.amocrm.ru", account={"id": 2}, **tokens)
         db.session.commit()
         assert db.session.scalar(db.select(db.func.count(AmoCRMContact.id))) == 0

@@ -1,6 +1,6 @@
 """Authorizing a workspace's amoCRM connection: the OAuth state and the integration keys amoCRM sends to
-secrets_uri, the callback's code exchange, or a long-lived token pasted by the owner. Either way the connection row
-is stored, the pipelines read, the webhook subscribed, and the backfill and the waiting leads' push enqueued.
+secrets_uri, the callback's code exchange, or a long-lived token pasted by the owner. Either way the result is stored
+by `portal.amocrm.connection.store_connection` and followed by `after_connect`.
 """
 import hashlib
 import logging
@@ -16,20 +16,16 @@ from portal.amocrm.api import oauth
 from portal.amocrm.api.client import AmoCRMClient
 from portal.amocrm.api.errors import AmoCRMError, OAuthError, TransportError
 from portal.amocrm.connection import (
-    WEBHOOK_SETTINGS,
     ConnectError,
-    apply_pipelines,
+    after_connect,
     callback_url,
-    int_or_none,
+    connection_row,
+    store_connection,
     uses_shared_integration,
-    webhook_destination,
 )
-from portal.amocrm.scheduling import PUSH_LEADS, RECONCILE_WORKSPACE, push_job_id
 from portal.amocrm.token_provider import LONG_LIVED, StaticTokens
 from portal.extensions import db
-from portal.jobs.queues import AMOCRM, DEFAULT, enqueue
-from portal.models import AmoCRMConnection, AmoCRMContact, OAuthState, Workspace
-from portal.models.amocrm import CONNECTED
+from portal.models import AmoCRMConnection, OAuthState, Workspace
 from portal.models.types import utcnow
 
 STATE_TTL = timedelta(minutes=10)
@@ -132,12 +128,12 @@ def complete_authorization(workspace: Workspace, user_id: int, *, state: str | N
     except AmoCRMError as exc:
         raise ConnectError("amoCRM accepted the connection but its account could not be read. Try again.") from exc
 
-    connection = _connection_row(workspace.id)
+    connection = connection_row(workspace.id)
     own_integration = client_id != config.get("AMOCRM_CLIENT_ID")
-    _store(connection, host=host, account=account, auth_type="oauth", client_id=client_id,
+    store_connection(connection, host=host, account=account, auth_type="oauth", client_id=client_id,
            client_secret=client_secret if own_integration else None, access_token=pair.access_token,
            refresh_token=pair.refresh_token, expires_at=pair.expires_at)
-    _after_connect(workspace, connection, api)
+    after_connect(workspace, connection, api)
     db.session.commit()
     log.info("amoCRM connected for workspace %s (account %s)", workspace.id, connection.amocrm_account_id)
     return connection
@@ -154,60 +150,6 @@ def _exchange_failure(exc: OAuthError) -> str:
         return ("amoCRM did not accept this portal's integration keys. Ask the administrator to check them, "
                 "then start again.")
     return f"amoCRM refused the connection ({exc.hint or 'unknown reason'}). Start again from Settings → amoCRM."
-
-
-def _connection_row(workspace_id: int) -> AmoCRMConnection:
-    connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
-    if connection is None:
-        connection = AmoCRMConnection(workspace_id=workspace_id)
-        db.session.add(connection)
-    return connection
-
-
-def _store(connection: AmoCRMConnection, *, host: str, account: dict, auth_type: str, client_id: str | None,
-           client_secret: str | None, access_token: str, refresh_token: str | None,
-           expires_at: datetime | None) -> None:
-    now = utcnow()
-    account_id = int_or_none(account.get("id"))
-    if connection.amocrm_account_id is not None and account_id != connection.amocrm_account_id:
-        # Contact ids learned from the previous account name nothing in this one.
-        db.session.execute(delete(AmoCRMContact).where(AmoCRMContact.workspace_id == connection.workspace_id))
-    connection.base_domain = host
-    connection.amocrm_account_id = account_id
-    connection.account_name = str(account.get("name") or "")[:255] or None
-    connection.auth_type = auth_type
-    connection.client_id, connection.client_secret = client_id, client_secret
-    connection.access_token, connection.refresh_token = access_token, refresh_token
-    connection.expires_at = expires_at
-    connection.status = CONNECTED
-    connection.last_error = None
-    connection.connected_at = now
-    connection.last_refresh_at = now
-
-
-def _after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoCRMClient) -> None:
-    """Pipelines and the webhook: failures here leave the connection usable with `last_error` set. Then the
-    backfill of deals, and the push of leads that waited while the workspace was not connected."""
-    problems = []
-    try:
-        apply_pipelines(connection, api.get_pipelines())
-    except AmoCRMError:
-        problems.append("the pipelines could not be read (use Refresh pipelines)")
-    destination = webhook_destination(workspace)
-    try:
-        hook = api.subscribe_webhook(destination, WEBHOOK_SETTINGS)
-    except AmoCRMError:
-        problems.append("the webhook could not be subscribed (reconnect to retry)")
-    else:
-        connection.webhook_id = int_or_none(hook.get("id")) if isinstance(hook, dict) else None
-        connection.webhook_destination = destination
-        connection.webhook_disabled = False
-        connection.webhook_checked_at = utcnow()
-    connection.last_error = ("Connected, but " + " and ".join(problems) + ".") if problems else None
-    enqueue(DEFAULT, RECONCILE_WORKSPACE, workspace.id, job_id=f"reconcile-{workspace.id}")
-    enqueue(AMOCRM, PUSH_LEADS, workspace.id, job_id=push_job_id(workspace.id))
-
-
 
 
 def connect_long_lived(workspace: Workspace, host_text: str, token: str) -> AmoCRMConnection:
@@ -229,10 +171,10 @@ def connect_long_lived(workspace: Workspace, host_text: str, token: str) -> AmoC
     except AmoCRMError as exc:
         raise ConnectError("amoCRM did not accept this token. Copy it again from the integration's "
                            "“Keys and scopes” tab.") from exc
-    connection = _connection_row(workspace.id)
-    _store(connection, host=host, account=account, auth_type=LONG_LIVED, client_id=None, client_secret=None,
+    connection = connection_row(workspace.id)
+    store_connection(connection, host=host, account=account, auth_type=LONG_LIVED, client_id=None, client_secret=None,
            access_token=token, refresh_token=None, expires_at=_jwt_expiry(token))
-    _after_connect(workspace, connection, api)
+    after_connect(workspace, connection, api)
     db.session.commit()
     return connection
 

@@ -1,6 +1,7 @@
-"""A workspace's amoCRM connection: the addresses amoCRM is given, the pipelines, what Settings shows and changes,
-disconnect, and `client_for` — the one way code gets an API client. Authorizing (OAuth or a long-lived token) is
-`portal.amocrm.authorization`.
+"""A workspace's amoCRM connection: the addresses amoCRM is given, the connection row (stored once authorized, then
+the pipelines read, the webhook subscribed, the backfill and the waiting leads' push enqueued), the pipelines, what
+Settings shows and changes, disconnect, and `client_for` — the one way code gets an API client. Authorizing (OAuth
+or a long-lived token) is `portal.amocrm.authorization`.
 
 Every function takes the workspace explicitly. Failures a person must read are `ConnectError` (the message
 is shown as is); `NotConnected` means there is no usable connection.
@@ -10,16 +11,18 @@ from collections.abc import Callable
 from datetime import datetime
 
 from flask import current_app, has_request_context, request, url_for
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from portal.amocrm.api import oauth
 from portal.amocrm.api.client import AmoCRMClient, CallRecord
 from portal.amocrm.api.errors import AmoCRMError
 from portal.amocrm.limiter import limiter_for_workspace
+from portal.amocrm.scheduling import PUSH_LEADS, RECONCILE_WORKSPACE, push_job_id
 from portal.amocrm.token_provider import ConnectionTokens, NotConnected
 from portal.extensions import db
+from portal.jobs.queues import AMOCRM, DEFAULT, enqueue
 from portal.metrics.services import count_amocrm_call
-from portal.models import AmoCRMConnection, Workspace
+from portal.models import AmoCRMConnection, AmoCRMContact, Workspace
 from portal.models.amocrm import CONNECTED, DISCONNECTED
 from portal.models.types import utcnow
 
@@ -69,6 +72,63 @@ def webhook_destination(workspace: Workspace) -> str:
 def uses_shared_integration() -> bool:
     config = current_app.config
     return bool(config.get("AMOCRM_CLIENT_ID") and config.get("AMOCRM_CLIENT_SECRET"))
+
+# -- storing a new connection -----------------------------------------------------------------------
+
+def connection_row(workspace_id: int) -> AmoCRMConnection:
+    connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
+    if connection is None:
+        connection = AmoCRMConnection(workspace_id=workspace_id)
+        db.session.add(connection)
+    return connection
+
+
+def store_connection(connection: AmoCRMConnection, *, host: str, account: dict, auth_type: str, client_id: str | None,
+           client_secret: str | None, access_token: str, refresh_token: str | None,
+           expires_at: datetime | None) -> None:
+    now = utcnow()
+    account_id = int_or_none(account.get("id"))
+    if connection.amocrm_account_id is not None and account_id != connection.amocrm_account_id:
+        # Contact ids learned from the previous account name nothing in this one.
+        db.session.execute(delete(AmoCRMContact).where(AmoCRMContact.workspace_id == connection.workspace_id))
+    connection.base_domain = host
+    connection.amocrm_account_id = account_id
+    connection.account_name = str(account.get("name") or "")[:255] or None
+    connection.auth_type = auth_type
+    connection.client_id, connection.client_secret = client_id, client_secret
+    connection.access_token, connection.refresh_token = access_token, refresh_token
+    connection.expires_at = expires_at
+    connection.status = CONNECTED
+    connection.last_error = None
+    connection.connected_at = now
+    connection.last_refresh_at = now
+
+
+def after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoCRMClient) -> None:
+    """Pipelines and the webhook: failures here leave the connection usable with `last_error` set. Then the
+    backfill of deals, and the push of leads that waited while the workspace was not connected."""
+    problems = []
+    try:
+        apply_pipelines(connection, api.get_pipelines())
+    except AmoCRMError:
+        problems.append("the pipelines could not be read (use Refresh pipelines)")
+    destination = webhook_destination(workspace)
+    try:
+        hook = api.subscribe_webhook(destination, WEBHOOK_SETTINGS)
+    except AmoCRMError:
+        problems.append("the webhook could not be subscribed (reconnect to retry)")
+    else:
+        connection.webhook_id = int_or_none(hook.get("id")) if isinstance(hook, dict) else None
+        connection.webhook_destination = destination
+        connection.webhook_disabled = False
+        connection.webhook_checked_at = utcnow()
+    connection.last_error = ("Connected, but " + " and ".join(problems) + ".") if problems else None
+    enqueue(DEFAULT, RECONCILE_WORKSPACE, workspace.id, job_id=f"reconcile-{workspace.id}")
+    enqueue(AMOCRM, PUSH_LEADS, workspace.id, job_id=push_job_id(workspace.id))
+
+
+
+
 
 # -- pipelines --------------------------------------------------------------------------------------
 
