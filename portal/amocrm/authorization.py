@@ -7,9 +7,10 @@ import logging
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import jwt
-from flask import current_app
+from flask import current_app, url_for
 from sqlalchemy import delete, select
 
 from portal.amocrm.api import oauth
@@ -20,6 +21,7 @@ from portal.amocrm.connection import (
     after_connect,
     callback_url,
     connection_row,
+    secrets_url,
     store_connection,
     uses_shared_integration,
 )
@@ -28,10 +30,40 @@ from portal.extensions import db
 from portal.models import AmoCRMConnection, OAuthState, Workspace
 from portal.models.types import utcnow
 
+SCOPES = "crm,notifications"
 STATE_TTL = timedelta(minutes=10)
 SECRETS_WAIT_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
+
+
+# -- the button -------------------------------------------------------------------------------------
+
+def button_attributes(state: str) -> dict:
+    """The data-* attributes of the official button: the shared integration, or the variant that makes
+    amoCRM create an integration for this workspace and send its keys to /amocrm/secrets."""
+    config = current_app.config
+    attributes = {"title": "Connect amoCRM", "compact": "false", "class-name": "amocrm-button", "color": "blue",
+                  "state": state, "mode": "popup", "error-callback": "leadpathAmocrmDenied"}
+    if uses_shared_integration():
+        attributes["client-id"] = config["AMOCRM_CLIENT_ID"]
+    else:
+        attributes.update({"name": "Leadpath", "description": "Leads with UTM tags in, won deals back for ROI.",
+                           "redirect_uri": callback_url(), "secrets_uri": secrets_url(),
+                           "logo": url_for("static", filename="img/favicon.svg", _external=True),
+                           "scopes": SCOPES})
+    return attributes
+
+
+def consent_url(state: str) -> str:
+    """amoCRM's consent page for the same integration as the button (the link for when the button does not load)."""
+    params = {"state": state, "mode": "popup"}
+    button = button_attributes(state)
+    if "client-id" in button:
+        params["client_id"] = button["client-id"]
+    else:
+        params.update({key: button[key] for key in ("name", "description", "redirect_uri", "secrets_uri", "scopes")})
+    return current_app.config["AMOCRM_OAUTH_URL"] + "?" + urlencode(params)
 
 
 # -- state -----------------------------------------------------------------------------------------

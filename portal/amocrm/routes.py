@@ -1,6 +1,6 @@
 """Thin views: the /amocrm/* endpoints of the connect flow, and the Settings → amoCRM tab (`settings_bp`, mounted
 under /settings by the settings area)."""
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -18,41 +18,12 @@ bp = Blueprint("connection", __name__)
 # Settings → amoCRM: the connection, the pipeline for new leads, the webhook, a long-lived token.
 settings_bp = Blueprint("amocrm", __name__, url_prefix="/amocrm")
 
-SCOPES = "crm,notifications"
-
-
 @bp.app_context_processor
 def _reauth_banner() -> dict:
     """Every page: owners see "Reconnect amoCRM" while the connection waits for re-authorization."""
     if not (current_user and current_user.is_authenticated and current_user.is_owner):
         return {"amocrm_needs_reauth": False}
     return {"amocrm_needs_reauth": connection.needs_reauth(current_user.workspace_id)}
-
-
-def _button(state: str) -> dict:
-    """The data-* attributes of the official button: the shared integration, or the variant that makes
-    amoCRM create an integration for this workspace and send its keys to /amocrm/secrets."""
-    config = current_app.config
-    attributes = {"title": "Connect amoCRM", "compact": "false", "class-name": "amocrm-button", "color": "blue",
-                  "state": state, "mode": "popup", "error-callback": "leadpathAmocrmDenied"}
-    if connection.uses_shared_integration():
-        attributes["client-id"] = config["AMOCRM_CLIENT_ID"]
-    else:
-        attributes.update({"name": "Leadpath", "description": "Leads with UTM tags in, won deals back for ROI.",
-                           "redirect_uri": connection.callback_url(), "secrets_uri": connection.secrets_url(),
-                           "logo": url_for("static", filename="img/favicon.svg", _external=True),
-                           "scopes": SCOPES})
-    return attributes
-
-
-def _consent_url(state: str) -> str:
-    params = {"state": state, "mode": "popup"}
-    button = _button(state)
-    if "client-id" in button:
-        params["client_id"] = button["client-id"]
-    else:
-        params.update({key: button[key] for key in ("name", "description", "redirect_uri", "secrets_uri", "scopes")})
-    return current_app.config["AMOCRM_OAUTH_URL"] + "?" + urlencode(params)
 
 
 def _page(pipeline_form=None, token_form=None, status: int = 200):
@@ -64,7 +35,7 @@ def _page(pipeline_form=None, token_form=None, status: int = 200):
     button = None
     if current_user.is_owner:
         state, _ = authorization.create_state(current_user.workspace_id, current_user.id)
-        button = _button(state)
+        button = authorization.button_attributes(state)
     return render_template("connection/settings.html", connection=current, button=button,
                            pipeline_form=pipeline_form, token_form=token_form or LongLivedTokenForm(),
                            webhook_url=connection.webhook_destination(current_user.workspace),
@@ -147,7 +118,7 @@ def new_state():
 @owner_required
 def auth():
     state, _ = authorization.create_state(current_user.workspace_id, current_user.id)
-    return redirect(_consent_url(state))
+    return redirect(authorization.consent_url(state))
 
 
 @bp.get("/amocrm/callback")
