@@ -1,1 +1,1 @@
-"""Accounts: sign-up, log-in and log-out, password reset and invitations."""
+"""Accounts: sign-up, log-in and log-out, accepting an invitation, and the owner-only guard."""
