@@ -96,6 +96,13 @@ class Config:
     # How long a web process trusts its copy of a workspace's webhook secret and amoCRM account (0: no cache).
     WEBHOOK_WORKSPACE_CACHE_SECONDS = float(os.environ.get("WEBHOOK_WORKSPACE_CACHE_SECONDS", 5))
 
+    # amoCRM webhooks (POST /webhooks/amocrm/<workspace>/<secret>): body limits, and how many wrong URLs an address
+    # may try (per workspace, and in all) before it is throttled.
+    WEBHOOK_MAX_BYTES = int(os.environ.get("WEBHOOK_MAX_BYTES", 512 * 1024))
+    WEBHOOK_MAX_FIELDS = int(os.environ.get("WEBHOOK_MAX_FIELDS", 10_000))
+    WEBHOOK_GUESS_RATE_LIMIT = os.environ.get("WEBHOOK_GUESS_RATE_LIMIT", "20 per minute")
+    WEBHOOK_GUESS_RATE_LIMIT_PER_IP = os.environ.get("WEBHOOK_GUESS_RATE_LIMIT_PER_IP", "120 per minute")
+
     # amoCRM
     AMOCRM_CLIENT_ID = os.environ.get("AMOCRM_CLIENT_ID") or None
     AMOCRM_CLIENT_SECRET = os.environ.get("AMOCRM_CLIENT_SECRET") or None

@@ -8,7 +8,7 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Logging is configured by the app (portal.logging); alembic.ini's fileConfig would disable its loggers.
+# Logging is configured by the app (portal.log_context); alembic.ini's fileConfig would disable its loggers.
 logger = logging.getLogger('alembic.env')
 
 

@@ -1,11 +1,22 @@
-"""Leadpath: lead-to-revenue for businesses that sell through amoCRM."""
-from flask import Flask
+"""Leadpath: lead-to-revenue for businesses that sell through amoCRM.
+
+The app factory imports Flask and the features when it runs, not when the package is imported: plain libraries
+inside the package (`portal.amocrm.api`) import without Flask, and each feature is imported once, by the factory.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from config import INSTANCE_DIR, config_from_environment
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(config_class=None, **overrides) -> Flask:
     """Build the app. No connections are made and nothing is migrated here."""
+    from flask import Flask
+
     config_class = config_class or config_from_environment()
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), template_folder="../templates",
                 static_folder="../static")
@@ -13,7 +24,7 @@ def create_app(config_class=None, **overrides) -> Flask:
     app.config.update(overrides)
     config_class.init_app(app)
 
-    from portal.logging import configure_logging
+    from portal.log_context import configure_logging
 
     configure_logging(app)
     install_lead_endpoint(app)
@@ -84,20 +95,19 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal.auth import bp as auth_bp
-    from portal.connection import bp as connection_bp
-    from portal.dashboard import bp as dashboard_bp
+    from portal.amocrm.routes import bp as connection_bp
+    from portal.amocrm.sync_routes import bp as sync_bp
+    from portal.amocrm.webhook_routes import bp as webhooks_bp
+    from portal.auth.routes import bp as auth_bp
+    from portal.dashboard.routes import bp as dashboard_bp
     from portal.extensions import csrf
     from portal.health import bp as health_bp
-    from portal.intake import bp as intake_bp
-    from portal.leads import bp as leads_bp
-    from portal.metrics import bp as metrics_bp
-    from portal.reports import api_bp as reports_api_bp
-    from portal.reports import bp as reports_bp
-    from portal.settings import bp as settings_bp
-    from portal.spend import bp as spend_bp
-    from portal.sync import bp as sync_bp
-    from portal.webhooks import bp as webhooks_bp
+    from portal.leads.routes import bp as leads_bp
+    from portal.metrics.routes import bp as metrics_bp
+    from portal.reports.api import api_bp as reports_api_bp
+    from portal.reports.routes import bp as reports_bp
+    from portal.settings.routes import bp as settings_bp
+    from portal.spend.routes import bp as spend_bp
 
     for blueprint in (
         health_bp,
@@ -105,7 +115,6 @@ def register_blueprints(app: Flask) -> None:
         dashboard_bp,
         settings_bp,
         connection_bp,
-        intake_bp,
         leads_bp,
         reports_bp,
         spend_bp,

@@ -1,15 +1,25 @@
-"""CLI: `flask --app wsgi demo | worker | scheduler | leads | amocrm | sync | keys`."""
+"""CLI: `flask --app wsgi demo | worker | scheduler | leads | amocrm | sync | demo-data | keys`.
+
+Commands import what only they need (the demo's sandbox, the worker, the scheduler, demo data) when they run:
+every web process builds this CLI with the app, and must not pay for them at start-up.
+"""
 import hashlib
 import logging
 import sys
+import time
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from portal.amocrm.commands import amocrm_cli, sync_cli
+from portal.auth.services import sign_up
+from portal.crypto import reencrypt_all
 from portal.extensions import db
 from portal.intake.commands import leads
+from portal.jobs.queues import QUEUE_NAMES
+from portal.models import User
 from portal.tenancy import workspace_id_for
 
 DEMO_EMAIL = "demo@example.com"
@@ -25,21 +35,15 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(worker)
     app.cli.add_command(scheduler)
-    app.cli.add_command(amocrm)
+    app.cli.add_command(amocrm_cli)
+    app.cli.add_command(sync_cli)
     app.cli.add_command(leads)
     app.cli.add_command(demo_data)
     app.cli.add_command(keys)
 
-    from portal.sync.commands import sync_cli
-
-    app.cli.add_command(sync_cli)
-
 
 def seed_demo_workspace() -> tuple[bool, object]:
     """The demo owner and workspace, created once. Returns (created, user)."""
-    from portal.auth.services import sign_up
-    from portal.models import User
-
     user = db.session.scalar(select(User).where(User.email == DEMO_EMAIL))
     if user is not None:
         return False, user
@@ -56,6 +60,7 @@ def demo(port: int, sandbox_port: int) -> None:
     from werkzeug.serving import run_simple
 
     from portal.jobs.worker import start_in_process
+    from portal.periodic_jobs import PERIODIC_JOBS
 
     app = current_app._get_current_object()
     if app.config["REDIS_URL"]:
@@ -67,7 +72,7 @@ def demo(port: int, sandbox_port: int) -> None:
         from portal.reports.demo_data import seed_demo_data
 
         seed_demo_data(user.workspace_id)
-    start_in_process(app)
+    start_in_process(app, PERIODIC_JOBS)
     sandbox_url = start_demo_sandbox(app, port, sandbox_port)
     click.echo("")
     click.echo(f"  Leadpath demo: http://{DEMO_HOST}:{port}")
@@ -113,7 +118,6 @@ def start_demo_sandbox(app: Flask, port: int, sandbox_port: int) -> str:
 @with_appcontext
 def worker(queues: tuple[str, ...], burst: bool, threads: int) -> None:
     """Run an RQ worker (queues: amocrm webhooks default; all by default)."""
-    from portal.jobs.queues import QUEUE_NAMES
     from portal.jobs.worker import build_worker, run_threaded
 
     if not current_app.config["REDIS_URL"]:
@@ -137,49 +141,24 @@ def worker(queues: tuple[str, ...], burst: bool, threads: int) -> None:
 def scheduler() -> None:
     """Enqueue the periodic jobs (sweeps, token refresh, reconciliation) on time."""
     from portal.jobs import scheduler as periodic
+    from portal.periodic_jobs import PERIODIC_JOBS
 
     if not current_app.config["REDIS_URL"]:
         raise click.UsageError("REDIS_URL is not set (the demo runs its own in-process scheduler).")
-    periodic.run(current_app._get_current_object())
-
-
-@click.group()
-def amocrm() -> None:
-    """amoCRM maintenance."""
-
-
-@amocrm.command("reconcile")
-@click.argument("workspace")
-@click.option("--since", help="ISO date or datetime (UTC); default: since the last run, or 90 days back.")
-@with_appcontext
-def reconcile(workspace: str, since: str | None) -> None:
-    """Read back the deals amoCRM changed and apply them (WORKSPACE: id or public id), in this process."""
-    from portal.jobs.reconcile import parse_since, reconcile_workspace
-
-    try:
-        parse_since(since)
-    except ValueError as exc:
-        raise click.BadParameter("use an ISO date like 2024-01-31", param_hint="--since") from exc
-    workspace_id = workspace_id_for(workspace)
-    if workspace_id is None:
-        raise click.UsageError(f"no workspace {workspace!r}")
-    counts = reconcile_workspace(workspace_id, since)
-    click.echo(" ".join(f"{key}={value}" for key, value in counts.items()))
+    periodic.run(current_app._get_current_object(), PERIODIC_JOBS)
 
 
 @click.command("demo-data")
 @click.argument("workspace")
 @click.option("--leads", default=10000, show_default=True, help="How many leads to add.")
-@click.option("--sales", type=int, default=None, help="How many deals (default: leads / 10).")
+@click.option("--deals", "--sales", "deals", type=int, default=None, help="How many deals (default: leads / 10).")
 @click.option("--spend-rows", type=int, default=None, help="Ad spend rows (default: up to 20,000).")
 @click.option("--days", default=365, show_default=True, help="Spread over this many days up to today.")
 @click.option("--seed", type=int, default=None, help="Random seed, for repeatable data.")
 @with_appcontext
-def demo_data(workspace: str, leads: int, sales: int | None, spend_rows: int | None, days: int,
+def demo_data(workspace: str, leads: int, deals: int | None, spend_rows: int | None, days: int,
               seed: int | None) -> None:
     """Fill WORKSPACE (id or public id) with synthetic leads, deals and ad spend."""
-    import time
-
     from portal.reports.demo_data import generate
 
     workspace_id = workspace_id_for(workspace)
@@ -188,8 +167,8 @@ def demo_data(workspace: str, leads: int, sales: int | None, spend_rows: int | N
     if leads < 0 or days < 1:
         raise click.UsageError("--leads must be ≥ 0 and --days ≥ 1")
     started = time.monotonic()
-    counts = generate(workspace_id, leads, sales, spend_rows, days, seed)
-    click.echo(f"Added {counts['leads']} leads, {counts['sales']} deals, {counts['spend_rows']} spend rows "
+    counts = generate(workspace_id, leads, deals, spend_rows, days, seed)
+    click.echo(f"Added {counts['leads']} leads, {counts['deals']} deals, {counts['spend_rows']} spend rows "
                f"to workspace {workspace_id} in {time.monotonic() - started:.1f}s.")
 
 
@@ -202,8 +181,6 @@ def keys() -> None:
 @with_appcontext
 def rotate_keys() -> None:
     """Re-encrypt every stored secret with the first key of ENCRYPTION_KEYS (then older keys can be removed)."""
-    from portal.crypto import reencrypt_all
-
     try:
         rewritten = reencrypt_all(db.session)
     except RuntimeError as error:

@@ -1,8 +1,10 @@
 """Encryption at rest (Fernet, with MultiFernet for key rotation) and the column type that applies it."""
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import Flask, current_app
-from sqlalchemy import Text
+from sqlalchemy import Text, column, select, table, update
 from sqlalchemy.types import TypeDecorator
+
+from portal.extensions import db
 
 
 def init_app(app: Flask) -> None:
@@ -46,10 +48,6 @@ def reencrypt_all(session) -> dict[str, int]:
     Values already readable with the primary key alone are left as they are. Returns {"table.column": rewritten}.
     Raises RuntimeError (and changes nothing, once the caller rolls back) if a value fits none of the keys.
     """
-    from sqlalchemy import column, select, table, update
-
-    from portal.extensions import db
-
     primary = Fernet(current_app.config["ENCRYPTION_KEYS"][0])
     rewritten = {}
     for model_table in db.metadata.sorted_tables:

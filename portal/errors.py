@@ -3,11 +3,12 @@ import logging
 
 from flask import Flask, current_app, jsonify, make_response, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.http import HTTP_STATUS_CODES
 
 from portal.extensions import db
-from portal.logging import loggable_path
+from portal.log_context import loggable_path
 
 JSON_PREFIXES = ("/api/", "/webhooks/", "/amocrm/status", "/amocrm/secrets", "/healthz", "/readyz", "/metrics")
 
@@ -26,8 +27,6 @@ def error_body(status: int, message: str, **extra) -> dict:
 
 
 def _short_name(status: int) -> str:
-    from werkzeug.http import HTTP_STATUS_CODES
-
     return HTTP_STATUS_CODES.get(status, "Error").lower().replace(" ", "_")
 
 
@@ -88,8 +87,6 @@ def _database_error(error: DBAPIError):
 
 
 def is_connection_error(error: DBAPIError) -> bool:
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
     return isinstance(error, OperationalError | InterfaceError)
 
 

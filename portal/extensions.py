@@ -3,7 +3,7 @@ import time
 
 import fakeredis
 import redis
-from flask import Flask
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -43,8 +43,6 @@ class RedisConnection:
 
     @property
     def client(self) -> redis.Redis:
-        from flask import current_app
-
         return current_app.extensions["leadpath_redis"]
 
 
@@ -60,8 +58,6 @@ redis_connection = RedisConnection()
 # its own too, and never reaches Flask: portal.intake.endpoint.)
 @limiter.request_filter
 def _counts_its_own_limits() -> bool:
-    from flask import request
-
     return request.path.startswith("/webhooks/amocrm/")
 
 

@@ -37,7 +37,7 @@ def unstorable_query(query: bytes) -> bool:
 
 class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, with the signer built once per set of keys instead of on every request
-    (every request that reaches Flask opens the session, cookie or not). The cookie holds no authority of its own:
+    (Flask opens the session on every request it serves, cookie or not). The cookie holds no authority of its own:
     a logged-in one carries the key of a server-side session (portal.auth.sessions), which logout ends."""
 
     def __init__(self) -> None:

@@ -9,10 +9,6 @@ from flask_login import current_user
 # Feature blueprints appear in the navigation once they are registered.
 NAV_ITEMS = [("dashboard.index", "Dashboard"), ("leads.index", "Leads"), ("reports.roi", "Reports"),
              ("settings.index", "Settings")]
-# Each feature blueprint owns its settings page; the tabs show those that are registered.
-SETTINGS_TABS = [("settings.index", "Workspace"), ("connection.settings_page", "amoCRM"),
-                 ("intake.settings_page", "Lead form"), ("settings.team_page", "Team"),
-                 ("reports.api_tokens", "API tokens"), ("settings.account", "Your account")]
 
 
 def register_template_helpers(app: Flask) -> None:
@@ -24,8 +20,7 @@ def register_template_helpers(app: Flask) -> None:
 
 def _navigation() -> dict:
     registered = current_app.view_functions
-    return {"nav_items": [item for item in NAV_ITEMS if item[0] in registered],
-            "settings_tabs": [item for item in SETTINGS_TABS if item[0] in registered]}
+    return {"nav_items": [item for item in NAV_ITEMS if item[0] in registered]}
 
 
 def money(value, currency: str | None = None) -> str:

@@ -6,6 +6,7 @@ from flask_login import current_user
 from sqlalchemy import Select, select
 
 from portal.extensions import db
+from portal.models import Workspace
 
 Model = TypeVar("Model")
 
@@ -37,8 +38,6 @@ def get_owned_or_404(model: type[Model], object_id: int, workspace_id: int | Non
 
 def workspace_id_for(reference: str) -> int | None:
     """A workspace named by id or public id (for commands run by operators), or None."""
-    from portal.models import Workspace
-
     column = Workspace.id if reference.isdigit() else Workspace.public_id
     return db.session.scalar(select(Workspace.id).where(column == (int(reference) if reference.isdigit()
                                                                    else reference)))

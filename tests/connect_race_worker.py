@@ -9,7 +9,7 @@ import threading
 
 from config import TestingConfig
 from portal import create_app
-from portal.connection.services import client_for
+from portal.amocrm.connection import client_for
 from portal.extensions import db
 
 

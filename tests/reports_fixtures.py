@@ -3,7 +3,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from portal.extensions import db
-from portal.models import AdSpend, Lead, Sale
+from portal.models import AdSpend, Deal, Lead
 
 NOW = datetime.now(UTC)
 
@@ -32,7 +32,7 @@ _deal_numbers = iter(range(5_000_000, 6_000_000))
 def add_sale(app, workspace_id: int, lead_id: int | None, state: str, amount, created: datetime,
              closed: datetime | None = None, tags=(None, None, None), deleted: bool = False) -> int:
     with app.app_context():
-        sale = Sale(workspace_id=workspace_id, amocrm_lead_id=next(_deal_numbers), lead_id=lead_id, state=state,
+        sale = Deal(workspace_id=workspace_id, amocrm_lead_id=next(_deal_numbers), lead_id=lead_id, state=state,
                     amount=Decimal(str(amount)), created_at=created, closed_at=closed, deleted=deleted,
                     utm_source=tags[0], utm_medium=tags[1], utm_campaign=tags[2])
         db.session.add(sale)

@@ -19,7 +19,7 @@ NUMBER = re.compile(r"-?\d+(\.\d+)?%?")
 def formula_rows(app, owner):
     """Leads, sales and ad spend whose every text field starts like a formula."""
     from portal.extensions import db
-    from portal.models import AdSpend, Lead, Sale
+    from portal.models import AdSpend, Deal, Lead
 
     workspace_id = workspace_of(app, owner)
     with app.app_context():
@@ -29,7 +29,7 @@ def formula_rows(app, owner):
                         referrer=value, landing_page=value, sync_status="synced", amocrm_lead_id=1000 + index)
             db.session.add(lead)
             db.session.flush()
-            db.session.add(Sale(workspace_id=workspace_id, amocrm_lead_id=1000 + index, lead_id=lead.id, state="won",
+            db.session.add(Deal(workspace_id=workspace_id, amocrm_lead_id=1000 + index, lead_id=lead.id, state="won",
                                 amount=500, utm_source=value, utm_medium=value, utm_campaign=value))
             db.session.add(AdSpend(workspace_id=workspace_id, date=date.today(), utm_source=value, utm_medium=value,
                                    utm_campaign=value, amount=100 + index))

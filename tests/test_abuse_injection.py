@@ -46,7 +46,7 @@ def hostile_workspace(app, owner):
     from datetime import date
 
     from portal.extensions import db
-    from portal.models import AdSpend, Lead, Sale, User, Workspace
+    from portal.models import AdSpend, Deal, Lead, User, Workspace
 
     workspace_id = workspace_of(app, owner)
     with app.app_context():
@@ -60,7 +60,7 @@ def hostile_workspace(app, owner):
         lead = db.session.get(Lead, lead_id)
         assert lead.name == f"Ivan {SCRIPT}" and lead.utm_medium == IMG  # stored as sent, escaped when shown
         lead.sync_status, lead.last_error = "failed", f"amoCRM said {SCRIPT}"
-        db.session.add(Sale(workspace_id=workspace_id, amocrm_lead_id=777, lead_id=lead_id, state="won",
+        db.session.add(Deal(workspace_id=workspace_id, amocrm_lead_id=777, lead_id=lead_id, state="won",
                             amount=1000, utm_source=SCRIPT, utm_medium=IMG, utm_campaign=SCRIPT))
         db.session.add(AdSpend(workspace_id=workspace_id, date=date.today(), utm_source=SCRIPT, utm_medium=IMG,
                                utm_campaign=f"@{SCRIPT}", amount=100))
@@ -134,7 +134,7 @@ def test_sql_metacharacters_in_query_parameters_never_fail_or_leak(app, two_work
 
 
 def _api_token(app, workspace_id: int) -> str:
-    from portal.reports.tokens import create_token
+    from portal.reports.api_tokens import create_token
 
     with app.app_context():
         return create_token(workspace_id, "abuse test")[1]

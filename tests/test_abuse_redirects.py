@@ -70,4 +70,4 @@ def test_every_reader_of_next_is_covered_here():
     portal = Path(__file__).resolve().parent.parent / "portal"
     readers = {str(path.relative_to(portal)) for path in portal.rglob("*.py")
                if re.search(r"request\.(args|form|values)\.get\(\s*[\"']next[\"']", path.read_text())}
-    assert readers == {"auth/routes.py", "sync/routes.py"}
+    assert readers == {"auth/routes.py", "amocrm/sync_routes.py"}

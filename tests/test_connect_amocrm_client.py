@@ -6,9 +6,9 @@ import pytest
 import requests
 from connect_fixtures import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, query_of, sandbox_fixture, sandbox_server_fixture  # noqa: F401
 
-from portal.amocrm import oauth
-from portal.amocrm.client import AmoCRMClient, CallRecord
-from portal.amocrm.errors import (
+from portal.amocrm.api import oauth
+from portal.amocrm.api.client import AmoCRMClient, CallRecord
+from portal.amocrm.api.errors import (
     AccountBlocked,
     OAuthError,
     RateLimited,
@@ -251,6 +251,6 @@ def test_links_never_take_the_token_to_another_host(tokens, monkeypatch):
 @pytest.mark.parametrize("host, subdomain", [("example.amocrm.ru", "example"), ("shop.kommo.com", "shop"),
                                              ("127.0.0.1:5001", None), ("localhost:5001", None), (None, None)])
 def test_status_names_the_amocrm_subdomain(host, subdomain):
-    from portal.connection.services import _subdomain
+    from portal.amocrm.connection import _subdomain
 
     assert _subdomain(host) == subdomain

@@ -13,9 +13,9 @@ import pytest
 from connect_fixtures import query_of, sandbox_fixture, sandbox_host, sandbox_server_fixture  # noqa: F401
 from support import DATABASE_URL, REDIS_URL, csrf_from, post_form, workspace_of
 
-from portal.amocrm import oauth
-from portal.amocrm.errors import TokenRevoked, Unauthorized
-from portal.connection.services import NotConnected, client_for
+from portal.amocrm.api import oauth
+from portal.amocrm.api.errors import TokenRevoked, Unauthorized
+from portal.amocrm.connection import NotConnected, client_for
 from portal.extensions import db
 from portal.models import AmoCRMConnection
 from portal.models.types import utcnow
@@ -220,10 +220,10 @@ def test_the_pipeline_chooser_stores_the_choice(app, owner_client, owner, sandbo
 
 
 def test_idle_connections_are_refreshed_by_the_scheduled_job(app, owner_client, owner, sandbox, keys):
-    from portal.jobs.scheduler import PERIODIC_JOBS
-    from portal.jobs.tokens import refresh_idle_connections
+    from portal.amocrm.token_provider import refresh_idle_connections
+    from portal.periodic_jobs import PERIODIC_JOBS
 
-    assert any(job.func == "portal.jobs.tokens.refresh_idle_connections" for job in PERIODIC_JOBS)
+    assert any(job.func == "portal.amocrm.jobs.refresh_idle_connections" for job in PERIODIC_JOBS)
     connect_through_callback(owner_client, sandbox, keys)
     workspace_id = workspace_of(app, owner)
     sandbox.reset_counters()
@@ -259,7 +259,7 @@ def test_a_long_lived_token_can_be_pasted(app, owner_client, owner, sandbox, key
 
 
 def test_reconnecting_to_another_account_forgets_the_contact_ids_of_the_first(app, owner):
-    from portal.connection.services import _store
+    from portal.amocrm.connection import store_connection
     from portal.models import AmoCRMContact
 
     workspace_id = workspace_of(app, owner)
@@ -270,9 +270,9 @@ def test_reconnecting_to_another_account_forgets_the_contact_ids_of_the_first(ap
         db.session.commit()
         tokens = {"auth_type": "oauth", "client_id": "c", "client_secret": "s", "access_token": "a",
                   "refresh_token": "r", "expires_at": None}
-        _store(connection, host="one.amocrm.ru", account={"id": 1}, **tokens)  # the same account again
+        store_connection(connection, host="one.amocrm.ru", account={"id": 1}, **tokens)  # the same account again
         db.session.commit()
         assert db.session.scalar(db.select(db.func.count(AmoCRMContact.id))) == 1
-        _store(connection, host="two.amocrm.ru", account={"id": 2}, **tokens)
+        store_connection(connection, host="two.amocrm.ru", account={"id": 2}, **tokens)
         db.session.commit()
         assert db.session.scalar(db.select(db.func.count(AmoCRMContact.id))) == 0

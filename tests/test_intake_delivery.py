@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from intake_fixtures import leads_of, make_workspace, post_lead
 
+from portal.amocrm.scheduling import PUSH_LEADS, push_job_id, push_started, schedule_push
 from portal.extensions import db
 from portal.jobs.queues import AMOCRM, get_queue
-from portal.jobs.sync_schedule import PUSH_LEADS, push_job_id, push_started, schedule_push
 from portal.models import Lead
 from portal.models.lead import PENDING, SKIPPED, SYNCED
 from portal.models.types import utcnow
@@ -38,7 +38,7 @@ def test_a_new_lead_schedules_a_push_of_its_workspace(app, client, workspace):
     workspace_id, public_id = workspace
     assert post_lead(client, public_id, phone="+79991234567").status_code == 201
     assert waiting_pushes(app) == [(f"push-leads-{workspace_id}", PUSH_LEADS, (workspace_id,))]
-    assert PUSH_LEADS == "portal.jobs.sync.push_leads" and push_job_id(workspace_id) == f"push-leads-{workspace_id}"
+    assert PUSH_LEADS == "portal.amocrm.jobs.push_leads" and push_job_id(workspace_id) == f"push-leads-{workspace_id}"
 
 
 def test_a_burst_of_leads_waits_as_one_push(app, client, workspace):
@@ -68,7 +68,7 @@ def test_while_the_marker_lives_no_enqueue_is_tried_but_the_sweeper_still_schedu
     assert waiting_pushes(app) == []  # the marker saved the round trips; it expires in seconds
     age_leads(app, 31)
     with app.app_context():
-        from portal.jobs.sweeper import sweep_pending_leads
+        from portal.amocrm.push_sweeper import sweep_pending_leads
 
         assert sweep_pending_leads() == [workspace_id]
     assert len(waiting_pushes(app)) == 1
@@ -95,7 +95,7 @@ def test_spam_and_repeats_schedule_nothing(app, client, workspace):
 def test_sweeper_picks_workspaces_with_overdue_due_pending_leads(app, client, workspace, make_user):
     from support import workspace_of
 
-    from portal.jobs.sweeper import sweep_pending_leads, workspaces_with_overdue_leads
+    from portal.amocrm.push_sweeper import sweep_pending_leads, workspaces_with_overdue_leads
     from portal.models import Workspace
 
     workspace_id, public_id = workspace
@@ -128,10 +128,9 @@ def test_sweeper_picks_workspaces_with_overdue_due_pending_leads(app, client, wo
 
 
 def test_sweeper_is_a_periodic_job():
-    import portal.jobs.registry  # noqa: F401
-    from portal.jobs.scheduler import PERIODIC_JOBS
+    from portal.periodic_jobs import PERIODIC_JOBS
 
-    assert any(job.func == "portal.jobs.sweeper.sweep_pending_leads" and job.every_seconds <= 60
+    assert any(job.func == "portal.amocrm.jobs.sweep_pending_leads" and job.every_seconds <= 60
                for job in PERIODIC_JOBS)
 
 
@@ -192,7 +191,7 @@ def test_redis_stopped_still_201_and_the_lead_is_pushed_once_it_is_back(database
                                                                          caplog):
     from support import make_app
 
-    from portal.jobs.sweeper import sweep_pending_leads
+    from portal.amocrm.push_sweeper import sweep_pending_leads
 
     url = f"redis://127.0.0.1:{private_redis.port}/0"
     app = make_app(REDIS_URL=url, RATELIMIT_STORAGE_URI=url, LEAD_RATE_LIMIT_IP="1000 per minute")

@@ -74,9 +74,10 @@ def test_in_process_worker_runs_jobs_without_redis(database_schema):
     import time
 
     from portal.jobs.worker import start_in_process
+    from portal.periodic_jobs import PERIODIC_JOBS
 
     app = make_app(REDIS_URL=None)
-    stop = start_in_process(app)
+    stop = start_in_process(app, PERIODIC_JOBS)
     try:
         with app.app_context():
             workspace = Workspace(name="Threaded")

@@ -116,10 +116,10 @@ def connect_with_the_button(page) -> None:
 
 
 def sale_of(app, workspace_id: int):
-    from portal.models import Sale
+    from portal.models import Deal
 
     with app.app_context():
-        sale = db.session.scalar(db.select(Sale).where(Sale.workspace_id == workspace_id))
+        sale = db.session.scalar(db.select(Deal).where(Deal.workspace_id == workspace_id))
         found = (sale.state, sale.amount) if sale else None
         db.session.rollback()
         return found

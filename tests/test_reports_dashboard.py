@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from support import workspace_of
 
 from portal.extensions import db
-from portal.models import AdSpend, Lead, Sale, Workspace
+from portal.models import AdSpend, Deal, Lead, Workspace
 
 
 def test_dashboard_compares_with_the_previous_period_and_shows_health(app, owner, owner_client):
@@ -39,13 +39,13 @@ def test_demo_data_fills_a_workspace_by_id_or_public_id(app, owner, runner):
     with app.app_context():
         public_id = db.session.get(Workspace, ws).public_id
         assert db.session.scalar(select(func.count()).select_from(Lead).where(Lead.workspace_id == ws)) == 400
-        assert db.session.scalar(select(func.count()).select_from(Sale).where(Sale.workspace_id == ws)) == 60
+        assert db.session.scalar(select(func.count()).select_from(Deal).where(Deal.workspace_id == ws)) == 60
         assert db.session.scalar(select(func.count()).select_from(AdSpend).where(AdSpend.workspace_id == ws)) == 300
         sources = set(db.session.scalars(select(Lead.utm_source).where(Lead.workspace_id == ws).distinct()))
         assert {"google", "yandex", "facebook", None} <= sources
         # Deals from the form point at synced leads carrying the same amoCRM id.
-        linked = db.session.execute(select(Sale.amocrm_lead_id, Lead.amocrm_lead_id, Lead.sync_status)
-                                    .join(Lead, Lead.id == Sale.lead_id)).all()
+        linked = db.session.execute(select(Deal.amocrm_lead_id, Lead.amocrm_lead_id, Lead.sync_status)
+                                    .join(Lead, Lead.id == Deal.lead_id)).all()
         assert linked and all(deal == lead and status == "synced" for deal, lead, status in linked)
     again = runner.invoke(args=["demo-data", public_id, "--leads", "10", "--days", "60"])
     assert again.exit_code == 0, again.output

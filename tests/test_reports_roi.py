@@ -141,10 +141,10 @@ def test_a_deal_won_after_the_report_was_cached_shows_up(app, workspace, redis_c
     ws, ids = workspace
     assert report(app, ws)[0]["yandex"].won == 1
     assert len(redis_client.keys(f"leadpath:roi:v1:{ws}:*")) == 10  # the period's past days are now cached
-    from portal.models import Sale
+    from portal.models import Deal
 
     with app.app_context():
-        sale = db.session.get(Sale, ids["s3"])
+        sale = db.session.get(Deal, ids["s3"])
         sale.state, sale.closed_at = "won", at(day(6))
         db.session.commit()
     rows, _, _ = report(app, ws)
@@ -205,7 +205,7 @@ def test_report_works_without_redis(app, workspace, monkeypatch):
 def test_bulk_update_statements_refresh_the_cache_unless_they_only_touch_sync_fields(app, workspace, redis_client):
     from sqlalchemy import update
 
-    from portal.models import Lead, Sale
+    from portal.models import Deal, Lead
 
     ws, ids = workspace
     report(app, ws)
@@ -215,7 +215,7 @@ def test_bulk_update_statements_refresh_the_cache_unless_they_only_touch_sync_fi
         db.session.commit()
     assert redis_client.get("leadpath:roi:v1:generation") == generation
     with app.app_context():
-        db.session.execute(update(Sale).where(Sale.id == ids["s4"]).values(state="won", closed_at=at(day(6))))
+        db.session.execute(update(Deal).where(Deal.id == ids["s4"]).values(state="won", closed_at=at(day(6))))
         db.session.commit()
     rows, _, _ = report(app, ws)
     assert (rows["yandex"].won, rows["yandex"].revenue) == (2, Decimal("700"))

@@ -10,8 +10,8 @@ from portal.models import Workspace
 
 @pytest.mark.integration
 def test_after_the_warm_up_a_full_year_report_computes_nothing(app, monkeypatch):
-    from portal.jobs.reports import warm_report_caches, warm_workspace
     from portal.reports import rollups
+    from portal.reports.cache_warmer import warm_report_caches, warm_workspace
     from portal.reports.periods import today_in
 
     with app.app_context():

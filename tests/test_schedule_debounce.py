@@ -6,8 +6,8 @@ import time
 import pytest
 from intake_fixtures import make_workspace, post_lead
 
+from portal.amocrm.scheduling import PUSHES, push_started
 from portal.jobs.queues import AMOCRM, get_queue
-from portal.jobs.sync_schedule import PUSHES, push_started
 from portal.redis_direct import DirectCommands
 
 WINDOW = 0.4

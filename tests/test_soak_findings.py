@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 from intake_fixtures import make_workspace
 
-from portal.amocrm.webhooks import DealSnapshot
+from portal.amocrm.api.webhook_bodies import DealSnapshot
+from portal.amocrm.deals import apply_deal
 from portal.extensions import db
-from portal.models import Sale
-from portal.webhooks.services import apply_deal
+from portal.models import Deal
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +20,7 @@ def apply(app, workspace_id, snapshot):
     with app.app_context():
         outcome = apply_deal(workspace_id, snapshot)
         db.session.commit()
-        sale = db.session.scalar(db.select(Sale).where(Sale.amocrm_lead_id == DEAL))
+        sale = db.session.scalar(db.select(Deal).where(Deal.amocrm_lead_id == DEAL))
         return outcome.result, sale.state, sale.amount
 
 

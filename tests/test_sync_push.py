@@ -5,13 +5,13 @@ from datetime import timedelta
 import pytest
 from sync_fixtures import StaticTokens, add_leads
 
-from portal.amocrm.client import AmoCRMClient
+from portal.amocrm.api.client import AmoCRMClient
+from portal.amocrm.limiter import RequestLimiter
+from portal.amocrm.push import push_pending
+from portal.amocrm.sync_log import SyncLogRecorder
 from portal.extensions import db
 from portal.models import AmoCRMConnection, Lead, SyncLogEntry
 from portal.models.types import utcnow
-from portal.sync.limiter import RequestLimiter
-from portal.sync.log import SyncLogRecorder
-from portal.sync.push import push_pending
 
 pytestmark = pytest.mark.integration
 
@@ -136,7 +136,7 @@ def test_html_429_bodies_are_survived(app, sandbox, connected):
 
 
 def test_a_refused_item_fails_alone_with_amocrms_message(app, sandbox, connected, monkeypatch):
-    from portal.amocrm import payloads
+    from portal.amocrm.api import payloads
 
     ids = add_leads(app, connected.id, 3)
     original = payloads.tracking_fields
@@ -229,7 +229,7 @@ def test_leads_refused_for_a_deleted_stage_go_to_the_main_pipeline(app, sandbox,
 
 
 def test_any_other_amocrm_error_is_retried_and_fails_with_its_answer(app, sandbox, connected, monkeypatch):
-    from portal.amocrm.errors import AmoCRMError
+    from portal.amocrm.api.errors import AmoCRMError
 
     def payment_required(self, items):
         raise AmoCRMError("amoCRM answered 402: the account's subscription has ended", status=402)

@@ -9,8 +9,8 @@ from live_services import Processes, RedisServer, wait_until
 from support import DATABASE_URL, empty_tables, make_app
 from sync_fixtures import connect_workspace
 
+from portal.amocrm.scheduling import schedule_push
 from portal.extensions import db
-from portal.jobs.sync_schedule import schedule_push
 from portal.models import Lead, SyncLogEntry
 
 LEADS_PER_WORKSPACE = 1000  # 20 batches each: 40 calls, about 6 s at 7 requests/s

@@ -4,10 +4,10 @@ import time
 
 import pytest
 
-from portal.amocrm import payloads
+from portal.amocrm.api import payloads
+from portal.amocrm.limiter import RequestLimiter
+from portal.amocrm.push import backoff_seconds
 from portal.masking import mask_document
-from portal.sync.limiter import RequestLimiter
-from portal.sync.push import backoff_seconds
 
 LEAD = payloads.LeadForPush(id=7, name="Анна", phone="+79991234567", email="anna@example.com",
                             utm_source="yandex", utm_medium="cpc", utm_campaign="autumn")
@@ -104,7 +104,7 @@ def test_the_log_masks_webhook_custom_fields_and_keeps_tracking_fields_and_tags(
 
 
 def test_no_window_ever_holds_more_than_the_rate_whoever_calls(redis_client):
-    from portal.sync.limiter import WINDOW_MS
+    from portal.amocrm.limiter import WINDOW_MS
 
     limiters = [RequestLimiter(redis_client, "window", 7) for _ in range(3)]
     stamps = []

@@ -5,11 +5,11 @@ import pytest
 from sqlalchemy import func, select, text
 from webhooks_fixtures import deal_pairs, make_workspace, post_webhook, webhook_body
 
+from portal.amocrm import inbox as services
+from portal.amocrm import jobs, scheduling, subscription
 from portal.extensions import db
-from portal.jobs import webhooks as jobs
 from portal.jobs.queues import WEBHOOKS, get_queue
-from portal.models import Sale, SyncLogEntry, WebhookEvent
-from portal.webhooks import services
+from portal.models import Deal, SyncLogEntry, WebhookEvent
 
 T0 = 1704912474
 
@@ -43,11 +43,11 @@ def test_one_job_drains_every_event_of_the_workspace_in_order(app, client, works
     post(client, workspace, deal_pairs("update", 1, price=50, updated_at=T0))  # older: ignored
     post(client, workspace, deal_pairs("add", 2, price=7, updated_at=T0))
     post(client, workspace, deal_pairs("update", 2, price=9, updated_at=T0 + 1), deal_pairs("add", 3, index=0))
-    assert queued(app) == [(jobs.PROCESS_EVENTS, (workspace["id"],))]  # one job for the burst
+    assert queued(app) == [(scheduling.PROCESS_EVENTS, (workspace["id"],))]  # one job for the burst
     with app.app_context():
         processed, more = services.process_workspace_events(workspace["id"], batch_size=3)
         assert (processed, more) == (4, False)
-        amounts = dict(db.session.execute(select(Sale.amocrm_lead_id, Sale.amount)).all())
+        amounts = dict(db.session.execute(select(Deal.amocrm_lead_id, Deal.amount)).all())
         assert amounts == {1: Decimal(100), 2: Decimal(9), 3: Decimal(0)}
         assert db.session.scalar(select(func.count(SyncLogEntry.id))) == 4  # one log line per event
         db.session.rollback()
@@ -78,14 +78,14 @@ def test_a_failing_event_does_not_hold_back_its_batch(app, client, workspace, mo
 
 def test_the_job_clears_the_marker_first_so_later_events_schedule_again(app, client, workspace, redis_client):
     post(client, workspace, deal_pairs("add", 20))
-    marker = jobs.EVENT_PROCESSING.marker(workspace["id"])
+    marker = scheduling.EVENT_PROCESSING.marker(workspace["id"])
     assert redis_client.exists(marker)
     with app.app_context():
         get_queue(WEBHOOKS).empty()
         assert jobs.process_workspace_events(workspace["id"]) == 1
     assert not redis_client.exists(marker)
     post(client, workspace, deal_pairs("add", 21))  # arrives after the job: a new job, not a lost event
-    assert queued(app) == [(jobs.PROCESS_EVENTS, (workspace["id"],))]
+    assert queued(app) == [(scheduling.PROCESS_EVENTS, (workspace["id"],))]
 
 
 def test_redis_down_stores_the_event_and_the_sweeper_schedules_it(app, client, workspace, monkeypatch):
@@ -105,7 +105,7 @@ def test_redis_down_stores_the_event_and_the_sweeper_schedules_it(app, client, w
                            text("UPDATE webhook_events SET received_at = datetime(received_at, '-5 minutes')"))
         db.session.commit()
         assert services.requeue_stale_events() == 1
-    assert queued(app) == [(jobs.PROCESS_EVENTS, (workspace["id"],))]
+    assert queued(app) == [(scheduling.PROCESS_EVENTS, (workspace["id"],))]
 
 
 @pytest.mark.integration
@@ -122,6 +122,6 @@ def test_the_fast_commit_setting_stays_inside_its_own_statement(app, client, wor
 def test_a_rotated_secret_is_refused_at_once_despite_the_cache(app, client, workspace):
     post(client, workspace, deal_pairs("add", 50))  # caches the workspace
     with app.app_context():
-        services.rotate_webhook_secret(workspace["id"])
+        subscription.rotate_webhook_secret(workspace["id"])
     response = post_webhook(client, workspace["url"], webhook_body(deal_pairs("add", 51)))
     assert response.status_code == 404

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal.amocrm.webhooks import (
+from portal.amocrm.api.webhook_bodies import (
     MalformedWebhookBody,
     WebhookBodyTooLarge,
     deal_from_api,

@@ -14,11 +14,11 @@ from webhooks_fixtures import (
     webhook_body,
 )
 
+from portal.amocrm.inbox import MAX_ATTEMPTS, process_event, requeue_stale_events
 from portal.extensions import db
 from portal.jobs.queues import AMOCRM, WEBHOOKS, get_queue
-from portal.models import Sale, SyncLogEntry, WebhookEvent
+from portal.models import Deal, SyncLogEntry, WebhookEvent
 from portal.models.types import utcnow
-from portal.webhooks.services import MAX_ATTEMPTS, process_event, requeue_stale_events
 
 T0 = 1704912474
 
@@ -42,9 +42,9 @@ def deliver(app, client, workspace):
     return deliver
 
 
-def sales(app) -> list[Sale]:
+def sales(app) -> list[Deal]:
     with app.app_context():
-        rows = db.session.scalars(select(Sale).order_by(Sale.amocrm_lead_id)).all()
+        rows = db.session.scalars(select(Deal).order_by(Deal.amocrm_lead_id)).all()
         db.session.expunge_all()
         return rows
 
@@ -176,7 +176,7 @@ def test_an_unknown_pipeline_asks_for_a_pipelines_refresh_once(app, deliver, wor
     deliver(deal_pairs("add", 6, pipeline_id=555, status_id=778))
     with app.app_context():
         jobs = [(job.func_name, job.args) for job in get_queue(AMOCRM).get_jobs()]
-    assert jobs == [("portal.jobs.deals.refresh_pipelines", (workspace["id"],))]
+    assert jobs == [("portal.amocrm.jobs.refresh_pipelines", (workspace["id"],))]
 
 
 def test_known_pipelines_and_won_lost_ask_for_nothing(app, deliver):
@@ -187,7 +187,7 @@ def test_known_pipelines_and_won_lost_ask_for_nothing(app, deliver):
 
 
 def test_a_failing_event_is_retried_then_marked_failed(app, client, workspace, monkeypatch):
-    from portal.webhooks import services
+    from portal.amocrm import inbox as services
 
     response = post_webhook(client, workspace["url"], webhook_body(deal_pairs("add", 5)))
     event_id = response.json["event_id"]
@@ -215,7 +215,7 @@ def test_events_left_received_are_enqueued_again(app, client, workspace):
         db.session.commit()
         assert requeue_stale_events() == 1
         assert [(job.func_name, job.args) for job in get_queue(WEBHOOKS).get_jobs()] == [
-            ("portal.jobs.webhooks.process_workspace_events", (workspace["id"],))]
+            ("portal.amocrm.jobs.process_workspace_events", (workspace["id"],))]
         process_event(response.json["event_id"])
         assert requeue_stale_events() == 0
 

@@ -34,9 +34,9 @@ def test_a_webhook_is_stored_acknowledged_and_enqueued(app, client):
     assert event.payload["leads"]["status"][0]["price"] == "50000"
     assert event.id == response.json["event_id"]
     # One processing job per workspace (not per event), scheduled once per burst.
-    assert queued(app) == [("portal.jobs.webhooks.process_workspace_events", (workspace["id"],))]
+    assert queued(app) == [("portal.amocrm.jobs.process_workspace_events", (workspace["id"],))]
     post_webhook(client, workspace["url"], webhook_body(deal_pairs("status", 102, status_id=142)))
-    assert queued(app) == [("portal.jobs.webhooks.process_workspace_events", (workspace["id"],))]
+    assert queued(app) == [("portal.amocrm.jobs.process_workspace_events", (workspace["id"],))]
     with app.app_context():
         connection = db.session.scalar(select(AmoCRMConnection))
         assert connection.last_webhook_at is not None

@@ -9,14 +9,16 @@ from live_services import wait_until
 from sandbox_fixtures import sandbox_fixtures
 from sqlalchemy import select
 
-from portal.amocrm import oauth
-from portal.connection.services import client_for, refresh_pipelines
+from portal.amocrm.api import oauth
+from portal.amocrm.connection import client_for, refresh_pipelines
+from portal.amocrm.inbox import receive_webhook
+from portal.amocrm.reconcile import reconcile_workspace
+from portal.amocrm.subscription import check_webhook, webhook_health
 from portal.extensions import db
 from portal.jobs.queues import AMOCRM, DEFAULT, WEBHOOKS, get_queue
-from portal.jobs.reconcile import reconcile_workspace
 from portal.jobs.worker import build_worker
-from portal.models import AmoCRMConnection, Lead, Sale, SyncLogEntry, WebhookEvent, Workspace
-from portal.webhooks.services import check_webhook, mark_lead_spam, receive_webhook, webhook_health
+from portal.leads.spam import mark_lead_spam
+from portal.models import AmoCRMConnection, Deal, Lead, SyncLogEntry, WebhookEvent, Workspace
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +63,7 @@ def late_answers(monkeypatch, sandbox) -> None:
     """From now on our endpoint stores each event, then answers later than the sandbox waits: every delivery
     "fails" from amoCRM's side (a timeout) although the event is stored. (A 1 ms timeout instead is not a sure
     failure: a loaded machine may wake the sandbox's wait after the answer has come.)"""
-    from portal.webhooks import routes
+    from portal.amocrm import webhook_routes as routes
 
     def store_then_stall(*args):
         receipt = receive_webhook(*args)
@@ -99,10 +101,10 @@ def run_worker(app, *queues):
     build_worker(app, queues or (WEBHOOKS,)).work(burst=True)
 
 
-def sale_of(app, workspace_id: int, deal_id: int) -> Sale | None:
+def sale_of(app, workspace_id: int, deal_id: int) -> Deal | None:
     with app.app_context():
-        sale = db.session.scalar(select(Sale).where(Sale.workspace_id == workspace_id,
-                                                    Sale.amocrm_lead_id == deal_id))
+        sale = db.session.scalar(select(Deal).where(Deal.workspace_id == workspace_id,
+                                                    Deal.amocrm_lead_id == deal_id))
         db.session.expunge_all()
         return sale
 
@@ -117,8 +119,8 @@ def test_a_deal_moved_to_won_becomes_a_sale_of_the_lead_and_its_campaign(app, sa
     assert (sale.state, sale.amount, sale.status_id, sale.lead_id) == ("won", Decimal(50000), 142, lead_id)
     assert sale.closed_at is not None
     with app.app_context():
-        campaign = db.session.scalar(select(Lead.utm_campaign).join(Sale, Sale.lead_id == Lead.id)
-                                     .where(Sale.id == sale.id))
+        campaign = db.session.scalar(select(Lead.utm_campaign).join(Deal, Deal.lead_id == Lead.id)
+                                     .where(Deal.id == sale.id))
         assert campaign == "spring-sale"
         assert webhook_health(subscribed)["last_webhook_at"] is not None
 
@@ -136,12 +138,12 @@ def test_failing_deliveries_are_retried_and_end_in_exactly_one_sale(app, sandbox
     with app.app_context():
         events = db.session.scalars(select(WebhookEvent).where(WebhookEvent.workspace_id == subscribed)).all()
         assert sum(1 for e in events if "status" in e.payload["leads"]) == 1
-        assert db.session.scalar(select(db.func.count(Sale.id)).where(Sale.amocrm_lead_id == deal_id)) == 1
+        assert db.session.scalar(select(db.func.count(Deal.id)).where(Deal.amocrm_lead_id == deal_id)) == 1
     assert sale_of(app, subscribed, deal_id).amount == Decimal(1200)
 
 
 def test_a_server_error_is_retried_until_stored_once(app, sandbox, subscribed, monkeypatch):
-    from portal.webhooks import services
+    from portal.amocrm import inbox as services
 
     deal_id = create_deal(app, subscribed)
     real = services.receive_webhook
@@ -155,7 +157,7 @@ def test_a_server_error_is_retried_until_stored_once(app, sandbox, subscribed, m
                 raise RuntimeError("database went away")
         return real(public_id, secret, body)
 
-    monkeypatch.setattr("portal.webhooks.routes.receive_webhook", flaky)
+    monkeypatch.setattr("portal.amocrm.webhook_routes.receive_webhook", flaky)
     sandbox.move_lead(deal_id, 143)
     delivered(sandbox, actions=["status", "update"], status=200)
     attempts = [a["status"] for a in sandbox.deliveries() if a["actions"] == ["status", "update"]]
@@ -208,7 +210,7 @@ def test_a_disabled_webhook_is_re_created(app, sandbox, subscribed, monkeypatch)
 
 
 def test_a_rotated_secret_moves_the_subscription(app, sandbox, subscribed):
-    from portal.webhooks.services import rotate_webhook_secret
+    from portal.amocrm.subscription import rotate_webhook_secret
 
     with app.app_context():
         old = db.session.scalar(select(AmoCRMConnection.webhook_destination))
@@ -249,10 +251,10 @@ def test_a_won_deal_is_not_closed_because_of_a_spam_flag(app, sandbox, subscribe
 
 
 def test_connecting_enqueues_the_backfill_by_the_agreed_name(app, workspace_id):
-    from portal.jobs.reconcile import reconcile_connected_workspaces
+    from portal.amocrm.jobs import reconcile_connected_workspaces
 
     with app.app_context():
         assert reconcile_connected_workspaces() == 1
         [job] = get_queue(DEFAULT).get_jobs()
-        assert (job.func_name, job.args, job.id) == ("portal.jobs.reconcile.reconcile_workspace", (workspace_id,),
+        assert (job.func_name, job.args, job.id) == ("portal.amocrm.jobs.reconcile_workspace", (workspace_id,),
                                                      f"reconcile-{workspace_id}")

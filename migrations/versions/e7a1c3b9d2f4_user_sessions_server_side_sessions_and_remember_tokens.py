@@ -5,7 +5,7 @@ those browsers' sessions and remember-me cookies. Sessions held in cookies befor
 user id: they no longer log anyone in, so everyone logs in once more.
 
 Revision ID: e7a1c3b9d2f4
-Revises: c4d2e8f1a7b3
+Revises: d5e1a9c3b7f2
 Create Date: 2026-12-03 09:00:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'e7a1c3b9d2f4'
-down_revision = 'c4d2e8f1a7b3'
+down_revision = 'd5e1a9c3b7f2'
 branch_labels = None
 depends_on = None
 

@@ -1,5 +1,1 @@
-from flask import Blueprint
-
-bp = Blueprint("auth", __name__)
-
-from portal.auth import routes  # noqa: E402,F401
+"""Accounts: sign-up, log-in and log-out, accepting an invitation, and the owner-only guard."""

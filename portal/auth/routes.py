@@ -1,7 +1,7 @@
-from flask import current_app, flash, make_response, redirect, render_template, request, url_for
+"""Accounts: sign-up, log-in and log-out, accepting an invitation."""
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal.auth import bp
 from portal.auth.decorators import permission_required
 from portal.auth.forms import AcceptInviteForm, LoginForm, SignupForm
 from portal.auth.permissions import ACCOUNT
@@ -11,6 +11,7 @@ from portal.auth.throttle import LoginAttempt, device_cookie_value
 from portal.extensions import limiter
 from portal.security import is_safe_next
 
+bp = Blueprint("auth", __name__)
 bp.before_app_request(restore_remembered_session)
 
 

@@ -1,5 +1,1 @@
-from flask import Blueprint
-
-bp = Blueprint("dashboard", __name__)
-
-from portal.dashboard import routes  # noqa: E402,F401
+"""The dashboard: the workspace's leads, deals and sync health at a glance."""

@@ -1,11 +1,12 @@
-from flask import render_template, request
+from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
 
-from portal.dashboard import bp
 from portal.dashboard.services import dashboard
 from portal.reports.charts import daily_chart
 from portal.reports.periods import parse_period
 from portal.tenancy import current_workspace_id
+
+bp = Blueprint("dashboard", __name__)
 
 DASHBOARD_PRESETS = [("7d", "7 days"), ("30d", "30 days"), ("90d", "90 days"), ("this_month", "This month")]
 

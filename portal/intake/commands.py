@@ -2,6 +2,8 @@
 import click
 from flask.cli import with_appcontext
 
+from portal.amocrm.push_sweeper import sweep_pending_leads, workspaces_with_overdue_leads
+
 
 @click.group()
 def leads() -> None:
@@ -13,8 +15,6 @@ def leads() -> None:
 @with_appcontext
 def sweep(min_age: int) -> None:
     """Schedule a push for every workspace with pending leads that are due (the periodic sweeper, by hand)."""
-    from portal.jobs.sweeper import sweep_pending_leads, workspaces_with_overdue_leads
-
     overdue = workspaces_with_overdue_leads(min_age)
     scheduled = sweep_pending_leads(min_age)
     click.echo(f"Workspaces with overdue pending leads: {len(overdue)}; pushes scheduled: {len(scheduled)}.")

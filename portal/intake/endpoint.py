@@ -8,7 +8,7 @@ callable and answers these two requests itself, with werkzeug's request object i
 request (GET /api/leads of the reports API included) goes on to Flask.
 
 What the portal's hooks do for every response is done here too: the request id and the request log line
-(portal.logging), the security headers (portal.security), the one JSON error shape (portal.errors), 503 when
+(portal.log_context), the security headers (portal.security), the one JSON error shape (portal.errors), 503 when
 PostgreSQL is unreachable and a logged 500 for anything unexpected.
 """
 import json
@@ -44,7 +44,7 @@ from portal.intake.submission import (
     validate,
     workspace_public_id,
 )
-from portal.logging import new_request_id, request_id_var, workspace_id_var
+from portal.log_context import new_request_id, request_id_var, workspace_id_var
 from portal.security import UNSTORABLE_QUERY_MESSAGE, security_headers, unstorable_query
 
 PATH = "/api/leads"

@@ -1,24 +1,27 @@
-from flask import current_app, flash, redirect, render_template, request, url_for
+"""Settings → Lead form (mounted under /settings by the settings area). The intake itself, POST /api/leads, answers
+beneath Flask: portal.intake.endpoint."""
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from portal.auth.decorators import permission_required
 from portal.auth.permissions import MANAGE_LEAD_FORM
-from portal.intake import bp
 from portal.intake.endpoint import PATH
 from portal.intake.forms import LeadFormSettingsForm
 from portal.intake.services import SettingsInvalid, update_lead_form_settings
 from portal.intake.submission import HONEYPOT_FIELD
 
+bp = Blueprint("lead_form", __name__, url_prefix="/lead-form")
 
-@bp.get("/settings/lead-form")
+
+@bp.get("")
 @login_required
-def settings_page():
+def index():
     return _render_settings(LeadFormSettingsForm(obj=current_user.workspace))
 
 
-@bp.post("/settings/lead-form")
+@bp.post("")
 @permission_required(MANAGE_LEAD_FORM)
-def update_settings():
+def update():
     form = LeadFormSettingsForm()
     if form.validate_on_submit():
         try:
@@ -28,7 +31,7 @@ def update_settings():
             form.allowed_origins.errors = [*form.allowed_origins.errors, str(error)]
         else:
             flash("Lead form settings saved.", "success")
-            return redirect(url_for("intake.settings_page"))
+            return redirect(url_for("settings.lead_form.index"))
     return _render_settings(form), 400
 
 

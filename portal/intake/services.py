@@ -14,10 +14,10 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from portal.amocrm.scheduling import schedule_push
 from portal.extensions import db
 from portal.intake.store import insert_lead
 from portal.intake.submission import ATTRIBUTION_KEYS, FIRST_TOUCH_KEYS, LeadSubmission
-from portal.jobs.sync_schedule import schedule_push
 from portal.models import Lead, Workspace
 from portal.models.lead import PENDING
 from portal.models.types import utcnow

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 
-from portal import extensions
+import portal.extensions as extensions  # its idle-ping settings are read at call time (tests change them)
 from portal.extensions import db
 from portal.intake.submission import ATTRIBUTION_KEYS, FIRST_TOUCH_KEYS
 from portal.models import Lead

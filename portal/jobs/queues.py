@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from flask import current_app
 from redis.exceptions import RedisError
 from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -72,9 +74,6 @@ def send(job: PendingJob) -> bool:
 
 def _is_waiting(queue: Queue, job_id: str) -> bool:
     """True while a job with that id is queued and not yet started (a started one may have missed new rows)."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job, JobStatus
-
     try:
         status = Job.fetch(job_id, connection=queue.connection).get_status(refresh=False)
     except NoSuchJobError:

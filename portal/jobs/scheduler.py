@@ -1,10 +1,11 @@
-"""Periodic jobs. `flask --app wsgi scheduler` runs this loop; any number may run: a Redis key per job
-and period makes sure each periodic job is enqueued once per period across all schedulers.
+"""The loop that enqueues periodic jobs. `flask --app wsgi scheduler` runs it with the list of `portal.periodic_jobs`;
+any number may run: a Redis key per job and period makes sure each is enqueued once per period across them all.
 
 The loop also moves RQ's delayed jobs (Retry intervals) to their queues when they fall due.
 """
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import Flask
@@ -25,19 +26,16 @@ class Periodic:
     func: str
 
 
-PERIODIC_JOBS: list[Periodic] = []
+def every(seconds: int, queue: str, func: str) -> Periodic:
+    """A periodic job: `func` (dotted path) on `queue` every `seconds`, named after the function."""
+    return Periodic(func.rsplit(".", 1)[-1], seconds, queue, func)
 
 
-def every(seconds: int, queue: str, func: str, name: str | None = None) -> None:
-    """Register a periodic job (feature modules call this at import)."""
-    PERIODIC_JOBS.append(Periodic(name or func.rsplit(".", 1)[-1], seconds, queue, func))
-
-
-def tick(rq_scheduler: RQScheduler | None = None) -> list[str]:
+def tick(jobs: Sequence[Periodic], rq_scheduler: RQScheduler | None = None) -> list[str]:
     """Enqueue the periodic jobs that are due. Returns their names."""
     client = redis_connection.client
     due = []
-    for job in PERIODIC_JOBS:
+    for job in jobs:
         if client.set(f"leadpath:periodic:{job.name}", "1", nx=True, ex=job.every_seconds):
             send(PendingJob(job.queue, job.func, (), job_id=f"periodic-{job.name}"))
             due.append(job.name)
@@ -47,17 +45,15 @@ def tick(rq_scheduler: RQScheduler | None = None) -> list[str]:
     return due
 
 
-def run(app: Flask, stop: threading.Event | None = None) -> None:
+def run(app: Flask, jobs: Sequence[Periodic], stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
     with app.app_context():
-        import portal.jobs.registry  # noqa: F401  (registers the periodic jobs)
-
         rq_scheduler = RQScheduler([get_queue(name) for name in QUEUE_NAMES], redis_connection.client,
                                    logging_level="WARNING")
-        log.info("scheduler started with %d periodic jobs", len(PERIODIC_JOBS))
+        log.info("scheduler started with %d periodic jobs", len(jobs))
         while not stop.is_set():
             try:
-                tick(rq_scheduler)
+                tick(jobs, rq_scheduler)
             except RedisError as exc:
                 log.warning("scheduler tick failed: %s", exc.__class__.__name__)
             stop.wait(min(1.0, app.config["SCHEDULER_TICK_SECONDS"]))

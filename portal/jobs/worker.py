@@ -8,6 +8,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Sequence
 
 from flask import Flask
 from rq import SimpleWorker
@@ -16,7 +17,7 @@ from rq.timeouts import TimerDeathPenalty
 from portal.extensions import db, redis_connection
 from portal.jobs import scheduler
 from portal.jobs.queues import QUEUE_NAMES, get_queue
-from portal.logging import job_id_var, workspace_id_var
+from portal.log_context import job_id_var, workspace_id_var
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +58,13 @@ def build_worker(app: Flask, queue_names, worker_class=AppWorker) -> AppWorker:
     return worker
 
 
-def start_in_process(app: Flask) -> threading.Event:
+def start_in_process(app: Flask, periodic_jobs: Sequence[scheduler.Periodic]) -> threading.Event:
     """Worker and scheduler threads for the demo (fakeredis). Returns an event that stops the scheduler."""
     worker = build_worker(app, QUEUE_NAMES, ThreadWorker)
     threading.Thread(target=worker.work, kwargs={"logging_level": "WARNING"}, name="rq-worker",
                      daemon=True).start()
     stop = threading.Event()
-    threading.Thread(target=scheduler.run, args=(app, stop), name="scheduler", daemon=True).start()
+    threading.Thread(target=scheduler.run, args=(app, periodic_jobs, stop), name="scheduler", daemon=True).start()
     return stop
 
 

@@ -1,5 +1,1 @@
-from flask import Blueprint
-
-bp = Blueprint("leads", __name__)
-
-from portal.leads import routes  # noqa: E402,F401
+"""Leads: the list, a lead's page, CSV export and spam marking."""

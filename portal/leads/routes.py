@@ -1,9 +1,8 @@
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from portal.auth.decorators import permission_required
 from portal.auth.permissions import CHANGE_LEADS
-from portal.leads import bp
 from portal.leads.services import (
     DEAL_STATES,
     KINDS,
@@ -15,12 +14,14 @@ from portal.leads.services import (
     lead_page,
     parse_filters,
 )
+from portal.leads.spam import mark_lead_spam
 from portal.masking import mask_email, mask_phone
 from portal.models import Lead
 from portal.reports.csv_output import csv_response
 from portal.reports.periods import PRESETS
 from portal.tenancy import current_workspace_id, get_owned_or_404
-from portal.webhooks.services import mark_lead_spam
+
+bp = Blueprint("leads", __name__)
 
 CSV_HEADER = ["id", "created_at", "name", "phone", "email", "utm_source", "utm_medium", "utm_campaign", "utm_term",
               "utm_content", "first_utm_source", "first_utm_medium", "first_utm_campaign", "sync_status",

@@ -11,15 +11,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import exists, func, select, tuple_
+from sqlalchemy import cast, exists, func, select, tuple_
+from sqlalchemy.dialects.postgresql import JSONB
 
 from portal.extensions import db
-from portal.models import AmoCRMConnection, Lead, Sale, SyncLogEntry
+from portal.models import AmoCRMConnection, Deal, Lead, SyncLogEntry
+from portal.models.deal import LOST, OPEN, WON
 from portal.models.lead import FAILED, PENDING, SKIPPED, SYNCED
-from portal.models.sale import LOST, OPEN, WON
 from portal.models.types import utcnow
 from portal.reports.periods import EARLIEST_DATE, LATEST_DATE, Period, parse_period
-from portal.reports.services import NONE_LABEL, normalize_tag
+from portal.reports.tags import NONE_LABEL, normalize_tag
 from portal.tenancy import MAX_ID
 
 PAGE_SIZE = 50
@@ -97,12 +98,12 @@ def _conditions(workspace_id: int, filters: LeadFilters) -> list:
     elif filters.kind == "spam":
         conditions.append(Lead.is_spam.is_(True))
     if filters.deal_state:
-        deals = select(Sale.id).where(Sale.workspace_id == workspace_id, Sale.lead_id == Lead.id,
-                                      Sale.deleted.is_(False))
+        deals = select(Deal.id).where(Deal.workspace_id == workspace_id, Deal.lead_id == Lead.id,
+                                      Deal.deleted.is_(False))
         if filters.deal_state == "none":
             conditions.append(~exists(deals))
         else:
-            conditions.append(exists(deals.where(Sale.state == filters.deal_state)))
+            conditions.append(exists(deals.where(Deal.state == filters.deal_state)))
     if filters.search:
         conditions.append(_search_condition(filters.search))
     return conditions
@@ -144,7 +145,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 @dataclass
 class LeadPage:
     leads: list[Lead]
-    deals: dict[int, Sale] = field(default_factory=dict)
+    deals: dict[int, Deal] = field(default_factory=dict)
     next_cursor: str | None = None
     deal_base_url: str | None = None
 
@@ -185,14 +186,14 @@ def lead_page(workspace_id: int, filters: LeadFilters, cursor: str | None = None
                     deal_base_url(workspace_id))
 
 
-def latest_deals(workspace_id: int, lead_ids: list[int]) -> dict[int, Sale]:
+def latest_deals(workspace_id: int, lead_ids: list[int]) -> dict[int, Deal]:
     """The most recent non-deleted deal of each lead."""
     if not lead_ids:
         return {}
-    deals: dict[int, Sale] = {}
-    for sale in db.session.scalars(select(Sale).where(Sale.workspace_id == workspace_id, Sale.lead_id.in_(lead_ids),
-                                                      Sale.deleted.is_(False)).order_by(Sale.created_at)):
-        deals[sale.lead_id] = sale
+    deals: dict[int, Deal] = {}
+    for deal in db.session.scalars(select(Deal).where(Deal.workspace_id == workspace_id, Deal.lead_id.in_(lead_ids),
+                                                      Deal.deleted.is_(False)).order_by(Deal.created_at)):
+        deals[deal.lead_id] = deal
     return deals
 
 
@@ -203,8 +204,8 @@ def deal_base_url(workspace_id: int) -> str | None:
     if not base_domain:
         return None
     host = base_domain.split(":")[0]
-    scheme = "http" if host in current_app.config.get("AMOCRM_DEV_HOSTS", []) or \
-        base_domain in current_app.config.get("AMOCRM_DEV_HOSTS", []) else "https"
+    scheme = "http" if host in current_app.config["AMOCRM_DEV_HOSTS"] or \
+        base_domain in current_app.config["AMOCRM_DEV_HOSTS"] else "https"
     return f"{scheme}://{base_domain}/leads/detail/"
 
 
@@ -223,7 +224,7 @@ def iter_leads(workspace_id: int, filters: LeadFilters, chunk: int = 1000):
 @dataclass
 class LeadDetail:
     lead: Lead
-    deals: list[Sale]
+    deals: list[Deal]
     duplicate_of: Lead | None
     timeline: list[SyncLogEntry]
     deal_base_url: str | None
@@ -233,8 +234,8 @@ TIMELINE_LIMIT = 100
 
 
 def lead_detail(lead: Lead) -> LeadDetail:
-    deals = list(db.session.scalars(select(Sale).where(Sale.workspace_id == lead.workspace_id,
-                                                       Sale.lead_id == lead.id).order_by(Sale.created_at)))
+    deals = list(db.session.scalars(select(Deal).where(Deal.workspace_id == lead.workspace_id,
+                                                       Deal.lead_id == lead.id).order_by(Deal.created_at)))
     duplicate_of = None
     if lead.duplicate_of_id:
         duplicate_of = db.session.scalar(select(Lead).where(Lead.workspace_id == lead.workspace_id,
@@ -248,9 +249,6 @@ def sync_timeline(lead: Lead) -> list[SyncLogEntry]:
     base = select(SyncLogEntry).where(SyncLogEntry.workspace_id == lead.workspace_id,
                                       SyncLogEntry.created_at >= lead.created_at)
     if db.engine.dialect.name == "postgresql":
-        from sqlalchemy import cast
-        from sqlalchemy.dialects.postgresql import JSONB
-
         statement = base.where(SyncLogEntry.lead_ids.op("@>")(cast([lead.id], JSONB)))
         return list(db.session.scalars(statement.order_by(SyncLogEntry.created_at).limit(TIMELINE_LIMIT)))
     entries = db.session.scalars(base.order_by(SyncLogEntry.created_at).limit(20 * TIMELINE_LIMIT))

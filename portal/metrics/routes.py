@@ -1,10 +1,14 @@
 import hmac
 from ipaddress import ip_address
 
-from flask import abort, current_app, request
+from flask import Blueprint, abort, current_app, request
 
-from portal.metrics import bp
+from portal.extensions import csrf, limiter
 from portal.metrics.services import collect, render
+
+bp = Blueprint("metrics", __name__)
+limiter.exempt(bp)
+csrf.exempt(bp)
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PROXY_HEADERS = ("X-Forwarded-For", "X-Real-IP", "Forwarded")

@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from portal.extensions import db, redis_connection
+from portal.jobs.queues import QUEUE_NAMES, get_queue
 from portal.models import Lead, WebhookEvent, Workspace
 from portal.models.activity import RECEIVED
 from portal.models.lead import PENDING
@@ -97,8 +98,6 @@ def _redis_counters() -> tuple[list, list]:
 
 
 def _queue_depths() -> list:
-    from portal.jobs.queues import QUEUE_NAMES, get_queue
-
     samples = []
     for name in QUEUE_NAMES:
         try:

@@ -1,8 +1,9 @@
 """All models, one module per aggregate."""
 from portal.models.activity import SyncLogEntry, WebhookEvent
+from portal.models.ad_spend import AdSpend
 from portal.models.amocrm import AmoCRMConnection, AmoCRMContact, OAuthState
+from portal.models.deal import Deal
 from portal.models.lead import Lead
-from portal.models.sale import AdSpend, Sale
 from portal.models.user import Invite, User, UserSession
 from portal.models.workspace import ApiToken, Workspace
 
@@ -14,7 +15,7 @@ __all__ = [
     "Invite",
     "Lead",
     "OAuthState",
-    "Sale",
+    "Deal",
     "SyncLogEntry",
     "User",
     "UserSession",

@@ -6,7 +6,7 @@ masked in the lead list, as on the Leads page.
 from decimal import Decimal
 from functools import wraps
 
-from flask import g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
 
 from portal.errors import error_response
@@ -14,10 +14,12 @@ from portal.extensions import db
 from portal.leads.services import CursorError, deal_link, lead_page, parse_filters
 from portal.masking import mask_email, mask_phone
 from portal.models import Workspace
-from portal.reports import api_bp
+from portal.reports.api_tokens import authenticate
 from portal.reports.periods import parse_period
 from portal.reports.services import parse_report_query, roi_report
-from portal.reports.tokens import authenticate
+
+# Bearer workspace token, read-only: CSRF-exempt (no session to forge), set by portal.register_blueprints.
+api_bp = Blueprint("reports_api", __name__, url_prefix="/api")
 
 
 def token_required(view):

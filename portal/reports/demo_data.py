@@ -12,11 +12,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.extensions import db
-from portal.models import AdSpend, Lead, Sale, Workspace
+from portal.models import AdSpend, Deal, Lead, Workspace
+from portal.models.deal import LOST, LOST_STATUS_ID, OPEN, WON, WON_STATUS_ID
 from portal.models.lead import FAILED, PENDING, SKIPPED, SYNCED
-from portal.models.sale import LOST, LOST_STATUS_ID, OPEN, WON, WON_STATUS_ID
 from portal.reports.rollups import forget_workspace
 
 
@@ -104,19 +105,19 @@ LEAD_COLUMNS = ["id", "workspace_id", "name", "phone", "email", "message", "utm_
                 "utm_campaign", "first_utm_source", "first_utm_medium", "first_utm_campaign", "landing_page",
                 "is_spam", "duplicate_of_id", "sync_status", "sync_attempts", "amocrm_lead_id", "last_error",
                 "created_at", "synced_at"]
-SALE_COLUMNS = ["workspace_id", "amocrm_lead_id", "lead_id", "name", "pipeline_id", "status_id", "state", "amount",
+DEAL_COLUMNS = ["workspace_id", "amocrm_lead_id", "lead_id", "name", "pipeline_id", "status_id", "state", "amount",
                 "currency", "closed_at", "deleted", "amocrm_updated_at", "utm_source", "utm_medium", "utm_campaign",
                 "created_at", "updated_at"]
 
 
-def generate(workspace_id: int, leads: int, sales: int | None = None, spend_rows: int | None = None,
+def generate(workspace_id: int, leads: int, deals: int | None = None, spend_rows: int | None = None,
              days: int = 365, seed: int | None = None) -> dict:
     """Add synthetic data to a workspace; returns the counts. Commits once at the end."""
     rng = random.Random(seed)
     workspace = db.session.get(Workspace, workspace_id)
     if workspace is None:
         raise ValueError(f"no workspace {workspace_id}")
-    sales = leads // 10 if sales is None else sales
+    deals = leads // 10 if deals is None else deals
     spend_rows = min(20000, days * 20) if spend_rows is None else spend_rows
     now = datetime.now(UTC).replace(microsecond=0)
     today = now.date()
@@ -127,7 +128,7 @@ def generate(workspace_id: int, leads: int, sales: int | None = None, spend_rows
     # Leads, oldest first, so ids follow time as they do in production.
     day_offsets = sorted(rng.choices(range(days), weights=_day_weights(days, today), k=leads))
     lead_ids = _reserve_ids("leads", leads)
-    deal_base = (db.session.scalar(select(func.max(Sale.amocrm_lead_id)).where(Sale.workspace_id == workspace_id))
+    deal_base = (db.session.scalar(select(func.max(Deal.amocrm_lead_id)).where(Deal.workspace_id == workspace_id))
                  or 30_000_000) + 1
     lead_rows, lead_meta = [], []
     for index, offset in enumerate(day_offsets):
@@ -170,21 +171,21 @@ def generate(workspace_id: int, leads: int, sales: int | None = None, spend_rows
     _bulk_insert(Lead, LEAD_COLUMNS, lead_rows)
 
     # Deals: most from our synced leads, the rest made in amoCRM directly (some with UTM, most without).
-    from_form = min(int(sales * 0.95), len(lead_meta))
-    sale_rows = []
+    from_form = min(int(deals * 0.95), len(lead_meta))
+    deal_rows = []
     for index, channel, created_at in rng.sample(lead_meta, from_form):
-        sale_rows.append(_sale_row(rng, workspace_id, deal_base + index, lead_ids[index], channel, created_at, now,
+        deal_rows.append(_deal_row(rng, workspace_id, deal_base + index, lead_ids[index], channel, created_at, now,
                                    workspace.currency, (None, None, None)))
     external_base = deal_base + leads + 1
-    for number in range(sales - from_form):
+    for number in range(deals - from_form):
         channel = rng.choices(CHANNELS, weights=channel_weights)[0]
         created_at = now - timedelta(days=rng.randint(0, days - 1), seconds=rng.randint(0, 86399))
         tags = (channel.source, channel.medium, rng.choice(channel.campaigns)) if rng.random() < 0.3 else \
             (None, None, None)
-        sale_rows.append(_sale_row(rng, workspace_id, external_base + number, None, channel, created_at, now,
+        deal_rows.append(_deal_row(rng, workspace_id, external_base + number, None, channel, created_at, now,
                                    workspace.currency, tags))
-    for start in range(0, len(sale_rows), COPY_CHUNK):
-        _bulk_insert(Sale, SALE_COLUMNS, sale_rows[start:start + COPY_CHUNK])
+    for start in range(0, len(deal_rows), COPY_CHUNK):
+        _bulk_insert(Deal, DEAL_COLUMNS, deal_rows[start:start + COPY_CHUNK])
 
     # Spend: every (day, paid campaign) of the grid, down-sampled to the requested number of rows.
     cells = [(offset, channel, campaign) for offset in range(days) for channel, campaign in grid]
@@ -201,10 +202,10 @@ def generate(workspace_id: int, leads: int, sales: int | None = None, spend_rows
     _upsert_spend(spend)
     db.session.commit()
     forget_workspace(workspace_id)  # COPY bypasses the ORM hooks that keep the report cache fresh
-    return {"leads": leads, "sales": len(sale_rows), "spend_rows": len(spend)}
+    return {"leads": leads, "deals": len(deal_rows), "spend_rows": len(spend)}
 
 
-def _sale_row(rng, workspace_id, amocrm_id, lead_id, channel, created_at, now, currency, tags):
+def _deal_row(rng, workspace_id, amocrm_id, lead_id, channel, created_at, now, currency, tags):
     age_days = (now - created_at).days
     roll = rng.random()
     open_share = 0.7 if age_days < 14 else 0.12
@@ -224,10 +225,7 @@ def _sale_row(rng, workspace_id, amocrm_id, lead_id, channel, created_at, now, c
 def _upsert_spend(rows: list[dict]) -> None:
     if not rows:
         return
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    dialect_insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
     for start in range(0, len(rows), CHUNK):
         statement = dialect_insert(AdSpend).values(rows[start:start + CHUNK])
         statement = statement.on_conflict_do_update(
@@ -238,5 +236,5 @@ def _upsert_spend(rows: list[dict]) -> None:
 
 def seed_demo_data(workspace_id: int, leads: int = 300) -> dict:
     """A small, fixed set so the demo's first screen is not empty (90 days)."""
-    return generate(workspace_id, leads, sales=max(leads // 4, 1), spend_rows=600, days=90, seed=8)
+    return generate(workspace_id, leads, deals=max(leads // 4, 1), spend_rows=600, days=90, seed=8)
 

@@ -17,14 +17,17 @@ import logging
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
 from sqlalchemy import and_, event, inspect, select
 from sqlalchemy.orm import Session
 
 from portal.extensions import db, redis_connection
-from portal.models import Lead, Sale
-from portal.models.sale import LOST, OPEN, WON
+from portal.models import Deal, Lead
+from portal.models.deal import LOST, OPEN, WON
+from portal.reports.periods import Period
+from portal.reports.tags import deal_tags, lead_tag_columns, local_day, pick_tags
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ TODAY_TTL_SECONDS = 60
 KEY_PREFIX = "leadpath:roi:v1"  # bump when the cached row layout changes
 LEAD_ATTRIBUTES = ("utm_source", "utm_medium", "utm_campaign", "first_utm_source", "first_utm_medium",
                    "first_utm_campaign", "is_spam", "duplicate_of_id", "created_at")
-SALE_ATTRIBUTES = ("state", "amount", "closed_at", "created_at", "deleted", "lead_id", "utm_source", "utm_medium",
+DEAL_ATTRIBUTES = ("state", "amount", "closed_at", "created_at", "deleted", "lead_id", "utm_source", "utm_medium",
                    "utm_campaign")
 
 
@@ -62,9 +65,6 @@ LEADS, COHORT, CLOSED = 3, 4, 8
 
 def compute_days(workspace_id: int, attribution: str, timezone: str, first: date, last: date) -> dict[date, list]:
     """The rows of each local day first..last (every day present, maybe empty)."""
-    from portal.reports.periods import Period
-    from portal.reports.services import deal_tags, lead_tag_columns, local_day, pick_tags
-
     period = Period(first, last, timezone)
     # {day: {(source, medium, campaign): [leads, cohort open, won, lost, revenue cents, closed open, won, lost,
     #  revenue cents]}}
@@ -82,33 +82,33 @@ def compute_days(workspace_id: int, attribution: str, timezone: str, first: date
     for day, *values, count in db.session.execute(leads):
         result[as_day(day)][pick_tags(tuple(values), attribution)][0] += count
 
-    deal_columns = (Sale.utm_source, Sale.utm_medium, Sale.utm_campaign)
-    aggregates = (Sale.state, db.func.count(), db.func.coalesce(db.func.sum(Sale.amount), 0))
-    alive = (Sale.workspace_id == workspace_id, Sale.deleted.is_(False))
-    from_form = (select(lead_day, *lead_columns, *aggregates).join(Sale, Sale.lead_id == Lead.id)
+    deal_columns = (Deal.utm_source, Deal.utm_medium, Deal.utm_campaign)
+    aggregates = (Deal.state, db.func.count(), db.func.coalesce(db.func.sum(Deal.amount), 0))
+    alive = (Deal.workspace_id == workspace_id, Deal.deleted.is_(False))
+    from_form = (select(lead_day, *lead_columns, *aggregates).join(Deal, Deal.lead_id == Lead.id)
                  .where(Lead.workspace_id == workspace_id, Lead.created_at >= period.starts_at,
                         Lead.created_at < period.ends_at, *alive)
-                 .group_by(lead_day, *lead_columns, Sale.state))
+                 .group_by(lead_day, *lead_columns, Deal.state))
     for day, *values, state, count, amount in db.session.execute(from_form):
         _add(result[as_day(day)][pick_tags(tuple(values), attribution)], COHORT, state, count, amount)
-    created_day = local_day(Sale.created_at, timezone)
+    created_day = local_day(Deal.created_at, timezone)
     external = (select(created_day, *deal_columns, *aggregates)
-                .where(*alive, Sale.lead_id.is_(None), Sale.created_at >= period.starts_at,
-                       Sale.created_at < period.ends_at)
-                .group_by(created_day, *deal_columns, Sale.state))
+                .where(*alive, Deal.lead_id.is_(None), Deal.created_at >= period.starts_at,
+                       Deal.created_at < period.ends_at)
+                .group_by(created_day, *deal_columns, Deal.state))
     for day, *values, state, count, amount in db.session.execute(external):
         _add(result[as_day(day)][deal_tags((), tuple(values), True, attribution)], COHORT, state, count, amount)
 
-    # Deal-closed basis: won/lost on their closing day (ix_sales_workspace_closed), open deals on their creation
-    # day (ix_sales_workspace_created). Two queries rather than one OR, so each reads through its own index.
+    # Deal-closed basis: won/lost on their closing day (ix_deals_workspace_closed), open deals on their creation
+    # day (ix_deals_workspace_created). Two queries rather than one OR, so each reads through its own index.
     width = len(lead_columns)
-    for day_column, states in ((Sale.closed_at, (WON, LOST)), (Sale.created_at, (OPEN,))):
+    for day_column, states in ((Deal.closed_at, (WON, LOST)), (Deal.created_at, (OPEN,))):
         basis_day = local_day(day_column, timezone)
-        closed = (select(basis_day, *lead_columns, *deal_columns, Sale.lead_id.is_(None), *aggregates)
-                  .outerjoin(Lead, and_(Lead.id == Sale.lead_id, Lead.workspace_id == workspace_id))
-                  .where(*alive, Sale.state.in_(states), day_column >= period.starts_at,
+        closed = (select(basis_day, *lead_columns, *deal_columns, Deal.lead_id.is_(None), *aggregates)
+                  .outerjoin(Lead, and_(Lead.id == Deal.lead_id, Lead.workspace_id == workspace_id))
+                  .where(*alive, Deal.state.in_(states), day_column >= period.starts_at,
                          day_column < period.ends_at)
-                  .group_by(basis_day, *lead_columns, *deal_columns, Sale.lead_id.is_(None), Sale.state))
+                  .group_by(basis_day, *lead_columns, *deal_columns, Deal.lead_id.is_(None), Deal.state))
         for row in db.session.execute(closed):
             tags = deal_tags(tuple(row[1:1 + width]), tuple(row[1 + width:4 + width]), row[4 + width],
                              attribution)
@@ -242,8 +242,6 @@ def _change_count(workspace_id: int) -> int:
 
 def apply_dirty_marks(workspace_id: int, timezone: str) -> None:
     """Drop the cached days that changed since the last report of this workspace."""
-    from zoneinfo import ZoneInfo
-
     client = _redis()
     pipeline = client.pipeline(transaction=True)
     pipeline.smembers(_dirty_key(workspace_id))
@@ -293,8 +291,8 @@ def _marks_for(obj, deleted: bool) -> set[str]:
             # A new lead without created_at gets "now" from the column default at flush.
             return {f"t:{value.astimezone(UTC).isoformat()}"
                     for value in _values(obj, "created_at") or [datetime.now(UTC)]}
-    elif isinstance(obj, Sale):
-        if deleted or _changed(obj, SALE_ATTRIBUTES):
+    elif isinstance(obj, Deal):
+        if deleted or _changed(obj, DEAL_ATTRIBUTES):
             marks = {f"t:{value.astimezone(UTC).isoformat()}" for name in ("created_at", "closed_at")
                      for value in _values(obj, name)}
             if not _values(obj, "created_at"):
@@ -308,10 +306,10 @@ def _marks_for(obj, deleted: bool) -> set[str]:
 def _collect_changes(session, flush_context, instances) -> None:
     pending = session.info.setdefault("roi_dirty", defaultdict(set))
     for obj in list(session.new) + list(session.dirty):
-        if isinstance(obj, Lead | Sale) and obj.workspace_id is not None:
+        if isinstance(obj, Lead | Deal) and obj.workspace_id is not None:
             pending[obj.workspace_id] |= _marks_for(obj, False)
     for obj in session.deleted:
-        if isinstance(obj, Lead | Sale) and obj.workspace_id is not None:
+        if isinstance(obj, Lead | Deal) and obj.workspace_id is not None:
             pending[obj.workspace_id] |= _marks_for(obj, True)
 
 
@@ -321,9 +319,9 @@ def _collect_bulk_changes(orm_execute_state) -> None:
     if not (orm_execute_state.is_update or orm_execute_state.is_delete):
         return
     mapper = orm_execute_state.bind_mapper
-    if mapper is None or mapper.class_ not in (Lead, Sale):
+    if mapper is None or mapper.class_ not in (Lead, Deal):
         return
-    relevant = LEAD_ATTRIBUTES if mapper.class_ is Lead else SALE_ATTRIBUTES
+    relevant = LEAD_ATTRIBUTES if mapper.class_ is Lead else DEAL_ATTRIBUTES
     if orm_execute_state.is_update and not _updates_any(orm_execute_state, relevant):
         return  # e.g. the sync engine setting sync_status: no report figure changes
     orm_execute_state.session.info["roi_dirty_all"] = True

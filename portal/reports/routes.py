@@ -1,19 +1,22 @@
 from decimal import Decimal
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from portal.auth.decorators import permission_required
 from portal.auth.permissions import MANAGE_API_TOKENS
 from portal.models import ApiToken
-from portal.reports import bp
+from portal.reports.api_tokens import TokenError, create_token, list_tokens, revoke_token
 from portal.reports.charts import roi_charts
 from portal.reports.csv_output import csv_response
 from portal.reports.forms import ApiTokenForm
 from portal.reports.periods import PRESETS, parse_period
 from portal.reports.services import drill_argument, parse_report_query, roi_report
-from portal.reports.tokens import TokenError, create_token, list_tokens, revoke_token
 from portal.tenancy import current_workspace_id, get_owned_or_404
+
+bp = Blueprint("reports", __name__)
+# Settings → API tokens, for the read-only reports API (mounted under /settings by the settings area).
+tokens_bp = Blueprint("api_tokens", __name__, url_prefix="/api-tokens")
 
 CSV_HEADER = ["group", "spend", "leads", "cpl", "open_deals", "won", "lost", "conversion_percent", "revenue",
               "average_deal", "cpa", "roi_percent", "cost_share_percent"]
@@ -56,16 +59,16 @@ def _csv_number(value):
     return value if isinstance(value, int) else Decimal(value).quantize(Decimal("0.01"))
 
 
-@bp.get("/settings/api-tokens")
+@tokens_bp.get("")
 @login_required
-def api_tokens():
+def index():
     return render_template("reports/api_tokens.html", tokens=list_tokens(current_workspace_id()),
                            form=ApiTokenForm(), new_token=None)
 
 
-@bp.post("/settings/api-tokens")
+@tokens_bp.post("")
 @permission_required(MANAGE_API_TOKENS)
-def create_api_token():
+def create():
     form = ApiTokenForm()
     new_token = None
     if form.validate_on_submit():
@@ -78,9 +81,9 @@ def create_api_token():
                            new_token=new_token), 200 if new_token else 400
 
 
-@bp.post("/settings/api-tokens/<int:token_id>/revoke")
+@tokens_bp.post("/<int:token_id>/revoke")
 @permission_required(MANAGE_API_TOKENS)
-def revoke_api_token(token_id: int):
+def revoke(token_id: int):
     revoke_token(get_owned_or_404(ApiToken, token_id))
     flash("Token revoked: requests with it now get 401.", "info")
-    return redirect(url_for("reports.api_tokens"))
+    return redirect(url_for("settings.api_tokens.index"))

@@ -23,31 +23,22 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Date, cast, func, select
+from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import AdSpend, Lead
+from portal.models import AdSpend
 from portal.reports.periods import Period, today_in
+from portal.reports.rollups import CLOSED, COHORT, LEADS, load_days
+from portal.reports.tags import (
+    NONE_LABEL,
+    normalize_tag,
+    tag_label,
+)
 
 LEVELS = ("source", "medium", "campaign")
-NONE_LABEL = "(none)"
-AMOCRM_NO_UTM = "(amoCRM, no UTM)"
-# The key of the "(amoCRM, no UTM)" source row; keys are normalised tag values, so it cannot clash with one.
-AMOCRM_NO_UTM_KEY = "(amocrm, no utm)"
 BASES = ("created", "closed")
 ATTRIBUTIONS = ("last", "first")
 ZERO = Decimal("0")
-
-
-def normalize_tag(value: str | None) -> str:
-    # No stored text holds a NUL (PostgreSQL refuses them), and a NUL in a query parameter made the query fail (500).
-    return (value or "").replace("\x00", "").strip().lower()
-
-
-def tag_label(key: str) -> str:
-    if key == AMOCRM_NO_UTM_KEY:
-        return AMOCRM_NO_UTM
-    return key or NONE_LABEL
 
 
 @dataclass(frozen=True)
@@ -155,27 +146,6 @@ class RoiReport:
 # Queries
 
 
-def lead_tag_columns(attribution: str):
-    last = (Lead.utm_source, Lead.utm_medium, Lead.utm_campaign)
-    first = (Lead.first_utm_source, Lead.first_utm_medium, Lead.first_utm_campaign)
-    return last + first if attribution == "first" else last
-
-
-def pick_tags(values: tuple, attribution: str) -> tuple[str, str, str]:
-    """Normalised (source, medium, campaign) of a lead. First touch falls back to the last touch when the lead
-    carries no first-touch tags at all (its submitting visit was its first)."""
-    if attribution == "first" and any(values[3:6]):
-        values = values[3:6]
-    return normalize_tag(values[0]), normalize_tag(values[1]), normalize_tag(values[2])
-
-
-def deal_tags(lead_values: tuple, deal_values: tuple, external: bool, attribution: str) -> tuple[str, str, str]:
-    if not external:
-        return pick_tags(tuple(lead_values), attribution)
-    tags = tuple(normalize_tag(value) for value in deal_values)
-    return tags if any(tags) else (AMOCRM_NO_UTM_KEY, "", "")
-
-
 def _spend_rows(workspace_id: int, period: Period):
     statement = (select(AdSpend.utm_source, AdSpend.utm_medium, AdSpend.utm_campaign,
                         func.coalesce(func.sum(AdSpend.amount), 0))
@@ -201,8 +171,6 @@ def _row_key(tags: tuple[str, str, str], query: ReportQuery) -> str | None:
 
 
 def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) -> RoiReport:
-    from portal.reports.rollups import CLOSED, COHORT, LEADS, load_days
-
     period = query.period
     bucket = bucket_for(period)
     points: dict[date, SeriesPoint] = {}
@@ -268,18 +236,6 @@ def bucket_start(day: date, bucket: str) -> date:
     if bucket == "month":
         return day.replace(day=1)
     return day
-
-
-def local_day(column, timezone: str):
-    """The calendar day of a UTC timestamp column in the workspace's time zone."""
-    if db.engine.dialect.name == "postgresql":
-        return cast(func.timezone(timezone, column), Date)
-    # SQLite (demo, smoke tests): shift by the zone's current UTC offset; exact enough outside DST changes.
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    offset = datetime.now(ZoneInfo(timezone)).utcoffset() or timedelta(0)
-    return func.date(column, f"{int(offset.total_seconds())} seconds")
 
 
 def _next_bucket(day: date, bucket: str) -> date:

@@ -1,5 +1,1 @@
-from flask import Blueprint
-
-bp = Blueprint("settings", __name__, url_prefix="/settings")
-
-from portal.settings import routes  # noqa: E402,F401
+"""The settings area: one `/settings` prefix and navigation; the workspace and team tabs are its own."""

@@ -1,16 +1,34 @@
-from flask import flash, redirect, render_template, url_for
+"""The settings area: one /settings prefix and one navigation. The workspace and team tabs are its own; the other
+tabs belong to their features, whose blueprints are mounted here."""
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
+from portal.amocrm.routes import settings_bp as amocrm_tab
 from portal.auth.decorators import permission_required
 from portal.auth.forms import ChangePasswordForm, EndOtherSessionsForm
 from portal.auth.permissions import ACCOUNT, CHANGE_WORKSPACE, MANAGE_TEAM
 from portal.auth.services import AccountError, change_password, create_invite
 from portal.auth.sessions import end_other_sessions, live_sessions
+from portal.intake.routes import bp as lead_form_tab
 from portal.models import Invite, User
-from portal.settings import bp
+from portal.reports.routes import tokens_bp as api_tokens_tab
 from portal.settings.forms import InviteForm, WorkspaceForm
 from portal.settings.services import SettingsError, remove_member, revoke_invite, team, update_workspace
 from portal.tenancy import get_owned_or_404
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+for tab in (amocrm_tab, lead_form_tab, api_tokens_tab):
+    bp.register_blueprint(tab)
+
+# The navigation of every settings page, in order.
+TABS = [("settings.index", "Workspace"), ("settings.amocrm.index", "amoCRM"), ("settings.lead_form.index", "Lead form"),
+        ("settings.team_page", "Team"), ("settings.api_tokens.index", "API tokens"),
+        ("settings.account", "Your account")]
+
+
+@bp.context_processor
+def _tabs() -> dict:
+    return {"settings_tabs": TABS}
 
 
 @bp.get("/")

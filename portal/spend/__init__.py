@@ -1,5 +1,1 @@
-from flask import Blueprint
-
-bp = Blueprint("spend", __name__, url_prefix="/reports/spend")
-
-from portal.spend import routes  # noqa: E402,F401
+"""Ad spend: entered by hand or imported from CSV, per day and campaign."""

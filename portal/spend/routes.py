@@ -1,5 +1,5 @@
 """Ad spend pages. Any member may manage spend: marketers enter it, it changes no account setting."""
-from flask import flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from portal.auth.decorators import permission_required
@@ -7,7 +7,6 @@ from portal.auth.permissions import CHANGE_SPEND
 from portal.models import AdSpend
 from portal.reports.csv_output import csv_response
 from portal.reports.periods import PRESETS, parse_period
-from portal.spend import bp
 from portal.spend.forms import ConfirmImportForm, EditSpendForm, ImportForm, SpendForm
 from portal.spend.services import (
     COLUMNS,
@@ -22,6 +21,8 @@ from portal.spend.services import (
     update_spend,
 )
 from portal.tenancy import current_workspace_id, get_owned_or_404
+
+bp = Blueprint("spend", __name__, url_prefix="/reports/spend")
 
 MAX_PAGE = 1_000_000
 

@@ -54,7 +54,7 @@ def main() -> None:
 def run(url: str, args) -> None:
     from flask_migrate import upgrade
 
-    from portal.models import Lead, Sale, User, Workspace
+    from portal.models import Deal, Lead, User, Workspace
     from portal.reports.demo_data import generate
 
     app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url, REDIS_URL=None, WTF_CSRF_ENABLED=False)
@@ -76,7 +76,7 @@ def run(url: str, args) -> None:
         # Loading is not what is measured: build the secondary indexes once after the load instead of
         # maintaining them row by row (on a 128 MB shared_buffers server that is the difference between
         # minutes and most of an hour).
-        indexes = [index for model in (Lead, Sale) for index in model.__table__.indexes if not index.unique]
+        indexes = [index for model in (Lead, Deal) for index in model.__table__.indexes if not index.unique]
         for index in indexes:
             index.drop(db.engine)
         generate(other_id, 20_000, seed=2)
@@ -147,7 +147,7 @@ def page_1000_cursor(client) -> str:
 
 def api_token(app) -> str:
     from portal.models import Workspace
-    from portal.reports.tokens import create_token
+    from portal.reports.api_tokens import create_token
 
     with app.app_context():
         workspace_id = db.session.scalar(select(Workspace.id).where(Workspace.name == "Bench"))

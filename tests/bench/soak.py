@@ -210,9 +210,9 @@ def run_soak(database_url: str, minutes: float, workspaces: int = 20, rate: floa
     """Run the soak against `database_url` (already migrated) and return its figures."""
     from support import make_app
 
+    from portal.amocrm.subscription import check_webhook
     from portal.extensions import db
-    from portal.models import Lead, Sale, Workspace
-    from portal.webhooks.services import check_webhook
+    from portal.models import Deal, Lead, Workspace
 
     stack = Stack(database_url)
     stack.start()
@@ -268,7 +268,7 @@ def run_soak(database_url: str, minutes: float, workspaces: int = 20, rate: floa
             with app.app_context():
                 statuses = dict(db.session.execute(select(Lead.sync_status, db.func.count(Lead.id))
                                                    .group_by(Lead.sync_status)).all())
-                recorded = db.session.scalar(select(db.func.count(Sale.id)).where(Sale.state.in_(("won", "lost"))))
+                recorded = db.session.scalar(select(db.func.count(Deal.id)).where(Deal.state.in_(("won", "lost"))))
                 db.session.rollback()
             if time.monotonic() - last_progress[0] > 10:
                 last_progress[0] = time.monotonic()
@@ -316,7 +316,7 @@ def run_soak(database_url: str, minutes: float, workspaces: int = 20, rate: floa
         with app.app_context():
             leads = db.session.execute(select(Lead.id, Lead.sync_status, Lead.synced_at, Lead.amocrm_lead_id)).all()
             sales = {row.amocrm_lead_id: (row.state, row.amount if row.state == "won" else None)
-                     for row in db.session.scalars(select(Sale)).all()}
+                     for row in db.session.scalars(select(Deal)).all()}
             db.session.rollback()
         accepted = set(tally.accepted)
         pushed = sum(1 for lead in leads if lead.sync_status == "synced" and lead.id in accepted)

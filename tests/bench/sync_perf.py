@@ -114,7 +114,7 @@ def insert_leads(app, workspace_id: int, count: int) -> None:
 
 
 def schedule(app, workspace_ids) -> None:
-    from portal.jobs.sync_schedule import schedule_push
+    from portal.amocrm.scheduling import schedule_push
 
     with app.app_context():
         for workspace_id in workspace_ids:

@@ -1,5 +1,6 @@
 """Reconciliation: webhooks get lost, so the deals amoCRM changed since the last run are read back and applied
-with the same upsert as webhook events. Runs right after connecting (the 90-day backfill), every hour, and from
+with the same upsert as webhook events. Runs right after connecting (the 90-day backfill), every hour (jobs
+`reconcile_workspace` and `reconcile_connected_workspaces` in `portal.amocrm.jobs`), and from
 `flask --app wsgi amocrm reconcile WORKSPACE [--since DATE]`."""
 import json
 import logging
@@ -8,22 +9,20 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
-from portal.amocrm.errors import AmoCRMError
-from portal.amocrm.webhooks import deal_from_api
-from portal.connection.services import NotConnected, client_for
+from portal.amocrm.api.errors import AmoCRMError
+from portal.amocrm.api.webhook_bodies import deal_from_api
+from portal.amocrm.connection import NotConnected, client_for
+from portal.amocrm.deals import apply_deals
+from portal.amocrm.sync_log import current_job_id
 from portal.extensions import db
-from portal.jobs.queues import DEFAULT, enqueue
-from portal.jobs.scheduler import every
-from portal.logging import job_id_var, workspace_id_var
+from portal.log_context import workspace_id_var
 from portal.models import AmoCRMConnection, SyncLogEntry
 from portal.models.amocrm import CONNECTED
 from portal.models.types import utcnow
-from portal.webhooks.services import apply_deals
 
 BACKFILL = timedelta(days=90)
 OVERLAP = timedelta(minutes=10)  # clocks and amoCRM's second-resolution updated_at: read a little twice
 BATCH = 250
-JOB = "portal.jobs.reconcile.reconcile_workspace"
 
 log = logging.getLogger(__name__)
 
@@ -99,23 +98,9 @@ def _apply(workspace_id: int, batch: list, counts: dict) -> None:
 
 def _log(workspace_id: int, since: datetime, counts: dict, clock: float, *, error: str | None = None,
          status: int | None = None) -> None:
-    job_id = job_id_var.get()
     db.session.add(SyncLogEntry(
         workspace_id=workspace_id, direction="outbound", operation="reconcile GET /api/v4/leads",
         outcome="error" if error else "ok", http_status=status, error=error,
         duration_ms=int((time.perf_counter() - clock) * 1000),
         request=json.dumps({"filter[updated_at][from]": int(since.timestamp()), "since": since.isoformat()}),
-        response=json.dumps(counts), job_id=None if job_id == "-" else job_id[:64]))
-
-
-def reconcile_connected_workspaces() -> int:
-    """The hourly run: one reconcile job per connected workspace (unique per workspace while it waits)."""
-    workspace_ids = db.session.scalars(select(AmoCRMConnection.workspace_id)
-                                       .where(AmoCRMConnection.status == CONNECTED)).all()
-    db.session.rollback()
-    for workspace_id in workspace_ids:
-        enqueue(DEFAULT, JOB, workspace_id, job_id=f"reconcile-{workspace_id}")
-    return len(workspace_ids)
-
-
-every(3600, DEFAULT, "portal.jobs.reconcile.reconcile_connected_workspaces")
+        response=json.dumps(counts), job_id=current_job_id()))

@@ -14,6 +14,9 @@ SYNC_SETTLE_SECONDS, then with exponential backoff and jitter, adopting first (5
 amoCRM errors are retried the same way, so a lead fails with the reason after SYNC_MAX_ATTEMPTS; 401 after a
 refresh, a lost connection or 403 (account blocked) stop the workspace's sync and leave the leads pending until
 someone reconnects.
+
+One module past 400 lines on purpose: claim, adoption, send and the outcome of each failure are one protocol, whose
+exactly-once guarantee is only checkable when read together. The job that runs it is `portal.amocrm.jobs.push_leads`.
 """
 import functools
 import logging
@@ -29,8 +32,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
 
-from portal.amocrm import payloads
-from portal.amocrm.errors import (
+from portal.amocrm.api import payloads
+from portal.amocrm.api.errors import (
     AccountBlocked,
     AmoCRMError,
     BatchTooLarge,
@@ -41,6 +44,8 @@ from portal.amocrm.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from portal.amocrm.connection import apply_pipelines, connection_of
+from portal.amocrm.token_provider import NotConnected
 from portal.extensions import db
 from portal.models import AmoCRMConnection, AmoCRMContact, Lead, Workspace
 from portal.models.amocrm import BLOCKED, CONNECTED
@@ -341,8 +346,6 @@ def retarget(context: PushContext) -> bool:
     """amoCRM refused every lead for the pipeline or stage chosen for new leads: someone deleted or changed it.
     Read the pipelines again; if the choice is gone, new leads go where they go after a fresh connect (the main
     pipeline's first working stage) and Settings says so. False if the choice still exists."""
-    from portal.connection.services import apply_pipelines, connection_of
-
     connection = connection_of(context.workspace_id)
     chosen = (connection.pipeline_id, connection.status_id)
     apply_pipelines(connection, context.client.get_pipelines())
@@ -417,8 +420,6 @@ def push_pending(workspace_id: int, client, limiter, recorder=None, *, time_budg
 
 
 def _push_loop(context: PushContext, outcome: PushOutcome, recorder, started: float, time_budget: float | None):
-    from portal.connection.tokens import NotConnected  # (the connection package imports the sync engine)
-
     workspace_id = context.workspace_id
     while time_budget is None or time.monotonic() - started < time_budget:
         leads = claim_batch(workspace_id, context.batch_size)

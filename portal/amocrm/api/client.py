@@ -6,7 +6,7 @@ of every HTTP call for the sync log.
         ...
 
 Answers: parsed JSON, `None` for 204 (amoCRM's "empty list / not found / past the last page").
-Failures: the errors of `portal.amocrm.errors`; `requests` exceptions never escape.
+Failures: the errors of `portal.amocrm.api.errors`; `requests` exceptions never escape.
 """
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from portal.amocrm.errors import (
+from portal.amocrm.api.errors import (
     AccountBlocked,
     AmoCRMError,
     BatchTooLarge,

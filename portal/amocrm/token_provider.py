@@ -11,24 +11,27 @@ kill the connection (the loser gets "Token has been revoked"). Therefore a refre
 
 Tokens are refreshed 5 minutes before they expire. A refused refresh (TokenRevoked or any other token endpoint
 refusal) turns the connection `needs_reauth` with `last_error` set, and is raised; transport and server errors
-are raised without touching the connection (the next call tries again).
+are raised without touching the connection (the next call tries again). Connections idle for a week are refreshed
+by a periodic job (`refresh_idle_connections`): a refresh token unused for about 3 months (one report says 30
+days) dies.
 """
 import logging
 import threading
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal.amocrm import oauth
-from portal.amocrm.errors import OAuthError, Unauthorized
+from portal.amocrm.api import oauth
+from portal.amocrm.api.errors import AmoCRMError, OAuthError, Unauthorized
 from portal.extensions import db
 from portal.models import AmoCRMConnection
 from portal.models.amocrm import CONNECTED, NEEDS_REAUTH
 from portal.models.types import utcnow
 
 REFRESH_MARGIN = timedelta(minutes=5)
+IDLE_AFTER = timedelta(days=7)
 LONG_LIVED = "long_lived"
 
 log = logging.getLogger(__name__)
@@ -158,3 +161,23 @@ class StaticTokens:
 
     def refresh_after_unauthorized(self, rejected_token: str) -> str:
         raise Unauthorized("amoCRM refused a token it has just issued", status=401)
+
+
+def refresh_idle_connections() -> dict:
+    """Refresh every OAuth connection whose last refresh is older than 7 days. Each refresh takes the
+    workspace's lock, so it cannot race the workers. A refused refresh marks that connection needs_reauth."""
+    cutoff = utcnow() - IDLE_AFTER
+    workspace_ids = db.session.scalars(select(AmoCRMConnection.workspace_id).where(
+        AmoCRMConnection.status == CONNECTED, AmoCRMConnection.auth_type != LONG_LIVED,
+        func.coalesce(AmoCRMConnection.last_refresh_at, AmoCRMConnection.connected_at) < cutoff)).all()
+    db.session.rollback()  # end the read; each refresh runs in its own transaction
+    outcome = {"refreshed": 0, "failed": 0}
+    for workspace_id in workspace_ids:
+        try:
+            ConnectionTokens(workspace_id).force_refresh()
+            outcome["refreshed"] += 1
+        except (AmoCRMError, NotConnected) as exc:
+            outcome["failed"] += 1
+            log.warning("idle amoCRM connection of workspace %s not refreshed: %s", workspace_id,
+                        exc.__class__.__name__)
+    return outcome

@@ -13,8 +13,8 @@ from typing import Any
 
 import requests
 
-from portal.amocrm.client import decode_body, error_for
-from portal.amocrm.errors import AmoCRMError, OAuthError, TokenRevoked, TransportError
+from portal.amocrm.api.client import decode_body, error_for
+from portal.amocrm.api.errors import AmoCRMError, OAuthError, TokenRevoked, TransportError
 
 REVOKED_HINT = "Token has been revoked"
 _HOST = re.compile(r"^(?P<host>[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*)"

@@ -1,7 +1,7 @@
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
@@ -19,15 +19,15 @@ def state_for_status(status_id: int | None) -> str:
     return {WON_STATUS_ID: WON, LOST_STATUS_ID: LOST}.get(status_id, OPEN)
 
 
-class Sale(TenantOwned, db.Model):
-    """An amoCRM deal as webhooks and reconciliation describe it."""
+class Deal(TenantOwned, db.Model):
+    """An amoCRM deal as amoCRM last showed it (webhook or API read): open, won or lost."""
 
-    __tablename__ = "sales"
+    __tablename__ = "deals"
     __table_args__ = (
         UniqueConstraint("workspace_id", "amocrm_lead_id"),
-        Index("ix_sales_workspace_closed", "workspace_id", "closed_at"),
-        Index("ix_sales_workspace_created", "workspace_id", "created_at"),
-        Index("ix_sales_workspace_utm", "workspace_id", "utm_source", "utm_medium", "utm_campaign"),
+        Index("ix_deals_workspace_closed", "workspace_id", "closed_at"),
+        Index("ix_deals_workspace_created", "workspace_id", "created_at"),
+        Index("ix_deals_workspace_utm", "workspace_id", "utm_source", "utm_medium", "utm_campaign"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,22 +52,3 @@ class Sale(TenantOwned, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-
-class AdSpend(TenantOwned, db.Model):
-    """Money spent on one day for one source / medium / campaign."""
-
-    __tablename__ = "ad_spend"
-    __table_args__ = (
-        UniqueConstraint("workspace_id", "date", "utm_source", "utm_medium", "utm_campaign"),
-        Index("ix_ad_spend_workspace_utm", "workspace_id", "utm_source", "utm_medium", "utm_campaign"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    date: Mapped[date] = mapped_column(Date)
-    utm_source: Mapped[str] = mapped_column(String(200), default="")
-    utm_medium: Mapped[str] = mapped_column(String(200), default="")
-    utm_campaign: Mapped[str] = mapped_column(String(200), default="")
-    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
-    currency: Mapped[str] = mapped_column(String(3), default="RUB")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,34 +1,34 @@
-"""Connecting a workspace to amoCRM: OAuth state, the callback's code exchange, the connection row, pipelines,
-the workspace webhook, long-lived tokens, disconnect, and `client_for` — the one way code gets an API client.
+"""A workspace's amoCRM connection: the addresses amoCRM is given, the connection row (stored once authorized, then
+the pipelines read, the webhook subscribed, the backfill and the waiting leads' push enqueued), the pipelines, what
+Settings shows and changes, disconnect, and `client_for` — the one way code gets an API client. Authorizing (OAuth
+or a long-lived token) is `portal.amocrm.authorization`.
 
 Every function takes the workspace explicitly. Failures a person must read are `ConnectError` (the message
 is shown as is); `NotConnected` means there is no usable connection.
 """
-import hashlib
 import logging
-import secrets
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-import jwt
 from flask import current_app, has_request_context, request, url_for
 from sqlalchemy import delete, select
 
-from portal.amocrm import oauth
-from portal.amocrm.client import AmoCRMClient, CallRecord
-from portal.amocrm.errors import AmoCRMError, OAuthError, TransportError
-from portal.connection.tokens import LONG_LIVED, ConnectionTokens, NotConnected, StaticTokens
+from portal.amocrm.api import oauth
+from portal.amocrm.api.client import AmoCRMClient, CallRecord
+from portal.amocrm.api.errors import AmoCRMError
+from portal.amocrm.limiter import limiter_for_workspace
+from portal.amocrm.scheduling import PUSH_LEADS, RECONCILE_WORKSPACE, push_job_id
+from portal.amocrm.token_provider import ConnectionTokens, NotConnected
 from portal.extensions import db
-from portal.models import AmoCRMConnection, AmoCRMContact, OAuthState, Workspace
+from portal.jobs.queues import AMOCRM, DEFAULT, enqueue
+from portal.metrics.services import count_amocrm_call
+from portal.models import AmoCRMConnection, AmoCRMContact, Workspace
 from portal.models.amocrm import CONNECTED, DISCONNECTED
 from portal.models.types import utcnow
 
 __all__ = ["ConnectError", "NotConnected", "client_for"]
 
-STATE_TTL = timedelta(minutes=10)
 WEBHOOK_SETTINGS = ("add_lead", "update_lead", "status_lead", "delete_lead")
-SECRETS_WAIT_SECONDS = 5.0
 INCOMING_STATUS_TYPE = 1
 WON_STATUS_ID, LOST_STATUS_ID = 142, 143
 
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 class ConnectError(Exception):
     """A connection attempt failed; the message tells the owner what to do."""
+
 
 
 # -- URLs --------------------------------------------------------------------------------------------
@@ -72,126 +73,9 @@ def uses_shared_integration() -> bool:
     config = current_app.config
     return bool(config.get("AMOCRM_CLIENT_ID") and config.get("AMOCRM_CLIENT_SECRET"))
 
+# -- storing a new connection -----------------------------------------------------------------------
 
-# -- state -----------------------------------------------------------------------------------------
-
-def _hash(state: str) -> str:
-    return hashlib.sha256(state.encode()).hexdigest()
-
-
-def create_state(workspace_id: int, user_id: int) -> tuple[str, datetime]:
-    """A fresh single-use state bound to workspace and user (only its hash is stored). Old ones are swept."""
-    now = utcnow()
-    db.session.execute(delete(OAuthState).where(OAuthState.workspace_id == workspace_id,
-                                                OAuthState.expires_at < now - timedelta(days=1)))
-    state = secrets.token_urlsafe(32)
-    expires_at = now + STATE_TTL
-    db.session.add(OAuthState(workspace_id=workspace_id, user_id=user_id, state_hash=_hash(state),
-                              expires_at=expires_at))
-    db.session.commit()
-    return state, expires_at
-
-
-def record_secrets(state: str, client_id: str, client_secret: str) -> bool:
-    """amoCRM's secrets_uri call: keep the integration keys made for this state. False for an unusable state."""
-    row = db.session.scalar(select(OAuthState).where(OAuthState.state_hash == _hash(state)))
-    if row is None or row.used_at is not None or row.expires_at < utcnow():
-        return False
-    row.client_id, row.client_secret = client_id, client_secret
-    db.session.commit()
-    log.info("amoCRM integration keys received for workspace %s", row.workspace_id)
-    return True
-
-
-def _usable_state(workspace_id: int, user_id: int, state: str | None) -> OAuthState:
-    row = db.session.scalar(select(OAuthState).where(OAuthState.state_hash == _hash(state or "")))
-    if row is None or row.workspace_id != workspace_id:
-        raise ConnectError("This connection link is not valid. Start again from Settings → amoCRM.")
-    if row.user_id != user_id:
-        raise ConnectError("This connection was started by another user. Start again from Settings → amoCRM.")
-    if row.used_at is not None:
-        raise ConnectError("This connection link was used already. Start again from Settings → amoCRM.")
-    if row.expires_at < utcnow():
-        raise ConnectError("This connection link expired (they last 10 minutes). Start again from Settings → amoCRM.")
-    return row
-
-
-def _integration_keys(row: OAuthState) -> tuple[str, str]:
-    """The state's own integration (button secrets variant), else the shared one; waits briefly for the
-    secrets_uri call, which may arrive after the browser."""
-    deadline = time.monotonic() + (SECRETS_WAIT_SECONDS if not uses_shared_integration() else 0)
-    while True:
-        if row.client_id and row.client_secret:
-            return row.client_id, row.client_secret
-        if uses_shared_integration():
-            config = current_app.config
-            return config["AMOCRM_CLIENT_ID"], config["AMOCRM_CLIENT_SECRET"]
-        if time.monotonic() >= deadline:
-            raise ConnectError("amoCRM has not sent this integration's keys yet. Wait a few seconds and reload "
-                               "this page, or start again from Settings → amoCRM.")
-        time.sleep(0.25)
-        db.session.refresh(row)
-
-
-# -- the callback ------------------------------------------------------------------------------------
-
-def complete_authorization(workspace: Workspace, user_id: int, *, state: str | None, code: str | None,
-                           referer: str | None) -> AmoCRMConnection:
-    """The OAuth callback: check state and referer, exchange the code, read the account and pipelines,
-    subscribe the webhook, store the connection and enqueue the reconciliation backfill."""
-    config = current_app.config
-    row = _usable_state(workspace.id, user_id, state)
-    try:
-        host = oauth.account_host(referer, config["AMOCRM_ALLOWED_DOMAINS"], config["AMOCRM_DEV_HOSTS"])
-    except oauth.InvalidReferer as exc:
-        log.warning("amoCRM callback with a referer that is not amoCRM refused (workspace %s)", workspace.id)
-        raise ConnectError("The answer did not come from an amoCRM account address, so nothing was sent. "
-                           "Start again from Settings → amoCRM.") from exc
-    if not code:
-        raise ConnectError("amoCRM sent no authorization code. Start again from Settings → amoCRM.")
-    client_id, client_secret = _integration_keys(row)
-    row.used_at = utcnow()  # single use, whatever happens next (the code is single use too)
-    db.session.commit()
-
-    base = oauth.base_url(host, config["AMOCRM_DEV_HOSTS"])
-    timeout = config["AMOCRM_TIMEOUT_SECONDS"]
-    try:
-        pair = oauth.exchange_code(base, client_id, client_secret, code, callback_url(), timeout=timeout)
-    except OAuthError as exc:
-        raise ConnectError(_exchange_failure(exc)) from exc
-    except AmoCRMError as exc:
-        raise ConnectError("amoCRM could not be reached to finish connecting. Try again in a minute.") from exc
-    api = AmoCRMClient(base, StaticTokens(pair.access_token), timeout=timeout)
-    try:
-        account = api.get_account()
-    except AmoCRMError as exc:
-        raise ConnectError("amoCRM accepted the connection but its account could not be read. Try again.") from exc
-
-    connection = _connection_row(workspace.id)
-    own_integration = client_id != config.get("AMOCRM_CLIENT_ID")
-    _store(connection, host=host, account=account, auth_type="oauth", client_id=client_id,
-           client_secret=client_secret if own_integration else None, access_token=pair.access_token,
-           refresh_token=pair.refresh_token, expires_at=pair.expires_at)
-    _after_connect(workspace, connection, api)
-    db.session.commit()
-    log.info("amoCRM connected for workspace %s (account %s)", workspace.id, connection.amocrm_account_id)
-    return connection
-
-
-def _exchange_failure(exc: OAuthError) -> str:
-    hint = (exc.hint or "").lower()
-    if "expired" in hint or "revoked" in hint:
-        return "The authorization from amoCRM expired or was used already. Start again from Settings → amoCRM."
-    if "redirect uri" in hint:
-        return ("amoCRM says this portal's address is not the integration's redirect address. Ask the "
-                "administrator to check the integration settings, then start again.")
-    if "client" in hint:
-        return ("amoCRM did not accept this portal's integration keys. Ask the administrator to check them, "
-                "then start again.")
-    return f"amoCRM refused the connection ({exc.hint or 'unknown reason'}). Start again from Settings → amoCRM."
-
-
-def _connection_row(workspace_id: int) -> AmoCRMConnection:
+def connection_row(workspace_id: int) -> AmoCRMConnection:
     connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
     if connection is None:
         connection = AmoCRMConnection(workspace_id=workspace_id)
@@ -199,11 +83,11 @@ def _connection_row(workspace_id: int) -> AmoCRMConnection:
     return connection
 
 
-def _store(connection: AmoCRMConnection, *, host: str, account: dict, auth_type: str, client_id: str | None,
+def store_connection(connection: AmoCRMConnection, *, host: str, account: dict, auth_type: str, client_id: str | None,
            client_secret: str | None, access_token: str, refresh_token: str | None,
            expires_at: datetime | None) -> None:
     now = utcnow()
-    account_id = _int_or_none(account.get("id"))
+    account_id = int_or_none(account.get("id"))
     if connection.amocrm_account_id is not None and account_id != connection.amocrm_account_id:
         # Contact ids learned from the previous account name nothing in this one.
         db.session.execute(delete(AmoCRMContact).where(AmoCRMContact.workspace_id == connection.workspace_id))
@@ -220,12 +104,9 @@ def _store(connection: AmoCRMConnection, *, host: str, account: dict, auth_type:
     connection.last_refresh_at = now
 
 
-def _after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoCRMClient) -> None:
+def after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoCRMClient) -> None:
     """Pipelines and the webhook: failures here leave the connection usable with `last_error` set. Then the
     backfill of deals, and the push of leads that waited while the workspace was not connected."""
-    from portal.jobs.queues import AMOCRM, DEFAULT, enqueue
-    from portal.jobs.sync_schedule import PUSH_LEADS, push_job_id
-
     problems = []
     try:
         apply_pipelines(connection, api.get_pipelines())
@@ -237,14 +118,19 @@ def _after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoC
     except AmoCRMError:
         problems.append("the webhook could not be subscribed (reconnect to retry)")
     else:
-        connection.webhook_id = _int_or_none(hook.get("id")) if isinstance(hook, dict) else None
+        connection.webhook_id = int_or_none(hook.get("id")) if isinstance(hook, dict) else None
         connection.webhook_destination = destination
         connection.webhook_disabled = False
         connection.webhook_checked_at = utcnow()
     connection.last_error = ("Connected, but " + " and ".join(problems) + ".") if problems else None
-    enqueue(DEFAULT, "portal.jobs.reconcile.reconcile_workspace", workspace.id, job_id=f"reconcile-{workspace.id}")
+    enqueue(DEFAULT, RECONCILE_WORKSPACE, workspace.id, job_id=f"reconcile-{workspace.id}")
     enqueue(AMOCRM, PUSH_LEADS, workspace.id, job_id=push_job_id(workspace.id))
 
+
+
+
+
+# -- pipelines --------------------------------------------------------------------------------------
 
 def apply_pipelines(connection: AmoCRMConnection, pipelines: list[dict]) -> None:
     """Store the pipelines; keep the chosen pipeline/status when they still exist, else pick the defaults:
@@ -268,10 +154,10 @@ def apply_pipelines(connection: AmoCRMConnection, pipelines: list[dict]) -> None
 
 def _pipeline_summary(pipeline: dict) -> dict:
     statuses = (pipeline.get("_embedded") or {}).get("statuses") or []
-    return {"id": _int_or_none(pipeline.get("id")), "name": str(pipeline.get("name") or ""),
+    return {"id": int_or_none(pipeline.get("id")), "name": str(pipeline.get("name") or ""),
             "is_main": bool(pipeline.get("is_main")),
-            "statuses": sorted(({"id": _int_or_none(s.get("id")), "name": str(s.get("name") or ""),
-                                 "type": _int_or_none(s.get("type")) or 0, "sort": _int_or_none(s.get("sort")) or 0}
+            "statuses": sorted(({"id": int_or_none(s.get("id")), "name": str(s.get("name") or ""),
+                                 "type": int_or_none(s.get("type")) or 0, "sort": int_or_none(s.get("sort")) or 0}
                                 for s in statuses if isinstance(s, dict)), key=lambda s: s["sort"])}
 
 
@@ -282,7 +168,7 @@ def _status_exists(pipelines: dict | None, pipeline_id: int | None, status_id: i
     return False
 
 
-def _int_or_none(value) -> int | None:
+def int_or_none(value) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -326,47 +212,6 @@ def refresh_pipelines(workspace_id: int) -> None:
     db.session.commit()
 
 
-def connect_long_lived(workspace: Workspace, host_text: str, token: str) -> AmoCRMConnection:
-    """A private integration's long-lived token pasted by the owner, checked by reading the account."""
-    config = current_app.config
-    try:
-        host = oauth.account_host(_strip_url(host_text), config["AMOCRM_ALLOWED_DOMAINS"], config["AMOCRM_DEV_HOSTS"])
-    except oauth.InvalidReferer as exc:
-        raise ConnectError("Enter your amoCRM address, like example.amocrm.ru.") from exc
-    token = token.strip()
-    if not token.isascii() or not token.isprintable():  # a JWT is letters, digits, "-", "_" and dots
-        raise ConnectError("This is not an amoCRM token. Copy it again from the integration's “Keys and scopes” tab.")
-    base = oauth.base_url(host, config["AMOCRM_DEV_HOSTS"])
-    api = AmoCRMClient(base, StaticTokens(token), timeout=config["AMOCRM_TIMEOUT_SECONDS"])
-    try:
-        account = api.get_account()
-    except TransportError as exc:
-        raise ConnectError(f"{host} could not be reached. Check the address and try again.") from exc
-    except AmoCRMError as exc:
-        raise ConnectError("amoCRM did not accept this token. Copy it again from the integration's "
-                           "“Keys and scopes” tab.") from exc
-    connection = _connection_row(workspace.id)
-    _store(connection, host=host, account=account, auth_type=LONG_LIVED, client_id=None, client_secret=None,
-           access_token=token, refresh_token=None, expires_at=_jwt_expiry(token))
-    _after_connect(workspace, connection, api)
-    db.session.commit()
-    return connection
-
-
-def _strip_url(text: str) -> str:
-    text = (text or "").strip().lower()
-    for prefix in ("https://", "http://"):
-        text = text.removeprefix(prefix)
-    return text.rstrip("/")
-
-
-def _jwt_expiry(token: str) -> datetime | None:
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-        return datetime.fromtimestamp(int(claims["exp"]), UTC)
-    except (jwt.PyJWTError, KeyError, TypeError, ValueError, OverflowError):
-        return None
-
 
 def disconnect(workspace: Workspace) -> None:
     """Remove the webhook at amoCRM (best effort), wipe the secrets, keep the row and all history."""
@@ -389,7 +234,7 @@ def disconnect(workspace: Workspace) -> None:
 
 
 def status_payload(connection: AmoCRMConnection | None) -> dict:
-    """GET /amocrm/status (seed 000's shape plus status and errors)."""
+    """GET /amocrm/status: whether and to which account the workspace is connected, its token's life and errors."""
     if connection is None:
         return {"connected": False, "status": DISCONNECTED, "subdomain": None, "accountId": None,
                 "tokenExpiresAt": None, "lastRefreshAt": None, "lastError": None}
@@ -419,8 +264,6 @@ def client_for(workspace_id: int, *, before_request: Callable[[], None] | None =
     tokens = ConnectionTokens(workspace_id, access_token=connection.access_token, expires_at=connection.expires_at,
                               redirect_uri=callback_url() if config.get("PUBLIC_BASE_URL") else None)
     if before_request is None:
-        from portal.sync.limiter import limiter_for_workspace
-
         before_request = limiter_for_workspace(workspace_id).wait
     return AmoCRMClient(oauth.base_url(connection.base_domain, config["AMOCRM_DEV_HOSTS"]), tokens,
                         timeout=config["AMOCRM_TIMEOUT_SECONDS"], before_request=before_request,
@@ -429,8 +272,6 @@ def client_for(workspace_id: int, *, before_request: Callable[[], None] | None =
 
 def _counted(on_call: Callable[[CallRecord], None] | None) -> Callable[[CallRecord], None]:
     """Every API call also bumps the /metrics counters (calls, 429s)."""
-    from portal.metrics.services import count_amocrm_call
-
     def record(call: CallRecord) -> None:
         count_amocrm_call(call.status)
         if on_call is not None:
@@ -449,3 +290,4 @@ def _subdomain(base_domain: str | None) -> str | None:
 def needs_reauth(workspace_id: int) -> bool:
     connection = connection_of(workspace_id)
     return connection is not None and connection.status == "needs_reauth"
+

@@ -10,10 +10,8 @@ from datetime import timedelta
 
 from sqlalchemy import exists, or_, select
 
+from portal.amocrm.scheduling import schedule_push
 from portal.extensions import db
-from portal.jobs.queues import DEFAULT
-from portal.jobs.scheduler import every
-from portal.jobs.sync_schedule import schedule_push
 from portal.models import Lead, Workspace
 from portal.models.lead import PENDING
 from portal.models.types import utcnow
@@ -46,6 +44,3 @@ def sweep_pending_leads(min_age_seconds: int = MIN_AGE_SECONDS) -> list[int]:
     if scheduled:
         log.info("sweeper scheduled a lead push for %d workspace(s)", len(scheduled))
     return scheduled
-
-
-every(SWEEP_EVERY_SECONDS, DEFAULT, "portal.jobs.sweeper.sweep_pending_leads")

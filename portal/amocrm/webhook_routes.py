@@ -1,19 +1,19 @@
 """POST /webhooks/amocrm/<workspace public id>/<secret>: store, acknowledge at once, process in a job."""
-from flask import current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from portal.amocrm.inbox import WebhookRejected, receive_webhook
 from portal.errors import error_response
-from portal.extensions import limiter
+from portal.extensions import csrf, limiter
 from portal.ratelimit import parse_limit, rate_limiter
-from portal.webhooks import bp
-from portal.webhooks.services import WebhookRejected, receive_webhook
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+csrf.exempt(bp)  # a machine endpoint: authenticated by the workspace's secret in the URL, not a session
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 # Failed guesses (404) are throttled per client IP and workspace, and more loosely per IP. Keying on the
 # workspace as well keeps one workspace's stale URL (after a secret rotation) from throttling the amoCRM
-# servers that also deliver other workspaces' webhooks.
-DEFAULT_GUESS_LIMIT = "20 per minute"
-DEFAULT_GUESS_LIMIT_PER_IP = "120 per minute"
+# servers that also deliver other workspaces' webhooks (WEBHOOK_GUESS_RATE_LIMIT, WEBHOOK_GUESS_RATE_LIMIT_PER_IP).
 # An address found not throttled is believed so for this long (per process) before Redis is asked again: amoCRM's
 # few servers then cost no Redis read per webhook. A process that answers a 404 asks again at once.
 TRUST_CLEAR_SECONDS = 1.0
@@ -23,9 +23,8 @@ def _guess_counters() -> list:
     address = request.remote_addr or "127.0.0.1"
     config = current_app.config
     return [(f"webhook-guess:{address}:{(request.view_args or {}).get('public_id', '')[:36]}",
-             parse_limit(config.get("WEBHOOK_GUESS_RATE_LIMIT", DEFAULT_GUESS_LIMIT))),
-            (f"webhook-guess-ip:{address}", parse_limit(config.get("WEBHOOK_GUESS_RATE_LIMIT_PER_IP",
-                                                                     DEFAULT_GUESS_LIMIT_PER_IP)))]
+             parse_limit(config["WEBHOOK_GUESS_RATE_LIMIT"])),
+            (f"webhook-guess-ip:{address}", parse_limit(config["WEBHOOK_GUESS_RATE_LIMIT_PER_IP"]))]
 
 
 @bp.post("/amocrm/<public_id>/<secret>")

@@ -4,14 +4,14 @@ from datetime import timedelta
 
 from sqlalchemy import delete, func, select
 
+from portal.amocrm.push import clear_failed
+from portal.amocrm.scheduling import schedule_push
 from portal.extensions import db
-from portal.jobs.sync_schedule import schedule_push
 from portal.models import AmoCRMConnection, Lead, SyncLogEntry, WebhookEvent
 from portal.models.activity import IGNORED, PROCESSED
 from portal.models.amocrm import BLOCKED, CONNECTED
 from portal.models.lead import FAILED, PENDING, SYNCED
 from portal.models.types import utcnow
-from portal.sync.push import clear_failed
 
 
 class SyncError(Exception):

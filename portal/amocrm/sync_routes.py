@@ -1,13 +1,15 @@
-from flask import flash, redirect, request, url_for
+"""Thin views: retrying failed leads and resuming a paused sync (/sync/…)."""
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
+from portal.amocrm.sync_admin import SyncError, resume_sync, retry_failed, retry_lead
 from portal.auth.decorators import permission_required
 from portal.auth.permissions import CHANGE_LEADS, MANAGE_AMOCRM
 from portal.models import Lead
 from portal.security import is_safe_next
-from portal.sync import bp
-from portal.sync.services import SyncError, resume_sync, retry_failed, retry_lead
 from portal.tenancy import get_owned_or_404
+
+bp = Blueprint("sync", __name__, url_prefix="/sync")
 
 
 def _back(default: str):

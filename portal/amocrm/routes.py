@@ -1,150 +1,125 @@
-"""Thin views: Settings → amoCRM and the /amocrm/* endpoints of the connect flow."""
-from urllib.parse import urlencode
+"""Thin views: the /amocrm/* endpoints of the connect flow, and the Settings → amoCRM tab (`settings_bp`, mounted
+under /settings by the settings area)."""
+from urllib.parse import urlsplit
 
-from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from portal.amocrm import authorization, connection
+from portal.amocrm.forms import LongLivedTokenForm, PipelineForm
+from portal.amocrm.subscription import rotate_webhook_secret, webhook_health
+from portal.amocrm.sync_admin import sync_health
 from portal.auth.decorators import permission_required
 from portal.auth.permissions import MANAGE_AMOCRM
-from portal.connection import bp, services
-from portal.connection.forms import LongLivedTokenForm, PipelineForm
 from portal.errors import error_response
 from portal.extensions import csrf
-from portal.sync.services import sync_health
-from portal.webhooks.services import rotate_webhook_secret, webhook_health
 
-SCOPES = "crm,notifications"
-
+# The button's endpoints, the OAuth callback, secrets_uri, status and disconnect.
+bp = Blueprint("connection", __name__)
+# Settings → amoCRM: the connection, the pipeline for new leads, the webhook, a long-lived token.
+settings_bp = Blueprint("amocrm", __name__, url_prefix="/amocrm")
 
 @bp.app_context_processor
 def _reauth_banner() -> dict:
     """Every page: owners see "Reconnect amoCRM" while the connection waits for re-authorization."""
     if not (current_user and current_user.is_authenticated and current_user.is_owner):
         return {"amocrm_needs_reauth": False}
-    return {"amocrm_needs_reauth": services.needs_reauth(current_user.workspace_id)}
-
-
-def _button(state: str) -> dict:
-    """The data-* attributes of the official button: the shared integration, or the variant that makes
-    amoCRM create an integration for this workspace and send its keys to /amocrm/secrets."""
-    config = current_app.config
-    attributes = {"title": "Connect amoCRM", "compact": "false", "class-name": "amocrm-button", "color": "blue",
-                  "state": state, "mode": "popup", "error-callback": "leadpathAmocrmDenied"}
-    if services.uses_shared_integration():
-        attributes["client-id"] = config["AMOCRM_CLIENT_ID"]
-    else:
-        attributes.update({"name": "Leadpath", "description": "Leads with UTM tags in, won deals back for ROI.",
-                           "redirect_uri": services.callback_url(), "secrets_uri": services.secrets_url(),
-                           "logo": url_for("static", filename="img/favicon.svg", _external=True),
-                           "scopes": SCOPES})
-    return attributes
-
-
-def _consent_url(state: str) -> str:
-    params = {"state": state, "mode": "popup"}
-    button = _button(state)
-    if "client-id" in button:
-        params["client_id"] = button["client-id"]
-    else:
-        params.update({key: button[key] for key in ("name", "description", "redirect_uri", "secrets_uri", "scopes")})
-    return current_app.config["AMOCRM_OAUTH_URL"] + "?" + urlencode(params)
+    return {"amocrm_needs_reauth": connection.needs_reauth(current_user.workspace_id)}
 
 
 def _page(pipeline_form=None, token_form=None, status: int = 200):
-    connection = services.connection_of(current_user.workspace_id)
+    current = connection.connection_of(current_user.workspace_id)
     pipeline_form = pipeline_form or PipelineForm()
-    pipeline_form.target.choices = services.status_choices(connection)
-    if connection and connection.pipeline_id and not pipeline_form.is_submitted():
-        pipeline_form.target.data = f"{connection.pipeline_id}:{connection.status_id}"
+    pipeline_form.target.choices = connection.status_choices(current)
+    if current and current.pipeline_id and not pipeline_form.is_submitted():
+        pipeline_form.target.data = f"{current.pipeline_id}:{current.status_id}"
     button = None
     if current_user.is_owner:
-        state, _ = services.create_state(current_user.workspace_id, current_user.id)
-        button = _button(state)
-    return render_template("connection/settings.html", connection=connection, button=button,
+        state, _ = authorization.create_state(current_user.workspace_id, current_user.id)
+        button = authorization.button_attributes(state)
+    return render_template("connection/settings.html", connection=current, button=button,
                            pipeline_form=pipeline_form, token_form=token_form or LongLivedTokenForm(),
-                           webhook_url=services.webhook_destination(current_user.workspace),
+                           webhook_url=connection.webhook_destination(current_user.workspace),
                            webhook=webhook_health(current_user.workspace_id),
                            sync=sync_health(current_user.workspace_id),
                            oauth_origin=_origin(current_app.config["AMOCRM_OAUTH_URL"])), status
 
 
 def _origin(url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 
 
-@bp.get("/settings/amocrm")
+@settings_bp.get("")
 @login_required
-def settings_page():
+def index():
     return _page()
 
 
-@bp.post("/settings/amocrm/pipeline")
+@settings_bp.post("/pipeline")
 @permission_required(MANAGE_AMOCRM)
 def choose_pipeline():
     form = PipelineForm()
-    form.target.choices = services.status_choices(services.connection_of(current_user.workspace_id))
+    form.target.choices = connection.status_choices(connection.connection_of(current_user.workspace_id))
     if form.validate_on_submit():
         pipeline_id, _, status_id = form.target.data.partition(":")
         try:
-            services.choose_pipeline(current_user.workspace_id, int(pipeline_id), int(status_id))
-        except (services.ConnectError, ValueError) as error:
+            connection.choose_pipeline(current_user.workspace_id, int(pipeline_id), int(status_id))
+        except (connection.ConnectError, ValueError) as error:
             flash(str(error), "error")
         else:
             flash("New leads will go to the chosen pipeline and status.", "success")
-        return redirect(url_for("connection.settings_page"))
+        return redirect(url_for("settings.amocrm.index"))
     return _page(pipeline_form=form, status=400)
 
 
-@bp.post("/settings/amocrm/webhook/rotate")
+@settings_bp.post("/webhook/rotate")
 @permission_required(MANAGE_AMOCRM)
 def rotate_webhook():
     rotate_webhook_secret(current_user.workspace_id)
     flash("The webhook secret was changed; amoCRM's subscription moves to the new address in a moment.", "success")
-    return redirect(url_for("connection.settings_page"))
+    return redirect(url_for("settings.amocrm.index"))
 
 
-@bp.post("/settings/amocrm/pipelines/refresh")
+@settings_bp.post("/pipelines/refresh")
 @permission_required(MANAGE_AMOCRM)
 def refresh_pipelines():
     try:
-        services.refresh_pipelines(current_user.workspace_id)
-    except services.ConnectError as error:
+        connection.refresh_pipelines(current_user.workspace_id)
+    except connection.ConnectError as error:
         flash(str(error), "error")
     else:
         flash("Pipelines reloaded from amoCRM.", "success")
-    return redirect(url_for("connection.settings_page"))
+    return redirect(url_for("settings.amocrm.index"))
 
 
-@bp.post("/settings/amocrm/long-lived-token")
+@settings_bp.post("/long-lived-token")
 @permission_required(MANAGE_AMOCRM)
 def long_lived_token():
     form = LongLivedTokenForm()
     if form.validate_on_submit():
         try:
-            services.connect_long_lived(current_user.workspace, form.base_domain.data, form.token.data)
-        except services.ConnectError as error:
+            authorization.connect_long_lived(current_user.workspace, form.base_domain.data, form.token.data)
+        except connection.ConnectError as error:
             form.token.errors.append(str(error))
         else:
             flash("amoCRM connected with the long-lived token.", "success")
-            return redirect(url_for("connection.settings_page"))
+            return redirect(url_for("settings.amocrm.index"))
     return _page(token_form=form, status=400)
 
 
 @bp.post("/amocrm/state")
 @permission_required(MANAGE_AMOCRM)
 def new_state():
-    state, expires_at = services.create_state(current_user.workspace_id, current_user.id)
+    state, expires_at = authorization.create_state(current_user.workspace_id, current_user.id)
     return jsonify({"state": state, "expiresAt": expires_at.isoformat()})
 
 
 @bp.get("/amocrm/auth")
 @permission_required(MANAGE_AMOCRM)
 def auth():
-    state, _ = services.create_state(current_user.workspace_id, current_user.id)
-    return redirect(_consent_url(state))
+    state, _ = authorization.create_state(current_user.workspace_id, current_user.id)
+    return redirect(authorization.consent_url(state))
 
 
 @bp.get("/amocrm/callback")
@@ -154,14 +129,14 @@ def callback():
         return _callback_result(False, "Access was not granted in amoCRM, so nothing changed. To connect, "
                                 "start again from Settings → amoCRM and choose “Allow”.", 400)
     try:
-        connection = services.complete_authorization(
+        connected = authorization.complete_authorization(
             current_user.workspace, current_user.id, state=request.args.get("state"),
             code=request.args.get("code"), referer=request.args.get("referer"))
-    except services.ConnectError as error:
+    except connection.ConnectError as error:
         return _callback_result(False, str(error), 400)
-    message = f"amoCRM connected: {connection.account_name or connection.base_domain}."
-    if connection.last_error:
-        message += " " + connection.last_error
+    message = f"amoCRM connected: {connected.account_name or connected.base_domain}."
+    if connected.last_error:
+        message += " " + connected.last_error
     flash(message, "success")
     return _callback_result(True, message, 200)
 
@@ -187,7 +162,7 @@ def secrets_hook():
         return error_response(400, "client_id, client_secret and state are printable ASCII.")
     if len(values["client_id"]) > 64:
         return error_response(400, "client_id is too long.")
-    if not services.record_secrets(values["state"], values["client_id"], values["client_secret"]):
+    if not authorization.record_secrets(values["state"], values["client_id"], values["client_secret"]):
         return error_response(404, "Unknown or expired state.")
     return jsonify({"success": True}), 200
 
@@ -196,12 +171,12 @@ def secrets_hook():
 def status():
     if not current_user.is_authenticated:
         return error_response(401, "Log in first.")
-    return jsonify(services.status_payload(services.connection_of(current_user.workspace_id)))
+    return jsonify(connection.status_payload(connection.connection_of(current_user.workspace_id)))
 
 
 @bp.post("/amocrm/disconnect")
 @permission_required(MANAGE_AMOCRM)
 def disconnect():
-    services.disconnect(current_user.workspace)
-    flash("amoCRM disconnected. Leads and sales stay; new leads wait until you connect again.", "info")
-    return redirect(url_for("connection.settings_page"))
+    connection.disconnect(current_user.workspace)
+    flash("amoCRM disconnected. Leads and deals stay; new leads wait until you connect again.", "info")
+    return redirect(url_for("settings.amocrm.index"))

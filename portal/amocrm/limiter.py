@@ -10,7 +10,12 @@ from Redis, so every process agrees on it.
 import time
 import uuid
 
+from flask import current_app
 from redis import Redis
+from sqlalchemy import select
+
+from portal.extensions import db, redis_connection
+from portal.models import AmoCRMConnection
 
 WINDOW_MS = 1050
 
@@ -74,12 +79,6 @@ class RequestLimiter:
 def limiter_for_workspace(workspace_id: int) -> RequestLimiter:
     """The limiter every amoCRM call for this workspace goes through: keyed by integration and account, at the
     connection's own rate (amoCRM's paid packages allow more) or the configured default."""
-    from flask import current_app
-    from sqlalchemy import select
-
-    from portal.extensions import db, redis_connection
-    from portal.models import AmoCRMConnection
-
     connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
     key = f"{connection.client_id}:{connection.amocrm_account_id}" if connection else f"workspace:{workspace_id}"
     rate = (connection.rate_limit_per_sec if connection else None) or current_app.config["AMOCRM_RATE_LIMIT_PER_SEC"]

@@ -8,9 +8,9 @@ from sqlalchemy import select, union
 
 from portal.extensions import db
 from portal.jobs.queues import DEFAULT, PendingJob, send
-from portal.jobs.scheduler import every
-from portal.models import Lead, Sale, Workspace
+from portal.models import Deal, Lead, Workspace
 from portal.models.types import utcnow
+from portal.reports.periods import today_in
 from portal.reports.rollups import CACHE_TTL_SECONDS, refresh_days
 from portal.reports.services import ATTRIBUTIONS
 
@@ -22,23 +22,18 @@ def warm_report_caches() -> int:
     """One warm-up job per workspace with leads or deals in the warmed span. Returns how many."""
     since = utcnow() - timedelta(days=WARM_DAYS)
     active = union(select(Lead.workspace_id).where(Lead.created_at >= since),
-                   select(Sale.workspace_id).where(Sale.updated_at >= since))
+                   select(Deal.workspace_id).where(Deal.updated_at >= since))
     workspace_ids = db.session.scalars(select(active.subquery().c.workspace_id)).all()
     for workspace_id in workspace_ids:
-        send(PendingJob(DEFAULT, "portal.jobs.reports.warm_workspace", (workspace_id,),
+        send(PendingJob(DEFAULT, "portal.reports.cache_warmer.warm_workspace", (workspace_id,),
                         job_id=f"warm-reports-{workspace_id}"))
     return len(workspace_ids)
 
 
 def warm_workspace(workspace_id: int) -> int:
-    from portal.reports.periods import today_in
-
     workspace = db.session.get(Workspace, workspace_id)
     if workspace is None:
         return 0
     today = today_in(workspace.timezone)
     return sum(refresh_days(workspace_id, attribution, workspace.timezone, today - timedelta(days=WARM_DAYS),
                             today, today) for attribution in ATTRIBUTIONS)
-
-
-every(WARM_EVERY_SECONDS, DEFAULT, "portal.jobs.reports.warm_report_caches")

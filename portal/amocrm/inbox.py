@@ -1,0 +1,350 @@
+"""The webhook inbox: receiving amoCRM's webhooks, and processing the stored events into deals.
+
+Receiving is the hot path (amoCRM waits 2 s and disables a webhook that keeps failing): authenticate, parse,
+dedupe, store, commit, schedule — a handful of indexed queries and no amoCRM call. The `webhooks` queue then runs
+`process_workspace_events` (`portal.amocrm.jobs`), which applies each workspace's events in batches with the deal
+upsert of `portal.amocrm.deals`.
+"""
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import bindparam, exists, func, select, update
+
+from portal.amocrm.api.webhook_bodies import WebhookBodyError, parse_form, parse_notification
+from portal.amocrm.deals import ProcessSummary, apply_deals, deal_context, prefetch_deals, request_pipelines_refresh
+from portal.amocrm.scheduling import schedule_processing
+from portal.amocrm.sync_log import current_job_id, stored_document
+from portal.extensions import db
+from portal.log_context import workspace_id_var
+from portal.models import AmoCRMConnection, SyncLogEntry, WebhookEvent, Workspace
+from portal.models.activity import FAILED, IGNORED, PROCESSED, RECEIVED
+from portal.models.types import utcnow
+
+log = logging.getLogger(__name__)
+
+DEDUPE_WINDOW = timedelta(hours=24)
+# last_webhook_at is written at most this often: under a burst, every request updating the one connection
+# row would queue them all behind its row lock.
+LAST_SEEN_GRANULARITY = timedelta(seconds=10)
+MAX_ATTEMPTS = 5
+NO_CONNECTION = "No amoCRM account is connected to this workspace: event stored, not processed."
+_PUBLIC_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_DUMMY_SECRET = "x" * 43  # compared against when the workspace does not exist, so timing tells nothing
+
+
+class WebhookRejected(Exception):
+    status = 400
+
+
+class UnknownWebhookURL(WebhookRejected):
+    status = 404
+
+
+class AccountMismatch(WebhookRejected):
+    status = 403
+
+
+@dataclass
+class Receipt:
+    event_id: int | None
+    duplicate: bool = False
+    ignored: bool = False
+
+
+# --- receiving ------------------------------------------------------------------------------------------------
+
+
+def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
+    """Authenticate, parse, dedupe and store one webhook body; then make sure its workspace's events get processed.
+
+    A workspace without a connected amoCRM account still gets its events stored (status `ignored`, so support
+    can see them) but not processed: without an account id there is nothing to check `account[id]` against,
+    and the backfill that runs right after connecting recovers those deals anyway. The answer is 200 so amoCRM
+    does not count failures against (and disable) a webhook that will work once the account is connected.
+
+    Cost: the workspace comes from a per-process cache (WEBHOOK_WORKSPACE_CACHE_SECONDS); dedupe and store are
+    one INSERT … SELECT … WHERE NOT EXISTS in autocommit, committed without waiting for the WAL flush (see
+    `_insert_event_statement`); scheduling is at most one Redis SET NX per event (`portal.amocrm.scheduling`).
+    """
+    row = _workspace_for(public_id)
+    stored_secret = row.webhook_secret if row is not None else _DUMMY_SECRET
+    if not hmac.compare_digest(secret.encode(), stored_secret.encode()) or row is None:
+        raise UnknownWebhookURL("No webhook here.")
+    workspace_id_var.set(str(row.workspace_id))
+    try:
+        limits = current_app.config
+        data = parse_form(body, max_bytes=limits["WEBHOOK_MAX_BYTES"], max_fields=limits["WEBHOOK_MAX_FIELDS"])
+        notification = parse_notification(data)
+    except WebhookBodyError as error:
+        rejected = WebhookRejected(str(error))
+        rejected.status = error.status
+        raise rejected from error
+
+    connected_account = row.amocrm_account_id
+    if connected_account is not None:
+        if notification.account_id is None:
+            raise WebhookRejected("account[id] is missing.")
+        if notification.account_id != connected_account:
+            log.warning("webhook for account %s reached a workspace connected to %s", notification.account_id,
+                        connected_account)
+            raise AccountMismatch("This webhook comes from an amoCRM account that is not connected here.")
+
+    digest = hashlib.sha256(body).hexdigest()
+    now = utcnow()
+    ignored = connected_account is None
+    params = {"p_workspace_id": row.workspace_id, "p_received_at": now, "p_body_sha256": digest, "p_payload": data,
+              "p_status": IGNORED if ignored else RECEIVED, "p_error": NO_CONNECTION if ignored else None,
+              "p_attempts": 0, "window_start": now - DEDUPE_WINDOW}
+    with db.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        event_id = connection.scalar(_insert_event_statement(connection.dialect.name), params)
+        if event_id is None:  # the same body within the window: answer with the event stored first
+            duplicate = connection.scalar(
+                select(WebhookEvent.id).where(WebhookEvent.workspace_id == row.workspace_id,
+                                              WebhookEvent.body_sha256 == digest,
+                                              WebhookEvent.received_at >= now - DEDUPE_WINDOW)
+                .order_by(WebhookEvent.id).limit(1))
+            return Receipt(duplicate, duplicate=True)
+        if row.connection_id is not None and row.last_seen_due(now):
+            connection.execute(update(AmoCRMConnection).where(AmoCRMConnection.id == row.connection_id)
+                               .values(last_webhook_at=now))
+    if not ignored:
+        schedule_processing(row.workspace_id)
+    return Receipt(event_id, ignored=ignored)
+
+
+_event_statements: dict[str, object] = {}
+
+
+def _insert_event_statement(dialect_name: str):
+    """INSERT the event unless the same body arrived in the workspace within DEDUPE_WINDOW; RETURNING its id.
+
+    One statement, so one round trip; built once per dialect. Two identical bodies arriving at the very same
+    moment can both be stored (as with the SELECT-then-INSERT it replaces): processing is idempotent, so the
+    second one changes nothing.
+
+    **Durability trade-off (PostgreSQL)**: the statement sets `synchronous_commit = off` for its own transaction
+    (`set_config(..., true)`, local to the implicit transaction of this autocommit statement). The commit then
+    returns before the WAL is flushed to disk (PostgreSQL flushes it within `wal_writer_delay`, 200 ms by
+    default, ×3 at worst). A crash of PostgreSQL itself (not of our process) in that window can lose an
+    acknowledged event, but never corrupts anything. That is acceptable here and only here: amoCRM's own
+    state is the truth, and the hourly reconciliation (`portal.amocrm.reconcile`) re-reads every deal updated
+    since the last run, so a lost event's deal is applied anyway. The lead intake, whose rows exist nowhere
+    else, keeps the fsync'd commit.
+    """
+    statement = _event_statements.get(dialect_name)
+    if statement is None:
+        table = WebhookEvent.__table__
+        columns = ("workspace_id", "received_at", "body_sha256", "payload", "status", "error", "attempts")
+        source = select(*(bindparam(f"p_{name}", type_=table.c[name].type).label(name) for name in columns))
+        seen = exists().where(table.c.workspace_id == bindparam("p_workspace_id"),
+                              table.c.body_sha256 == bindparam("p_body_sha256"),
+                              table.c.received_at >= bindparam("window_start", type_=table.c.received_at.type))
+        source = source.where(~seen)
+        if dialect_name == "postgresql":
+            source = source.where(func.set_config("synchronous_commit", "off", True).is_not(None))
+        statement = table.insert().from_select(list(columns), source).returning(table.c.id)
+        _event_statements[dialect_name] = statement
+    return statement
+
+
+@dataclass
+class _WebhookWorkspace:
+    workspace_id: int
+    webhook_secret: str
+    connection_id: int | None
+    amocrm_account_id: int | None
+    last_webhook_at: datetime | None  # as this process last wrote or read it
+
+    def last_seen_due(self, now: datetime) -> bool:
+        """last_webhook_at is written at most every LAST_SEEN_GRANULARITY (per process)."""
+        if self.last_webhook_at is not None and self.last_webhook_at >= now - LAST_SEEN_GRANULARITY:
+            return False
+        self.last_webhook_at = now
+        return True
+
+
+WORKSPACE_CACHE_KEY = "leadpath_webhook_workspaces"
+
+
+def _workspace_for(public_id: str) -> _WebhookWorkspace | None:
+    """The workspace's secret and connection, from a per-process cache of WEBHOOK_WORKSPACE_CACHE_SECONDS.
+
+    Trade-off: after a secret rotation or a (dis)connection in another process, this process acts on the old
+    values for at most that long (a rotation in this process takes effect at once). Unknown ids are not cached.
+    """
+    if not _PUBLIC_ID.fullmatch(public_id):
+        return None
+    ttl = current_app.config["WEBHOOK_WORKSPACE_CACHE_SECONDS"]
+    cache: dict = current_app.extensions.setdefault(WORKSPACE_CACHE_KEY, {})
+    now = time.monotonic()
+    entry = cache.get(public_id)
+    if entry is not None and entry[0] > now:
+        return entry[1]
+    found = db.session.execute(
+        select(Workspace.id.label("workspace_id"), Workspace.webhook_secret,
+               AmoCRMConnection.id.label("connection_id"), AmoCRMConnection.amocrm_account_id,
+               AmoCRMConnection.last_webhook_at)
+        .outerjoin(AmoCRMConnection, AmoCRMConnection.workspace_id == Workspace.id)
+        .where(Workspace.public_id == public_id)).first()
+    db.session.rollback()  # end the read transaction
+    if found is None:
+        return None
+    row = _WebhookWorkspace(found.workspace_id, found.webhook_secret, found.connection_id, found.amocrm_account_id,
+                            found.last_webhook_at)
+    if ttl > 0:
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[public_id] = (now + ttl, row)
+    return row
+
+
+def forget_webhook_workspace(public_id: str) -> None:
+    current_app.extensions.get(WORKSPACE_CACHE_KEY, {}).pop(public_id, None)
+
+
+def requeue_stale_events(older_than: timedelta = timedelta(minutes=1), limit: int = 1000) -> int:
+    """Schedule processing again for workspaces with events still `received` after `older_than` (Redis was down,
+    a worker died, or an event failed and waits for its next attempt). Returns how many such events there are."""
+    rows = db.session.execute(
+        select(WebhookEvent.workspace_id, func.count(WebhookEvent.id))
+        .where(WebhookEvent.id.in_(select(WebhookEvent.id).where(WebhookEvent.status == RECEIVED,
+                                                                  WebhookEvent.received_at < utcnow() - older_than)
+                                   .order_by(WebhookEvent.id).limit(limit)))
+        .group_by(WebhookEvent.workspace_id)).all()
+    db.session.rollback()
+    for workspace_id, _count in rows:
+        schedule_processing(workspace_id, force=True)
+    return sum(count for _workspace_id, count in rows)
+
+
+# --- processing -----------------------------------------------------------------------------------------------
+
+
+EVENT_BATCH = 200
+
+
+def process_events(workspace_id: int, event_ids: list[int]) -> int:
+    """Apply several stored events of one workspace in ONE transaction (one commit, the workspace's connection
+    and currency read once). Events no longer `received`, or locked by another worker, are skipped. Returns the
+    number processed.
+
+    If anything fails, the batch rolls back and each event is processed on its own with `process_event`, which
+    records the failure on the event that caused it; the others go through.
+    """
+    workspace_id_var.set(str(workspace_id))
+    events = db.session.scalars(
+        select(WebhookEvent).where(WebhookEvent.workspace_id == workspace_id, WebhookEvent.id.in_(event_ids),
+                                   WebhookEvent.status == RECEIVED)
+        .order_by(WebhookEvent.id).with_for_update(skip_locked=True)).all()
+    if not events:
+        db.session.rollback()
+        return 0
+    try:
+        context = deal_context(workspace_id)
+        notifications = [parse_notification(event.payload) for event in events]
+        deal_ids = {snapshot.deal_id for notification in notifications for snapshot in notification.deals
+                    if snapshot.action != "delete"}
+        context.prefetched = prefetch_deals(workspace_id, deal_ids, context.currency)
+        unknown_pipelines: set = set()
+        now = utcnow()
+        with db.session.no_autoflush:
+            for event, notification in zip(events, notifications, strict=True):
+                summary = apply_deals(workspace_id, notification.deals, context, refresh=False)
+                unknown_pipelines |= summary.unknown_pipelines
+                _mark_processed(event, notification, summary, now)
+        if unknown_pipelines and context.connection is not None:
+            request_pipelines_refresh(workspace_id)
+        db.session.commit()
+        return len(events)
+    except Exception:
+        db.session.rollback()
+        ids = [event.id for event in events]
+        log.warning("a batch of %d webhook events failed; processing them one by one", len(ids))
+    processed = 0
+    for event_id in ids:
+        try:
+            processed += process_event(event_id) == PROCESSED
+        except Exception:  # recorded on the event by process_event; the sweeper retries it
+            log.exception("webhook event %s failed", event_id)
+    return processed
+
+
+def process_workspace_events(workspace_id: int, batch_size: int = EVENT_BATCH,
+                             time_budget: float | None = None) -> tuple[int, bool]:
+    """Process the workspace's `received` events oldest first, in batches. Each event is tried once per call
+    (a failed one waits for the sweeper). Returns (events processed, True if it stopped at `time_budget`
+    seconds with events maybe left)."""
+    started = time.monotonic()
+    after_id = 0
+    total = 0
+    while True:
+        ids = db.session.scalars(
+            select(WebhookEvent.id).where(WebhookEvent.workspace_id == workspace_id, WebhookEvent.status == RECEIVED,
+                                          WebhookEvent.id > after_id)
+            .order_by(WebhookEvent.id).limit(batch_size)).all()
+        db.session.rollback()
+        if not ids:
+            return total, False
+        after_id = ids[-1]
+        total += process_events(workspace_id, list(ids))
+        if time_budget is not None and time.monotonic() - started > time_budget:
+            return total, True
+
+
+def _mark_processed(event: WebhookEvent, notification, summary: ProcessSummary, now: datetime) -> None:
+    event.status = PROCESSED
+    event.processed_at = now
+    event.attempts += 1
+    event.error = None
+    lead_ids = sorted({o.deal.lead_id for o in summary.outcomes if o.deal is not None and o.deal.lead_id})
+    db.session.add(SyncLogEntry(
+        workspace_id=event.workspace_id, direction="inbound", operation="webhook " + " ".join(notification.actions),
+        lead_ids=lead_ids or None, outcome="ok", request=stored_document(event.payload),
+        response=json.dumps({"event_id": event.id, "deals": [d.deal_id for d in notification.deals],
+                             **summary.counts()}),
+        job_id=current_job_id()))
+
+
+def process_event(event_id: int) -> str | None:
+    """Apply one stored webhook event to the workspace's deals, in one transaction. Idempotent: an event that
+    is no longer `received` is left alone. Returns the event's status afterwards (None when it does not exist).
+
+    A failure rolls back, counts the attempt on the event and re-raises; after MAX_ATTEMPTS the event is
+    `failed` and the sweeper stops retrying it.
+    """
+    event = db.session.get(WebhookEvent, event_id)
+    if event is None or event.status != RECEIVED:
+        db.session.rollback()
+        return None if event is None else event.status
+    workspace_id = event.workspace_id
+    workspace_id_var.set(str(workspace_id))
+    try:
+        notification = parse_notification(event.payload)
+        summary = apply_deals(workspace_id, notification.deals)
+        _mark_processed(event, notification, summary, utcnow())
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        _record_failure(event_id, exc)
+        raise
+    return PROCESSED
+
+
+def _record_failure(event_id: int, exc: Exception) -> None:
+    event = db.session.get(WebhookEvent, event_id)
+    if event is None:
+        return
+    event.attempts += 1
+    event.error = f"{exc.__class__.__name__}: {str(exc)[:500]}"
+    if event.attempts >= MAX_ATTEMPTS:
+        event.status = FAILED
+    db.session.commit()
+

@@ -1,0 +1,25 @@
+"""Every periodic job, in one list: which function (dotted path), how often, on which queue. The scheduler
+(`flask --app wsgi scheduler`, or the demo's in-process one) enqueues each once per period (`portal.jobs.scheduler`).
+"""
+from portal.amocrm.push_sweeper import SWEEP_EVERY_SECONDS
+from portal.jobs.queues import AMOCRM, DEFAULT, WEBHOOKS
+from portal.jobs.scheduler import Periodic, every
+from portal.reports.cache_warmer import WARM_EVERY_SECONDS
+
+HOUR = 3600
+
+PERIODIC_JOBS: list[Periodic] = [
+    # Schedule pushes of pending leads that waited too long (Redis was down, a marker outlived its job).
+    every(SWEEP_EVERY_SECONDS, DEFAULT, "portal.amocrm.jobs.sweep_pending_leads"),
+    # The same for webhook events still waiting a minute after they arrived.
+    every(60, WEBHOOKS, "portal.amocrm.jobs.requeue_stale_webhooks"),
+    # amoCRM disables a webhook that keeps failing: re-create missing or disabled subscriptions.
+    every(15 * 60, AMOCRM, "portal.amocrm.jobs.check_all_webhooks"),
+    # Webhooks get lost: read back the deals amoCRM changed.
+    every(HOUR, DEFAULT, "portal.amocrm.jobs.reconcile_connected_workspaces"),
+    # Refresh tokens of idle connections before amoCRM lets them die.
+    every(6 * HOUR, DEFAULT, "portal.amocrm.jobs.refresh_idle_connections"),
+    every(24 * HOUR, DEFAULT, "portal.amocrm.jobs.prune_sync_log"),
+    # Keep the report cache warm, within the cache's lifetime.
+    every(WARM_EVERY_SECONDS, DEFAULT, "portal.reports.cache_warmer.warm_report_caches"),
+]
