@@ -24,11 +24,11 @@ min),
 ``api_domain``, and in links; default: the host the request reached). All but the integrations can be changed
 at runtime with ``POST /_sandbox/config`` (see ``control_api``).
 
-Modules: ``state`` (store and seed data), ``oauth`` (consent, tokens, button), ``api`` (``/api/v4``),
-``faults``
-(limits and injected faults), ``webhooks`` (sender thread), ``control_api`` (``/_sandbox``), ``server``
-(run an
-app in a thread), ``control`` (a requests client for the control API).
+Modules: ``state`` (store and seed data), ``oauth`` (consent, tokens, button), ``guard`` (what every
+``/api/v4`` call goes through), ``hal`` / ``listing`` / ``validation`` / ``search`` (shared API plumbing),
+``records`` (entities as stored), ``account`` / ``leads`` / ``complex`` / ``contacts`` / ``subscriptions``
+(the endpoints), ``faults`` (limits and injected faults), ``webhooks`` (sender thread), ``control_api``
+(``/_sandbox``), ``server`` (run an app in a thread), ``control`` (a requests client for the control API).
 """
 
 from types import SimpleNamespace
@@ -64,10 +64,11 @@ def register_sandbox(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import api, control_api, oauth
+    from . import account, complex, contacts, control_api, leads, oauth, subscriptions
 
     app.register_blueprint(oauth.bp)
-    app.register_blueprint(api.bp)
+    for module in (account, leads, complex, contacts, subscriptions):
+        app.register_blueprint(module.bp)
     app.register_blueprint(control_api.bp)
 
 

@@ -29,8 +29,8 @@ import copy
 
 from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 
-from .api import finish_update
 from .oauth import authorize, public_host, sandbox
+from .records import finish_update
 from .state import DEFAULT_CONFIG, NO_FAULTS
 
 bp = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")

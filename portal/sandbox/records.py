@@ -1,0 +1,202 @@
+"""Leads and contacts as stored: building them from API items, storing them, views, updates, webhook hand-off."""
+
+import copy
+
+from flask import g
+
+from .hal import base_url, link
+from .oauth import sandbox
+from .state import LOST_STATUS_ID, WON_STATUS_ID, normalize_phone, now
+from .validation import (
+    check_scalars,
+    error,
+    merge_custom_fields,
+    parse_custom_fields,
+    parse_tags,
+    resolve_status,
+)
+
+
+def lead_view(lead: dict, with_contacts: bool = False) -> dict:
+    view = copy.deepcopy(lead)
+    embedded = view["_embedded"]
+    if with_contacts:
+        embedded["contacts"] = [dict(c, _links=link(f"contacts/{c['id']}")) for c in embedded["contacts"]]
+    else:
+        del embedded["contacts"]
+    view["_links"] = link(f"leads/{lead['id']}")
+    return view
+
+
+def contact_view(contact: dict) -> dict:
+    view = copy.deepcopy(contact)
+    view["_links"] = link(f"contacts/{contact['id']}")
+    return view
+
+
+def embedded_of(item: dict) -> dict:
+    embedded = item.get("_embedded")
+    return embedded if isinstance(embedded, dict) else {}
+
+
+def build_lead(account: dict, item: dict, errors: list, path: str = "") -> dict | None:
+    """A new lead (not stored yet) from an API item, or None with errors appended."""
+    check_scalars(item, account, errors, path)
+    resolved = resolve_status(account, item, None, errors, path)
+    fields = parse_custom_fields(
+        account["lead_fields"], item.get("custom_fields_values", []), f"{path}custom_fields_values", errors
+    )
+    embedded = embedded_of(item)
+    tags = parse_tags(account, embedded.get("tags", []), f"{path}_embedded.tags", errors)
+    if errors or resolved is None:
+        return None
+    moment = now()
+    user_id = g.user_id
+    status_id = resolved[1]
+    return {
+        "id": None,
+        "name": item.get("name") or "",
+        "price": item.get("price") or 0,
+        "responsible_user_id": item.get("responsible_user_id", user_id),
+        "group_id": 0,
+        "status_id": status_id,
+        "pipeline_id": resolved[0],
+        "loss_reason_id": None,
+        "created_by": user_id,
+        "updated_by": user_id,
+        "created_at": item.get("created_at", moment),
+        "updated_at": item.get("updated_at", moment),
+        "closed_at": item.get("closed_at", moment) if status_id in (WON_STATUS_ID, LOST_STATUS_ID) else None,
+        "closest_task_at": None,
+        "is_deleted": False,
+        "custom_fields_values": merge_custom_fields(None, fields),
+        "score": None,
+        "account_id": account["id"],
+        "labor_cost": None,
+        "_embedded": {"tags": tags, "companies": [], "contacts": []},
+    }
+
+
+def store_lead(lead: dict) -> dict:
+    state = sandbox().state
+    lead["id"] = state.next_id("lead")
+    if not lead["name"]:
+        lead["name"] = f"Сделка #{lead['id']}"
+    state.leads[lead["id"]] = lead
+    return lead
+
+
+def build_contact(account: dict, item: dict, errors: list, path: str = "") -> dict | None:
+    for key in ("name", "first_name", "last_name"):
+        if key in item and not isinstance(item[key], str):
+            error(errors, "InvalidType", f"{path}{key}", "This value should be of type string.")
+    fields = parse_custom_fields(
+        account["contact_fields"], item.get("custom_fields_values", []), f"{path}custom_fields_values", errors
+    )
+    if errors:
+        return None
+    moment = now()
+    first, last = item.get("first_name", ""), item.get("last_name", "")
+    return {
+        "id": None,
+        "name": item.get("name") or f"{first} {last}".strip(),
+        "first_name": first,
+        "last_name": last,
+        "responsible_user_id": item.get("responsible_user_id", g.user_id),
+        "group_id": 0,
+        "created_by": g.user_id,
+        "updated_by": g.user_id,
+        "created_at": moment,
+        "updated_at": moment,
+        "closest_task_at": None,
+        "is_deleted": False,
+        "is_unsorted": False,
+        "custom_fields_values": merge_custom_fields(None, fields),
+        "account_id": account["id"],
+        "_embedded": {"tags": [], "companies": []},
+    }
+
+
+def store_contact(contact: dict) -> dict:
+    state = sandbox().state
+    contact["id"] = state.next_id("contact")
+    if not contact["name"]:
+        contact["name"] = f"Контакт #{contact['id']}"
+    state.contacts[contact["id"]] = contact
+    return contact
+
+
+def contact_keys(contact: dict) -> set:
+    keys = set()
+    for field in contact.get("custom_fields_values") or []:
+        for value in field["values"]:
+            if field["field_code"] == "PHONE" and normalize_phone(value["value"]):
+                keys.add(("phone", normalize_phone(value["value"])))
+            elif field["field_code"] == "EMAIL":
+                keys.add(("email", str(value["value"]).strip().lower()))
+    return keys
+
+
+def account_contacts(account_id: int) -> list:
+    return [c for c in sandbox().state.contacts.values() if c["account_id"] == account_id]
+
+
+def account_leads(account_id: int) -> list:
+    return [lead for lead in sandbox().state.leads.values() if lead["account_id"] == account_id]
+
+
+def publish(changes: list) -> None:
+    """Hand lead changes ``[(action, lead, extra)]`` to the webhook sender (it copies what it needs)."""
+    if changes:
+        sandbox().sender.publish(g.account["id"], base_url(), changes)
+
+
+def apply_update(lead: dict, item: dict, errors: list) -> list:
+    """Validate and apply a PATCH item; returns webhook changes."""
+    account = g.account
+    check_scalars(item, account, errors, "")
+    resolved = resolve_status(account, item, lead, errors, "")
+    fields = None
+    if "custom_fields_values" in item:
+        fields = parse_custom_fields(
+            account["lead_fields"], item["custom_fields_values"] or [], "custom_fields_values", errors
+        )
+    embedded = embedded_of(item)
+    tags = parse_tags(account, embedded["tags"], "_embedded.tags", errors) if "tags" in embedded else None
+    if errors or resolved is None:
+        return []
+    before = dict(lead)
+    for key in ("name", "price", "responsible_user_id"):
+        if key in item:
+            lead[key] = item[key] if item[key] is not None else (0 if key == "price" else lead[key])
+    lead["pipeline_id"], lead["status_id"] = resolved
+    if fields is not None:
+        lead["custom_fields_values"] = merge_custom_fields(lead["custom_fields_values"], fields)
+    if tags is not None:
+        lead["_embedded"]["tags"] = tags
+    return finish_update(lead, before, item.get("closed_at"))
+
+
+def finish_update(lead: dict, before: dict, closed_at=None) -> list:
+    """Stamp ``updated_at``/``closed_at`` after a change and say which webhook actions it triggers."""
+    lead["updated_at"] = now()
+    lead["updated_by"] = g.get("user_id", 0)
+    closed = lead["status_id"] in (WON_STATUS_ID, LOST_STATUS_ID)
+    status_changed = (lead["status_id"], lead["pipeline_id"]) != (before["status_id"], before["pipeline_id"])
+    if closed and (status_changed or closed_at):
+        lead["closed_at"] = closed_at or lead["updated_at"]
+    elif not closed:
+        lead["closed_at"] = None
+    changes = [("update", lead, {})]
+    if status_changed:
+        changes.insert(
+            0,
+            (
+                "status",
+                lead,
+                {"old_status_id": before["status_id"], "old_pipeline_id": before["pipeline_id"]},
+            ),
+        )
+    if lead["responsible_user_id"] != before["responsible_user_id"]:
+        changes.append(("responsible", lead, {"old_responsible_user_id": before["responsible_user_id"]}))
+    return changes
