@@ -53,6 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def register_sandbox(app: Flask) -> None:
+    from .hosts import AccountHosts
     from .oauth import TokenSigner
     from .state import SandboxState
     from .webhooks import WebhookSender
@@ -60,7 +61,9 @@ def register_sandbox(app: Flask) -> None:
     state = SandboxState({key: app.config[key] for key in DEFAULT_CONFIG})
     sender = WebhookSender(state)
     sender.start()
-    app.extensions["amocrm_sandbox"] = SimpleNamespace(state=state, signer=TokenSigner(), sender=sender)
+    app.extensions["amocrm_sandbox"] = SimpleNamespace(
+        state=state, signer=TokenSigner(), sender=sender, hosts=AccountHosts(app)
+    )
 
 
 def register_blueprints(app: Flask) -> None:

@@ -2,9 +2,10 @@
 
 from flask import g, request
 
+from .filters import apply_filters, apply_order
 from .guard import api_blueprint
 from .hal import hal, link, no_content
-from .listing import filtered, in_range, ordered, paginate
+from .listing import paginate
 from .oauth import sandbox
 from .records import account_contacts, build_contact, contact_view, store_contact
 from .search import matches
@@ -17,13 +18,11 @@ bp = api_blueprint("sandbox_contacts")
 def contacts_list():
     state = sandbox().state
     with state.lock:
-        items = account_contacts(g.account["id"])
-        items = filtered(items, "id")
-        items = in_range(items, "updated_at")
+        items = apply_filters("contacts", account_contacts(g.account["id"]))
         query = request.args.get("query", "").strip()
         if query:
-            items = [contact for contact in items if matches(contact, query, [])]
-        return paginate("contacts", ordered(items), contact_view)
+            items = [contact for contact in items if matches("contacts", contact, query)]
+        return paginate("contacts", apply_order("contacts", items), contact_view)
 
 
 @bp.get("/contacts/<int:contact_id>")

@@ -1,6 +1,8 @@
 """What every ``/api/v4`` call goes through, shared by the API blueprints: ``api_blueprint(name)``.
 
-Order: the temporary block (HTML 403) → bearer token (401) → rate limits (429) → injected faults → the view →
+Order: the temporary block (HTML 403) → bearer token (401) → the account's host → rate limits (429) → rights
+(403 problem JSON: admin-only calls for a non-admin, and the account's ``denied`` call kinds) → injected faults
+→ the view →
 ``drop_after_commit_rate`` on writes. A ``ValidationFailed`` raised by a view becomes amoCRM's 400.
 """
 
@@ -10,6 +12,9 @@ from flask import Blueprint, g, request
 from . import faults
 from .oauth import sandbox
 from .validation import ValidationFailed, validation_problem
+
+# amoCRM: managing webhooks and adding custom fields take an administrator (Kommo webhooks, custom fields).
+ADMIN_ONLY = ("webhooks", "custom_fields:write")
 
 
 def api_blueprint(name: str) -> Blueprint:
@@ -24,9 +29,8 @@ def guard():
     """Block page → bearer token (401) → rate limits → faults; sets ``g.account``, ``g.client_id``, ``g.user_id``."""
     box = sandbox()
     state = box.state
-    if state.faults["block"]:
-        state.count("http_403")
-        return faults.nginx_page(403, "Forbidden")
+    if faults.blocked(state, request.remote_addr):
+        return faults.block_page(state)
     header = request.headers.get("Authorization", "")
     token = header[7:] if header.startswith("Bearer ") else ""
     try:
@@ -40,11 +44,34 @@ def guard():
             return faults.problem(401, "Unauthorized", "Token has been revoked")
         state.count("requests", record["client_id"])
         state.count("requests_by_account", account["id"])
-    limited = faults.rate_limited(state, record["client_id"], account["id"])
+    if account["host"] and request.host != account["host"]:
+        # An account with a host of its own answers only there, as each amoCRM account has its own domain.
+        return faults.problem(401, "Unauthorized", "Account not found at this address")
+    limited = faults.rate_limited(state, record["client_id"], account["id"], request.remote_addr)
     if limited is not None:
         return limited
+    if not allowed(account, call_kind()):
+        state.count("http_403_rights")
+        return faults.problem(403, "Forbidden", "Access denied")
     g.account, g.client_id, g.user_id = account, record["client_id"], int(claims["sub"])
     return faults.before_view(state)
+
+
+def call_kind() -> str:
+    """What the call does, for the account's rights: ``webhooks``, ``custom_fields:write``, ``leads:read`` …"""
+    parts = request.path[len("/api/v4/") :].split("/")
+    if parts[0] == "webhooks":
+        return "webhooks"
+    entity = "custom_fields" if "custom_fields" in parts else "unsorted" if "unsorted" in parts else parts[0]
+    return f"{entity}:{'read' if request.method == 'GET' else 'write'}"
+
+
+def allowed(account: dict, kind: str) -> bool:
+    """Admin-only calls (webhooks, adding custom fields) need an admin; ``denied`` lists refused kinds."""
+    settings = account["settings"]
+    if kind in ADMIN_ONLY and not settings["is_admin"]:
+        return False
+    return kind not in settings["denied"] and kind.split(":")[0] not in settings["denied"]
 
 
 def maybe_drop(response):

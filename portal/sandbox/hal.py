@@ -1,7 +1,7 @@
 """HAL bodies and links, as amoCRM's API v4 answers: ``application/hal+json``, 204 with an empty body for
 "nothing here", absolute ``_links`` on the account's host."""
 
-from flask import Response, json, request
+from flask import Response, g, json, request
 
 from .oauth import public_host
 
@@ -15,7 +15,8 @@ def no_content() -> Response:
 
 
 def base_url() -> str:
-    return f"{request.scheme}://{public_host()}"
+    account = g.get("account")
+    return f"{request.scheme}://{account['host'] if account and account['host'] else public_host()}"
 
 
 def link(path: str) -> dict:

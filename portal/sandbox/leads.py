@@ -5,12 +5,13 @@ import copy
 from flask import g, request
 
 from . import faults
+from .filters import apply_filters, apply_order
 from .guard import api_blueprint
 from .hal import hal, link, no_content
-from .listing import filtered, in_range, ordered, paginate
+from .listing import paginate
 from .oauth import sandbox
 from .records import account_leads, apply_update, build_lead, embedded_of, lead_view, publish, store_lead
-from .search import contact_search_values, matches
+from .search import matches
 from .validation import MAX_LIMIT, ValidationFailed, collection_body, error, is_int, request_id
 
 bp = api_blueprint("sandbox_leads")
@@ -20,28 +21,12 @@ bp = api_blueprint("sandbox_leads")
 def leads_list():
     state = sandbox().state
     with state.lock:
-        items = account_leads(g.account["id"])
-        for key in ("id", "pipeline_id", "status_id"):
-            items = filtered(items, key)
-        items = in_range(in_range(items, "updated_at"), "created_at")
+        items = apply_filters("leads", account_leads(g.account["id"]))
         query = request.args.get("query", "").strip()
         if query:
-            contacts = state.contacts
-            items = [
-                lead
-                for lead in items
-                if matches(
-                    lead,
-                    query,
-                    [
-                        value
-                        for c in lead["_embedded"]["contacts"]
-                        for value in contact_search_values(contacts[c["id"]])
-                    ],
-                )
-            ]
+            items = [lead for lead in items if matches("leads", lead, query)]
         with_contacts = "contacts" in request.args.get("with", "").split(",")
-        return paginate("leads", ordered(items), lambda lead: lead_view(lead, with_contacts))
+        return paginate("leads", apply_order("leads", items), lambda lead: lead_view(lead, with_contacts))
 
 
 @bp.get("/leads/<int:lead_id>")

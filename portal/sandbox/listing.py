@@ -1,29 +1,29 @@
-"""List endpoints: ``page``/``limit`` paging with ``_links``, ``filter[...]`` and ``order[...]`` arguments."""
+"""List endpoints' paging: ``page`` (from 1) and ``limit`` (default 50, at most 250 — more is a 422), with
+``_links``; ``next`` is present whenever the page is full, so the page after the last full one answers 204."""
 
-import re
 from urllib.parse import urlencode
 
 from flask import Response, request
 
 from . import faults
 from .hal import base_url, hal, no_content
-from .validation import MAX_LIMIT, ValidationFailed, int_arg
+from .validation import MAX_LIMIT, int_arg
 
 
-def list_args(prefix: str) -> list[str]:
-    """Values of ``filter[id]``, ``filter[id][]``, ``filter[id][0]`` … and comma lists."""
-    values = []
-    for key in request.args:
-        if key == prefix or re.fullmatch(re.escape(prefix) + r"\[\d*\]", key):
-            for raw in request.args.getlist(key):
-                values += [part for part in raw.split(",") if part]
-    return values
-
-
-def paginate(kind: str, items: list, view) -> Response:
-    page, limit = int_arg("page", 1), int_arg("limit", 50)
+def paginate(
+    kind: str,
+    items: list,
+    view,
+    default_limit: int = 50,
+    max_limit: int = MAX_LIMIT,
+    totals: dict | None = None,
+) -> Response:
+    """One page of ``items``; ``max_limit`` caps ``limit`` silently when it is below amoCRM's 250 (custom
+    fields come 50 a page whatever is asked), ``totals`` adds keys such as ``_total_items``."""
+    page, limit = int_arg("page", 1), int_arg("limit", default_limit)
     if limit > MAX_LIMIT:
         return faults.problem(422, "Unprocessable Entity", "Limit of 250 per page")
+    limit = min(limit, max_limit)
     chunk = items[(page - 1) * limit : page * limit]
     if not chunk:
         return no_content()
@@ -39,41 +39,10 @@ def paginate(kind: str, items: list, view) -> Response:
     links["first"] = href(1)
     if page > 1:
         links["prev"] = href(page - 1)
-    return hal({"_page": page, "_links": links, "_embedded": {kind: [view(item) for item in chunk]}})
-
-
-def ordered(items: list) -> list:
-    for key, direction in request.args.items():
-        found = re.fullmatch(r"order\[(id|created_at|updated_at)\]", key)
-        if found:
-            return sorted(items, key=lambda item: item[found.group(1)], reverse=direction == "desc")
-    return items
-
-
-def filtered(items: list, key: str) -> list:
-    """The items whose `key` is one of the `filter[key]` values; all of them when that filter is absent."""
-    wanted = list_args(f"filter[{key}]")
-    return [item for item in items if str(item[key]) in wanted] if wanted else items
-
-
-def in_range(items: list, field: str) -> list:
-    for bound, keep in (("from", lambda v, b: v >= b), ("to", lambda v, b: v <= b)):
-        raw = request.args.get(f"filter[{field}][{bound}]")
-        if raw is not None:
-            if not raw.isdigit():
-                raise ValidationFailed(
-                    [
-                        {
-                            "request_id": "0",
-                            "errors": [
-                                {
-                                    "code": "InvalidType",
-                                    "path": f"filter.{field}.{bound}",
-                                    "detail": "Not a timestamp",
-                                }
-                            ],
-                        }
-                    ]
-                )
-            items = [item for item in items if keep(item[field], int(raw))]
-    return items
+    body = {
+        **(totals or {}),
+        "_page": page,
+        "_links": links,
+        "_embedded": {kind: [view(item) for item in chunk]},
+    }
+    return hal(body)

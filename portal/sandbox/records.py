@@ -6,12 +6,14 @@ from flask import g
 
 from .hal import base_url, link
 from .oauth import sandbox
+from .search import index_entity
 from .state import LOST_STATUS_ID, WON_STATUS_ID, normalize_phone, now
 from .validation import (
     check_scalars,
     error,
     merge_custom_fields,
     parse_custom_fields,
+    parse_tag_refs,
     parse_tags,
     resolve_status,
 )
@@ -83,6 +85,7 @@ def store_lead(lead: dict) -> dict:
     if not lead["name"]:
         lead["name"] = f"Сделка #{lead['id']}"
     state.leads[lead["id"]] = lead
+    index_entity("leads", lead)
     return lead
 
 
@@ -123,6 +126,7 @@ def store_contact(contact: dict) -> dict:
     if not contact["name"]:
         contact["name"] = f"Контакт #{contact['id']}"
     state.contacts[contact["id"]] = contact
+    index_entity("contacts", contact)
     return contact
 
 
@@ -163,6 +167,11 @@ def apply_update(lead: dict, item: dict, errors: list) -> list:
         )
     embedded = embedded_of(item)
     tags = parse_tags(account, embedded["tags"], "_embedded.tags", errors) if "tags" in embedded else None
+    # Kommo leads-api: tags_to_add / tags_to_delete change the tag list without replacing it.
+    to_add = parse_tags(account, item["tags_to_add"], "tags_to_add", errors) if "tags_to_add" in item else []
+    to_delete = (
+        parse_tag_refs(item["tags_to_delete"], "tags_to_delete", errors) if "tags_to_delete" in item else []
+    )
     if errors or resolved is None:
         return []
     before = dict(lead)
@@ -174,6 +183,11 @@ def apply_update(lead: dict, item: dict, errors: list) -> list:
         lead["custom_fields_values"] = merge_custom_fields(lead["custom_fields_values"], fields)
     if tags is not None:
         lead["_embedded"]["tags"] = tags
+    current = lead["_embedded"]["tags"]
+    current += [tag for tag in to_add if tag["id"] not in {t["id"] for t in current}]
+    lead["_embedded"]["tags"] = [
+        tag for tag in current if tag["id"] not in to_delete and tag["name"].lower() not in to_delete
+    ]
     return finish_update(lead, before, item.get("closed_at"))
 
 
@@ -181,6 +195,7 @@ def finish_update(lead: dict, before: dict, closed_at=None) -> list:
     """Stamp ``updated_at``/``closed_at`` after a change and say which webhook actions it triggers."""
     lead["updated_at"] = now()
     lead["updated_by"] = g.get("user_id", 0)
+    index_entity("leads", lead)
     closed = lead["status_id"] in (WON_STATUS_ID, LOST_STATUS_ID)
     status_changed = (lead["status_id"], lead["pipeline_id"]) != (before["status_id"], before["pipeline_id"])
     if closed and (status_changed or closed_at):

@@ -1,6 +1,8 @@
 """Validating API bodies the way amoCRM reports problems: 400 ``validation-errors`` entries, each with a
 ``request_id`` and ``errors`` of ``{code, path, detail}``."""
 
+from datetime import datetime
+
 from flask import Response, request
 
 from . import faults
@@ -9,6 +11,8 @@ from .state import LOST_STATUS_ID, WON_STATUS_ID
 
 MAX_LIMIT = 250
 MAX_COMPLEX = 50
+# amoCRM takes at most 40 custom-field values per entity in one write (Kommo complex-leads).
+MAX_FIELDS_PER_ENTITY = 40
 
 
 class ValidationFailed(Exception):
@@ -25,6 +29,13 @@ def error(errors: list, code: str, path: str, detail: str) -> None:
     errors.append({"code": code, "path": path, "detail": detail})
 
 
+def fail(code: str, path: str, detail: str, request_id_: str = "0"):
+    """Raise a one-error 400 for the whole request."""
+    raise ValidationFailed(
+        [{"request_id": request_id_, "errors": [{"code": code, "path": path, "detail": detail}]}]
+    )
+
+
 def validation_problem(entries: list) -> Response:
     return faults.problem(400, "Bad Request", "Request validation failed", **{"validation-errors": entries})
 
@@ -33,35 +44,17 @@ def collection_body(required_max: int):
     """The JSON array of a collection write, or raises ValidationFailed."""
     body = request.get_json(silent=True, force=True)
     if not isinstance(body, list) or not body:
-        raise ValidationFailed(
-            [
-                {
-                    "request_id": "0",
-                    "errors": [
-                        {
-                            "code": "InvalidType",
-                            "path": "",
-                            "detail": "This value should be a non-empty array.",
-                        }
-                    ],
-                }
-            ]
-        )
+        fail("InvalidType", "", "This value should be a non-empty array.")
     if len(body) > required_max:
-        raise ValidationFailed(
-            [
-                {
-                    "request_id": "0",
-                    "errors": [
-                        {
-                            "code": "Count",
-                            "path": "",
-                            "detail": f"This collection should contain {required_max} elements or less.",
-                        }
-                    ],
-                }
-            ]
-        )
+        fail("Count", "", f"This collection should contain {required_max} elements or less.")
+    return body
+
+
+def object_body() -> dict:
+    """The JSON object of a single-entity write, or raises ValidationFailed."""
+    body = request.get_json(silent=True, force=True)
+    if not isinstance(body, dict):
+        fail("InvalidType", "", "This value should be of type object.")
     return body
 
 
@@ -78,26 +71,108 @@ def int_arg(name: str, default: int) -> int:
     if raw is None:
         return default
     if not raw.isdigit() or int(raw) < 1:
-        raise ValidationFailed(
-            [
-                {
-                    "request_id": "0",
-                    "errors": [
-                        {
-                            "code": "InvalidType",
-                            "path": name,
-                            "detail": "This value should be a positive integer.",
-                        }
-                    ],
-                }
-            ]
-        )
+        fail("InvalidType", name, "This value should be a positive integer.")
     return int(raw)
+
+
+NOT_A_CHOICE = "The value you selected is not a valid choice."
+SCALAR_TYPES = ("text", "textarea", "url", "streetaddress", "tracking_data", "monetary", "numeric")
+ENUM_TYPES = ("select", "radiobutton", "multiselect", "multitext", "category")
+DATE_TYPES = ("date", "date_time", "birthday")
+
+
+def parse_date(raw):
+    """A date field's value: a Unix timestamp, or an RFC 3339 string (what amoCRM's PHP SDK sends)."""
+    if is_int(raw):
+        return raw
+    if isinstance(raw, str):
+        try:
+            return int(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp())
+        except ValueError:
+            return None
+    return None
+
+
+def parse_value(field: dict, value, path: str, errors: list) -> dict | None:
+    """One entry of a field's ``values`` checked against the field's type, as stored (or None + error)."""
+    kind = field["type"]
+    if not isinstance(value, dict):
+        error(errors, "InvalidType", path, "This value should be of type object.")
+        return None
+    raw = value.get("value")
+    if kind in ENUM_TYPES:
+        enums = field["enums"] or []
+        if "enum_id" in value:
+            enum = next((e for e in enums if e["id"] == value["enum_id"]), None)
+            where = "enum_id"
+        elif kind == "multitext":
+            enum = next((e for e in enums if e["value"] == value.get("enum_code", "WORK")), None)
+            where = "enum_code"
+        elif "enum_code" in value:
+            enum = next((e for e in enums if e.get("code") and e["code"] == value["enum_code"]), None)
+            where = "enum_code"
+        else:
+            enum = next((e for e in enums if e["value"] == raw), None)
+            where = "value"
+        if enum is None:
+            error(errors, "NotSupportedChoice", f"{path}.{where}", NOT_A_CHOICE)
+            return None
+        if kind == "multitext":
+            if not isinstance(raw, (str, int)) or isinstance(raw, bool) or str(raw).strip() == "":
+                error(errors, "InvalidType", f"{path}.value", "This value should be of type string.")
+                return None
+            return {"value": str(raw), "enum_id": enum["id"], "enum_code": enum["value"]}
+        return {"value": enum["value"], "enum_id": enum["id"], "enum_code": enum.get("code")}
+    if kind == "checkbox":
+        if not isinstance(raw, bool):
+            error(errors, "InvalidType", f"{path}.value", "This value should be of type bool.")
+            return None
+        return {"value": raw}
+    if kind in DATE_TYPES:
+        stamp = parse_date(raw)
+        if stamp is None:
+            error(errors, "InvalidType", f"{path}.value", "This value should be a timestamp or a date.")
+            return None
+        return {"value": stamp}
+    if kind == "numeric":
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+            error(errors, "InvalidType", f"{path}.value", "This value should be of type numeric.")
+            return None
+        try:
+            float(raw)
+        except ValueError:
+            error(errors, "InvalidType", f"{path}.value", "This value should be of type numeric.")
+            return None
+        return {"value": str(raw)}
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        error(errors, "InvalidType", f"{path}.value", "This value should be of type string.")
+        return None
+    if kind == "url" and not str(raw).startswith(("http://", "https://")):
+        error(errors, "InvalidUrl", f"{path}.value", "This value is not a valid URL.")
+        return None
+    return {"value": str(raw) if kind == "tracking_data" else raw}
+
+
+def find_field(definitions: list, item: dict, here: str, errors: list) -> dict | None:
+    if "field_id" in item:
+        field = next((f for f in definitions if f["id"] == item["field_id"]), None)
+        key = "field_id"
+    else:
+        field = next((f for f in definitions if f["code"] and f["code"] == item.get("field_code")), None)
+        key = "field_code"
+    if field is None:
+        error(errors, "NotSupportedChoice", f"{here}.{key}", NOT_A_CHOICE)
+    return field
 
 
 def parse_custom_fields(definitions: list, raw, path: str, errors: list) -> list:
     if not isinstance(raw, list):
         error(errors, "InvalidType", path, "This value should be of type array.")
+        return []
+    if len(raw) > MAX_FIELDS_PER_ENTITY:
+        error(
+            errors, "Count", path, f"This collection should contain {MAX_FIELDS_PER_ENTITY} elements or less."
+        )
         return []
     parsed = []
     for index, item in enumerate(raw):
@@ -105,26 +180,9 @@ def parse_custom_fields(definitions: list, raw, path: str, errors: list) -> list
         if not isinstance(item, dict):
             error(errors, "InvalidType", here, "This value should be of type object.")
             continue
-        if "field_id" in item:
-            field = next((f for f in definitions if f["id"] == item["field_id"]), None)
-            if field is None:
-                error(
-                    errors,
-                    "NotSupportedChoice",
-                    f"{here}.field_id",
-                    "The value you selected is not a valid choice.",
-                )
-                continue
-        else:
-            field = next((f for f in definitions if f["code"] and f["code"] == item.get("field_code")), None)
-            if field is None:
-                error(
-                    errors,
-                    "NotSupportedChoice",
-                    f"{here}.field_code",
-                    "The value you selected is not a valid choice.",
-                )
-                continue
+        field = find_field(definitions, item, here, errors)
+        if field is None:
+            continue
         values = item.get("values")
         if values is None:
             parsed.append({"field_id": field["id"], "values": None})
@@ -132,43 +190,18 @@ def parse_custom_fields(definitions: list, raw, path: str, errors: list) -> list
         if not isinstance(values, list):
             error(errors, "InvalidType", f"{here}.values", "This value should be of type array.")
             continue
-        clean = []
-        for value_index, value in enumerate(values):
-            value_path = f"{here}.values.{value_index}"
-            if (
-                not isinstance(value, dict)
-                or not isinstance(value.get("value"), (str, int, float))
-                or isinstance(value.get("value"), bool)
-            ):
-                error(errors, "InvalidType", f"{value_path}.value", "This value should be of type string.")
-                continue
-            entry = {"value": value["value"] if field["type"] != "tracking_data" else str(value["value"])}
-            if field["enums"]:
-                enum = next(
-                    (
-                        e
-                        for e in field["enums"]
-                        if e["value"] == value.get("enum_code", "WORK") or e["id"] == value.get("enum_id")
-                    ),
-                    None,
-                )
-                if enum is None:
-                    error(
-                        errors,
-                        "NotSupportedChoice",
-                        f"{value_path}.enum_code",
-                        "The value you selected is not a valid choice.",
-                    )
-                    continue
-                entry.update(enum_id=enum["id"], enum_code=enum["value"])
-            clean.append(entry)
+        single = field["type"] not in ("multiselect", "multitext", "smart_address")
+        if single and len(values) > 1:
+            error(errors, "Count", f"{here}.values", "This collection should contain 1 element or less.")
+            continue
+        clean = [parse_value(field, value, f"{here}.values.{n}", errors) for n, value in enumerate(values)]
         parsed.append(
             {
                 "field_id": field["id"],
                 "field_name": field["name"],
                 "field_code": field["code"],
                 "field_type": field["type"],
-                "values": clean,
+                "values": [value for value in clean if value is not None],
             }
         )
     return parsed
@@ -187,20 +220,46 @@ def merge_custom_fields(current: list | None, changes: list) -> list | None:
 
 
 def parse_tags(account: dict, raw, path: str, errors: list) -> list:
+    """Tags given as ``{"name"}`` (created on first use) or ``{"id"}`` of an existing tag."""
     if not isinstance(raw, list):
         error(errors, "InvalidType", path, "This value should be of type array.")
         return []
+    registry = account.setdefault("tags", {})
     tags = []
     for index, item in enumerate(raw):
-        name = item.get("name") if isinstance(item, dict) else None
+        item = item if isinstance(item, dict) else {}
+        if "id" in item and "name" not in item:
+            found = next((tag for tag in registry.values() if tag["id"] == item["id"]), None)
+            if found is None:
+                error(errors, "NotSupportedChoice", f"{path}.{index}.id", NOT_A_CHOICE)
+            else:
+                tags.append(dict(found))
+            continue
+        name = item.get("name")
         if not isinstance(name, str) or not name.strip():
             error(errors, "InvalidType", f"{path}.{index}.name", "This value should be of type string.")
             continue
-        registry = account.setdefault("tags", {})
         if name.lower() not in registry:
             registry[name.lower()] = {"id": sandbox().state.next_id("tag"), "name": name, "color": None}
         tags.append(dict(registry[name.lower()]))
     return tags
+
+
+def parse_tag_refs(raw, path: str, errors: list) -> set:
+    """``tags_to_delete``: tag ids and lower-cased names."""
+    if not isinstance(raw, list):
+        error(errors, "InvalidType", path, "This value should be of type array.")
+        return set()
+    refs = set()
+    for index, item in enumerate(raw):
+        item = item if isinstance(item, dict) else {}
+        if is_int(item.get("id")):
+            refs.add(item["id"])
+        elif isinstance(item.get("name"), str):
+            refs.add(item["name"].lower())
+        else:
+            error(errors, "InvalidType", f"{path}.{index}", "A tag needs an id or a name.")
+    return refs
 
 
 def resolve_status(account: dict, item: dict, current: dict | None, errors: list, path: str):
