@@ -1,4 +1,4 @@
-"""Leads and contacts as stored: building them from API items, storing them, views, updates, webhook hand-off."""
+"""Leads as stored: building them from API items, storing them, views, updates, webhook hand-off."""
 
 import copy
 
@@ -7,10 +7,9 @@ from flask import g
 from .hal import base_url, link
 from .oauth import sandbox
 from .search import index_entity
-from .state import LOST_STATUS_ID, WON_STATUS_ID, normalize_phone, now
+from .state import LOST_STATUS_ID, WON_STATUS_ID, now
 from .validation import (
     check_scalars,
-    error,
     merge_custom_fields,
     parse_custom_fields,
     parse_tag_refs,
@@ -27,12 +26,6 @@ def lead_view(lead: dict, with_contacts: bool = False) -> dict:
     else:
         del embedded["contacts"]
     view["_links"] = link(f"leads/{lead['id']}")
-    return view
-
-
-def contact_view(contact: dict) -> dict:
-    view = copy.deepcopy(contact)
-    view["_links"] = link(f"contacts/{contact['id']}")
     return view
 
 
@@ -89,70 +82,15 @@ def store_lead(lead: dict) -> dict:
     return lead
 
 
-def build_contact(account: dict, item: dict, errors: list, path: str = "") -> dict | None:
-    for key in ("name", "first_name", "last_name"):
-        if key in item and not isinstance(item[key], str):
-            error(errors, "InvalidType", f"{path}{key}", "This value should be of type string.")
-    fields = parse_custom_fields(
-        account["contact_fields"], item.get("custom_fields_values", []), f"{path}custom_fields_values", errors
-    )
-    if errors:
-        return None
-    moment = now()
-    first, last = item.get("first_name", ""), item.get("last_name", "")
-    return {
-        "id": None,
-        "name": item.get("name") or f"{first} {last}".strip(),
-        "first_name": first,
-        "last_name": last,
-        "responsible_user_id": item.get("responsible_user_id", g.user_id),
-        "group_id": 0,
-        "created_by": g.user_id,
-        "updated_by": g.user_id,
-        "created_at": moment,
-        "updated_at": moment,
-        "closest_task_at": None,
-        "is_deleted": False,
-        "is_unsorted": False,
-        "custom_fields_values": merge_custom_fields(None, fields),
-        "account_id": account["id"],
-        "_embedded": {"tags": [], "companies": []},
-    }
-
-
-def store_contact(contact: dict) -> dict:
-    state = sandbox().state
-    contact["id"] = state.next_id("contact")
-    if not contact["name"]:
-        contact["name"] = f"Контакт #{contact['id']}"
-    state.contacts[contact["id"]] = contact
-    index_entity("contacts", contact)
-    return contact
-
-
-def contact_keys(contact: dict) -> set:
-    keys = set()
-    for field in contact.get("custom_fields_values") or []:
-        for value in field["values"]:
-            if field["field_code"] == "PHONE" and normalize_phone(value["value"]):
-                keys.add(("phone", normalize_phone(value["value"])))
-            elif field["field_code"] == "EMAIL":
-                keys.add(("email", str(value["value"]).strip().lower()))
-    return keys
-
-
-def account_contacts(account_id: int) -> list:
-    return [c for c in sandbox().state.contacts.values() if c["account_id"] == account_id]
-
-
 def account_leads(account_id: int) -> list:
     return [lead for lead in sandbox().state.leads.values() if lead["account_id"] == account_id]
 
 
-def publish(changes: list) -> None:
-    """Hand lead changes ``[(action, lead, extra)]`` to the webhook sender (it copies what it needs)."""
+def publish(changes: list, kind: str = "leads") -> None:
+    """Hand changes ``[(action, entity, extra)]`` of ``kind`` (leads, contacts, companies, tasks) to the
+    webhook sender (it copies what it needs)."""
     if changes:
-        sandbox().sender.publish(g.account["id"], base_url(), changes)
+        sandbox().sender.publish(g.account["id"], base_url(), changes, kind)
 
 
 def apply_update(lead: dict, item: dict, errors: list) -> list:

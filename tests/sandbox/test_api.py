@@ -276,7 +276,8 @@ def test_complex_merges_with_duplicate_control(api):
     ).json()[0]
     assert by_phone["merged"] is True and by_phone["contact_id"] == first["contact_id"]
     assert by_email["merged"] is True and by_email["contact_id"] == first["contact_id"]
-    assert len({first["id"], by_phone["id"], by_email["id"]}) == 3
+    # The contact's deal is still open in that pipeline, so the new leads were merged into it.
+    assert first["id"] == by_phone["id"] == by_email["id"]
 
 
 def test_complex_does_not_dedupe_within_one_call(api):
@@ -311,7 +312,7 @@ def test_complex_accepts_50(api):
     assert len(api.post("leads/complex", [complex_item() for _ in range(50)]).json()) == 50
 
 
-def test_complex_validation_path_has_item_index(api):
+def test_complex_validation_path_is_relative_to_the_item(api):
     bad = complex_item(request_id="r2")
     bad["custom_fields_values"] = UTM + [{"field_code": "NOPE", "values": [{"value": "x"}]}]
     body = assert_problem(api.post("leads/complex", [complex_item(), bad]), 400)
@@ -319,7 +320,7 @@ def test_complex_validation_path_has_item_index(api):
     assert entry["request_id"] == "r2"
     assert entry["errors"][0] == {
         "code": "NotSupportedChoice",
-        "path": "1.custom_fields_values.2.field_code",
+        "path": "custom_fields_values.2.field_code",
         "detail": entry["errors"][0]["detail"],
     }
     assert_empty_204(api.get("leads"))  # nothing was written
