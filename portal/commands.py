@@ -1,6 +1,7 @@
 """CLI: `flask --app wsgi demo | worker | scheduler | leads | amocrm | sync | keys`."""
 import hashlib
 import logging
+import os
 import sys
 
 import click
@@ -67,8 +68,9 @@ def demo(port: int, sandbox_port: int) -> None:
         from portal.reports.demo_data import seed_demo_data
 
         seed_demo_data(user.workspace_id)
-    start_in_process(app)
+    # The sandbox first: the worker's first jobs already need the amoCRM settings that point at it (plain http).
     sandbox_url = start_demo_sandbox(app, port, sandbox_port)
+    start_in_process(app)
     click.echo("")
     click.echo(f"  Leadpath demo: http://{DEMO_HOST}:{port}")
     click.echo(f"  Log in as {DEMO_EMAIL} / {DEMO_PASSWORD}" + (" (created)" if created else ""))
@@ -87,7 +89,9 @@ def demo_integration_keys(secret_key: str) -> tuple[str, str]:
 
 def start_demo_sandbox(app: Flask, port: int, sandbox_port: int) -> str:
     """Serve the amoCRM sandbox on `sandbox_port` with a shared integration for this portal, and point the
-    portal's amoCRM settings (keys, button script, OAuth page) at it. Returns the sandbox URL."""
+    portal's amoCRM settings (keys, button script, OAuth page) at it. Its state (accounts, tokens, signing key,
+    deals, id counters) is kept in the instance folder, so a restarted demo keeps its connection and deals.
+    Returns the sandbox URL."""
     from portal.sandbox import create_app as create_sandbox
     from portal.sandbox.server import serve_in_thread
 
@@ -95,7 +99,8 @@ def start_demo_sandbox(app: Flask, port: int, sandbox_port: int) -> str:
     portal_url = f"http://{DEMO_HOST}:{port}"
     sandbox = create_sandbox({"SANDBOX_INTEGRATIONS": [{
         "client_id": client_id, "client_secret": client_secret, "name": "Leadpath (demo)",
-        "redirect_uri": f"{portal_url}/amocrm/callback"}]})
+        "redirect_uri": f"{portal_url}/amocrm/callback"}],
+        "SANDBOX_STATE_FILE": os.path.join(app.instance_path, "amocrm-sandbox.json")})
     server = serve_in_thread(sandbox, DEMO_HOST, sandbox_port)
     app.config.update(
         AMOCRM_CLIENT_ID=client_id, AMOCRM_CLIENT_SECRET=client_secret,

@@ -21,8 +21,11 @@ min),
 ``SANDBOX_WEBHOOK_DISABLE_AFTER`` (100), ``SANDBOX_WEBHOOK_TIMEOUT`` (2.0 s), ``SANDBOX_SECRETS_TIMEOUT``
 (5.0 s),
 ``SANDBOX_INTEGRATIONS``, ``SANDBOX_PUBLIC_HOST`` (the host used as ``referer``, JWT ``base_domain`` /
-``api_domain``, and in links; default: the host the request reached). All but the integrations can be changed
-at runtime with ``POST /_sandbox/config`` (see ``control_api``).
+``api_domain``, and in links; default: the host the request reached), ``SANDBOX_SEARCH_INDEX_DELAY`` (3 s),
+``SANDBOX_LIST_FILTERS`` ("ignored"), ``SANDBOX_BLOCK_AFTER_429S`` (50) / ``SANDBOX_BLOCK_WINDOW`` (60 s) /
+``SANDBOX_BLOCK_SECONDS`` (60 s), ``SANDBOX_STATE_FILE`` (None: in memory; a path: kept across restarts, see
+``persistence``). All but the integrations and the state file can be changed at runtime with
+``POST /_sandbox/config`` (see ``control_api``); per-account settings with ``POST /_sandbox/accounts/<id>``.
 
 Modules: ``state`` (store and seed data), ``oauth`` (consent, tokens, button), ``guard`` (what every
 ``/api/v4`` call goes through), ``hal`` / ``listing`` / ``validation`` / ``search`` (shared API plumbing),
@@ -33,9 +36,17 @@ Modules: ``state`` (store and seed data), ``oauth`` (consent, tokens, button), `
 
 from types import SimpleNamespace
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
 
-from .state import DEFAULT_CONFIG
+from . import account, complex, contacts, control_api, leads, oauth, pages, persistence, subscriptions
+from .faults import problem
+from .hosts import AccountHosts
+from .oauth import TokenSigner
+from .state import DEFAULT_CONFIG, SandboxState
+from .webhooks import WebhookSender
+
+API_BLUEPRINTS = (account, leads, complex, contacts, subscriptions)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -53,34 +64,34 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def register_sandbox(app: Flask) -> None:
-    from .hosts import AccountHosts
-    from .oauth import TokenSigner
-    from .state import SandboxState
-    from .webhooks import WebhookSender
-
     state = SandboxState({key: app.config[key] for key in DEFAULT_CONFIG})
+    signer = TokenSigner()
+    path = app.config["SANDBOX_STATE_FILE"]
+    if path:
+        persistence.load(state, signer, path)
     sender = WebhookSender(state)
     sender.start()
     app.extensions["amocrm_sandbox"] = SimpleNamespace(
-        state=state, signer=TokenSigner(), sender=sender, hosts=AccountHosts(app)
+        state=state, signer=signer, sender=sender, hosts=AccountHosts(app)
     )
+    if path:
+
+        @app.after_request
+        def keep_state(response):
+            if request.method in ("POST", "PATCH", "DELETE", "PUT"):
+                persistence.save(state, signer, path)
+            return response
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import account, complex, contacts, control_api, leads, oauth, subscriptions
-
     app.register_blueprint(oauth.bp)
-    for module in (account, leads, complex, contacts, subscriptions):
+    for module in API_BLUEPRINTS:
         app.register_blueprint(module.bp)
     app.register_blueprint(control_api.bp)
+    app.register_blueprint(pages.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from flask import request
-    from werkzeug.exceptions import HTTPException
-
-    from .faults import problem
-
     @app.errorhandler(HTTPException)
     def http_error(error):
         # amoCRM answers unknown API routes and bad methods with problem JSON.

@@ -42,7 +42,11 @@ from .state import DEFAULT_CONFIG, NO_FAULTS, OPENSTAT_FIELD_CODES, TRACKING_FIE
 
 bp = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
 
-CONFIG_KEYS = {key[len("SANDBOX_") :].lower(): key for key in DEFAULT_CONFIG if key != "SANDBOX_INTEGRATIONS"}
+CONFIG_KEYS = {
+    key[len("SANDBOX_") :].lower(): key
+    for key in DEFAULT_CONFIG
+    if key not in ("SANDBOX_INTEGRATIONS", "SANDBOX_STATE_FILE")
+}
 
 
 def bad_request(message: str, status: int = 400):
@@ -278,6 +282,8 @@ def lead_status(lead_id):
         box.sender.publish(account["id"], host_url(), changes)
         result = copy.deepcopy(lead)
     if from_form:
+        if "/leads/detail/" in (request.referrer or ""):
+            return redirect(url_for("sandbox_pages.deal_page", lead_id=lead_id))
         return redirect(url_for(".dashboard"))
     return jsonify(result)
 

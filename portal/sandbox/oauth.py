@@ -47,13 +47,26 @@ class TokenSigner:
     """The sandbox's RSA key pair; the public half is published at ``/_sandbox/jwks`` and in the state."""
 
     def __init__(self):
-        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.kid = uuid.uuid4().hex
+        self.use_key(rsa.generate_private_key(public_exponent=65537, key_size=2048), uuid.uuid4().hex)
+
+    def use_key(self, private_key, kid: str) -> None:
+        self.private_key = private_key
+        self.kid = kid
         self.public_pem = (
-            self.private_key.public_key()
+            private_key.public_key()
             .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
             .decode()
         )
+
+    @property
+    def private_pem(self) -> dict:
+        pem = self.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        return {"pem": pem, "kid": self.kid}
+
+    def load_pem(self, saved: dict) -> None:
+        self.use_key(serialization.load_pem_private_key(saved["pem"].encode(), password=None), saved["kid"])
 
     def sign(self, claims: dict) -> str:
         return jwt.encode(claims, self.private_key, algorithm="RS256", headers={"kid": self.kid})
