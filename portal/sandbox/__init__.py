@@ -29,9 +29,12 @@ min),
 
 Modules: ``state`` (store and seed data), ``oauth`` (consent, tokens, button), ``guard`` (what every
 ``/api/v4`` call goes through), ``hal`` / ``listing`` / ``validation`` / ``search`` (shared API plumbing),
-``records`` (entities as stored), ``account`` / ``leads`` / ``complex`` / ``contacts`` / ``subscriptions``
-(the endpoints), ``faults`` (limits and injected faults), ``webhooks`` (sender thread), ``control_api``
-(``/_sandbox``), ``server`` (run an app in a thread), ``control`` (a requests client for the control API).
+``filters`` (filter[] / order[]), ``records`` (leads as stored), ``parties`` (contacts and companies as
+stored), ``changes`` (event log + webhook hand-off), ``account`` / ``leads`` / ``complex`` / ``contacts`` /
+``notes`` / ``tasks`` / ``events`` / ``links`` / ``unsorted`` / ``subscriptions`` (the endpoints), ``pages``
+(the deal page), ``hosts`` (accounts on their own hosts), ``persistence`` (state across restarts), ``faults``
+(limits, the block and injected faults), ``webhooks`` (sender thread), ``control_api`` (``/_sandbox``),
+``server`` (run an app in a thread), ``control`` (a requests client for the control API).
 """
 
 from types import SimpleNamespace
@@ -39,14 +42,30 @@ from types import SimpleNamespace
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from . import account, complex, contacts, control_api, leads, oauth, pages, persistence, subscriptions
+from . import (
+    account,
+    complex,
+    contacts,
+    control_api,
+    events,
+    leads,
+    links,
+    notes,
+    oauth,
+    pages,
+    persistence,
+    subscriptions,
+    tasks,
+    unsorted,
+)
 from .faults import problem
 from .hosts import AccountHosts
 from .oauth import TokenSigner
 from .state import DEFAULT_CONFIG, SandboxState
 from .webhooks import WebhookSender
 
-API_BLUEPRINTS = (account, leads, complex, contacts, subscriptions)
+# unsorted before leads: ``/leads/unsorted/<uid>`` must not be taken for another leads route.
+API_BLUEPRINTS = (account, unsorted, leads, complex, contacts, notes, tasks, events, links, subscriptions)
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -28,7 +28,11 @@ ENTITIES = "<any(contacts, companies):entity>"
 def parties_list(entity):
     state = sandbox().state
     with state.lock:
-        items = apply_filters("contacts", account_parties(entity, g.account["id"]))
+        # Contacts of an Unsorted item stay hidden until it is accepted (amoCRM unsorted-api).
+        visible = [
+            party for party in account_parties(entity, g.account["id"]) if not party.get("is_unsorted")
+        ]
+        items = apply_filters("contacts", visible)
         query = request.args.get("query", "").strip()
         if query:
             items = [party for party in items if matches(entity, party, query)]

@@ -36,6 +36,7 @@ import copy
 
 from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 
+from .changes import announce
 from .oauth import authorize, public_host, sandbox
 from .records import finish_update
 from .state import DEFAULT_CONFIG, NO_FAULTS, OPENSTAT_FIELD_CODES, TRACKING_FIELD_CODES
@@ -279,7 +280,7 @@ def lead_status(lead_id):
             lead["price"] = price
         g.user_id = account["users"][0]["id"]
         changes = finish_update(lead, before)
-        box.sender.publish(account["id"], host_url(), changes)
+        announce(account["id"], host_url(), changes, "leads", g.user_id)
         result = copy.deepcopy(lead)
     if from_form:
         if "/leads/detail/" in (request.referrer or ""):
@@ -296,5 +297,6 @@ def lead_delete(lead_id):
         lead = state.leads.pop(lead_id, None)
         if lead is None:
             return bad_request("no such lead", 404)
-        box.sender.publish(lead["account_id"], host_url(), [("delete", lead, {})])
+        account = state.accounts[lead["account_id"]]
+        announce(lead["account_id"], host_url(), [("delete", lead, {})], "leads", account["users"][0]["id"])
     return "", 204

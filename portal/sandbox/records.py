@@ -4,6 +4,7 @@ import copy
 
 from flask import g
 
+from .changes import announce
 from .hal import base_url, link
 from .oauth import sandbox
 from .search import index_entity
@@ -89,8 +90,7 @@ def account_leads(account_id: int) -> list:
 def publish(changes: list, kind: str = "leads") -> None:
     """Hand changes ``[(action, entity, extra)]`` of ``kind`` (leads, contacts, companies, tasks) to the
     webhook sender (it copies what it needs)."""
-    if changes:
-        sandbox().sender.publish(g.account["id"], base_url(), changes, kind)
+    announce(g.account["id"], base_url(), changes, kind, g.get("user_id", 0))
 
 
 def apply_update(lead: dict, item: dict, errors: list) -> list:

@@ -193,6 +193,34 @@ def unsorted_pairs(prefix: str, item: dict, extra: dict, action: str) -> list:
     return pairs
 
 
+# amoCRM's v2 numeric note types (4 text, 10/11 calls in/out; docs/amocrm.md §4).
+NOTE_TYPE_CODES = {
+    "common": 4,
+    "call_in": 10,
+    "call_out": 11,
+    "service_message": 25,
+    "sms_in": 102,
+    "sms_out": 103,
+}
+
+
+def note_pairs(prefix: str, note: dict) -> list:
+    """``{entity}[note][N][note][id|note_type|text|element_id|element_type|created_by|timestamp_x]``."""
+    return pairs_of(
+        f"{prefix}[note]",
+        {
+            "id": note["id"],
+            "note_type": NOTE_TYPE_CODES.get(note["note_type"], 4),
+            "text": note["params"].get("text", ""),
+            "element_id": note["entity_id"],
+            "element_type": ELEMENT_TYPES[note["entity_type"]],
+            "created_by": note["created_by"],
+            "timestamp_x": note["created_at"],
+            "account_id": note["account_id"],
+        },
+    )
+
+
 # amoCRM's v2 element types, used by task and note bodies.
 ELEMENT_TYPES = {"contacts": 1, "leads": 2, "companies": 3, "customers": 12}
 
@@ -205,7 +233,9 @@ def encode_event(state, account: dict, host_url: str, kind: str, changes: list) 
         index = counters.get(action, 0)
         counters[action] = index + 1
         prefix = f"{top}[{action}][{index}]"
-        if kind == "leads":
+        if action == "note":
+            pairs += note_pairs(prefix, entity)
+        elif kind == "leads":
             pairs += lead_pairs(prefix, entity, extra, action)
         elif kind in ("contacts", "companies"):
             linked = [

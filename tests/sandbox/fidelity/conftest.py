@@ -2,22 +2,9 @@
 
 Each test is written from amoCRM's documentation (or, where that is silent, from the public record collected in
 docs/amocrm.md) and names its source in its docstring, so the sandbox cannot drift into agreeing with our
-client. Fixtures come from tests/sandbox/conftest.py; the helpers below are shared by the suite's files."""
-
-import time
+client. Fixtures come from tests/sandbox/conftest.py and below; helpers from fidelity_support.py."""
 
 import pytest
-
-
-def wait_until(check, timeout: float = 5.0, step: float = 0.1):
-    """Poll ``check()`` until it returns something truthy; that value, or AssertionError on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

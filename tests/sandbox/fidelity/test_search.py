@@ -1,6 +1,6 @@
 """``query=`` on lead and contact lists."""
 
-from conftest import wait_until
+from fidelity_support import wait_until
 
 
 def ids(response):
