@@ -40,6 +40,8 @@ from .state import now
 
 bp = Blueprint("sandbox_oauth", __name__)
 
+# The account domains of each platform, as the consent page names accounts.
+PLATFORM_DOMAINS = {"amocrm": "amocrm.ru", "kommo": "kommo.com"}
 OAUTH_PROBLEM_TYPE = "https://developers.amocrm.ru/v3/errors/OAuthProblemJson"
 
 
@@ -217,14 +219,23 @@ def consent():
     with state.lock:
         integration = state.integrations.get(params["client_id"]) if params["client_id"] else None
         accounts = [
-            {"id": a["id"], "name": a["name"], "subdomain": a["subdomain"]} for a in state.accounts.values()
+            {
+                "id": a["id"],
+                "name": a["name"],
+                "subdomain": a["subdomain"],
+                "platform": a["settings"]["platform"],
+                "domain": f"{a['subdomain']}.{PLATFORM_DOMAINS[a['settings']['platform']]}",
+            }
+            for a in state.accounts.values()
         ]
     if integration is None and not (params["secrets_uri"] and params["redirect_uri"] and params["name"]):
         return render_template(
             "sandbox/oauth_error.html", message="Integration not found", params=params
         ), 400
     title = integration["name"] if integration else params["name"]
-    return render_template("sandbox/consent.html", params=params, accounts=accounts, title=title)
+    # amoCRM (www.amocrm.ru/oauth) and Kommo (www.kommo.com/oauth) show the same consent under their own brand.
+    brand = "Kommo" if accounts and all(a["platform"] == "kommo" for a in accounts) else "amoCRM"
+    return render_template("sandbox/consent.html", params=params, accounts=accounts, title=title, brand=brand)
 
 
 @bp.post("/oauth")
@@ -260,7 +271,9 @@ def decide():
 
 
 @bp.get("/auth/button.min.js")
+@bp.get("/auth/button.js")
 def button_script():
+    """amoCRM's button script; Kommo documents the same button at ``/auth/button.js`` (Kommo oauth/button)."""
     response = current_app.send_static_file("button.js")
     response.headers["Content-Type"] = "application/javascript; charset=utf-8"
     response.headers["Access-Control-Allow-Origin"] = "*"

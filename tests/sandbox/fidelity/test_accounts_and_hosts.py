@@ -73,3 +73,17 @@ def test_custom_fields_page_by_50_with_totals_and_type_filter(api):
     assert body["_total_items"] == len(body["_embedded"]["custom_fields"]) and body["_page_count"] == 1
     tracking = api.get("leads/custom_fields", params={"filter[type][]": "tracking_data"}).json()
     assert {f["type"] for f in tracking["_embedded"]["custom_fields"]} == {"tracking_data"}
+
+
+def test_consent_page_knows_amocrm_and_kommo(control, base_url):
+    """amoCRM's consent lives at www.amocrm.ru/oauth, Kommo's at www.kommo.com/oauth; the user picks an account
+    (AMOCRM.md: OAuth). Accounts are named by their platform's domain."""
+    kommo = control.create_account(subdomain="acme", platform="kommo")
+    page = requests.get(f"{base_url}/oauth", params={"client_id": "test-client", "state": "s"}, timeout=5).text
+    assert "sandbox.amocrm.ru" in page and "acme.kommo.com" in page and str(kommo["id"]) in page
+    control.reset()
+    main = control.state()["accounts"][0]
+    control.set_account(main["id"], platform="kommo")
+    page = requests.get(f"{base_url}/oauth", params={"client_id": "test-client"}, timeout=5).text
+    assert '<p class="brand" id="brand">Kommo</p>' in page
+    assert requests.get(f"{base_url}/auth/button.js", timeout=5).status_code == 200
