@@ -10,7 +10,9 @@
                                            ``access_token_ttl, refresh_token_ttl, code_ttl,
                                            rate_limit_per_sec, account_rate_limit_per_sec,
                                            webhook_retry_delays, webhook_disable_after, webhook_timeout,
-                                           secrets_timeout, public_host``
+                                           secrets_timeout, public_host, search_index_delay, list_filters
+                                           (both: for accounts created later), block_after_429s,
+                                           block_window, block_seconds``
 - ``POST /_sandbox/faults``                ``{rate_limit_per_sec, http_500_rate, timeout_rate,
                                            timeout_seconds, drop_after_commit_rate, latency_ms, html_429,
                                            block}``; replaces the whole fault set, so ``{}`` means no faults
