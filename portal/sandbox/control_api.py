@@ -41,6 +41,7 @@ from flask import Blueprint, g, jsonify, redirect, render_template, request, url
 from .changes import announce
 from .oauth import authorize, public_host, sandbox
 from .records import finish_update
+from .search import drop_from_index
 from .state import DEFAULT_CONFIG, NO_FAULTS, OPENSTAT_FIELD_CODES, TRACKING_FIELD_CODES
 
 bp = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
@@ -299,6 +300,7 @@ def lead_delete(lead_id):
         lead = state.leads.pop(lead_id, None)
         if lead is None:
             return bad_request("no such lead", 404)
+        drop_from_index("leads", lead_id)
         account = state.accounts[lead["account_id"]]
         announce(lead["account_id"], host_url(), [("delete", lead, {})], "leads", account["users"][0]["id"])
     return "", 204
