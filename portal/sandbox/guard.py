@@ -10,6 +10,7 @@ import jwt
 from flask import Blueprint, g, request
 
 from . import faults
+from .hosts import account_at
 from .oauth import sandbox
 from .validation import ValidationFailed, validation_problem
 
@@ -44,7 +45,8 @@ def guard():
             return faults.problem(401, "Unauthorized", "Token has been revoked")
         state.count("requests", record["client_id"])
         state.count("requests_by_account", account["id"])
-    if account["host"] and request.host != account["host"]:
+        owner, _ = account_at(state, request.host)
+    if request.host != (account["host"] or request.host) or (owner is not None and owner["id"] != account["id"]):
         # An account with a host of its own answers only there, as each amoCRM account has its own domain.
         return faults.problem(401, "Unauthorized", "Account not found at this address")
     limited = faults.rate_limited(state, record["client_id"], account["id"], request.remote_addr)
