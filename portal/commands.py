@@ -87,10 +87,19 @@ def demo_integration_keys(secret_key: str) -> tuple[str, str]:
     return f"leadpath-demo-{digest[:16]}", digest[16:]
 
 
+def demo_sandbox_state_file(app: Flask) -> str:
+    """Where the demo's sandbox keeps its state: beside the demo's SQLite file (instance/leadpath.db →
+    instance/leadpath.amocrm-sandbox.json), so a fresh database also means a fresh amoCRM; else in instance/."""
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite" and url.database:
+        return os.path.splitext(url.database)[0] + ".amocrm-sandbox.json"
+    return os.path.join(app.instance_path, "amocrm-sandbox.json")
+
+
 def start_demo_sandbox(app: Flask, port: int, sandbox_port: int) -> str:
     """Serve the amoCRM sandbox on `sandbox_port` with a shared integration for this portal, and point the
     portal's amoCRM settings (keys, button script, OAuth page) at it. Its state (accounts, tokens, signing key,
-    deals, id counters) is kept in the instance folder, so a restarted demo keeps its connection and deals.
+    deals, id counters) is kept beside the demo's database, so a restarted demo keeps its connection and deals.
     Returns the sandbox URL."""
     from portal.sandbox import create_app as create_sandbox
     from portal.sandbox.server import serve_in_thread
@@ -100,7 +109,7 @@ def start_demo_sandbox(app: Flask, port: int, sandbox_port: int) -> str:
     sandbox = create_sandbox({"SANDBOX_INTEGRATIONS": [{
         "client_id": client_id, "client_secret": client_secret, "name": "Leadpath (demo)",
         "redirect_uri": f"{portal_url}/amocrm/callback"}],
-        "SANDBOX_STATE_FILE": os.path.join(app.instance_path, "amocrm-sandbox.json")})
+        "SANDBOX_STATE_FILE": demo_sandbox_state_file(app)})
     server = serve_in_thread(sandbox, DEMO_HOST, sandbox_port)
     app.config.update(
         AMOCRM_CLIENT_ID=client_id, AMOCRM_CLIENT_SECRET=client_secret,
