@@ -25,8 +25,10 @@ def leads_list():
         query = request.args.get("query", "").strip()
         if query:
             items = [lead for lead in items if matches("leads", lead, query)]
-        with_contacts = "contacts" in request.args.get("with", "").split(",")
-        return paginate("leads", apply_order("leads", items), lambda lead: lead_view(lead, with_contacts))
+        with_ = request.args.get("with", "").split(",")
+        if "only_deleted" in with_:
+            return no_content()  # deleted deals are not kept for restoring here
+        return paginate("leads", apply_order("leads", items), lambda lead: lead_view(lead, with_))
 
 
 @bp.get("/leads/<int:lead_id>")
@@ -36,7 +38,7 @@ def lead_one(lead_id):
         lead = state.leads.get(lead_id)
         if lead is None or lead["account_id"] != g.account["id"]:
             return no_content()
-        return hal(lead_view(lead, "contacts" in request.args.get("with", "").split(",")))
+        return hal(lead_view(lead, request.args.get("with", "").split(",")))
 
 
 @bp.post("/leads")

@@ -19,13 +19,21 @@ from .validation import (
 )
 
 
-def lead_view(lead: dict, with_contacts: bool = False) -> dict:
+def lead_view(lead: dict, with_: tuple | list = ()) -> dict:
+    """A lead as the API shows it; ``with_`` are the documented ``with=`` values (Kommo leads-list): contacts,
+    loss_reason, source_id, is_price_modified_by_robot (catalog_elements: none here)."""
     view = copy.deepcopy(lead)
     embedded = view["_embedded"]
-    if with_contacts:
+    if "contacts" in with_:
         embedded["contacts"] = [dict(c, _links=link(f"contacts/{c['id']}")) for c in embedded["contacts"]]
     else:
         del embedded["contacts"]
+    if "loss_reason" in with_:
+        embedded["loss_reason"] = []
+    if "source_id" in with_:
+        view["source_id"] = None
+    if "is_price_modified_by_robot" in with_:
+        view["is_price_modified_by_robot"] = False
     view["_links"] = link(f"leads/{lead['id']}")
     return view
 
