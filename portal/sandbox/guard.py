@@ -46,7 +46,9 @@ def guard():
         state.count("requests", record["client_id"])
         state.count("requests_by_account", account["id"])
         owner, _ = account_at(state, request.host)
-    if request.host != (account["host"] or request.host) or (owner is not None and owner["id"] != account["id"]):
+    if request.host != (account["host"] or request.host) or (
+        owner is not None and owner["id"] != account["id"]
+    ):
         # An account with a host of its own answers only there, as each amoCRM account has its own domain.
         return faults.problem(401, "Unauthorized", "Account not found at this address")
     limited = faults.rate_limited(state, record["client_id"], account["id"], request.remote_addr)

@@ -49,26 +49,6 @@ SEED_LEAD_FIELDS = (
 )
 PHONE_ENUMS = ("WORK", "WORKDD", "MOB", "FAX", "HOME", "OTHER")
 EMAIL_ENUMS = ("WORK", "PRIV", "OTHER")
-# The event codes amoCRM accepts in a webhook's ``settings`` (amoCRM webhooks-format; Kommo webhooks-general).
-WEBHOOK_ACTIONS = tuple(
-    f"{action}_{entity}"
-    for entity in ("lead", "contact", "company", "customer")
-    for action in ("add", "update", "delete", "restore", "responsible", "note")
-) + (
-    "status_lead",
-    "status_customer",
-    "add_task",
-    "update_task",
-    "delete_task",
-    "add_unsorted",
-    "update_unsorted",
-    "delete_unsorted",
-    "add_talk",
-    "update_talk",
-    "add_chat_template_review",
-    "add_message",
-)
-
 DEFAULT_CONFIG = {
     "SANDBOX_ACCESS_TOKEN_TTL": 86400,
     "SANDBOX_REFRESH_TOKEN_TTL": 90 * 86400,

@@ -7,8 +7,9 @@ from flask import g, request
 from .guard import api_blueprint
 from .hal import hal, link, no_content
 from .oauth import sandbox
-from .state import WEBHOOK_ACTIONS, now
+from .state import now
 from .validation import ValidationFailed, error, is_int
+from .webhooks import WEBHOOK_ACTIONS
 
 bp = api_blueprint("sandbox_webhooks")
 

@@ -22,6 +22,26 @@ import requests
 
 from .state import now
 
+# The event codes amoCRM accepts in a webhook's ``settings`` (amoCRM webhooks-format; Kommo webhooks-general).
+WEBHOOK_ACTIONS = tuple(
+    f"{action}_{entity}"
+    for entity in ("lead", "contact", "company", "customer")
+    for action in ("add", "update", "delete", "restore", "responsible", "note")
+) + (
+    "status_lead",
+    "status_customer",
+    "add_task",
+    "update_task",
+    "delete_task",
+    "add_unsorted",
+    "update_unsorted",
+    "delete_unsorted",
+    "add_talk",
+    "update_talk",
+    "add_chat_template_review",
+    "add_message",
+)
+
 # (entity kind, change) → the settings code a destination subscribes with (amoCRM webhooks-format).
 SETTING_CODES = {
     "leads": {
