@@ -57,3 +57,27 @@ def test_unsubscribed_events_are_not_sent(api, receiver):
     form = receiver.wait_for(1)[0]["form"]
     assert form["leads[add][0][id]"] == str(lead_id)
     assert not any(key.startswith("contacts[") for key in form)
+
+
+def test_task_and_note_events_reach_their_subscribers(api, receiver, account):
+    """Subscribers to ``add_task`` get ``task[add][0][…]`` (third-party parsers, docs/amocrm.md §4 — UNVERIFIED
+    officially); to ``note_lead`` ``leads[note][0][note][…]`` with numeric note_type 4 for a text note."""
+    subscribe(api, receiver, ["add_task", "note_lead"])
+    lead_id = api.create_lead()
+    task = {
+        "text": "Перезвонить",
+        "complete_till": 2_000_000_000,
+        "responsible_user_id": account["users"][0]["id"],
+        "entity_id": lead_id,
+        "entity_type": "leads",
+    }
+    task_id = api.post("tasks", [task]).json()["_embedded"]["tasks"][0]["id"]
+    api.post(f"leads/{lead_id}/notes", [{"note_type": "common", "params": {"text": "Заметка"}}])
+    forms = [request["form"] for request in receiver.wait_for(2)]
+    task_form = next(form for form in forms if "task[add][0][id]" in form)
+    assert task_form["task[add][0][id]"] == str(task_id) and task_form["task[add][0][element_type]"] == "2"
+    assert task_form["task[add][0][element_id]"] == str(lead_id)
+    note_form = next(form for form in forms if "leads[note][0][note][id]" in form)
+    assert note_form["leads[note][0][note][note_type]"] == "4"
+    assert note_form["leads[note][0][note][text]"] == "Заметка"
+    assert note_form["leads[note][0][note][element_id]"] == str(lead_id)
