@@ -28,11 +28,11 @@ Modules: ``state`` (store and seed data), ``oauth`` (consent, tokens, button), `
 ``guard`` (what every ``/api/v4`` call goes through), ``hal`` / ``listing`` / ``validation`` / ``search``
 (shared API plumbing), ``filters`` (filter[] / order[]), ``records`` (leads as stored), ``parties``
 (contacts and companies as stored), ``changes`` (event log + webhook hand-off), ``account`` / ``leads`` /
-``complex`` / ``contacts`` / ``notes`` / ``tasks`` / ``events`` / ``links`` / ``unsorted`` / ``subscriptions``
-(the endpoints), ``pages`` (the deal page), ``hosts`` (accounts on their own hosts), ``persistence`` (state
-across restarts), ``faults`` (limits, the block and injected faults), ``webhooks`` (sender thread),
-``control_api`` (``/_sandbox``), ``server`` (run an app in a thread), ``control`` (a requests client for the
-control API).
+``complex`` / ``contacts`` / ``notes`` / ``tags`` / ``tasks`` / ``events`` / ``links`` / ``unsorted`` /
+``subscriptions`` (the endpoints), ``pages`` (the deal page), ``hosts`` (accounts on their own hosts),
+``persistence`` (state across restarts), ``faults`` (limits, the block and injected faults), ``webhooks``
+(sender thread), ``control_api`` (``/_sandbox``), ``server`` (run an app in a thread), ``control`` (a requests
+client for the control API).
 """
 
 from types import SimpleNamespace
@@ -53,6 +53,7 @@ from . import (
     pages,
     persistence,
     subscriptions,
+    tags,
     tasks,
     unsorted,
 )
@@ -63,7 +64,19 @@ from .state import DEFAULT_CONFIG, SandboxState
 from .webhooks import WebhookSender
 
 # unsorted before leads: ``/leads/unsorted/<uid>`` must not be taken for another leads route.
-API_BLUEPRINTS = (account, unsorted, leads, complex, contacts, notes, tasks, events, links, subscriptions)
+API_BLUEPRINTS = (
+    account,
+    unsorted,
+    leads,
+    complex,
+    contacts,
+    notes,
+    tags,
+    tasks,
+    events,
+    links,
+    subscriptions,
+)
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -183,3 +183,20 @@ def test_other_account_cannot_touch_unsorted(api, control, base_url):
     other_api = Api(base_url, connect(control, base_url, account_id=other["id"])["access_token"])
     uid = api.post("leads/unsorted/forms", [form("iso")]).json()["_embedded"]["unsorted"][0]["uid"]
     assert other_api.post(f"leads/unsorted/{uid}/accept", {}).status_code == 404
+
+
+def test_tags_list_and_create(api):
+    """Kommo tags API: ``POST /api/v4/leads/tags`` creates tags (an existing name answers the existing tag);
+    ``GET`` lists them with ``filter[name]`` and ``query``."""
+    created = api.post("leads/tags", [{"name": "vip", "request_id": "a"}, {"name": "опт"}]).json()[
+        "_embedded"
+    ]["tags"]
+    assert [t["request_id"] for t in created] == ["a", "1"]
+    again = api.post("leads/tags", [{"name": "VIP"}]).json()["_embedded"]["tags"][0]
+    assert again["id"] == created[0]["id"]
+    lead_id = api.create_lead(_embedded={"tags": [{"id": created[1]["id"]}]})
+    assert api.get(f"leads/{lead_id}").json()["_embedded"]["tags"][0]["name"] == "опт"
+    assert [
+        t["name"] for t in api.get("leads/tags", params={"filter[name]": "vip"}).json()["_embedded"]["tags"]
+    ] == ["vip"]
+    assert api.get("leads/tags", params={"query": "nothing"}).status_code == 204
