@@ -97,8 +97,11 @@ def register_sandbox(app: Flask) -> None:
     state = SandboxState({key: app.config[key] for key in DEFAULT_CONFIG})
     signer = TokenSigner()
     path = app.config["SANDBOX_STATE_FILE"]
-    if path:
-        persistence.load(state, signer, path)
+    if path and persistence.load(state, signer, path):
+        # The configured integrations are registered even when the saved state predates them.
+        for item in app.config["SANDBOX_INTEGRATIONS"] or []:
+            if item["client_id"] not in state.integrations:
+                state.create_integration(**item)
     sender = WebhookSender(state)
     sender.start()
     app.extensions["amocrm_sandbox"] = SimpleNamespace(

@@ -40,3 +40,21 @@ def test_deal_page_at_the_amocrm_deal_url(api, base_url):
     page = requests.get(f"{base_url}/leads/detail/{lead_id}", timeout=5)
     assert page.status_code == 200 and "Карточка сделки" in page.text and 'value="142"' in page.text
     assert requests.get(f"{base_url}/leads/detail/999", timeout=5).status_code == 404
+
+
+def test_restart_registers_integrations_added_to_the_config(tmp_path):
+    """A saved state keeps its integrations and gains the ones configured since (the demo derives its keys)."""
+    config = dict(CONFIG, SANDBOX_STATE_FILE=str(tmp_path / "sandbox.json"))
+    server = serve_in_thread(create_app(config))
+    SandboxControl(server.url).create_account(name="kept")
+    server.shutdown()
+    extra = {"client_id": "new-client", "client_secret": "s", "redirect_uri": REDIRECT_URI, "name": "N"}
+    server = serve_in_thread(
+        create_app(dict(config, SANDBOX_INTEGRATIONS=CONFIG["SANDBOX_INTEGRATIONS"] + [extra]))
+    )
+    try:
+        state = SandboxControl(server.url).state()
+        assert {i["client_id"] for i in state["integrations"]} == {CLIENT_ID, "new-client"}
+        assert [a["name"] for a in state["accounts"]][-1] == "kept"
+    finally:
+        server.shutdown()
