@@ -5,6 +5,7 @@ every web process builds this CLI with the app, and must not pay for them at sta
 """
 import hashlib
 import logging
+import os
 import sys
 import time
 
@@ -72,8 +73,9 @@ def demo(port: int, sandbox_port: int) -> None:
         from portal.reports.demo_data import seed_demo_data
 
         seed_demo_data(user.workspace_id)
-    start_in_process(app, PERIODIC_JOBS)
+    # The sandbox first: the worker's first jobs already need the amoCRM settings that point at it (plain http).
     sandbox_url = start_demo_sandbox(app, port, sandbox_port)
+    start_in_process(app, PERIODIC_JOBS)
     click.echo("")
     click.echo(f"  Leadpath demo: http://{DEMO_HOST}:{port}")
     click.echo(f"  Log in as {DEMO_EMAIL} / {DEMO_PASSWORD}" + (" (created)" if created else ""))
@@ -90,9 +92,20 @@ def demo_integration_keys(secret_key: str) -> tuple[str, str]:
     return f"leadpath-demo-{digest[:16]}", digest[16:]
 
 
+def demo_sandbox_state_file(app: Flask) -> str:
+    """Where the demo's sandbox keeps its state: beside the demo's SQLite file (instance/leadpath.db →
+    instance/leadpath.amocrm-sandbox.json), so a fresh database also means a fresh amoCRM; else in instance/."""
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite" and url.database:
+        return os.path.splitext(url.database)[0] + ".amocrm-sandbox.json"
+    return os.path.join(app.instance_path, "amocrm-sandbox.json")
+
+
 def start_demo_sandbox(app: Flask, port: int, sandbox_port: int) -> str:
     """Serve the amoCRM sandbox on `sandbox_port` with a shared integration for this portal, and point the
-    portal's amoCRM settings (keys, button script, OAuth page) at it. Returns the sandbox URL."""
+    portal's amoCRM settings (keys, button script, OAuth page) at it. Its state (accounts, tokens, signing key,
+    deals, id counters) is kept beside the demo's database, so a restarted demo keeps its connection and deals.
+    Returns the sandbox URL."""
     from portal.sandbox import create_app as create_sandbox
     from portal.sandbox.server import serve_in_thread
 
@@ -100,7 +113,8 @@ def start_demo_sandbox(app: Flask, port: int, sandbox_port: int) -> str:
     portal_url = f"http://{DEMO_HOST}:{port}"
     sandbox = create_sandbox({"SANDBOX_INTEGRATIONS": [{
         "client_id": client_id, "client_secret": client_secret, "name": "Leadpath (demo)",
-        "redirect_uri": f"{portal_url}/amocrm/callback"}]})
+        "redirect_uri": f"{portal_url}/amocrm/callback"}],
+        "SANDBOX_STATE_FILE": demo_sandbox_state_file(app)})
     server = serve_in_thread(sandbox, DEMO_HOST, sandbox_port)
     app.config.update(
         AMOCRM_CLIENT_ID=client_id, AMOCRM_CLIENT_SECRET=client_secret,

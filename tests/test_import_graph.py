@@ -13,7 +13,6 @@ PORTAL = ROOT / "portal"
 # has no reason good enough.
 FACTORY = "app factory: features are imported when the app is built, so plain libraries import without Flask"
 CLI = "CLI command: what only this command needs is imported when it runs, not by every web process at start-up"
-SANDBOX_FACTORY = "the emulator's app factory: its parts are registered when it is built"
 ALLOWED_FUNCTION_IMPORTS = {
     ("portal", "create_app"): FACTORY,
     ("portal", "install_lead_endpoint"): FACTORY,
@@ -28,9 +27,6 @@ ALLOWED_FUNCTION_IMPORTS = {
     ("portal.commands", "worker"): CLI,
     ("portal.commands", "scheduler"): CLI,
     ("portal.commands", "demo_data"): CLI,
-    ("portal.sandbox", "register_sandbox"): SANDBOX_FACTORY,
-    ("portal.sandbox", "register_blueprints"): SANDBOX_FACTORY,
-    ("portal.sandbox", "register_errorhandlers"): SANDBOX_FACTORY,
 }
 
 

@@ -66,14 +66,28 @@ class SandboxControl:
         )
 
     def create_account(
-        self, name: str | None = None, subdomain: str | None = None, duplicate_control: bool = False
+        self,
+        name: str | None = None,
+        subdomain: str | None = None,
+        duplicate_control: bool = False,
+        **settings,
     ) -> dict:
-        return self._call(
-            "POST", "accounts", {"name": name, "subdomain": subdomain, "duplicate_control": duplicate_control}
-        )
+        """A new account. ``settings``: ``tracking_fields``, ``own_host`` and the keys of ``set_account``."""
+        body = {"name": name, "subdomain": subdomain, "duplicate_control": duplicate_control, **settings}
+        return self._call("POST", "accounts", body)
+
+    def set_account(self, account_id: int, **settings) -> dict:
+        """Per-account settings: ``search_index_delay`` (s), ``list_filters`` ("applied" | "ignored"),
+        ``duplicate_control`` (bool), ``duplicate_rules`` (["phone", "email"]), ``is_admin`` (bool),
+        ``denied`` (call kinds answered 403, e.g. ["leads:write", "webhooks"]), ``platform`` ("amocrm" |
+        "kommo"), ``subdomain`` (a rename), ``name``."""
+        return self._call("POST", f"accounts/{account_id}", settings)
 
     def set_duplicate_control(self, account_id: int, enabled: bool) -> dict:
-        return self._call("POST", f"accounts/{account_id}", {"duplicate_control": enabled})
+        return self.set_account(account_id, duplicate_control=enabled)
+
+    def main_account(self) -> dict:
+        return self.state()["accounts"][0]
 
     def move_lead(
         self, lead_id: int, status_id: int, pipeline_id: int | None = None, price: int | None = None

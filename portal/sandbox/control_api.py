@@ -10,7 +10,9 @@
                                            ``access_token_ttl, refresh_token_ttl, code_ttl,
                                            rate_limit_per_sec, account_rate_limit_per_sec,
                                            webhook_retry_delays, webhook_disable_after, webhook_timeout,
-                                           secrets_timeout, public_host``
+                                           secrets_timeout, public_host, search_index_delay, list_filters
+                                           (both: for accounts created later), block_after_429s,
+                                           block_window, block_seconds``
 - ``POST /_sandbox/faults``                ``{rate_limit_per_sec, http_500_rate, timeout_rate,
                                            timeout_seconds, drop_after_commit_rate, latency_ms, html_429,
                                            block}``; replaces the whole fault set, so ``{}`` means no faults
@@ -19,8 +21,15 @@
                                            referer, client_id, account_id}``; an integration with a
                                            ``secrets_uri`` gets its keys POSTed there first (non-200 → 502)
 - ``POST /_sandbox/integrations``          ``{name, redirect_uri, secrets_uri?, client_id?, client_secret?}``
-- ``POST /_sandbox/accounts``              ``{name?, subdomain?, duplicate_control?}`` → the account
-- ``POST /_sandbox/accounts/<id>``         ``{duplicate_control}``
+- ``POST /_sandbox/accounts``              ``{name?, subdomain?, duplicate_control?, tracking_fields?, own_host?,
+                                           <settings>}`` → the account (``tracking_fields``: the tracking_data
+                                           codes it has, OPENSTAT_* allowed; ``own_host``: served on a loopback
+                                           port of its own, ``host`` in the answer)
+- ``POST /_sandbox/accounts/<id>``         ``{duplicate_control?, subdomain?, name?, <settings>}``; settings:
+                                           ``search_index_delay`` (s), ``list_filters`` (applied|ignored),
+                                           ``duplicate_rules`` ([phone, email]), ``is_admin`` (bool),
+                                           ``denied`` (call kinds answered 403, e.g. ``leads:write``,
+                                           ``webhooks``, ``contacts``), ``platform`` (amocrm|kommo)
 - ``POST /_sandbox/leads/<id>/status``     ``{status_id, pipeline_id?, price?}`` (JSON, or the page's form)
 - ``DELETE /_sandbox/leads/<id>``          deletes the deal (``leads[delete]`` webhook)
 """
@@ -29,13 +38,19 @@ import copy
 
 from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 
-from .api import finish_update
+from .changes import announce
 from .oauth import authorize, public_host, sandbox
-from .state import DEFAULT_CONFIG, NO_FAULTS
+from .records import finish_update
+from .search import drop_from_index
+from .state import DEFAULT_CONFIG, NO_FAULTS, OPENSTAT_FIELD_CODES, TRACKING_FIELD_CODES
 
 bp = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
 
-CONFIG_KEYS = {key[len("SANDBOX_") :].lower(): key for key in DEFAULT_CONFIG if key != "SANDBOX_INTEGRATIONS"}
+CONFIG_KEYS = {
+    key[len("SANDBOX_") :].lower(): key
+    for key in DEFAULT_CONFIG
+    if key not in ("SANDBOX_INTEGRATIONS", "SANDBOX_STATE_FILE")
+}
 
 
 def bad_request(message: str, status: int = 400):
@@ -169,27 +184,76 @@ def integrations():
     return jsonify(integration), 201
 
 
+def setting_errors(body: dict) -> list[str]:
+    """What is wrong with per-account settings in ``body`` (unknown keys are the caller's to reject)."""
+    problems = []
+    checks = {
+        "search_index_delay": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0,
+        "list_filters": lambda v: v in ("applied", "ignored"),
+        "duplicate_rules": lambda v: isinstance(v, list) and set(v) <= {"phone", "email"},
+        "is_admin": lambda v: isinstance(v, bool),
+        "denied": lambda v: isinstance(v, list) and all(isinstance(kind, str) for kind in v),
+        "platform": lambda v: v in ("amocrm", "kommo"),
+    }
+    for key, check in checks.items():
+        if key in body and not check(body[key]):
+            problems.append(key)
+    return problems
+
+
+ACCOUNT_KEYS = {"name", "subdomain", "duplicate_control", "tracking_fields", "own_host"}
+SETTING_KEYS = {"search_index_delay", "list_filters", "duplicate_rules", "is_admin", "denied", "platform"}
+
+
 @bp.post("/accounts")
 def accounts():
     body = json_body()
-    account = sandbox().state.create_account(
+    unknown = set(body) - ACCOUNT_KEYS - SETTING_KEYS
+    invalid = setting_errors(body)
+    tracking = body.get("tracking_fields")
+    if tracking is not None and not (
+        isinstance(tracking, list) and set(tracking) <= set(TRACKING_FIELD_CODES + OPENSTAT_FIELD_CODES)
+    ):
+        invalid.append("tracking_fields")
+    if unknown or invalid:
+        return bad_request(f"unknown keys {sorted(unknown)}, invalid values {sorted(invalid)}")
+    box = sandbox()
+    account = box.state.create_account(
         name=body.get("name"),
         subdomain=body.get("subdomain"),
         duplicate_control=bool(body.get("duplicate_control", False)),
+        tracking_fields=tracking,
+        **{key: body[key] for key in SETTING_KEYS if key in body},
     )
+    if body.get("own_host"):
+        box.hosts.give_host(account)
     return jsonify(copy.deepcopy(account)), 201
 
 
 @bp.post("/accounts/<int:account_id>")
 def account_update(account_id):
+    """Per-account settings; ``subdomain`` renames the account (an account with its own host moves to a new
+    host, and the old one answers 404 on the token endpoint, as a renamed amoCRM account's old domain)."""
     body = json_body()
-    state = sandbox().state
+    unknown = set(body) - {"duplicate_control", "subdomain", "name"} - SETTING_KEYS
+    invalid = setting_errors(body)
+    if unknown or invalid:
+        return bad_request(f"unknown keys {sorted(unknown)}, invalid values {sorted(invalid)}")
+    box = sandbox()
+    state = box.state
     with state.lock:
         account = state.account(account_id)
         if account is None:
             return bad_request("no such account", 404)
         if "duplicate_control" in body:
             account["duplicate_control"] = bool(body["duplicate_control"])
+        if body.get("name"):
+            account["name"] = str(body["name"])
+        account["settings"].update({key: body[key] for key in SETTING_KEYS if key in body})
+        if body.get("subdomain") and body["subdomain"] != account["subdomain"]:
+            account["subdomain"] = str(body["subdomain"])
+            if account["host"]:
+                box.hosts.move_host(account)
         return jsonify(copy.deepcopy(account))
 
 
@@ -219,9 +283,11 @@ def lead_status(lead_id):
             lead["price"] = price
         g.user_id = account["users"][0]["id"]
         changes = finish_update(lead, before)
-        box.sender.publish(account["id"], host_url(), changes)
+        announce(account["id"], host_url(), changes, "leads", g.user_id)
         result = copy.deepcopy(lead)
     if from_form:
+        if "/leads/detail/" in (request.referrer or ""):
+            return redirect(url_for("sandbox_pages.deal_page", lead_id=lead_id))
         return redirect(url_for(".dashboard"))
     return jsonify(result)
 
@@ -234,5 +300,7 @@ def lead_delete(lead_id):
         lead = state.leads.pop(lead_id, None)
         if lead is None:
             return bad_request("no such lead", 404)
-        box.sender.publish(lead["account_id"], host_url(), [("delete", lead, {})])
+        drop_from_index("leads", lead_id)
+        account = state.accounts[lead["account_id"]]
+        announce(lead["account_id"], host_url(), [("delete", lead, {})], "leads", account["users"][0]["id"])
     return "", 204

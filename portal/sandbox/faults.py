@@ -1,6 +1,12 @@
-"""Rate limits and injected faults for ``/api/v4/*`` (never for ``/oauth*`` or ``/_sandbox/*``).
+"""Rate limits, the temporary block and injected faults for ``/api/v4/*`` (faults never for ``/oauth*`` or
+``/_sandbox/*``).
 
-Order of checks for every API call: ``block`` (403 nginx page) → bearer token (401) → token buckets, per
+Sustained excess blocks the caller, as amoCRM does ("requests from your IP address will be restricted", Kommo
+limitations; an nginx 403 page on every call, ``/oauth2/access_token`` included, PHP SDK #434, #563): once a
+caller address has had ``SANDBOX_BLOCK_AFTER_429S`` 429s within ``SANDBOX_BLOCK_WINDOW`` seconds, every call
+from it answers the HTML 403 for ``SANDBOX_BLOCK_SECONDS``. The ``block`` fault forces the same page.
+
+Order of checks for every API call: the block (403 nginx page) → bearer token (401) → token buckets, per
 integration (``rate_limit_per_sec`` fault or ``SANDBOX_RATE_LIMIT_PER_SEC``) and per account
 (``SANDBOX_ACCOUNT_RATE_LIMIT_PER_SEC``), 429 as JSON ``retry_after`` or, with ``html_429``, an nginx page →
 ``latency_ms`` → ``http_500_rate`` → ``timeout_rate`` (sleeps ``timeout_seconds``, then 504) → the view →
@@ -44,7 +50,29 @@ def take_token(state, key: str, rate: float) -> bool:
     return True
 
 
-def rate_limited(state, client_id: str, account_id: int) -> Response | None:
+def blocked(state, caller: str) -> bool:
+    with state.lock:
+        return bool(state.faults["block"]) or state.blocked_until.get(caller, 0) > time.monotonic()
+
+
+def block_page(state) -> Response:
+    state.count("http_403")
+    return nginx_page(403, "Forbidden")
+
+
+def note_excess(state, caller: str) -> None:
+    """Remember a 429 for ``caller``; enough of them within the window start a block. Caller holds the lock."""
+    moment = time.monotonic()
+    window = float(state.config["SANDBOX_BLOCK_WINDOW"])
+    recent = [at for at in state.excess.get(caller, []) if at > moment - window] + [moment]
+    state.excess[caller] = recent
+    if len(recent) >= int(state.config["SANDBOX_BLOCK_AFTER_429S"]):
+        state.blocked_until[caller] = moment + float(state.config["SANDBOX_BLOCK_SECONDS"])
+        state.excess[caller] = []
+        state.count("blocks")
+
+
+def rate_limited(state, client_id: str, account_id: int, caller: str) -> Response | None:
     with state.lock:
         per_integration = state.faults["rate_limit_per_sec"] or state.config["SANDBOX_RATE_LIMIT_PER_SEC"]
         per_account = state.config["SANDBOX_ACCOUNT_RATE_LIMIT_PER_SEC"]
@@ -54,6 +82,7 @@ def rate_limited(state, client_id: str, account_id: int) -> Response | None:
         if allowed:
             return None
         state.count("http_429")
+        note_excess(state, caller)
         html = state.faults["html_429"]
     if html:
         return nginx_page(429, "Too Many Requests")

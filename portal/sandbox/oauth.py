@@ -14,69 +14,31 @@
   are amoCRM's problem JSON with a ``hint``. Codes are single-use and expire (``SANDBOX_CODE_TTL``); refresh
   tokens rotate, a used one answers 401 ``Token has been revoked``.
   Old access tokens stay valid until ``exp``.
-- ``referer``, JWT ``base_domain`` and ``api_domain`` are the sandbox's own host (``SANDBOX_PUBLIC_HOST`` or
-  the host the request reached): all accounts share it; the token's ``account_id`` selects the account.
+- ``referer``, JWT ``base_domain`` and ``api_domain`` are the account's host: its own (``hosts``) or the
+  sandbox's shared one (``SANDBOX_PUBLIC_HOST`` or the host the request reached), where the token's
+  ``account_id`` selects the account. The token endpoint of a renamed account's old host answers 404.
+- ``GET /oauth2/account/current/subdomain`` with ``X-Refresh-Token``: ``{id, subdomain, domain,
+  top_level_domain}`` of the token's account, without using the token.
+- Sustained excess blocks the token endpoint too (see ``faults``).
 """
 
-import base64
 import secrets
 import time
 import uuid
 from urllib.parse import urlencode, urlsplit
 
-import jwt
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request
 
+from . import faults
+from .hosts import account_at
 from .state import now
 
 bp = Blueprint("sandbox_oauth", __name__)
 
+# The account domains of each platform, as the consent page names accounts.
+PLATFORM_DOMAINS = {"amocrm": "amocrm.ru", "kommo": "kommo.com"}
 OAUTH_PROBLEM_TYPE = "https://developers.amocrm.ru/v3/errors/OAuthProblemJson"
-
-
-class TokenSigner:
-    """The sandbox's RSA key pair; the public half is published at ``/_sandbox/jwks`` and in the state."""
-
-    def __init__(self):
-        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.kid = uuid.uuid4().hex
-        self.public_pem = (
-            self.private_key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode()
-        )
-
-    def sign(self, claims: dict) -> str:
-        return jwt.encode(claims, self.private_key, algorithm="RS256", headers={"kid": self.kid})
-
-    def verify(self, token: str) -> dict:
-        """Raises ``jwt.InvalidTokenError`` when the signature is bad or ``exp``/``nbf`` says no."""
-        return jwt.decode(
-            token, self.private_key.public_key(), algorithms=["RS256"], options={"verify_aud": False}
-        )
-
-    def jwks(self) -> dict:
-        numbers = self.private_key.public_key().public_numbers()
-
-        def b64(number: int) -> str:
-            raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
-            return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-        return {
-            "keys": [
-                {
-                    "kty": "RSA",
-                    "alg": "RS256",
-                    "use": "sig",
-                    "kid": self.kid,
-                    "n": b64(numbers.n),
-                    "e": b64(numbers.e),
-                }
-            ]
-        }
 
 
 def sandbox():
@@ -85,6 +47,11 @@ def sandbox():
 
 def public_host() -> str:
     return sandbox().state.config["SANDBOX_PUBLIC_HOST"] or request.host
+
+
+def account_host(account: dict) -> str:
+    """Where the account answers: its own host, or the sandbox's shared one."""
+    return account["host"] or public_host()
 
 
 def issue_code(client_id: str, account_id: int, redirect_uri: str) -> str:
@@ -165,7 +132,7 @@ def authorize(
         if error:
             return {"error": error}
     code = issue_code(integration["client_id"], account["id"], integration["redirect_uri"])
-    referer = public_host()
+    referer = account_host(account)
     return {
         "redirect_url": redirect_url(integration, code, state_param, referer),
         "code": code,
@@ -193,14 +160,23 @@ def consent():
     with state.lock:
         integration = state.integrations.get(params["client_id"]) if params["client_id"] else None
         accounts = [
-            {"id": a["id"], "name": a["name"], "subdomain": a["subdomain"]} for a in state.accounts.values()
+            {
+                "id": a["id"],
+                "name": a["name"],
+                "subdomain": a["subdomain"],
+                "platform": a["settings"]["platform"],
+                "domain": f"{a['subdomain']}.{PLATFORM_DOMAINS[a['settings']['platform']]}",
+            }
+            for a in state.accounts.values()
         ]
     if integration is None and not (params["secrets_uri"] and params["redirect_uri"] and params["name"]):
         return render_template(
             "sandbox/oauth_error.html", message="Integration not found", params=params
         ), 400
     title = integration["name"] if integration else params["name"]
-    return render_template("sandbox/consent.html", params=params, accounts=accounts, title=title)
+    # amoCRM (www.amocrm.ru/oauth) and Kommo (www.kommo.com/oauth) show the same consent under their own brand.
+    brand = "Kommo" if accounts and all(a["platform"] == "kommo" for a in accounts) else "amoCRM"
+    return render_template("sandbox/consent.html", params=params, accounts=accounts, title=title, brand=brand)
 
 
 @bp.post("/oauth")
@@ -236,7 +212,9 @@ def decide():
 
 
 @bp.get("/auth/button.min.js")
+@bp.get("/auth/button.js")
 def button_script():
+    """amoCRM's button script; Kommo documents the same button at ``/auth/button.js`` (Kommo oauth/button)."""
     response = current_app.send_static_file("button.js")
     response.headers["Content-Type"] = "application/javascript; charset=utf-8"
     response.headers["Access-Control-Allow-Origin"] = "*"
@@ -268,7 +246,7 @@ def issue_tokens(client_id: str, account_id: int, scopes: list, refreshed: bool)
         issued_at = now()
         ttl = int(state.config["SANDBOX_ACCESS_TOKEN_TTL"])
         jti = uuid.uuid4().hex
-        host = public_host()
+        host = account_host(account)
         claims = {
             "aud": client_id,
             "jti": jti,
@@ -303,13 +281,49 @@ def issue_tokens(client_id: str, account_id: int, scopes: list, refreshed: bool)
     }
 
 
+def at_its_host(state, account_id: int) -> bool:
+    """An account with its own host takes token calls only there; the others on the shared host."""
+    account = state.accounts[account_id]
+    owner, _ = account_at(state, request.host)
+    return request.host == account["host"] if account["host"] else owner is None
+
+
+@bp.get("/oauth2/account/current/subdomain")
+def current_subdomain():
+    """The account of a refresh token, found without using it up (PHP SDK
+    ``AmoCRMOAuth::getAccountDomainByRefreshToken``): ``X-Refresh-Token`` header, no bearer."""
+    if faults.blocked(sandbox().state, request.remote_addr):
+        return faults.block_page(sandbox().state)
+    state = sandbox().state
+    with state.lock:
+        grant = state.refresh_tokens.get(request.headers.get("X-Refresh-Token", ""))
+        if grant is None or grant["used"] or time.time() > grant["expires_at"]:
+            return oauth_error(401, "Token has been revoked", "Refresh token is unknown or used")
+        account = state.accounts[grant["account_id"]]
+        host = account_host(account)
+        top_level = "com" if account["settings"]["platform"] == "kommo" else "ru"
+        return jsonify(
+            {
+                "id": account["id"],
+                "subdomain": account["subdomain"],
+                "domain": host,
+                "top_level_domain": top_level,
+            }
+        )
+
+
 @bp.post("/oauth2/access_token")
 def access_token():
+    if faults.blocked(sandbox().state, request.remote_addr):
+        return faults.block_page(sandbox().state)
     data = request.get_json(silent=True) if request.is_json else request.form.to_dict()
     if not isinstance(data, dict):
         return oauth_error(400, "Check the `grant_type` parameter")
     state = sandbox().state
     with state.lock:
+        moved, renamed = account_at(state, request.host)
+        if renamed:
+            return oauth_error(404, "Account not found", "The account has moved to another address")
         integration = state.integrations.get(str(data.get("client_id") or ""))
         if integration is None:
             return oauth_error(400, "Check the `client_id` parameter")
@@ -328,7 +342,7 @@ def access_token():
                 return oauth_error(400, "Authorization code has been revoked")
             if time.time() > grant["expires_at"]:
                 return oauth_error(400, "Authorization code has expired")
-            if grant["account_id"] not in state.accounts:
+            if grant["account_id"] not in state.accounts or not at_its_host(state, grant["account_id"]):
                 return oauth_error(400, "Invalid account")
             grant["used"] = True
             return jsonify(
@@ -345,6 +359,8 @@ def access_token():
                 return oauth_error(401, "Token has been revoked", "Refresh token has been revoked")
             if time.time() > grant["expires_at"]:
                 return oauth_error(401, "Token has expired", "Refresh token has expired")
+            if not at_its_host(state, grant["account_id"]):
+                return oauth_error(400, "Invalid account")
             grant["used"] = True
             return jsonify(
                 issue_tokens(integration["client_id"], grant["account_id"], grant["scopes"], refreshed=True)

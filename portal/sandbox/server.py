@@ -11,8 +11,9 @@ from werkzeug.serving import make_server
 
 
 class ThreadedServer:
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, owns_app: bool = True):
         self.app = app
+        self.owns_app = owns_app  # an extra host of the same app must not stop the app's threads
         self._server = make_server(host, port, app, threaded=True)
         self.host = host
         self.port = self._server.server_port
@@ -30,7 +31,8 @@ class ThreadedServer:
         self._server.server_close()
         self._thread.join(timeout=5)
         sandbox = getattr(self.app, "extensions", {}).get("amocrm_sandbox")
-        if sandbox is not None:
+        if sandbox is not None and self.owns_app:
+            sandbox.hosts.stop()
             sandbox.sender.stop()
 
     def __enter__(self):

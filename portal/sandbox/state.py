@@ -34,21 +34,21 @@ TRACKING_FIELD_CODES = (
     "ROISTAT",
     "FROM",
 )
+# Yandex.Metrica's Openstat labels: some accounts have these predefined tracking fields too.
+OPENSTAT_FIELD_CODES = ("OPENSTAT_SERVICE", "OPENSTAT_CAMPAIGN", "OPENSTAT_AD", "OPENSTAT_SOURCE")
+# Custom lead fields every account has, one of each common type (name, type, enum values).
+SEED_LEAD_FIELDS = (
+    ("Комментарий", "textarea", None),
+    ("Город", "text", None),
+    ("Бюджет клиента", "numeric", None),
+    ("Вид услуги", "select", ("Консультация", "Монтаж", "Обслуживание")),
+    ("Интересы", "multiselect", ("Цена", "Сроки", "Гарантия")),
+    ("Дата замера", "date", None),
+    ("Повторный клиент", "checkbox", None),
+    ("Страница заявки", "url", None),
+)
 PHONE_ENUMS = ("WORK", "WORKDD", "MOB", "FAX", "HOME", "OTHER")
 EMAIL_ENUMS = ("WORK", "PRIV", "OTHER")
-WEBHOOK_ACTIONS = (
-    "add_lead",
-    "update_lead",
-    "status_lead",
-    "delete_lead",
-    "responsible_lead",
-    "restore_lead",
-    "add_contact",
-    "update_contact",
-    "delete_contact",
-    "note_lead",
-)
-
 DEFAULT_CONFIG = {
     "SANDBOX_ACCESS_TOKEN_TTL": 86400,
     "SANDBOX_REFRESH_TOKEN_TTL": 90 * 86400,
@@ -61,6 +61,18 @@ DEFAULT_CONFIG = {
     "SANDBOX_SECRETS_TIMEOUT": 5.0,
     "SANDBOX_INTEGRATIONS": None,
     "SANDBOX_PUBLIC_HOST": None,
+    # Seconds before a new or changed entity is seen by ``query=`` search (amoCRM's index is not instant).
+    "SANDBOX_SEARCH_INDEX_DELAY": 3.0,
+    # New accounts' list filtering: "ignored" (amoCRM's default: filtering is enabled per account by support)
+    # or "applied".
+    "SANDBOX_LIST_FILTERS": "ignored",
+    # Sustained excess: this many 429s within SANDBOX_BLOCK_WINDOW seconds block the caller for
+    # SANDBOX_BLOCK_SECONDS (HTML 403 on every call, the token endpoint included).
+    "SANDBOX_BLOCK_AFTER_429S": 50,
+    "SANDBOX_BLOCK_WINDOW": 60.0,
+    "SANDBOX_BLOCK_SECONDS": 60.0,
+    # A JSON file that keeps the whole state across restarts (the demo); None keeps it in memory only.
+    "SANDBOX_STATE_FILE": None,
 }
 # Registered when SANDBOX_INTEGRATIONS is not given, so `flask --app portal.sandbox run` is usable alone.
 DEFAULT_INTEGRATION = {
@@ -92,6 +104,8 @@ COUNTER_NAMES = (
     "webhook_deliveries",
     "webhook_failures",
     "webhooks_disabled",
+    "blocks",
+    "http_403_rights",
 )
 
 
@@ -129,6 +143,11 @@ class SandboxState:
                 "enum": 900000,
                 "lead": 20000000,
                 "contact": 40000000,
+                "company": 45000000,
+                "note": 70000000,
+                "task": 80000000,
+                "unsorted": 0,
+                "link": 0,
                 "tag": 10000,
                 "webhook": 0,
                 "delivery": 0,
@@ -141,6 +160,16 @@ class SandboxState:
             self.refresh_tokens: dict[str, dict] = {}
             self.leads: dict[int, dict] = {}
             self.contacts: dict[int, dict] = {}
+            self.companies: dict[int, dict] = {}
+            self.notes: dict[int, dict] = {}
+            self.tasks: dict[int, dict] = {}
+            self.events: list[dict] = []
+            self.unsorted: dict[str, dict] = {}
+            # (kind, id) → [(visible_from, texts)]: what ``query=`` sees, lagging writes by the index delay.
+            self.search_index: dict[tuple, list] = {}
+            # caller address → [monotonic times of recent 429s]; caller address → monotonic end of a block.
+            self.excess: dict[str, list] = {}
+            self.blocked_until: dict[str, float] = {}
             self.webhooks: dict[int, dict] = {}
             self.deliveries: deque = deque(maxlen=MAX_DELIVERIES)
             self.buckets: dict[str, list] = {}
@@ -170,7 +199,10 @@ class SandboxState:
 
     # -- accounts ---------------------------------------------------------------------------------
 
-    def create_account(self, name=None, subdomain=None, duplicate_control=False) -> dict:
+    def create_account(
+        self, name=None, subdomain=None, duplicate_control=False, tracking_fields=None, **settings
+    ) -> dict:
+        """A new account; ``settings`` are the per-account keys of ``ACCOUNT_SETTINGS`` (defaults from config)."""
         with self.lock:
             account_id = self.next_id("account")
             account = {
@@ -184,7 +216,11 @@ class SandboxState:
                 "timezone_offset": "+03:00",
                 "created_at": now(),
                 "duplicate_control": bool(duplicate_control),
+                "settings": self.default_settings(),
+                "host": None,
+                "previous_hosts": [],
             }
+            account["settings"].update(settings)
             account["users"] = [
                 self._user(account_id, "Администратор", "admin", True),
                 self._user(account_id, "Менеджер", "manager", False),
@@ -195,18 +231,36 @@ class SandboxState:
                 ),
                 self._pipeline(account_id, "Партнёры", False, ["Квалификация", "Договор"]),
             ]
+            codes = TRACKING_FIELD_CODES if tracking_fields is None else tracking_fields
             account["lead_fields"] = [
-                self._field(account_id, "leads", code.lower(), "tracking_data", code)
-                for code in TRACKING_FIELD_CODES
+                self._field(account_id, "leads", code.lower(), "tracking_data", code) for code in codes
             ]
-            account["lead_fields"].append(self._field(account_id, "leads", "Комментарий", "textarea", None))
+            account["lead_fields"] += [
+                self._field(account_id, "leads", name_, type_, None, enums)
+                for name_, type_, enums in SEED_LEAD_FIELDS
+            ]
             account["contact_fields"] = [
                 self._field(account_id, "contacts", "Телефон", "multitext", "PHONE", PHONE_ENUMS),
                 self._field(account_id, "contacts", "Email", "multitext", "EMAIL", EMAIL_ENUMS),
                 self._field(account_id, "contacts", "Должность", "text", "POSITION"),
             ]
+            account["company_fields"] = [
+                self._field(account_id, "companies", "Телефон", "multitext", "PHONE", PHONE_ENUMS),
+                self._field(account_id, "companies", "Email", "multitext", "EMAIL", EMAIL_ENUMS),
+                self._field(account_id, "companies", "Web", "url", "WEB"),
+            ]
             self.accounts[account_id] = account
             return account
+
+    def default_settings(self) -> dict:
+        return {
+            "search_index_delay": float(self.config["SANDBOX_SEARCH_INDEX_DELAY"]),
+            "list_filters": self.config["SANDBOX_LIST_FILTERS"],
+            "duplicate_rules": ["phone", "email"],
+            "is_admin": True,
+            "denied": [],
+            "platform": "amocrm",
+        }
 
     def _user(self, account_id, name, login, is_admin):
         user_id = self.next_id("user")
@@ -248,6 +302,10 @@ class SandboxState:
                 for index, (status_id, title, kind, color) in enumerate(statuses)
             ],
         }
+
+    def new_field(self, account_id, entity_type, name, field_type, code, enum_values=None) -> dict:
+        with self.lock:
+            return self._field(account_id, entity_type, name, field_type, code, enum_values)
 
     def _field(self, account_id, entity_type, name, field_type, code, enum_codes=None):
         enums = None

@@ -149,7 +149,8 @@ def test_limit_over_250_is_422(api):
     assert api.get("leads", params={"limit": 250}).status_code == 200
 
 
-def test_filters_and_order(api):
+def test_filters_and_order(api, control, account):
+    control.set_account(account["id"], list_filters="applied")
     ids = [api.create_lead(name=f"L{n}") for n in range(3)]
     response = api.get("leads", params={"filter[id][]": [ids[0], ids[2]]})
     assert [lead["id"] for lead in response.json()["_embedded"]["leads"]] == [ids[0], ids[2]]
@@ -163,11 +164,12 @@ def test_filters_and_order(api):
     assert [lead["id"] for lead in response.json()["_embedded"]["leads"]] == ids[::-1]
 
 
-def test_query_finds_leads_by_tag(api):
-    tagged = api.create_lead(name="Заявка", _embedded={"tags": [{"name": "lp-123"}]})
-    api.create_lead(name="Другая", _embedded={"tags": [{"name": "other"}]})
+def test_query_does_not_match_tags(api, control, account):
+    control.set_account(account["id"], search_index_delay=0)
+    named = api.create_lead(name="Заявка lp-123")
+    api.create_lead(name="Другая", _embedded={"tags": [{"name": "lp-123"}]})
     found = api.get("leads", params={"query": "lp-123"}).json()["_embedded"]["leads"]
-    assert [lead["id"] for lead in found] == [tagged]
+    assert [lead["id"] for lead in found] == [named]
     assert_empty_204(api.get("leads", params={"query": "lp-999"}))
 
 
@@ -274,7 +276,8 @@ def test_complex_merges_with_duplicate_control(api):
     ).json()[0]
     assert by_phone["merged"] is True and by_phone["contact_id"] == first["contact_id"]
     assert by_email["merged"] is True and by_email["contact_id"] == first["contact_id"]
-    assert len({first["id"], by_phone["id"], by_email["id"]}) == 3
+    # The contact's deal is still open in that pipeline, so the new leads were merged into it.
+    assert first["id"] == by_phone["id"] == by_email["id"]
 
 
 def test_complex_does_not_dedupe_within_one_call(api):
@@ -309,7 +312,7 @@ def test_complex_accepts_50(api):
     assert len(api.post("leads/complex", [complex_item() for _ in range(50)]).json()) == 50
 
 
-def test_complex_validation_path_has_item_index(api):
+def test_complex_validation_path_is_relative_to_the_item(api):
     bad = complex_item(request_id="r2")
     bad["custom_fields_values"] = UTM + [{"field_code": "NOPE", "values": [{"value": "x"}]}]
     body = assert_problem(api.post("leads/complex", [complex_item(), bad]), 400)
@@ -317,7 +320,7 @@ def test_complex_validation_path_has_item_index(api):
     assert entry["request_id"] == "r2"
     assert entry["errors"][0] == {
         "code": "NotSupportedChoice",
-        "path": "1.custom_fields_values.2.field_code",
+        "path": "custom_fields_values.2.field_code",
         "detail": entry["errors"][0]["detail"],
     }
     assert_empty_204(api.get("leads"))  # nothing was written
@@ -326,7 +329,8 @@ def test_complex_validation_path_has_item_index(api):
 # -- contacts ------------------------------------------------------------------------------------------------
 
 
-def test_contacts_create_get_and_search(api):
+def test_contacts_create_get_and_search(api, control, account):
+    control.set_account(account["id"], search_index_delay=0)
     response = api.post(
         "contacts",
         [
