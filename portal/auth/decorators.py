@@ -1,6 +1,7 @@
 from functools import wraps
 
 from flask import abort
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 
@@ -11,7 +12,7 @@ def owner_required(view):
     @login_required
     def wrapped(*args, **kwargs):
         if not current_user.is_owner:
-            abort(403, "Only the workspace owner can change this.")
+            abort(403, _("Only the workspace owner can change this."))
         return view(*args, **kwargs)
 
     return wrapped

@@ -1,6 +1,7 @@
 import hmac
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.auth import bp
@@ -39,7 +40,7 @@ def signup():
             form.email.errors.append(str(error))
         else:
             login_user(user)
-            flash("Welcome to Leadpath! Connect your amoCRM account to start.", "success")
+            flash(_("Welcome to Leadpath! Connect your amoCRM account to start."), "success")
             return redirect(url_for("dashboard.index"))
     return render_template("auth/signup.html", form=form)
 
@@ -65,7 +66,7 @@ def login():
 @login_required
 def logout():
     logout_user()
-    flash("You have been logged out.", "info")
+    flash(_("You have been logged out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -84,6 +85,6 @@ def accept(token: str):
             return render_template("auth/invite_invalid.html", message=str(error)), 409
         logout_user()
         login_user(user)
-        flash(f"Welcome to {user.workspace.name}!", "success")
+        flash(_("Welcome to %(workspace)s!", workspace=user.workspace.name), "success")
         return redirect(url_for("dashboard.index"))
     return render_template("auth/accept_invite.html", form=form, invite=invite)

@@ -2,6 +2,7 @@
 from urllib.parse import urlencode
 
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.auth.decorators import owner_required
@@ -27,12 +28,12 @@ def _button(state: str) -> dict:
     """The data-* attributes of the official button: the shared integration, or the variant that makes
     amoCRM create an integration for this workspace and send its keys to /amocrm/secrets."""
     config = current_app.config
-    attributes = {"title": "Connect amoCRM", "compact": "false", "class-name": "amocrm-button", "color": "blue",
+    attributes = {"title": _("Connect amoCRM"), "compact": "false", "class-name": "amocrm-button", "color": "blue",
                   "state": state, "mode": "popup", "error-callback": "leadpathAmocrmDenied"}
     if services.uses_shared_integration():
         attributes["client-id"] = config["AMOCRM_CLIENT_ID"]
     else:
-        attributes.update({"name": "Leadpath", "description": "Leads with UTM tags in, won deals back for ROI.",
+        attributes.update({"name": "Leadpath", "description": _("Leads with UTM tags in, won deals back for ROI."),
                            "redirect_uri": services.callback_url(), "secrets_uri": services.secrets_url(),
                            "logo": url_for("static", filename="img/favicon.svg", _external=True),
                            "scopes": SCOPES})
@@ -92,7 +93,7 @@ def choose_pipeline():
         except (services.ConnectError, ValueError) as error:
             flash(str(error), "error")
         else:
-            flash("New leads will go to the chosen pipeline and status.", "success")
+            flash(_("New leads will go to the chosen pipeline and status."), "success")
         return redirect(url_for("connection.settings_page"))
     return _page(pipeline_form=form, status=400)
 
@@ -101,7 +102,7 @@ def choose_pipeline():
 @owner_required
 def rotate_webhook():
     rotate_webhook_secret(current_user.workspace_id)
-    flash("The webhook secret was changed; amoCRM's subscription moves to the new address in a moment.", "success")
+    flash(_("The webhook secret was changed; amoCRM's subscription moves to the new address in a moment."), "success")
     return redirect(url_for("connection.settings_page"))
 
 
@@ -113,7 +114,7 @@ def refresh_pipelines():
     except services.ConnectError as error:
         flash(str(error), "error")
     else:
-        flash("Pipelines reloaded from amoCRM.", "success")
+        flash(_("Pipelines reloaded from amoCRM."), "success")
     return redirect(url_for("connection.settings_page"))
 
 
@@ -127,7 +128,7 @@ def long_lived_token():
         except services.ConnectError as error:
             form.token.errors.append(str(error))
         else:
-            flash("amoCRM connected with the long-lived token.", "success")
+            flash(_("amoCRM connected with the long-lived token."), "success")
             return redirect(url_for("connection.settings_page"))
     return _page(token_form=form, status=400)
 
@@ -150,15 +151,15 @@ def auth():
 @owner_required
 def callback():
     if request.args.get("error"):
-        return _callback_result(False, "Access was not granted in amoCRM, so nothing changed. To connect, "
-                                "start again from Settings → amoCRM and choose “Allow”.", 400)
+        return _callback_result(False, _("Access was not granted in amoCRM, so nothing changed. To connect, "
+                                         "start again from Settings → amoCRM and choose “Allow”."), 400)
     try:
         connection = services.complete_authorization(
             current_user.workspace, current_user.id, state=request.args.get("state"),
             code=request.args.get("code"), referer=request.args.get("referer"))
     except services.ConnectError as error:
         return _callback_result(False, str(error), 400)
-    message = f"amoCRM connected: {connection.account_name or connection.base_domain}."
+    message = _("amoCRM connected: %(account)s.", account=connection.account_name or connection.base_domain)
     if connection.last_error:
         message += " " + connection.last_error
     flash(message, "success")
@@ -202,5 +203,5 @@ def status():
 @owner_required
 def disconnect():
     services.disconnect(current_user.workspace)
-    flash("amoCRM disconnected. Leads and sales stay; new leads wait until you connect again.", "info")
+    flash(_("amoCRM disconnected. Leads and sales stay; new leads wait until you connect again."), "info")
     return redirect(url_for("connection.settings_page"))

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 from flask import current_app, has_request_context, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
 from portal.amocrm import oauth
@@ -106,13 +107,14 @@ def record_secrets(state: str, client_id: str, client_secret: str) -> bool:
 def _usable_state(workspace_id: int, user_id: int, state: str | None) -> OAuthState:
     row = db.session.scalar(select(OAuthState).where(OAuthState.state_hash == _hash(state or "")))
     if row is None or row.workspace_id != workspace_id:
-        raise ConnectError("This connection link is not valid. Start again from Settings → amoCRM.")
+        raise ConnectError(_("This connection link is not valid. Start again from Settings → amoCRM."))
     if row.user_id != user_id:
-        raise ConnectError("This connection was started by another user. Start again from Settings → amoCRM.")
+        raise ConnectError(_("This connection was started by another user. Start again from Settings → amoCRM."))
     if row.used_at is not None:
-        raise ConnectError("This connection link was used already. Start again from Settings → amoCRM.")
+        raise ConnectError(_("This connection link was used already. Start again from Settings → amoCRM."))
     if row.expires_at < utcnow():
-        raise ConnectError("This connection link expired (they last 10 minutes). Start again from Settings → amoCRM.")
+        raise ConnectError(_("This connection link expired (they last 10 minutes). "
+                             "Start again from Settings → amoCRM."))
     return row
 
 
@@ -127,8 +129,8 @@ def _integration_keys(row: OAuthState) -> tuple[str, str]:
             config = current_app.config
             return config["AMOCRM_CLIENT_ID"], config["AMOCRM_CLIENT_SECRET"]
         if time.monotonic() >= deadline:
-            raise ConnectError("amoCRM has not sent this integration's keys yet. Wait a few seconds and reload "
-                               "this page, or start again from Settings → amoCRM.")
+            raise ConnectError(_("amoCRM has not sent this integration's keys yet. Wait a few seconds and reload "
+                                 "this page, or start again from Settings → amoCRM."))
         time.sleep(0.25)
         db.session.refresh(row)
 
@@ -145,10 +147,10 @@ def complete_authorization(workspace: Workspace, user_id: int, *, state: str | N
         host = oauth.account_host(referer, config["AMOCRM_ALLOWED_DOMAINS"], config["AMOCRM_DEV_HOSTS"])
     except oauth.InvalidReferer as exc:
         log.warning("amoCRM callback with a referer that is not amoCRM refused (workspace %s)", workspace.id)
-        raise ConnectError("The answer did not come from an amoCRM account address, so nothing was sent. "
-                           "Start again from Settings → amoCRM.") from exc
+        raise ConnectError(_("The answer did not come from an amoCRM account address, so nothing was sent. "
+                             "Start again from Settings → amoCRM.")) from exc
     if not code:
-        raise ConnectError("amoCRM sent no authorization code. Start again from Settings → amoCRM.")
+        raise ConnectError(_("amoCRM sent no authorization code. Start again from Settings → amoCRM."))
     client_id, client_secret = _integration_keys(row)
     row.used_at = utcnow()  # single use, whatever happens next (the code is single use too)
     db.session.commit()
@@ -160,12 +162,12 @@ def complete_authorization(workspace: Workspace, user_id: int, *, state: str | N
     except OAuthError as exc:
         raise ConnectError(_exchange_failure(exc)) from exc
     except AmoCRMError as exc:
-        raise ConnectError("amoCRM could not be reached to finish connecting. Try again in a minute.") from exc
+        raise ConnectError(_("amoCRM could not be reached to finish connecting. Try again in a minute.")) from exc
     api = AmoCRMClient(base, StaticTokens(pair.access_token), timeout=timeout)
     try:
         account = api.get_account()
     except AmoCRMError as exc:
-        raise ConnectError("amoCRM accepted the connection but its account could not be read. Try again.") from exc
+        raise ConnectError(_("amoCRM accepted the connection but its account could not be read. Try again.")) from exc
 
     connection = _connection_row(workspace.id)
     own_integration = client_id != config.get("AMOCRM_CLIENT_ID")
@@ -308,7 +310,7 @@ def status_choices(connection: AmoCRMConnection | None) -> list[tuple[str, str]]
 def choose_pipeline(workspace_id: int, pipeline_id: int, status_id: int) -> None:
     connection = connection_of(workspace_id)
     if connection is None or not _status_exists(connection.pipelines, pipeline_id, status_id):
-        raise ConnectError("Choose a pipeline and status from the list.")
+        raise ConnectError(_("Choose a pipeline and status from the list."))
     connection.pipeline_id, connection.status_id = pipeline_id, status_id
     db.session.commit()
 
@@ -317,9 +319,9 @@ def refresh_pipelines(workspace_id: int) -> None:
     try:
         pipelines = client_for(workspace_id).get_pipelines()
     except NotConnected as exc:
-        raise ConnectError("Connect amoCRM first.") from exc
+        raise ConnectError(_("Connect amoCRM first.")) from exc
     except AmoCRMError as exc:
-        raise ConnectError("amoCRM did not answer; try again in a minute.") from exc
+        raise ConnectError(_("amoCRM did not answer; try again in a minute.")) from exc
     connection = connection_of(workspace_id)
     db.session.refresh(connection)  # the provider may have stored a new token pair meanwhile
     apply_pipelines(connection, pipelines)
@@ -332,19 +334,20 @@ def connect_long_lived(workspace: Workspace, host_text: str, token: str) -> AmoC
     try:
         host = oauth.account_host(_strip_url(host_text), config["AMOCRM_ALLOWED_DOMAINS"], config["AMOCRM_DEV_HOSTS"])
     except oauth.InvalidReferer as exc:
-        raise ConnectError("Enter your amoCRM address, like example.amocrm.ru.") from exc
+        raise ConnectError(_("Enter your amoCRM address, like example.amocrm.ru.")) from exc
     token = token.strip()
     if not token.isascii() or not token.isprintable():  # a JWT is letters, digits, "-", "_" and dots
-        raise ConnectError("This is not an amoCRM token. Copy it again from the integration's “Keys and scopes” tab.")
+        raise ConnectError(_("This is not an amoCRM token. "
+                             "Copy it again from the integration's “Keys and scopes” tab."))
     base = oauth.base_url(host, config["AMOCRM_DEV_HOSTS"])
     api = AmoCRMClient(base, StaticTokens(token), timeout=config["AMOCRM_TIMEOUT_SECONDS"])
     try:
         account = api.get_account()
     except TransportError as exc:
-        raise ConnectError(f"{host} could not be reached. Check the address and try again.") from exc
+        raise ConnectError(_("%(host)s could not be reached. Check the address and try again.", host=host)) from exc
     except AmoCRMError as exc:
-        raise ConnectError("amoCRM did not accept this token. Copy it again from the integration's "
-                           "“Keys and scopes” tab.") from exc
+        raise ConnectError(_("amoCRM did not accept this token. Copy it again from the integration's "
+                             "“Keys and scopes” tab.")) from exc
     connection = _connection_row(workspace.id)
     _store(connection, host=host, account=account, auth_type=LONG_LIVED, client_id=None, client_secret=None,
            access_token=token, refresh_token=None, expires_at=_jwt_expiry(token))

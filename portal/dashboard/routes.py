@@ -1,4 +1,5 @@
 from flask import render_template, request
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from portal.dashboard import bp
@@ -7,7 +8,8 @@ from portal.reports.charts import daily_chart
 from portal.reports.periods import parse_period
 from portal.tenancy import current_workspace_id
 
-DASHBOARD_PRESETS = [("7d", "7 days"), ("30d", "30 days"), ("90d", "90 days"), ("this_month", "This month")]
+DASHBOARD_PRESETS = [("7d", _l("7 days")), ("30d", _l("30 days")), ("90d", _l("90 days")),
+                     ("this_month", _l("This month"))]
 
 
 @bp.get("/")

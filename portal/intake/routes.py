@@ -1,4 +1,5 @@
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.auth.decorators import owner_required
@@ -26,7 +27,7 @@ def update_settings():
         except SettingsInvalid as error:
             form.allowed_origins.errors = [*form.allowed_origins.errors, str(error)]
         else:
-            flash("Lead form settings saved.", "success")
+            flash(_("Lead form settings saved."), "success")
             return redirect(url_for("intake.settings_page"))
     return _render_settings(form), 400
 

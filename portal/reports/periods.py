@@ -3,9 +3,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-PRESETS = [("7d", "Last 7 days"), ("30d", "Last 30 days"), ("90d", "Last 90 days"),
-           ("this_month", "This month"), ("last_month", "Last month"), ("this_year", "This year"),
-           ("365d", "Last 365 days"), ("custom", "Custom")]
+from flask_babel import lazy_gettext as _l
+
+PRESETS = [("7d", _l("Last 7 days")), ("30d", _l("Last 30 days")), ("90d", _l("Last 90 days")),
+           ("this_month", _l("This month")), ("last_month", _l("Last month")), ("this_year", _l("This year")),
+           ("365d", _l("Last 365 days")), ("custom", _l("Custom"))]
 DEFAULT_PRESET = "30d"
 MAX_DAYS = 3 * 366
 # Dates outside these are typos or probes; within them every period, its previous one and its UTC bounds exist.

@@ -1,6 +1,8 @@
 from decimal import Decimal
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_pgettext as _p
 from flask_login import current_user, login_required
 
 from portal.auth.decorators import owner_required
@@ -12,10 +14,15 @@ from portal.reports.forms import ApiTokenForm
 from portal.reports.periods import PRESETS, parse_period
 from portal.reports.services import drill_argument, parse_report_query, roi_report
 from portal.reports.tokens import TokenError, create_token, list_tokens, revoke_token
+from portal.templating import group_label
 from portal.tenancy import current_workspace_id, get_owned_or_404
 
-CSV_HEADER = ["group", "spend", "leads", "cpl", "open_deals", "won", "lost", "conversion_percent", "revenue",
-              "average_deal", "cpa", "roi_percent", "cost_share_percent"]
+# Column names in the reader's language; English keeps the identifiers scripts already read.
+CSV_HEADER = [_p("CSV column", "group"), _p("CSV column", "spend"), _p("CSV column", "leads"),
+              _p("CSV column", "cpl"), _p("CSV column", "open_deals"), _p("CSV column", "won"),
+              _p("CSV column", "lost"), _p("CSV column", "conversion_percent"), _p("CSV column", "revenue"),
+              _p("CSV column", "average_deal"), _p("CSV column", "cpa"), _p("CSV column", "roi_percent"),
+              _p("CSV column", "cost_share_percent")]
 
 
 def _query():
@@ -38,8 +45,8 @@ def roi_csv():
 
     def rows():
         for row in report.rows:
-            yield [row.label, *_csv_figures(row.figures)]
-        yield ["Total", *_csv_figures(report.totals)]
+            yield [group_label(row.label), *_csv_figures(row.figures)]
+        yield [_("Total"), *_csv_figures(report.totals)]
 
     period = report.query.period
     return csv_response(f"roi-{report.query.level}-{period.start}-{period.end}.csv", CSV_HEADER, rows())
@@ -70,7 +77,7 @@ def create_api_token():
     if form.validate_on_submit():
         try:
             _, new_token = create_token(current_workspace_id(), form.name.data)
-            flash("Token created. Copy it now: it is shown only once.", "success")
+            flash(_("Token created. Copy it now: it is shown only once."), "success")
         except TokenError as error:
             form.name.errors.append(str(error))
     return render_template("reports/api_tokens.html", tokens=list_tokens(current_workspace_id()), form=form,
@@ -81,5 +88,5 @@ def create_api_token():
 @owner_required
 def revoke_api_token(token_id: int):
     revoke_token(get_owned_or_404(ApiToken, token_id))
-    flash("Token revoked: requests with it now get 401.", "info")
+    flash(_("Token revoked: requests with it now get 401."), "info")
     return redirect(url_for("reports.api_tokens"))

@@ -1,5 +1,6 @@
 """Ad spend pages. Any member may manage spend: marketers enter it, it changes no account setting."""
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.models import AdSpend
@@ -48,7 +49,7 @@ def add():
         return _render_index(form, 400)
     created, updated = add_spend(current_workspace_id(), form.date.data, form.date_to.data, form.utm_source.data,
                                  form.utm_medium.data, form.utm_campaign.data, form.amount.data)
-    flash(f"Spend saved: {created} new day(s), {updated} updated.", "success")
+    flash(_("Spend saved. New days: %(created)s, updated: %(updated)s.", created=created, updated=updated), "success")
     return redirect(url_for("spend.index"))
 
 
@@ -64,7 +65,7 @@ def edit(spend_id: int):
         except SpendError as error:
             form.date.errors.append(str(error))
         else:
-            flash("Spend row updated.", "success")
+            flash(_("Spend row updated."), "success")
             return redirect(url_for("spend.index"))
     return render_template("spend/edit.html", form=form, spend=spend), 400 if form.errors else 200
 
@@ -73,7 +74,7 @@ def edit(spend_id: int):
 @login_required
 def delete(spend_id: int):
     delete_spend(get_owned_or_404(AdSpend, spend_id))
-    flash("Spend row deleted.", "info")
+    flash(_("Spend row deleted."), "info")
     return redirect(url_for("spend.index"))
 
 
@@ -82,7 +83,7 @@ def delete(spend_id: int):
 def import_preview():
     form = ImportForm()
     if not form.validate_on_submit():
-        flash("Choose a CSV file to import.", "error")
+        flash(_("Choose a CSV file to import."), "error")
         return redirect(url_for("spend.index"))
     try:
         content = decode_upload(form.file.data.read())
@@ -99,15 +100,16 @@ def import_preview():
 def import_confirm():
     form = ConfirmImportForm()
     if not form.validate_on_submit():
-        flash("The import expired; upload the file again.", "error")
+        flash(_("The import expired; upload the file again."), "error")
         return redirect(url_for("spend.index"))
     try:
         created, updated, skipped = import_spend(current_workspace_id(), form.content.data)
     except SpendError as error:
         flash(str(error), "error")
         return redirect(url_for("spend.index"))
-    flash(f"Imported: {created} new, {updated} updated" + (f", {skipped} rows with errors skipped." if skipped
-                                                          else "."), "success")
+    flash(_("Imported. New rows: %(created)s, updated: %(updated)s, skipped with errors: %(skipped)s.",
+            created=created, updated=updated, skipped=skipped) if skipped else
+          _("Imported. New rows: %(created)s, updated: %(updated)s.", created=created, updated=updated), "success")
     return redirect(url_for("spend.index"))
 
 

@@ -1,4 +1,5 @@
 from flask import flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.auth.decorators import owner_required
@@ -20,7 +21,7 @@ def retry(lead_id: int):
     lead = get_owned_or_404(Lead, lead_id)
     try:
         retry_lead(lead)
-        flash("The lead will be sent to amoCRM again in a moment.", "success")
+        flash(_("The lead will be sent to amoCRM again in a moment."), "success")
     except SyncError as error:
         flash(str(error), "error")
     return _back(url_for("dashboard.index"))
@@ -30,7 +31,8 @@ def retry(lead_id: int):
 @login_required
 def retry_all():
     count = retry_failed(current_user.workspace_id)
-    flash(f"{count} failed lead(s) will be sent to amoCRM again." if count else "No failed leads to retry.", "info")
+    flash(_("Failed leads to be sent to amoCRM again: %(count)s.", count=count) if count else
+          _("No failed leads to retry."), "info")
     return _back(url_for("dashboard.index"))
 
 
@@ -39,7 +41,7 @@ def retry_all():
 def resume():
     try:
         resume_sync(current_user.workspace_id)
-        flash("Sync resumed.", "success")
+        flash(_("Sync resumed."), "success")
     except SyncError as error:
         flash(str(error), "error")
     return _back(url_for("dashboard.index"))
