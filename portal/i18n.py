@@ -5,11 +5,13 @@ The language of a request, first match wins: `?lang=` (the switcher on logged-ou
 cookie), the logged-in user's saved choice, that cookie, the browser's Accept-Language, English.
 Dates are shown in the workspace's time zone.
 """
+import logging
 import os
 import tempfile
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlencode
 
 from babel import Locale
 from babel.messages.mofile import write_mo
@@ -50,7 +52,8 @@ def compile_catalogs(directory: Path) -> list[Path]:
     """Compile each <lang>/LC_MESSAGES/messages.po whose .mo is missing or older: the .po files are the source (in
     git); the .mo files are build output, made here so `pip install` + `flask demo` works on a fresh checkout.
     Written to a temporary file and renamed, so processes starting together never read half a file.
-    Returns the catalogs compiled."""
+    Returns the catalogs compiled. A directory it cannot write to is logged, not fatal: those pages fall back
+    to English."""
     compiled = []
     for po_path in sorted(directory.glob(f"*/LC_MESSAGES/{CATALOG_DOMAIN}.po")):
         mo_path = po_path.with_suffix(".mo")
@@ -58,7 +61,12 @@ def compile_catalogs(directory: Path) -> list[Path]:
             continue
         with po_path.open("rb") as po_file:
             catalog = read_po(po_file, locale=po_path.parent.parent.name)
-        handle, temporary = tempfile.mkstemp(dir=mo_path.parent, suffix=".mo.tmp")
+        try:
+            handle, temporary = tempfile.mkstemp(dir=mo_path.parent, suffix=".mo.tmp")
+        except OSError as error:  # a read-only code directory: the deploy compiles them (docs/translations.md)
+            logging.getLogger(__name__).error("cannot compile %s (%s): its pages stay in English", po_path,
+                                              error.__class__.__name__)
+            continue
         try:
             with os.fdopen(handle, "wb") as mo_file:
                 write_mo(mo_file, catalog)
@@ -70,12 +78,20 @@ def compile_catalogs(directory: Path) -> list[Path]:
     return compiled
 
 
+def asked_language() -> str | None:
+    """?lang= when it names a language. (A query string of raw non-UTF-8 bytes is refused with a 400 whose page
+    is rendered too: it names none.)"""
+    try:
+        value = request.args.get("lang")
+    except UnicodeDecodeError:
+        return None
+    return value if value in LANGUAGES else None
+
+
 def requested_language() -> str | None:
     """A language named by the request itself: ?lang=, then the cookie the switcher left."""
-    for value in (request.args.get("lang"), request.cookies.get(LANGUAGE_COOKIE)):
-        if value in LANGUAGES:
-            return value
-    return None
+    cookie = request.cookies.get(LANGUAGE_COOKIE)
+    return asked_language() or (cookie if cookie in LANGUAGES else None)
 
 
 def browser_language() -> str:
@@ -85,8 +101,8 @@ def browser_language() -> str:
 def select_locale() -> str:
     if not has_request_context():  # a job or a command: messages it keeps are read later, in any language
         return DEFAULT_LANGUAGE
-    asked = request.args.get("lang")
-    if asked in LANGUAGES:
+    asked = asked_language()
+    if asked:
         return asked
     if current_user and current_user.is_authenticated and current_user.locale in LANGUAGES:
         return current_user.locale
@@ -100,15 +116,26 @@ def select_timezone() -> str:
 
 
 def _remember_requested_language(response):
-    asked = request.args.get("lang")
-    if asked in LANGUAGES and request.cookies.get(LANGUAGE_COOKIE) != asked:
+    asked = asked_language()
+    if asked and request.cookies.get(LANGUAGE_COOKIE) != asked:
         response.set_cookie(LANGUAGE_COOKIE, asked, max_age=LANGUAGE_COOKIE_SECONDS, samesite="Lax",
                             secure=current_app.config.get("SESSION_COOKIE_SECURE", False), httponly=True)
     return response
 
 
 def _language_context() -> dict:
-    return {"languages": LANGUAGES, "current_language": str(get_locale() or DEFAULT_LANGUAGE)}
+    return {"languages": LANGUAGES, "current_language": str(get_locale() or DEFAULT_LANGUAGE),
+            "language_links": _language_links}
+
+
+def _language_links() -> list[tuple[str, str, str]]:
+    """(code, name, this page's address in that language) for the switcher."""
+    try:
+        arguments = request.args.to_dict()
+    except UnicodeDecodeError:  # a refused query string: the links keep only the path
+        arguments = {}
+    return [(code, name, request.path + "?" + urlencode({**arguments, "lang": code}))
+            for code, name in LANGUAGES.items()]
 
 
 def _locale() -> Locale:

@@ -58,7 +58,7 @@ def _page(pipeline_form=None, token_form=None, status: int = 200):
         pipeline_form.target.data = f"{connection.pipeline_id}:{connection.status_id}"
     button = None
     if current_user.is_owner:
-        state, _ = services.create_state(current_user.workspace_id, current_user.id)
+        state, _expires_at = services.create_state(current_user.workspace_id, current_user.id)
         button = _button(state)
     return render_template("connection/settings.html", connection=connection, button=button,
                            pipeline_form=pipeline_form, token_form=token_form or LongLivedTokenForm(),
@@ -87,7 +87,7 @@ def choose_pipeline():
     form = PipelineForm()
     form.target.choices = services.status_choices(services.connection_of(current_user.workspace_id))
     if form.validate_on_submit():
-        pipeline_id, _, status_id = form.target.data.partition(":")
+        pipeline_id, _colon, status_id = form.target.data.partition(":")
         try:
             services.choose_pipeline(current_user.workspace_id, int(pipeline_id), int(status_id))
         except (services.ConnectError, ValueError) as error:
@@ -143,7 +143,7 @@ def new_state():
 @bp.get("/amocrm/auth")
 @owner_required
 def auth():
-    state, _ = services.create_state(current_user.workspace_id, current_user.id)
+    state, _expires_at = services.create_state(current_user.workspace_id, current_user.id)
     return redirect(_consent_url(state))
 
 

@@ -76,7 +76,7 @@ def create_api_token():
     new_token = None
     if form.validate_on_submit():
         try:
-            _, new_token = create_token(current_workspace_id(), form.name.data)
+            _token_row, new_token = create_token(current_workspace_id(), form.name.data)
             flash(_("Token created. Copy it now: it is shown only once."), "success")
         except TokenError as error:
             form.name.errors.append(str(error))
