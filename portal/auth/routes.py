@@ -58,7 +58,7 @@ def login():
         if user is not None:
             login_user(user, remember=form.remember.data)
             return redirect(_after_login_target())
-        form.password.errors.append("Wrong e-mail or password.")
+        form.password.errors.append(_("Wrong e-mail or password."))
     return render_template("auth/login.html", form=form)
 
 

@@ -183,14 +183,15 @@ def complete_authorization(workspace: Workspace, user_id: int, *, state: str | N
 def _exchange_failure(exc: OAuthError) -> str:
     hint = (exc.hint or "").lower()
     if "expired" in hint or "revoked" in hint:
-        return "The authorization from amoCRM expired or was used already. Start again from Settings → amoCRM."
+        return _("The authorization from amoCRM expired or was used already. Start again from Settings → amoCRM.")
     if "redirect uri" in hint:
-        return ("amoCRM says this portal's address is not the integration's redirect address. Ask the "
-                "administrator to check the integration settings, then start again.")
+        return _("amoCRM says this portal's address is not the integration's redirect address. Ask the "
+                 "administrator to check the integration settings, then start again.")
     if "client" in hint:
-        return ("amoCRM did not accept this portal's integration keys. Ask the administrator to check them, "
-                "then start again.")
-    return f"amoCRM refused the connection ({exc.hint or 'unknown reason'}). Start again from Settings → amoCRM."
+        return _("amoCRM did not accept this portal's integration keys. Ask the administrator to check them, "
+                 "then start again.")
+    return _("amoCRM refused the connection (%(reason)s). Start again from Settings → amoCRM.",
+             reason=exc.hint or _("unknown reason"))
 
 
 def _connection_row(workspace_id: int) -> AmoCRMConnection:

@@ -229,7 +229,7 @@ def _preview_rows(reader) -> ImportPreview:
         seen[key] = line
         row.parsed = (*key, amount)
     if not rows:
-        return ImportPreview([], ["The file has no data rows."])
+        return ImportPreview([], [_("The file has no data rows.")])
     return ImportPreview(rows, [])
 
 
