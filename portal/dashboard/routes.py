@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 from portal.dashboard import bp
 from portal.dashboard.services import dashboard
 from portal.reports.charts import daily_chart
-from portal.reports.periods import parse_period
+from portal.reports.periods import parse_period, warn_about_period
 from portal.tenancy import current_workspace_id
 
 DASHBOARD_PRESETS = [("7d", _l("7 days")), ("30d", _l("30 days")), ("90d", _l("90 days")),
@@ -15,6 +15,7 @@ DASHBOARD_PRESETS = [("7d", _l("7 days")), ("30d", _l("30 days")), ("90d", _l("9
 @bp.get("/")
 @login_required
 def index():
+    warn_about_period(request.args)
     period = parse_period(request.args, current_user.workspace.timezone)
     data = dashboard(current_workspace_id(), period)
     return render_template("dashboard/index.html", data=data, presets=DASHBOARD_PRESETS,

@@ -5,10 +5,12 @@ from flask_login import current_user, login_required
 
 from portal.leads import bp
 from portal.leads.services import (
+    COUNT_LIMIT,
     DEAL_STATES,
     KINDS,
     SYNC_STATES,
     CursorError,
+    count_leads,
     deal_link,
     iter_leads,
     lead_detail,
@@ -18,7 +20,7 @@ from portal.leads.services import (
 from portal.masking import mask_email, mask_phone
 from portal.models import Lead
 from portal.reports.csv_output import csv_response
-from portal.reports.periods import PRESETS
+from portal.reports.periods import PRESETS, warn_about_period
 from portal.tenancy import current_workspace_id, get_owned_or_404
 from portal.webhooks.services import mark_lead_spam
 
@@ -35,12 +37,14 @@ CSV_HEADER = [_p("CSV column", "id"), _p("CSV column", "created_at"), _p("CSV co
 @bp.get("/leads")
 @login_required
 def index():
+    warn_about_period(request.args)
     filters = parse_filters(request.args, current_user.workspace.timezone)
     try:
         page = lead_page(current_workspace_id(), filters, request.args.get("after"))
     except CursorError:
         abort(400, _("This page link is not valid any more; start from the first page."))
     return render_template("leads/index.html", page=page, filters=filters, presets=PRESETS,
+                           total=count_leads(current_workspace_id(), filters), count_limit=COUNT_LIMIT,
                            sync_states=SYNC_STATES, deal_states=DEAL_STATES, kinds=KINDS, mask_phone=mask_phone,
                            mask_email=mask_email, deal_link=deal_link, first_page=not request.args.get("after"))
 

@@ -11,7 +11,7 @@ from portal.reports import bp
 from portal.reports.charts import roi_charts
 from portal.reports.csv_output import csv_response
 from portal.reports.forms import ApiTokenForm
-from portal.reports.periods import PRESETS, parse_period
+from portal.reports.periods import PRESETS, parse_period, warn_about_period
 from portal.reports.services import drill_argument, parse_report_query, roi_report
 from portal.reports.tokens import TokenError, create_token, list_tokens, revoke_token
 from portal.templating import group_label
@@ -33,6 +33,7 @@ def _query():
 @bp.get("/reports/roi")
 @login_required
 def roi():
+    warn_about_period(request.args)
     report = roi_report(current_workspace_id(), _query())
     return render_template("reports/roi.html", report=report, presets=PRESETS, drill_argument=drill_argument,
                            charts=roi_charts(report, current_user.workspace.currency))

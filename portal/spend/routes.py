@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from portal.models import AdSpend
 from portal.reports.csv_output import csv_response
-from portal.reports.periods import PRESETS, parse_period
+from portal.reports.periods import PRESETS, parse_period, warn_about_period
 from portal.spend import bp
 from portal.spend.forms import ConfirmImportForm, EditSpendForm, ImportForm, SpendForm
 from portal.spend.services import (
@@ -26,6 +26,7 @@ MAX_PAGE = 1_000_000
 
 
 def _render_index(form, status=200):
+    warn_about_period(request.args)
     period = parse_period(request.args, current_user.workspace.timezone, default="90d")
     # Bounded: a huge ?page= made an OFFSET past PostgreSQL's bigint (a 500); past the last page is just empty.
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
