@@ -24,7 +24,6 @@ from flask_login import current_user
 
 # The languages Leadpath speaks, each named in itself (the switcher shows these).
 LANGUAGES = {"en": "English", "ru": "Русский", "uk": "Українська"}
-DEFAULT_LANGUAGE = "en"
 LANGUAGE_COOKIE = "lang"
 LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 CATALOG_DOMAIN = "messages"
@@ -33,8 +32,8 @@ babel = Babel()
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
-    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
+    if app.config["BABEL_DEFAULT_LOCALE"] not in LANGUAGES:
+        raise ValueError(f"DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}")
     compile_catalogs(translations_directory(app))
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.after_request(_remember_requested_language)
@@ -95,12 +94,16 @@ def requested_language() -> str | None:
 
 
 def browser_language() -> str:
-    return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+    return request.accept_languages.best_match(LANGUAGES) or default_language()
+
+
+def default_language() -> str:
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def select_locale() -> str:
     if not has_request_context():  # a job or a command: messages it keeps are read later, in any language
-        return DEFAULT_LANGUAGE
+        return default_language()
     asked = asked_language()
     if asked:
         return asked
@@ -124,7 +127,7 @@ def _remember_requested_language(response):
 
 
 def _language_context() -> dict:
-    return {"languages": LANGUAGES, "current_language": str(get_locale() or DEFAULT_LANGUAGE),
+    return {"languages": LANGUAGES, "current_language": str(get_locale() or default_language()),
             "language_links": _language_links}
 
 
@@ -139,7 +142,7 @@ def _language_links() -> list[tuple[str, str, str]]:
 
 
 def _locale() -> Locale:
-    return get_locale() or Locale.parse(DEFAULT_LANGUAGE)
+    return get_locale() or Locale.parse(default_language())
 
 
 # --- Formatting: one set of filters, every figure on every page goes through them.
