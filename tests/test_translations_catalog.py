@@ -1,6 +1,7 @@
 """Every string marked for translation (templates, flashes, form labels and errors, error pages, CSV headers) is
 translated in every catalog: extracted with Babel's extractor exactly as `pybabel extract` does
 (docs/translations.md), then compared with each portal/translations/<lang>/LC_MESSAGES/messages.po."""
+import re
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,33 @@ def test_every_marked_string_is_translated(marked, language):
 
 
 def _placeholders(text: str) -> list[str]:
-    import re
-
     return re.findall(r"%\((\w+)\)s", text)
+
+
+# Words that are the same in every language: product names and abbreviations.
+UNTRANSLATED_WORDS = {"amoCRM", "Leadpath", "ROI", "HTTP", "CPL", "CPA", "CSV", "gclid", "yclid", "fbclid"}
+TRANSLATABLE_ATTRIBUTES = re.compile(r'\b(?:placeholder|aria-label|title|alt|data-confirm|data-message|data-copied)'
+                                     r'="([^"]*)"')
+
+
+def unmarked_text(source: str) -> list[str]:
+    """Text of a template that a reader sees but that is not inside {{ _(...) }} (or another expression)."""
+    source = re.sub(r"{#.*?#}", " ", source, flags=re.S)
+    source = re.sub(r"<(script|style|code)\b.*?</\1>", " ", source, flags=re.S)
+    source = re.sub(r"<textarea[^>]*readonly[^>]*>.*?</textarea>", " ", source, flags=re.S)  # code to copy
+    source = re.sub(r"{{.*?}}|{%.*?%}", " ", source, flags=re.S)
+    found = [value for value in TRANSLATABLE_ATTRIBUTES.findall(source) if re.search(r"[^\W\d_]{2,}", value)]
+    for text in re.sub(r"<[^>]*>", "\n", source).split("\n"):
+        words = [word for word in re.findall(r"[^\W\d_]{2,}", re.sub(r"&\w+;", " ", text))
+                 if word not in UNTRANSLATED_WORDS]
+        if words:
+            found.append(text.strip())
+    return found
+
+
+def test_templates_show_no_text_outside_the_catalog():
+    """A template string not wrapped in _() would never reach a catalog: caught here, with its file."""
+    templates = [path for path in (ROOT / "templates").rglob("*.html")]
+    assert len(templates) > 20
+    unmarked = {str(path.relative_to(ROOT)): text for path in templates if (text := unmarked_text(path.read_text()))}
+    assert not unmarked, f"wrap these in {{{{ _('…') }}}}: {unmarked}"
