@@ -3,6 +3,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from portal.i18n import number
 from portal.models import AdSpend
 from portal.reports.csv_output import csv_response
 from portal.reports.periods import PRESETS, parse_period, warn_about_period
@@ -50,7 +51,8 @@ def add():
         return _render_index(form, 400)
     created, updated = add_spend(current_workspace_id(), form.date.data, form.date_to.data, form.utm_source.data,
                                  form.utm_medium.data, form.utm_campaign.data, form.amount.data)
-    flash(_("Spend saved. New days: %(created)s, updated: %(updated)s.", created=created, updated=updated), "success")
+    flash(_("Spend saved. New days: %(created)s, updated: %(updated)s.", created=number(created),
+            updated=number(updated)), "success")
     return redirect(url_for("spend.index"))
 
 
@@ -109,8 +111,9 @@ def import_confirm():
         flash(str(error), "error")
         return redirect(url_for("spend.index"))
     flash(_("Imported. New rows: %(created)s, updated: %(updated)s, skipped with errors: %(skipped)s.",
-            created=created, updated=updated, skipped=skipped) if skipped else
-          _("Imported. New rows: %(created)s, updated: %(updated)s.", created=created, updated=updated), "success")
+            created=number(created), updated=number(updated), skipped=number(skipped)) if skipped else
+          _("Imported. New rows: %(created)s, updated: %(updated)s.", created=number(created),
+            updated=number(updated)), "success")
     return redirect(url_for("spend.index"))
 
 

@@ -3,6 +3,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.auth.decorators import owner_required
+from portal.i18n import number
 from portal.models import Lead
 from portal.security import is_safe_next
 from portal.sync import bp
@@ -31,7 +32,7 @@ def retry(lead_id: int):
 @login_required
 def retry_all():
     count = retry_failed(current_user.workspace_id)
-    flash(_("Failed leads to be sent to amoCRM again: %(count)s.", count=count) if count else
+    flash(_("Failed leads to be sent to amoCRM again: %(count)s.", count=number(count)) if count else
           _("No failed leads to retry."), "info")
     return _back(url_for("dashboard.index"))
 
