@@ -74,13 +74,13 @@ STATUS_PAGES = {
 def _page_text(error: HTTPException) -> tuple[str, str]:
     """Title and message of an HTTP error's page: a message given where the error was raised (already in the
     reader's language), else the status's own."""
+    if wants_json():  # machines read English (and no user is loaded to learn a language)
+        return error.name, error.description or error.name
     code = error.code or 500
     title, default = STATUS_PAGES.get(code, (error.name, error.description or error.name))
     given = error.description if error.description != type(error).description else None
     if code == 429:  # the limiter's description is its rule ("10 per 1 hour"), not a sentence for the reader
-        given = None if not wants_json() else given
-    if wants_json():
-        return str(title), given or error.description or error.name
+        given = None
     return str(title), given or str(default)
 
 

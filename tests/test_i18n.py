@@ -76,11 +76,17 @@ def test_a_member_may_choose_a_language(app, make_user, owner):
 
 
 def test_flash_and_error_pages_in_russian(owner_client):
+    response = owner_client.get("/no-such-page", headers=RU)
+    assert response.status_code == 404 and "Страница не найдена" in response.get_data(as_text=True)
+    response = owner_client.get("/leads?after=not-a-cursor", headers=UK)  # a message raised with abort()
+    assert response.status_code == 400
+    assert "Це посилання на сторінку більше не діє" in response.get_data(as_text=True)
+    api = owner_client.get("/api/no-such-thing", headers=RU)  # machines read English
+    assert api.status_code == 404 and api.get_json()["error"] == "not_found"
+    assert "The requested URL was not found" in api.get_json()["message"]
     html = owner_client.post("/logout", data={"csrf_token": _token(owner_client, "/")}, headers=RU,
                              follow_redirects=True).get_data(as_text=True)
     assert "Вы вышли из Leadpath." in html
-    response = owner_client.get("/no-such-page", headers=RU)
-    assert response.status_code == 404 and "Страница не найдена" in response.get_data(as_text=True)
 
 
 def test_numbers_money_and_dates_follow_the_locale(app, owner, owner_client):
