@@ -67,6 +67,10 @@ class Config:
     LOGIN_DEVICE_COOKIE_NAME = "login_device"
     LOGIN_DEVICE_COOKIE_DAYS = int(os.environ.get("LOGIN_DEVICE_COOKIE_DAYS", 365))
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    # Pages speak English, Russian or Ukrainian (portal.i18n picks one per request); English when nothing asks.
+    # The catalogs live in portal/translations (relative to the portal package).
+    BABEL_DEFAULT_LOCALE = os.environ.get("DEFAULT_LANGUAGE", "en")
+    BABEL_TRANSLATION_DIRECTORIES = "translations"
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 1024 * 1024))
     PREFERRED_URL_SCHEME = os.environ.get("PREFERRED_URL_SCHEME", "http")
     # Public base URL (scheme://host) used in webhook URLs and OAuth redirect URIs; default: the request's host.

@@ -80,17 +80,22 @@ def register_extensions(app: Flask) -> None:
     register_security(app)
     app.session_interface = SessionInterface()
 
+    from flask_babel import lazy_gettext
+
     from portal.auth.sessions import load_user
 
     login_manager.user_loader(load_user)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to continue."
+    login_manager.login_message = lazy_gettext("Please log in to continue.")
+    login_manager.localize_callback = str  # the lazy message in the request's language, as a plain str to flash
     login_manager.login_message_category = "info"
 
 
 def register_template_helpers(app: Flask) -> None:
+    from portal import i18n
     from portal.templating import register_template_helpers as register
 
+    i18n.init_app(app)
     register(app)
 
 

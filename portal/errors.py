@@ -2,12 +2,16 @@
 import logging
 
 from flask import Flask, current_app, jsonify, make_response, render_template, request, url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from portal.extensions import db
+from portal.i18n import browser_language, requested_language
 from portal.log_context import loggable_path
 
 JSON_PREFIXES = ("/api/", "/webhooks/", "/amocrm/status", "/amocrm/secrets", "/healthz", "/readyz", "/metrics")
@@ -44,12 +48,43 @@ def _render(status: int, title: str, message: str):
 
 
 def _csrf_error(error: CSRFError):
-    return _render(400, "Form expired", "The form was missing its security token or it expired. "
-                   "Go back, reload the page and try again.")
+    return _render(400, _("Form expired"), _("The form was missing its security token or it expired. "
+                                             "Go back, reload the page and try again."))
+
+
+# The error pages in the reader's language: a title and, where the code raised no message of its own (Werkzeug's
+# English default), what the status means.
+STATUS_PAGES = {
+    400: (_l("Bad request"), _l("The request could not be understood. Check the address or the form and try again.")),
+    401: (_l("Not logged in"), _l("Log in to see this page.")),
+    403: (_l("Not allowed"), _l("Your role in this workspace does not allow this.")),
+    404: (_l("Page not found"), _l("There is no such page, or it belongs to another workspace.")),
+    405: (_l("Method not allowed"), _l("This address does not accept this kind of request.")),
+    409: (_l("Conflict"), _l("This changed in the meantime. Reload the page and try again.")),
+    413: (_l("Too large"), _l("What was sent is larger than Leadpath accepts.")),
+    415: (_l("Unsupported format"), _l("What was sent is not in a format Leadpath accepts.")),
+    429: (_l("Too many requests"), _l("Too many attempts in a short time. Wait a little and try again.")),
+    500: (_l("Something went wrong"), _l("Something went wrong on our side. It has been logged; please try again in "
+                                          "a moment.")),
+    503: (_l("Temporarily unavailable"), _l("Leadpath is temporarily unavailable. Please try again in a moment.")),
+}
+
+
+def _page_text(error: HTTPException) -> tuple[str, str]:
+    """Title and message of an HTTP error's page: a message given where the error was raised (already in the
+    reader's language), else the status's own."""
+    if wants_json():  # machines read English (and no user is loaded to learn a language)
+        return error.name, error.description or error.name
+    code = error.code or 500
+    title, default = STATUS_PAGES.get(code, (error.name, error.description or error.name))
+    given = error.description if error.description != type(error).description else None
+    if code == 429:  # the limiter's description is its rule ("10 per 1 hour"), not a sentence for the reader
+        given = None
+    return str(title), given or str(default)
 
 
 def _http_error(error: HTTPException):
-    response = make_response(*_render(error.code or 500, error.name, error.description or error.name))
+    response = make_response(*_render(error.code or 500, *_page_text(error)))
     if error.code == 405 and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
     retry_after = getattr(error, "retry_after", None) or (error.response.headers.get("Retry-After")
@@ -78,9 +113,13 @@ def _database_error(error: DBAPIError):
     if wants_json():
         response, status = error_response(503, UNAVAILABLE_MESSAGE)
     else:
-        # A page of its own, rendered without the context processors: they read the current user (the database).
-        page = current_app.jinja_env.get_template("errors/unavailable.html").render(
-            message=UNAVAILABLE_MESSAGE, stylesheet=url_for("static", filename="css/app.css"), retry=request.path)
+        # A page of its own, rendered without the context processors: they read the current user (the database);
+        # so is its language: from the request alone, never from the user's saved choice.
+        language = requested_language() or browser_language()
+        with force_locale(language):
+            page = current_app.jinja_env.get_template("errors/unavailable.html").render(
+                message=_("Leadpath cannot reach its database right now. Please try again in a moment."),
+                stylesheet=url_for("static", filename="css/app.css"), retry=request.path, language=language)
         response, status = make_response(page), 503
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response, status
@@ -95,4 +134,4 @@ def _unexpected_error(error: Exception):
         return _http_error(error)
     db.session.rollback()
     logging.getLogger("portal.errors").exception("Unhandled error on %s %s", request.method, loggable_path())
-    return _render(500, InternalServerError.name, UNEXPECTED_MESSAGE)
+    return _render(500, str(STATUS_PAGES[500][0]), UNEXPECTED_MESSAGE if wants_json() else str(STATUS_PAGES[500][1]))

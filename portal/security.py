@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, request
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext as _
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # They read their bodies themselves, as bytes, and check them (the guard must not consume them). The lead
@@ -21,10 +22,10 @@ def _refuse_unstorable_input() -> None:
     string: no page of ours sends them, PostgreSQL cannot store a NUL in text, and a URL carries other
     characters percent-encoded. Checked once here rather than in every form and view."""
     if unstorable_query(request.query_string):
-        abort(400, UNSTORABLE_QUERY_MESSAGE)
+        abort(400, _("The address contains characters that are not allowed in it."))
     if request.method == "POST" and request.mimetype in FORM_TYPES and request.blueprint not in RAW_BODY_BLUEPRINTS:
         if any("\x00" in key or "\x00" in value for key, value in request.form.items(multi=True)):
-            abort(400, "The form contains a NUL character, which cannot be stored. Remove it and try again.")
+            abort(400, _("The form contains a NUL character, which cannot be stored. Remove it and try again."))
 
 
 UNSTORABLE_QUERY_MESSAGE = "The address contains characters that are not allowed in it."

@@ -1,21 +1,29 @@
-"""Jinja filters and the navigation shared by every page."""
-from datetime import datetime
-from decimal import Decimal
-from zoneinfo import ZoneInfo
-
+"""The navigation shared by every page and the display names of stored states. (Numbers, money and dates are
+formatted by the locale filters of portal.i18n.)"""
 from flask import Flask, current_app
-from flask_login import current_user
+from flask_babel import lazy_gettext as _l
 
 # Feature blueprints appear in the navigation once they are registered.
-NAV_ITEMS = [("dashboard.index", "Dashboard"), ("leads.index", "Leads"), ("reports.roi", "Reports"),
-             ("settings.index", "Settings")]
+NAV_ITEMS = [("dashboard.index", _l("Dashboard")), ("leads.index", _l("Leads")), ("reports.roi", _l("Reports")),
+             ("settings.index", _l("Settings"))]
+# Stored states (leads' sync, deals, roles, sync log entries) as a reader sees them.
+STATE_LABELS = {
+    "pending": _l("waiting"), "synced": _l("in amoCRM"), "failed": _l("failed"), "skipped": _l("not sent"),
+    "open": _l("open"), "won": _l("won"), "lost": _l("lost"), "none": _l("no deal"),
+    "owner": _l("owner"), "member": _l("member"),
+    "ok": _l("ok"), "error": _l("error"), "retry": _l("retry"),
+    "outbound": _l("to amoCRM"), "inbound": _l("from amoCRM"),
+    "connected": _l("connected"), "needs_reauth": _l("needs reconnecting"), "blocked": _l("blocked by amoCRM"),
+    "disconnected": _l("not connected"),
+}
+# The report's own row names (portal.reports.services NONE_LABEL, AMOCRM_NO_UTM); tag values are shown as they are.
+GROUP_LABELS = {"(none)": _l("(none)"), "(amoCRM, no UTM)": _l("(amoCRM, no UTM)")}
 
 
 def register_template_helpers(app: Flask) -> None:
     app.context_processor(_navigation)
-    app.add_template_filter(money)
-    app.add_template_filter(percent)
-    app.add_template_filter(local_datetime, "datetime")
+    app.add_template_filter(state_label)
+    app.add_template_filter(group_label)
 
 
 def _navigation() -> dict:
@@ -23,24 +31,13 @@ def _navigation() -> dict:
     return {"nav_items": [item for item in NAV_ITEMS if item[0] in registered]}
 
 
-def money(value, currency: str | None = None) -> str:
-    if value is None:
+def state_label(state: str | None) -> str:
+    """The reader's word for a stored state; an unknown one is shown as stored."""
+    if state is None:
         return "—"
-    if currency is None and current_user and current_user.is_authenticated:
-        currency = current_user.workspace.currency
-    amount = Decimal(value)
-    text = f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,.2f}"
-    return f"{text.replace(',', ' ')} {currency or ''}".strip()
+    return str(STATE_LABELS.get(state, state))
 
 
-def percent(value) -> str:
-    return "—" if value is None else f"{Decimal(value):.0f}%"
-
-
-def local_datetime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    if value is None:
-        return "—"
-    zone = "UTC"
-    if current_user and current_user.is_authenticated:
-        zone = current_user.workspace.timezone
-    return value.astimezone(ZoneInfo(zone)).strftime(fmt)
+def group_label(label: str) -> str:
+    """A report row's name: the report's own names in the reader's language, tag values as they are."""
+    return str(GROUP_LABELS.get(label, label))

@@ -118,4 +118,4 @@ def test_a_csv_field_over_the_csv_limit_is_reported_with_its_line(owner_client):
 def test_a_wrong_method_on_a_page_is_a_405_page_with_allow(owner_client):
     response = owner_client.post("/leads/42")
     assert response.status_code == 405 and "GET" in response.headers["Allow"]
-    assert "Method Not Allowed" in response.get_data(as_text=True)
+    assert "Method not allowed" in response.get_data(as_text=True)

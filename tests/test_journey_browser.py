@@ -204,8 +204,8 @@ def test_a_new_customer_goes_from_sign_up_to_roi(app, live_server, sandbox, amoc
     page.set_input_files("input[type=file]", str(csv_path))
     page.click("text=Preview import")
     page.wait_for_selector("#import-summary")
-    assert "1 rows ready to import" in page.inner_text("#import-summary")
-    page.click("text=Import 1 rows")
+    assert "Rows ready to import: 1." in page.inner_text("#import-summary")
+    page.click("text=Import the rows (1)")
     page.wait_for_selector("#spend-table")
     assert "google" in page.inner_text("#spend-table")
 

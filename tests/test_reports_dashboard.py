@@ -24,11 +24,11 @@ def test_dashboard_compares_with_the_previous_period_and_shows_health(app, owner
     html = owner_client.get("/?period=7d").get_data(as_text=True)
     tiles = html[html.index('id="dashboard-tiles"'):html.index('id="health"')]
     assert "5" in tiles and "+400%" in tiles  # 5 leads vs 1
-    assert "3 000" in tiles and "200%" in tiles  # revenue; ROI (3000 − 1000) / 1000
+    assert "RUB\u00a03,000" in tiles and "200%" in tiles  # revenue; ROI (3000 − 1000) / 1000
     assert html.count("<polyline") == 2  # leads and won deals per day
     health = html[html.index('id="health"'):]
     # add_lead leaves leads pending unless told otherwise: 5 pending, 1 failed
-    assert "5 waiting to sync" in health and "1 failed" in health and "not connected" in health
+    assert "waiting to sync: 5" in health and "failed: 1" in health and "not connected" in health
 
 
 def test_demo_data_fills_a_workspace_by_id_or_public_id(app, owner, runner):

@@ -76,7 +76,7 @@ def test_preview_lists_errors_per_row_and_saves_nothing(app, owner, owner_client
     response = upload(owner_client, bad)
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "1 rows ready to import" in html and "4 with errors" in html
+    assert "Rows ready to import: 1; <strong class=\"error\">with errors: 4</strong>" in html
     assert "date: use YYYY-MM-DD" in html and "cannot be negative" in html and "not a number" in html
     assert "repeats line 2" in html
     assert spend_rows(app, workspace_of(app, owner)) == []

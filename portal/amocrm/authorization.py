@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 import jwt
 from flask import current_app, url_for
+from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
 from portal.amocrm.api import oauth
@@ -43,12 +44,12 @@ def button_attributes(state: str) -> dict:
     """The data-* attributes of the official button: the shared integration, or the variant that makes
     amoCRM create an integration for this workspace and send its keys to /amocrm/secrets."""
     config = current_app.config
-    attributes = {"title": "Connect amoCRM", "compact": "false", "class-name": "amocrm-button", "color": "blue",
+    attributes = {"title": _("Connect amoCRM"), "compact": "false", "class-name": "amocrm-button", "color": "blue",
                   "state": state, "mode": "popup", "error-callback": "leadpathAmocrmDenied"}
     if uses_shared_integration():
         attributes["client-id"] = config["AMOCRM_CLIENT_ID"]
     else:
-        attributes.update({"name": "Leadpath", "description": "Leads with UTM tags in, won deals back for ROI.",
+        attributes.update({"name": "Leadpath", "description": _("Leads with UTM tags in, won deals back for ROI."),
                            "redirect_uri": callback_url(), "secrets_uri": secrets_url(),
                            "logo": url_for("static", filename="img/favicon.svg", _external=True),
                            "scopes": SCOPES})
@@ -99,13 +100,14 @@ def record_secrets(state: str, client_id: str, client_secret: str) -> bool:
 def _usable_state(workspace_id: int, user_id: int, state: str | None) -> OAuthState:
     row = db.session.scalar(select(OAuthState).where(OAuthState.state_hash == _hash(state or "")))
     if row is None or row.workspace_id != workspace_id:
-        raise ConnectError("This connection link is not valid. Start again from Settings → amoCRM.")
+        raise ConnectError(_("This connection link is not valid. Start again from Settings → amoCRM."))
     if row.user_id != user_id:
-        raise ConnectError("This connection was started by another user. Start again from Settings → amoCRM.")
+        raise ConnectError(_("This connection was started by another user. Start again from Settings → amoCRM."))
     if row.used_at is not None:
-        raise ConnectError("This connection link was used already. Start again from Settings → amoCRM.")
+        raise ConnectError(_("This connection link was used already. Start again from Settings → amoCRM."))
     if row.expires_at < utcnow():
-        raise ConnectError("This connection link expired (they last 10 minutes). Start again from Settings → amoCRM.")
+        raise ConnectError(_("This connection link expired (they last 10 minutes). "
+                             "Start again from Settings → amoCRM."))
     return row
 
 
@@ -120,8 +122,8 @@ def _integration_keys(row: OAuthState) -> tuple[str, str]:
             config = current_app.config
             return config["AMOCRM_CLIENT_ID"], config["AMOCRM_CLIENT_SECRET"]
         if time.monotonic() >= deadline:
-            raise ConnectError("amoCRM has not sent this integration's keys yet. Wait a few seconds and reload "
-                               "this page, or start again from Settings → amoCRM.")
+            raise ConnectError(_("amoCRM has not sent this integration's keys yet. Wait a few seconds and reload "
+                                 "this page, or start again from Settings → amoCRM."))
         time.sleep(0.25)
         db.session.refresh(row)
 
@@ -138,10 +140,10 @@ def complete_authorization(workspace: Workspace, user_id: int, *, state: str | N
         host = oauth.account_host(referer, config["AMOCRM_ALLOWED_DOMAINS"], config["AMOCRM_DEV_HOSTS"])
     except oauth.InvalidReferer as exc:
         log.warning("amoCRM callback with a referer that is not amoCRM refused (workspace %s)", workspace.id)
-        raise ConnectError("The answer did not come from an amoCRM account address, so nothing was sent. "
-                           "Start again from Settings → amoCRM.") from exc
+        raise ConnectError(_("The answer did not come from an amoCRM account address, so nothing was sent. "
+                             "Start again from Settings → amoCRM.")) from exc
     if not code:
-        raise ConnectError("amoCRM sent no authorization code. Start again from Settings → amoCRM.")
+        raise ConnectError(_("amoCRM sent no authorization code. Start again from Settings → amoCRM."))
     client_id, client_secret = _integration_keys(row)
     row.used_at = utcnow()  # single use, whatever happens next (the code is single use too)
     db.session.commit()
@@ -153,12 +155,12 @@ def complete_authorization(workspace: Workspace, user_id: int, *, state: str | N
     except OAuthError as exc:
         raise ConnectError(_exchange_failure(exc)) from exc
     except AmoCRMError as exc:
-        raise ConnectError("amoCRM could not be reached to finish connecting. Try again in a minute.") from exc
+        raise ConnectError(_("amoCRM could not be reached to finish connecting. Try again in a minute.")) from exc
     api = AmoCRMClient(base, StaticTokens(pair.access_token), timeout=timeout)
     try:
         account = api.get_account()
     except AmoCRMError as exc:
-        raise ConnectError("amoCRM accepted the connection but its account could not be read. Try again.") from exc
+        raise ConnectError(_("amoCRM accepted the connection but its account could not be read. Try again.")) from exc
 
     connection = connection_row(workspace.id)
     own_integration = client_id != config.get("AMOCRM_CLIENT_ID")
@@ -174,14 +176,15 @@ def complete_authorization(workspace: Workspace, user_id: int, *, state: str | N
 def _exchange_failure(exc: OAuthError) -> str:
     hint = (exc.hint or "").lower()
     if "expired" in hint or "revoked" in hint:
-        return "The authorization from amoCRM expired or was used already. Start again from Settings → amoCRM."
+        return _("The authorization from amoCRM expired or was used already. Start again from Settings → amoCRM.")
     if "redirect uri" in hint:
-        return ("amoCRM says this portal's address is not the integration's redirect address. Ask the "
-                "administrator to check the integration settings, then start again.")
+        return _("amoCRM says this portal's address is not the integration's redirect address. Ask the "
+                 "administrator to check the integration settings, then start again.")
     if "client" in hint:
-        return ("amoCRM did not accept this portal's integration keys. Ask the administrator to check them, "
-                "then start again.")
-    return f"amoCRM refused the connection ({exc.hint or 'unknown reason'}). Start again from Settings → amoCRM."
+        return _("amoCRM did not accept this portal's integration keys. Ask the administrator to check them, "
+                 "then start again.")
+    return _("amoCRM refused the connection (%(reason)s). Start again from Settings → amoCRM.",
+             reason=exc.hint or _("unknown reason"))
 
 
 def connect_long_lived(workspace: Workspace, host_text: str, token: str) -> AmoCRMConnection:
@@ -190,19 +193,20 @@ def connect_long_lived(workspace: Workspace, host_text: str, token: str) -> AmoC
     try:
         host = oauth.account_host(_strip_url(host_text), config["AMOCRM_ALLOWED_DOMAINS"], config["AMOCRM_DEV_HOSTS"])
     except oauth.InvalidReferer as exc:
-        raise ConnectError("Enter your amoCRM address, like example.amocrm.ru.") from exc
+        raise ConnectError(_("Enter your amoCRM address, like example.amocrm.ru.")) from exc
     token = token.strip()
     if not token.isascii() or not token.isprintable():  # a JWT is letters, digits, "-", "_" and dots
-        raise ConnectError("This is not an amoCRM token. Copy it again from the integration's “Keys and scopes” tab.")
+        raise ConnectError(_("This is not an amoCRM token. "
+                             "Copy it again from the integration's “Keys and scopes” tab."))
     base = oauth.base_url(host, config["AMOCRM_DEV_HOSTS"])
     api = AmoCRMClient(base, StaticTokens(token), timeout=config["AMOCRM_TIMEOUT_SECONDS"])
     try:
         account = api.get_account()
     except TransportError as exc:
-        raise ConnectError(f"{host} could not be reached. Check the address and try again.") from exc
+        raise ConnectError(_("%(host)s could not be reached. Check the address and try again.", host=host)) from exc
     except AmoCRMError as exc:
-        raise ConnectError("amoCRM did not accept this token. Copy it again from the integration's "
-                           "“Keys and scopes” tab.") from exc
+        raise ConnectError(_("amoCRM did not accept this token. Copy it again from the integration's "
+                             "“Keys and scopes” tab.")) from exc
     connection = connection_row(workspace.id)
     store_connection(connection, host=host, account=account, auth_type=LONG_LIVED, client_id=None, client_secret=None,
            access_token=token, refresh_token=None, expires_at=_jwt_expiry(token))

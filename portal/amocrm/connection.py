@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from flask import current_app, has_request_context, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
 from portal.amocrm.api import oauth
@@ -194,7 +195,7 @@ def status_choices(connection: AmoCRMConnection | None) -> list[tuple[str, str]]
 def choose_pipeline(workspace_id: int, pipeline_id: int, status_id: int) -> None:
     connection = connection_of(workspace_id)
     if connection is None or not _status_exists(connection.pipelines, pipeline_id, status_id):
-        raise ConnectError("Choose a pipeline and status from the list.")
+        raise ConnectError(_("Choose a pipeline and status from the list."))
     connection.pipeline_id, connection.status_id = pipeline_id, status_id
     db.session.commit()
 
@@ -203,9 +204,9 @@ def refresh_pipelines(workspace_id: int) -> None:
     try:
         pipelines = client_for(workspace_id).get_pipelines()
     except NotConnected as exc:
-        raise ConnectError("Connect amoCRM first.") from exc
+        raise ConnectError(_("Connect amoCRM first.")) from exc
     except AmoCRMError as exc:
-        raise ConnectError("amoCRM did not answer; try again in a minute.") from exc
+        raise ConnectError(_("amoCRM did not answer; try again in a minute.")) from exc
     connection = connection_of(workspace_id)
     db.session.refresh(connection)  # the provider may have stored a new token pair meanwhile
     apply_pipelines(connection, pipelines)

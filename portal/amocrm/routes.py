@@ -3,6 +3,7 @@ under /settings by the settings area)."""
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.amocrm import authorization, connection
@@ -35,7 +36,7 @@ def _page(pipeline_form=None, token_form=None, status: int = 200):
         pipeline_form.target.data = f"{current.pipeline_id}:{current.status_id}"
     button = None
     if current_user.is_owner:
-        state, _ = authorization.create_state(current_user.workspace_id, current_user.id)
+        state, _expires_at = authorization.create_state(current_user.workspace_id, current_user.id)
         button = authorization.button_attributes(state)
     return render_template("connection/settings.html", connection=current, button=button,
                            pipeline_form=pipeline_form, token_form=token_form or LongLivedTokenForm(),
@@ -62,13 +63,13 @@ def choose_pipeline():
     form = PipelineForm()
     form.target.choices = connection.status_choices(connection.connection_of(current_user.workspace_id))
     if form.validate_on_submit():
-        pipeline_id, _, status_id = form.target.data.partition(":")
+        pipeline_id, _colon, status_id = form.target.data.partition(":")
         try:
             connection.choose_pipeline(current_user.workspace_id, int(pipeline_id), int(status_id))
         except (connection.ConnectError, ValueError) as error:
             flash(str(error), "error")
         else:
-            flash("New leads will go to the chosen pipeline and status.", "success")
+            flash(_("New leads will go to the chosen pipeline and status."), "success")
         return redirect(url_for("settings.amocrm.index"))
     return _page(pipeline_form=form, status=400)
 
@@ -77,7 +78,7 @@ def choose_pipeline():
 @permission_required(MANAGE_AMOCRM)
 def rotate_webhook():
     rotate_webhook_secret(current_user.workspace_id)
-    flash("The webhook secret was changed; amoCRM's subscription moves to the new address in a moment.", "success")
+    flash(_("The webhook secret was changed; amoCRM's subscription moves to the new address in a moment."), "success")
     return redirect(url_for("settings.amocrm.index"))
 
 
@@ -89,7 +90,7 @@ def refresh_pipelines():
     except connection.ConnectError as error:
         flash(str(error), "error")
     else:
-        flash("Pipelines reloaded from amoCRM.", "success")
+        flash(_("Pipelines reloaded from amoCRM."), "success")
     return redirect(url_for("settings.amocrm.index"))
 
 
@@ -103,7 +104,7 @@ def long_lived_token():
         except connection.ConnectError as error:
             form.token.errors.append(str(error))
         else:
-            flash("amoCRM connected with the long-lived token.", "success")
+            flash(_("amoCRM connected with the long-lived token."), "success")
             return redirect(url_for("settings.amocrm.index"))
     return _page(token_form=form, status=400)
 
@@ -118,7 +119,7 @@ def new_state():
 @bp.get("/amocrm/auth")
 @permission_required(MANAGE_AMOCRM)
 def auth():
-    state, _ = authorization.create_state(current_user.workspace_id, current_user.id)
+    state, _expires_at = authorization.create_state(current_user.workspace_id, current_user.id)
     return redirect(authorization.consent_url(state))
 
 
@@ -126,15 +127,15 @@ def auth():
 @permission_required(MANAGE_AMOCRM)
 def callback():
     if request.args.get("error"):
-        return _callback_result(False, "Access was not granted in amoCRM, so nothing changed. To connect, "
-                                "start again from Settings → amoCRM and choose “Allow”.", 400)
+        return _callback_result(False, _("Access was not granted in amoCRM, so nothing changed. To connect, "
+                                         "start again from Settings → amoCRM and choose “Allow”."), 400)
     try:
         connected = authorization.complete_authorization(
             current_user.workspace, current_user.id, state=request.args.get("state"),
             code=request.args.get("code"), referer=request.args.get("referer"))
     except connection.ConnectError as error:
         return _callback_result(False, str(error), 400)
-    message = f"amoCRM connected: {connected.account_name or connected.base_domain}."
+    message = _("amoCRM connected: %(account)s.", account=connected.account_name or connected.base_domain)
     if connected.last_error:
         message += " " + connected.last_error
     flash(message, "success")
@@ -178,5 +179,5 @@ def status():
 @permission_required(MANAGE_AMOCRM)
 def disconnect():
     connection.disconnect(current_user.workspace)
-    flash("amoCRM disconnected. Leads and deals stay; new leads wait until you connect again.", "info")
+    flash(_("amoCRM disconnected. Leads and deals stay; new leads wait until you connect again."), "info")
     return redirect(url_for("settings.amocrm.index"))

@@ -2,6 +2,7 @@
 the stored webhook bodies."""
 from datetime import timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 
 from portal.amocrm.push import clear_failed
@@ -20,7 +21,7 @@ class SyncError(Exception):
 
 def retry_lead(lead: Lead) -> None:
     if lead.sync_status != FAILED:
-        raise SyncError("Only a lead whose sync failed can be retried.")
+        raise SyncError(_("Only a lead whose sync failed can be retried."))
     clear_failed([Lead.workspace_id == lead.workspace_id, Lead.id == lead.id])
     schedule_push(lead.workspace_id)
 
@@ -35,7 +36,7 @@ def retry_failed(workspace_id: int) -> int:
 def resume_sync(workspace_id: int) -> None:
     connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
     if connection is None or connection.status != BLOCKED:
-        raise SyncError("Sync is not paused.")
+        raise SyncError(_("Sync is not paused."))
     connection.status = CONNECTED
     connection.last_error = None
     db.session.commit()

@@ -1,6 +1,7 @@
 from functools import wraps
 
 from flask import abort
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.auth.permissions import PERMISSIONS, role_has
@@ -17,7 +18,7 @@ def permission_required(permission: str):
         @login_required
         def wrapped(*args, **kwargs):
             if not role_has(current_user.role, permission):
-                abort(403, "Your role in this workspace can read this but not change it. Ask the workspace owner.")
+                abort(403, _("Your role in this workspace can read this but not change it. Ask the workspace owner."))
             return view(*args, **kwargs)
 
         wrapped.permission = permission

@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
@@ -18,26 +19,26 @@ PASSWORD_RULES = [DataRequired(), acceptable_password]
 
 
 class SignupForm(FlaskForm):
-    workspace_name = StringField("Company or workspace name", validators=[DataRequired(), Length(max=120)])
-    name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
-    email = EmailField("Work e-mail", validators=[DataRequired(), Email(check_deliverability=False),
+    workspace_name = StringField(_l("Company or workspace name"), validators=[DataRequired(), Length(max=120)])
+    name = StringField(_l("Your name"), validators=[DataRequired(), Length(max=120)])
+    email = EmailField(_l("Work e-mail"), validators=[DataRequired(), Email(check_deliverability=False),
                                                   Length(max=254)])
-    password = PasswordField("Password", validators=PASSWORD_RULES)
-    confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password",
-                                                           message="The passwords differ.")])
+    password = PasswordField(_l("Password"), validators=PASSWORD_RULES)
+    confirm = PasswordField(_l("Repeat password"), validators=[DataRequired(), EqualTo("password",
+                                                           message=_l("The passwords differ."))])
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=MAX_LENGTH)])
-    remember = BooleanField("Remember me")
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=MAX_LENGTH)])
+    remember = BooleanField(_l("Remember me"))
 
 
 class AcceptInviteForm(FlaskForm):
-    name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
-    password = PasswordField("Password", validators=PASSWORD_RULES)
-    confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password",
-                                                           message="The passwords differ.")])
+    name = StringField(_l("Your name"), validators=[DataRequired(), Length(max=120)])
+    password = PasswordField(_l("Password"), validators=PASSWORD_RULES)
+    confirm = PasswordField(_l("Repeat password"), validators=[DataRequired(), EqualTo("password",
+                                                           message=_l("The passwords differ."))])
 
     def __init__(self, account_email: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
@@ -45,10 +46,10 @@ class AcceptInviteForm(FlaskForm):
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=MAX_LENGTH)])
-    password = PasswordField("New password", validators=PASSWORD_RULES)
-    confirm = PasswordField("Repeat the new password", validators=[DataRequired(), EqualTo(
-        "password", message="The passwords differ.")])
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=MAX_LENGTH)])
+    password = PasswordField(_l("New password"), validators=PASSWORD_RULES)
+    confirm = PasswordField(_l("Repeat the new password"), validators=[DataRequired(), EqualTo(
+        "password", message=_l("The passwords differ."))])
 
     def __init__(self, account_email: str = "", **kwargs) -> None:
         super().__init__(**kwargs)

@@ -1,5 +1,6 @@
 """Accounts: sign-up, log-in and log-out, accepting an invitation."""
 from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.auth.decorators import permission_required
@@ -33,7 +34,7 @@ def signup():
             form.email.errors.append(str(error))
         else:
             log_in(user)
-            flash("Welcome to Leadpath! Connect your amoCRM account to start.", "success")
+            flash(_("Welcome to Leadpath! Connect your amoCRM account to start."), "success")
             return redirect(url_for("dashboard.index"))
     return render_template("auth/signup.html", form=form)
 
@@ -58,7 +59,7 @@ def login():
             _set_device_cookie(response, form.email.data)
             return response
         attempt.failed()
-        form.password.errors.append("Wrong e-mail or password.")
+        form.password.errors.append(_("Wrong e-mail or password."))
     return render_template("auth/login.html", form=form)
 
 
@@ -81,7 +82,7 @@ def _set_device_cookie(response, email: str) -> None:
 @permission_required(ACCOUNT)
 def logout():
     log_out(current_user)
-    flash("You have been logged out.", "info")
+    flash(_("You have been logged out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -101,6 +102,6 @@ def accept(token: str):
         if current_user.is_authenticated:
             log_out(current_user)
         log_in(user)
-        flash(f"Welcome to {user.workspace.name}!", "success")
+        flash(_("Welcome to %(workspace)s!", workspace=user.workspace.name), "success")
         return redirect(url_for("dashboard.index"))
     return render_template("auth/accept_invite.html", form=form, invite=invite)

@@ -4,6 +4,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.auth.sessions import end_other_sessions
@@ -29,7 +30,7 @@ def normalize_email(email: str) -> str:
 def sign_up(workspace_name: str, name: str, email: str, password: str) -> User:
     email = normalize_email(email)
     if db.session.scalar(select(User.id).where(User.email == email)):
-        raise AccountError("An account with this e-mail already exists. Log in instead.")
+        raise AccountError(_("An account with this e-mail already exists. Log in instead."))
     workspace = Workspace(name=workspace_name.strip())
     user = User(workspace=workspace, name=name.strip(), email=email, role=OWNER)
     user.set_password(password)
@@ -69,7 +70,7 @@ def create_invite(inviter: User, email: str) -> str:
     """A new invite for `email` in the inviter's workspace. Returns the raw token (shown once, in the link)."""
     email = normalize_email(email)
     if db.session.scalar(select(User.id).where(User.email == email)):
-        raise AccountError("That e-mail already has a Leadpath account.")
+        raise AccountError(_("That e-mail already has a Leadpath account."))
     token = secrets.token_urlsafe(32)
     ttl = timedelta(hours=current_app.config["INVITE_TTL_HOURS"])
     db.session.add(Invite(workspace_id=inviter.workspace_id, email=email, token_hash=_token_hash(token),
@@ -81,11 +82,11 @@ def create_invite(inviter: User, email: str) -> str:
 def find_open_invite(token: str) -> Invite:
     invite = db.session.scalar(select(Invite).where(Invite.token_hash == _token_hash(token)))
     if invite is None or invite.revoked_at is not None:
-        raise AccountError("This invite link is not valid. Ask the workspace owner for a new one.")
+        raise AccountError(_("This invite link is not valid. Ask the workspace owner for a new one."))
     if invite.used_at is not None:
-        raise AccountError("This invite link has already been used. Log in instead.")
+        raise AccountError(_("This invite link has already been used. Log in instead."))
     if invite.expires_at <= utcnow():
-        raise AccountError("This invite link has expired. Ask the workspace owner for a new one.")
+        raise AccountError(_("This invite link has expired. Ask the workspace owner for a new one."))
     return invite
 
 
@@ -99,7 +100,7 @@ def accept_invite(token: str, name: str, password: str) -> User:
     ).rowcount
     if claimed != 1 or db.session.scalar(select(User.id).where(User.email == invite.email)):
         db.session.rollback()
-        raise AccountError("This invite link has already been used. Log in instead.")
+        raise AccountError(_("This invite link has already been used. Log in instead."))
     user = User(workspace_id=invite.workspace_id, email=invite.email, name=name.strip(), role=invite.role)
     user.set_password(password)
     db.session.add(user)

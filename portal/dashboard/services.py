@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -90,10 +91,10 @@ def dashboard(workspace_id: int, period: Period) -> dict:
     current = period_figures(workspace_id, period)
     previous = period_figures(workspace_id, period.previous())
     tiles = [
-        ("Leads", current.leads, change_percent(current.leads, previous.leads), "count"),
-        ("Won deals", current.won, change_percent(current.won, previous.won), "count"),
-        ("Revenue", current.revenue, change_percent(current.revenue, previous.revenue), "money"),
-        ("Ad spend", current.spend, change_percent(current.spend, previous.spend), "money"),
+        (_("Leads"), current.leads, change_percent(current.leads, previous.leads), "count"),
+        (_("Won deals"), current.won, change_percent(current.won, previous.won), "count"),
+        (_("Revenue"), current.revenue, change_percent(current.revenue, previous.revenue), "money"),
+        (_("Ad spend"), current.spend, change_percent(current.spend, previous.spend), "money"),
         ("ROI", current.roi, (current.roi - previous.roi) if current.roi is not None and previous.roi is not None
          else None, "percent"),
     ]

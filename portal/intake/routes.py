@@ -1,6 +1,7 @@
 """Settings → Lead form (mounted under /settings by the settings area). The intake itself, POST /api/leads, answers
 beneath Flask: portal.intake.endpoint."""
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.auth.decorators import permission_required
@@ -30,7 +31,7 @@ def update():
         except SettingsInvalid as error:
             form.allowed_origins.errors = [*form.allowed_origins.errors, str(error)]
         else:
-            flash("Lead form settings saved.", "success")
+            flash(_("Lead form settings saved."), "success")
             return redirect(url_for("settings.lead_form.index"))
     return _render_settings(form), 400
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -142,16 +143,17 @@ def check_origin(origin: str) -> str:
         hostname = None
     if not hostname or parts.scheme not in ("http", "https") or parts.path or parts.query or parts.fragment \
             or parts.username or parts.password:
-        raise SettingsInvalid(f"{origin!r} is not an origin like https://example.com (no path).")
+        raise SettingsInvalid(_("%(origin)s is not an origin like https://example.com (no path).",
+                                origin=repr(origin)))
     return origin
 
 
 def update_lead_form_settings(workspace: Workspace, allowed_origins: str, duplicate_window_hours: int) -> None:
     origins = [check_origin(origin) for origin in parse_origins(allowed_origins)]
     if len(origins) > MAX_ORIGINS:
-        raise SettingsInvalid(f"At most {MAX_ORIGINS} origins.")
+        raise SettingsInvalid(_("At most %(count)s origins.", count=MAX_ORIGINS))
     if not 0 <= duplicate_window_hours <= MAX_DUPLICATE_WINDOW_HOURS:
-        raise SettingsInvalid(f"The duplicate window is 0 to {MAX_DUPLICATE_WINDOW_HOURS} hours.")
+        raise SettingsInvalid(_("The duplicate window is 0 to %(hours)s hours.", hours=MAX_DUPLICATE_WINDOW_HOURS))
     workspace.allowed_origins = "\n".join(dict.fromkeys(origins))
     workspace.duplicate_window_hours = duplicate_window_hours
     db.session.commit()

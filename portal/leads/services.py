@@ -117,7 +117,8 @@ def _search_condition(text: str):
         # Stored phones are E.164; a national 8XXXXXXXXXX (Russia) is +7XXXXXXXXXX.
         if len(digits) == 11 and digits.startswith("8"):
             digits = "7" + digits[1:]
-        return Lead.phone.like("+" + digits + "%")
+        # Any part of the number: "916123" finds +79161234567. (Digits only, so no LIKE wildcard can slip in.)
+        return Lead.phone.like("%" + digits + "%")
     pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return func.lower(Lead.name).like(pattern, escape="\\")
 
@@ -184,6 +185,16 @@ def lead_page(workspace_id: int, filters: LeadFilters, cursor: str | None = None
     leads = leads[:page_size]
     return LeadPage(leads, latest_deals(workspace_id, [lead.id for lead in leads]), next_cursor,
                     deal_base_url(workspace_id))
+
+
+# Counting stops here: an exact total of a million rows costs a scan per page view; past it the page says "more than".
+COUNT_LIMIT = 10_000
+
+
+def count_leads(workspace_id: int, filters: LeadFilters) -> int:
+    """How many leads match the filters, up to COUNT_LIMIT + 1 (more than COUNT_LIMIT when it returns that)."""
+    matching = select(Lead.id).where(*_conditions(workspace_id, filters)).limit(COUNT_LIMIT + 1).subquery()
+    return db.session.scalar(select(func.count()).select_from(matching)) or 0
 
 
 def latest_deals(workspace_id: int, lead_ids: list[int]) -> dict[int, Deal]:

@@ -24,6 +24,8 @@ class User(UserMixin, TenantOwned, db.Model):
     role: Mapped[str] = mapped_column(String(16), default=MEMBER)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The language the user chose ("ru", "uk", "en"); None: follow the browser's Accept-Language.
+    locale: Mapped[str | None] = mapped_column(String(8))
 
     workspace: Mapped[Workspace] = relationship(lazy="joined")
     # Deleted with the user by the ORM too, not only by ON DELETE CASCADE: SQLite (the demo) does not enforce

@@ -4,6 +4,7 @@ import hmac
 import secrets
 from datetime import timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -27,7 +28,7 @@ def create_token(workspace_id: int, name: str) -> tuple[ApiToken, str]:
     """A new token; the plain value is returned once and never stored."""
     name = name.strip()
     if not name:
-        raise TokenError("Give the token a name.")
+        raise TokenError(_("Give the token a name."))
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(workspace_id=workspace_id, name=name[:80], token_hash=hash_token(plain), prefix=plain[:10])
     db.session.add(token)

@@ -7,7 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from babel.numbers import format_compact_decimal
+from flask_babel import format_date, get_locale
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
+
+from portal.templating import group_label
 
 PALETTE = ("#2f6fed", "#f08c2e", "#1a7f4b", "#c9372c")
 
@@ -31,10 +36,8 @@ def _nice_ceiling(value: float) -> float:
 
 
 def _short_number(value: float) -> str:
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= limit:
-            text = f"{value / limit:.1f}".rstrip("0").rstrip(".")
-            return f"{text}{suffix}"
+    if abs(value) >= 1e3:  # 12.5K (en), 12,5 тыс. (ru)
+        return format_compact_decimal(value, locale=get_locale() or "en", fraction_digits=1)
     if value != int(value):  # ticks of a small axis (0.25, 0.5, …) would all round to 0 or 1
         return f"{value:.2f}".rstrip("0").rstrip(".")
     return f"{value:.0f}"
@@ -73,7 +76,7 @@ def grouped_bar_chart(labels: Sequence[str], series: Sequence[Series], title: st
     parts = _open(width, height, title) + _legend(series, left, 16) + _gridlines(left, right, top, bottom, maximum)
     if not labels:
         parts.append(f'<text class="chart-empty" x="{width / 2:.1f}" y="{(top + bottom) / 2:.1f}" '
-                     'text-anchor="middle">No data for this period</text>')
+                     f'text-anchor="middle">{escape(_("No data for this period"))}</text>')
     group_width = (right - left) / max(len(labels), 1)
     bar_width = min(28.0, group_width * 0.8 / max(len(series), 1))
     for index, label in enumerate(labels):
@@ -122,22 +125,24 @@ def roi_charts(report, currency: str) -> dict[str, Markup]:
     """The ROI page's two charts: revenue vs spend per row (top 12), leads and won deals over time."""
     top = report.rows[:12]
     channels = grouped_bar_chart(
-        [row.label for row in top],
-        [Series(f"Revenue, {currency}", [row.figures.revenue for row in top], PALETTE[0]),
-         Series(f"Spend, {currency}", [row.figures.spend for row in top], PALETTE[1])],
-        f"Revenue vs spend per {report.query.level}")
-    date_format = "%b %Y" if report.bucket == "month" else "%d %b"
+        [group_label(row.label) for row in top],
+        [Series(_("Revenue, %(currency)s", currency=currency), [row.figures.revenue for row in top], PALETTE[0]),
+         Series(_("Spend, %(currency)s", currency=currency), [row.figures.spend for row in top], PALETTE[1])],
+        {"source": _("Revenue vs spend by source"), "medium": _("Revenue vs spend by medium"),
+         "campaign": _("Revenue vs spend by campaign")}[report.query.level])
+    date_format = "LLL y" if report.bucket == "month" else "d MMM"
     over_time = line_chart(
-        [point.start.strftime(date_format) for point in report.series],
-        [Series("Leads", [point.leads for point in report.series], PALETTE[0]),
-         Series("Won deals", [point.won for point in report.series], PALETTE[2])],
-        f"Leads and won deals per {report.bucket}")
+        [format_date(point.start, date_format) for point in report.series],
+        [Series(_("Leads"), [point.leads for point in report.series], PALETTE[0]),
+         Series(_("Won deals"), [point.won for point in report.series], PALETTE[2])],
+        {"day": _("Leads and won deals per day"), "week": _("Leads and won deals per week"),
+         "month": _("Leads and won deals per month")}[report.bucket])
     return {"channels": channels, "over_time": over_time}
 
 
 def daily_chart(daily) -> Markup:
     """Leads and won deals per day, from (day, leads, won) tuples (the dashboard)."""
-    return line_chart([day.strftime("%d %b") for day, _, _ in daily],
-                      [Series("Leads", [leads for _, leads, _ in daily], PALETTE[0]),
-                       Series("Won deals", [won for _, _, won in daily], PALETTE[2])],
-                      "Leads and won deals per day", height=220)
+    return line_chart([format_date(day, "d MMM") for day, _leads, _won in daily],
+                      [Series(_("Leads"), [leads for _day, leads, _won in daily], PALETTE[0]),
+                       Series(_("Won deals"), [won for _day, _leads, won in daily], PALETTE[2])],
+                      _("Leads and won deals per day"), height=220)

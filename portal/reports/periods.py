@@ -3,9 +3,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-PRESETS = [("7d", "Last 7 days"), ("30d", "Last 30 days"), ("90d", "Last 90 days"),
-           ("this_month", "This month"), ("last_month", "Last month"), ("this_year", "This year"),
-           ("365d", "Last 365 days"), ("custom", "Custom")]
+from flask import flash
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+PRESETS = [("7d", _l("Last 7 days")), ("30d", _l("Last 30 days")), ("90d", _l("Last 90 days")),
+           ("this_month", _l("This month")), ("last_month", _l("Last month")), ("this_year", _l("This year")),
+           ("365d", _l("Last 365 days")), ("custom", _l("Custom"))]
 DEFAULT_PRESET = "30d"
 MAX_DAYS = 3 * 366
 # Dates outside these are typos or probes; within them every period, its previous one and its UTC bounds exist.
@@ -68,6 +72,27 @@ def parse_period(args, timezone: str, default: str = DEFAULT_PRESET) -> Period:
         return Period(start, end, timezone, "custom")
     preset = args.get("period") or default
     return preset_period(preset if preset in dict(PRESETS) and preset != "custom" else default, timezone)
+
+
+def period_warnings(args) -> list[str]:
+    """What parse_period could not use and replaced by the default period, as sentences for the page: a link
+    with a typo still shows a report, and says which part was ignored."""
+    warnings = []
+    preset = args.get("period")
+    if preset and preset not in dict(PRESETS):
+        warnings.append(_("Unknown period “%(value)s”: the default period is shown instead.", value=preset[:40]))
+    for name in ("from", "to"):
+        value = args.get(name)
+        if value and _parse_date(value) is None:
+            warnings.append(_("“%(value)s” is not a date between 1970 and 2199 (YYYY-MM-DD): the default period is "
+                              "shown instead.", value=value[:40]))
+    return warnings
+
+
+def warn_about_period(args) -> None:
+    """On a page (not a CSV or the API, which have no place to show it): flash what the period ignored."""
+    for warning in period_warnings(args):
+        flash(warning, "error")
 
 
 def _parse_date(value) -> date | None:

@@ -1,6 +1,8 @@
 from decimal import Decimal
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_pgettext as _p
 from flask_login import current_user, login_required
 
 from portal.auth.decorators import permission_required
@@ -10,16 +12,21 @@ from portal.reports.api_tokens import TokenError, create_token, list_tokens, rev
 from portal.reports.charts import roi_charts
 from portal.reports.csv_output import csv_response
 from portal.reports.forms import ApiTokenForm
-from portal.reports.periods import PRESETS, parse_period
+from portal.reports.periods import PRESETS, parse_period, warn_about_period
 from portal.reports.services import drill_argument, parse_report_query, roi_report
+from portal.templating import group_label
 from portal.tenancy import current_workspace_id, get_owned_or_404
 
 bp = Blueprint("reports", __name__)
 # Settings → API tokens, for the read-only reports API (mounted under /settings by the settings area).
 tokens_bp = Blueprint("api_tokens", __name__, url_prefix="/api-tokens")
 
-CSV_HEADER = ["group", "spend", "leads", "cpl", "open_deals", "won", "lost", "conversion_percent", "revenue",
-              "average_deal", "cpa", "roi_percent", "cost_share_percent"]
+# Column names in the reader's language; English keeps the identifiers scripts already read.
+CSV_HEADER = [_p("CSV column", "group"), _p("CSV column", "spend"), _p("CSV column", "leads"),
+              _p("CSV column", "cpl"), _p("CSV column", "open_deals"), _p("CSV column", "won"),
+              _p("CSV column", "lost"), _p("CSV column", "conversion_percent"), _p("CSV column", "revenue"),
+              _p("CSV column", "average_deal"), _p("CSV column", "cpa"), _p("CSV column", "roi_percent"),
+              _p("CSV column", "cost_share_percent")]
 
 
 def _query():
@@ -30,6 +37,7 @@ def _query():
 @bp.get("/reports/roi")
 @login_required
 def roi():
+    warn_about_period(request.args)
     report = roi_report(current_workspace_id(), _query())
     return render_template("reports/roi.html", report=report, presets=PRESETS, drill_argument=drill_argument,
                            charts=roi_charts(report, current_user.workspace.currency))
@@ -42,8 +50,8 @@ def roi_csv():
 
     def rows():
         for row in report.rows:
-            yield [row.label, *_csv_figures(row.figures)]
-        yield ["Total", *_csv_figures(report.totals)]
+            yield [group_label(row.label), *_csv_figures(row.figures)]
+        yield [_("Total"), *_csv_figures(report.totals)]
 
     period = report.query.period
     return csv_response(f"roi-{report.query.level}-{period.start}-{period.end}.csv", CSV_HEADER, rows())
@@ -73,8 +81,8 @@ def create():
     new_token = None
     if form.validate_on_submit():
         try:
-            _, new_token = create_token(current_workspace_id(), form.name.data)
-            flash("Token created. Copy it now: it is shown only once.", "success")
+            _token_row, new_token = create_token(current_workspace_id(), form.name.data)
+            flash(_("Token created. Copy it now: it is shown only once."), "success")
         except TokenError as error:
             form.name.errors.append(str(error))
     return render_template("reports/api_tokens.html", tokens=list_tokens(current_workspace_id()), form=form,
@@ -85,5 +93,5 @@ def create():
 @permission_required(MANAGE_API_TOKENS)
 def revoke(token_id: int):
     revoke_token(get_owned_or_404(ApiToken, token_id))
-    flash("Token revoked: requests with it now get 401.", "info")
+    flash(_("Token revoked: requests with it now get 401."), "info")
     return redirect(url_for("settings.api_tokens.index"))

@@ -1,27 +1,40 @@
 import zoneinfo
 
 import phonenumbers
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
+
+from portal.i18n import LANGUAGES, browser_language
 
 CURRENCIES = ["RUB", "USD", "EUR", "KZT", "BYN", "UAH", "UZS", "GBP", "TRY", "AED", "BRL", "INR"]
 
 
 class WorkspaceForm(FlaskForm):
-    name = StringField("Workspace name", validators=[DataRequired(), Length(max=120)])
-    currency = SelectField("Currency", choices=CURRENCIES)
-    timezone = SelectField("Time zone", choices=sorted(zoneinfo.available_timezones()))
-    country = StringField("Country for phone numbers (ISO code, e.g. RU)",
+    name = StringField(_l("Workspace name"), validators=[DataRequired(), Length(max=120)])
+    currency = SelectField(_l("Currency"), choices=CURRENCIES)
+    timezone = SelectField(_l("Time zone"), choices=sorted(zoneinfo.available_timezones()))
+    country = StringField(_l("Country for phone numbers (ISO code, e.g. RU)"),
                           validators=[DataRequired(), Length(min=2, max=2)])
 
     def validate_country(self, field):
         """The default region of the lead form's phone numbers: one that phonenumbers knows."""
         if field.data.strip().upper() not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValidationError("Enter a country code like RU, KZ or US.")
+            raise ValidationError(_("Enter a country code like RU, KZ or US."))
 
 
 class InviteForm(FlaskForm):
-    email = EmailField("Teammate's e-mail", validators=[DataRequired(), Email(check_deliverability=False),
+    email = EmailField(_l("Teammate's e-mail"), validators=[DataRequired(), Email(check_deliverability=False),
                                                         Length(max=254)])
 
+
+class LanguageForm(FlaskForm):
+    """The user's own language (not the workspace's): "" follows the browser."""
+    locale = SelectField(_l("Language"), choices=[])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        automatic = _("As the browser asks (now: %(language)s)", language=LANGUAGES[browser_language()])
+        self.locale.choices = [("", automatic), *LANGUAGES.items()]

@@ -1,6 +1,9 @@
 """The settings area: one /settings prefix and one navigation. The workspace and team tabs are its own; the other
 tabs belong to their features, whose blueprints are mounted here."""
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import refresh
 from flask_login import current_user, login_required
 
 from portal.amocrm.routes import settings_bp as amocrm_tab
@@ -12,8 +15,15 @@ from portal.auth.sessions import end_other_sessions, live_sessions
 from portal.intake.routes import bp as lead_form_tab
 from portal.models import Invite, User
 from portal.reports.routes import tokens_bp as api_tokens_tab
-from portal.settings.forms import InviteForm, WorkspaceForm
-from portal.settings.services import SettingsError, remove_member, revoke_invite, team, update_workspace
+from portal.settings.forms import InviteForm, LanguageForm, WorkspaceForm
+from portal.settings.services import (
+    SettingsError,
+    remove_member,
+    revoke_invite,
+    set_language,
+    team,
+    update_workspace,
+)
 from portal.tenancy import get_owned_or_404
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -21,9 +31,10 @@ for tab in (amocrm_tab, lead_form_tab, api_tokens_tab):
     bp.register_blueprint(tab)
 
 # The navigation of every settings page, in order.
-TABS = [("settings.index", "Workspace"), ("settings.amocrm.index", "amoCRM"), ("settings.lead_form.index", "Lead form"),
-        ("settings.team_page", "Team"), ("settings.api_tokens.index", "API tokens"),
-        ("settings.account", "Your account")]
+TABS = [("settings.index", _l("Workspace")), ("settings.amocrm.index", "amoCRM"),
+        ("settings.lead_form.index", _l("Lead form")), ("settings.team_page", _l("Team")),
+        ("settings.api_tokens.index", _l("API tokens")), ("settings.account", _l("Your account")),
+        ("settings.language", _l("Language"))]
 
 
 @bp.context_processor
@@ -45,7 +56,7 @@ def update():
     if form.validate_on_submit():
         update_workspace(current_user.workspace, form.name.data, form.currency.data, form.timezone.data,
                          form.country.data)
-        flash("Settings saved.", "success")
+        flash(_("Settings saved."), "success")
         return redirect(url_for("settings.index"))
     return render_template("settings/workspace.html", form=form), 400
 
@@ -70,7 +81,7 @@ def invite():
             form.email.errors.append(str(error))
         else:
             new_invite_url = url_for("auth.accept", token=token, _external=True)
-            flash("Invite created. Send the link below to your teammate; it works once.", "success")
+            flash(_("Invite created. Send the link below to your teammate; it works once."), "success")
     users, invites = team(current_user.workspace_id)
     return render_template("settings/team.html", users=users, invites=invites, invite_form=form,
                            new_invite_url=new_invite_url), 200 if new_invite_url else 400
@@ -80,7 +91,7 @@ def invite():
 @permission_required(MANAGE_TEAM)
 def revoke(invite_id: int):
     revoke_invite(get_owned_or_404(Invite, invite_id))
-    flash("Invite revoked.", "info")
+    flash(_("Invite revoked."), "info")
     return redirect(url_for("settings.team_page"))
 
 
@@ -89,11 +100,11 @@ def revoke(invite_id: int):
 def remove(user_id: int):
     member = get_owned_or_404(User, user_id)
     if member.id == current_user.id:
-        flash("You cannot remove yourself.", "error")
+        flash(_("You cannot remove yourself."), "error")
     else:
         try:
             remove_member(member)
-            flash("Teammate removed.", "info")
+            flash(_("Teammate removed."), "info")
         except SettingsError as error:
             flash(str(error), "error")
     return redirect(url_for("settings.team_page"))
@@ -120,7 +131,7 @@ def change_password_view():
         except AccountError as error:
             form.current_password.errors.append(str(error))
         else:
-            flash("Password changed. Every other browser where you were logged in has been logged out.", "success")
+            flash(_("Password changed. Every other browser where you were logged in has been logged out."), "success")
             return redirect(url_for("settings.account"))
     return _account_page(form, 400)
 
@@ -129,5 +140,18 @@ def change_password_view():
 @permission_required(ACCOUNT)
 def end_other_sessions_view():
     end_other_sessions(current_user)  # the form is only its CSRF token, checked before the view
-    flash("Every other browser where you were logged in has been logged out.", "success")
+    flash(_("Every other browser where you were logged in has been logged out."), "success")
     return redirect(url_for("settings.account"))
+
+
+@bp.route("/language", methods=["GET", "POST"])
+@permission_required(ACCOUNT)
+def language():
+    """Each user's own choice, so any member may change it."""
+    form = LanguageForm(locale=current_user.locale or "")
+    if form.validate_on_submit():
+        set_language(current_user, form.locale.data)
+        refresh()  # this response already speaks the new language
+        flash(_("Language saved."), "success")
+        return redirect(url_for("settings.language"))
+    return render_template("settings/language.html", form=form), 400 if form.errors else 200

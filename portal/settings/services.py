@@ -1,4 +1,5 @@
 """Workspace settings and the team. Every function takes the workspace explicitly and commits once."""
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -32,11 +33,17 @@ def remove_member(member: User) -> None:
         owners = db.session.scalar(select(func.count(User.id)).where(
             User.workspace_id == member.workspace_id, User.role == OWNER))
         if owners <= 1:
-            raise SettingsError("The last owner cannot be removed.")
+            raise SettingsError(_("The last owner cannot be removed."))
     db.session.delete(member)
     db.session.commit()
 
 
 def revoke_invite(invite: Invite) -> None:
     invite.revoked_at = utcnow()
+    db.session.commit()
+
+
+def set_language(user: User, locale: str | None) -> None:
+    """The language the user reads Leadpath in; None follows the browser."""
+    user.locale = locale or None
     db.session.commit()

@@ -1,3 +1,5 @@
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, DecimalField, HiddenField, StringField
@@ -7,23 +9,23 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Stop
 def finite(form, field) -> None:
     """NaN and infinities parse as decimals but are no amount (and break the range check)."""
     if field.data is not None and not field.data.is_finite():
-        raise StopValidation("Enter an amount like 1500 or 1500.50.")
+        raise StopValidation(_("Enter an amount like 1500 or 1500.50."))
 
 
 class SpendForm(FlaskForm):
-    date = DateField("Date (or the first day of a range)", validators=[DataRequired()])
-    date_to = DateField("Last day of the range (optional: the amount is spread evenly over the days)",
+    date = DateField(_l("Date (or the first day of a range)"), validators=[DataRequired()])
+    date_to = DateField(_l("Last day of the range (optional: the amount is spread evenly over the days)"),
                         validators=[Optional()])
-    utm_source = StringField("Source (utm_source)", validators=[Length(max=200)])
-    utm_medium = StringField("Medium (utm_medium)", validators=[Length(max=200)])
-    utm_campaign = StringField("Campaign (utm_campaign)", validators=[Length(max=200)])
-    amount = DecimalField("Amount", places=2, validators=[finite, DataRequired(), NumberRange(min=0, max=10 ** 11)])
+    utm_source = StringField(_l("Source (utm_source)"), validators=[Length(max=200)])
+    utm_medium = StringField(_l("Medium (utm_medium)"), validators=[Length(max=200)])
+    utm_campaign = StringField(_l("Campaign (utm_campaign)"), validators=[Length(max=200)])
+    amount = DecimalField(_l("Amount"), places=2, validators=[finite, DataRequired(), NumberRange(min=0, max=10 ** 11)])
 
     def validate_date_to(self, field):
         if field.data and self.date.data and field.data < self.date.data:
-            raise ValidationError("The last day cannot be before the first.")
+            raise ValidationError(_("The last day cannot be before the first."))
         if field.data and self.date.data and (field.data - self.date.data).days > 366:
-            raise ValidationError("A range can cover at most a year.")
+            raise ValidationError(_("A range can cover at most a year."))
 
 
 class EditSpendForm(SpendForm):
@@ -31,7 +33,7 @@ class EditSpendForm(SpendForm):
 
 
 class ImportForm(FlaskForm):
-    file = FileField("CSV file (date,utm_source,utm_medium,utm_campaign,amount)", validators=[FileRequired()])
+    file = FileField(_l("CSV file (date,utm_source,utm_medium,utm_campaign,amount)"), validators=[FileRequired()])
 
 
 class ConfirmImportForm(FlaskForm):

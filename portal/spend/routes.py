@@ -1,12 +1,14 @@
 """Ad spend pages. Any member may manage spend: marketers enter it, it changes no account setting."""
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.auth.decorators import permission_required
 from portal.auth.permissions import CHANGE_SPEND
+from portal.i18n import number
 from portal.models import AdSpend
 from portal.reports.csv_output import csv_response
-from portal.reports.periods import PRESETS, parse_period
+from portal.reports.periods import PRESETS, parse_period, warn_about_period
 from portal.spend.forms import ConfirmImportForm, EditSpendForm, ImportForm, SpendForm
 from portal.spend.services import (
     COLUMNS,
@@ -28,6 +30,7 @@ MAX_PAGE = 1_000_000
 
 
 def _render_index(form, status=200):
+    warn_about_period(request.args)
     period = parse_period(request.args, current_user.workspace.timezone, default="90d")
     # Bounded: a huge ?page= made an OFFSET past PostgreSQL's bigint (a 500); past the last page is just empty.
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
@@ -51,7 +54,8 @@ def add():
         return _render_index(form, 400)
     created, updated = add_spend(current_workspace_id(), form.date.data, form.date_to.data, form.utm_source.data,
                                  form.utm_medium.data, form.utm_campaign.data, form.amount.data)
-    flash(f"Spend saved: {created} new day(s), {updated} updated.", "success")
+    flash(_("Spend saved. New days: %(created)s, updated: %(updated)s.", created=number(created),
+            updated=number(updated)), "success")
     return redirect(url_for("spend.index"))
 
 
@@ -67,7 +71,7 @@ def edit(spend_id: int):
         except SpendError as error:
             form.date.errors.append(str(error))
         else:
-            flash("Spend row updated.", "success")
+            flash(_("Spend row updated."), "success")
             return redirect(url_for("spend.index"))
     return render_template("spend/edit.html", form=form, spend=spend), 400 if form.errors else 200
 
@@ -76,7 +80,7 @@ def edit(spend_id: int):
 @permission_required(CHANGE_SPEND)
 def delete(spend_id: int):
     delete_spend(get_owned_or_404(AdSpend, spend_id))
-    flash("Spend row deleted.", "info")
+    flash(_("Spend row deleted."), "info")
     return redirect(url_for("spend.index"))
 
 
@@ -85,7 +89,7 @@ def delete(spend_id: int):
 def import_preview():
     form = ImportForm()
     if not form.validate_on_submit():
-        flash("Choose a CSV file to import.", "error")
+        flash(_("Choose a CSV file to import."), "error")
         return redirect(url_for("spend.index"))
     try:
         content = decode_upload(form.file.data.read())
@@ -102,15 +106,17 @@ def import_preview():
 def import_confirm():
     form = ConfirmImportForm()
     if not form.validate_on_submit():
-        flash("The import expired; upload the file again.", "error")
+        flash(_("The import expired; upload the file again."), "error")
         return redirect(url_for("spend.index"))
     try:
         created, updated, skipped = import_spend(current_workspace_id(), form.content.data)
     except SpendError as error:
         flash(str(error), "error")
         return redirect(url_for("spend.index"))
-    flash(f"Imported: {created} new, {updated} updated" + (f", {skipped} rows with errors skipped." if skipped
-                                                          else "."), "success")
+    flash(_("Imported. New rows: %(created)s, updated: %(updated)s, skipped with errors: %(skipped)s.",
+            created=number(created), updated=number(updated), skipped=number(skipped)) if skipped else
+          _("Imported. New rows: %(created)s, updated: %(updated)s.", created=number(created),
+            updated=number(updated)), "success")
     return redirect(url_for("spend.index"))
 
 

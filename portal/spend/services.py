@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -78,7 +79,7 @@ def update_spend(spend: AdSpend, day: date, source, medium, campaign, amount: De
         AdSpend.workspace_id == spend.workspace_id, AdSpend.date == day, AdSpend.utm_source == tags[0],
         AdSpend.utm_medium == tags[1], AdSpend.utm_campaign == tags[2], AdSpend.id != spend.id))
     if clash:
-        raise SpendError("Another row already has this date, source, medium and campaign; edit that one.")
+        raise SpendError(_("Another row already has this date, source, medium and campaign; edit that one."))
     spend.date, (spend.utm_source, spend.utm_medium, spend.utm_campaign), spend.amount = day, tags, amount
     db.session.commit()
 
@@ -164,7 +165,7 @@ def decode_upload(data: bytes) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise SpendError("The file is not text (UTF-8 or Windows-1251 expected).")
+    raise SpendError(_("The file is not text (UTF-8 or Windows-1251 expected)."))
 
 
 def preview_import(content: str) -> ImportPreview:
@@ -178,15 +179,18 @@ def preview_import(content: str) -> ImportPreview:
     try:
         return _preview_rows(reader)
     except csv.Error as error:  # a field over csv's 128 KiB limit, a stray quote in a strict dialect
-        return ImportPreview([], [f"Line {reader.line_num} cannot be read as CSV: {error}."])
+        return ImportPreview([], [_("Line %(line)s cannot be read as CSV: %(error)s.", line=reader.line_num,
+                                    error=error)])
 
 
 def _preview_rows(reader) -> ImportPreview:
     header = [name.strip().lower() for name in next(reader, [])]
     missing = [name for name in COLUMNS if name not in header]
     if not header or missing:
-        return ImportPreview([], [f"The header must name the columns {', '.join(COLUMNS)}"
-                                  + (f"; missing: {', '.join(missing)}." if header else ".")])
+        columns, absent = ", ".join(COLUMNS), ", ".join(missing)
+        return ImportPreview([], [_("The header must name the columns %(columns)s; missing: %(missing)s.",
+                                    columns=columns, missing=absent) if header else
+                                  _("The header must name the columns %(columns)s.", columns=columns)])
     positions = {name: header.index(name) for name in COLUMNS}
     rows: list[ImportRow] = []
     seen: dict[tuple, int] = {}
@@ -194,38 +198,38 @@ def _preview_rows(reader) -> ImportPreview:
         if not any(cell.strip() for cell in record):
             continue
         if len(rows) >= MAX_IMPORT_ROWS:
-            return ImportPreview(rows, [f"The file has more than {MAX_IMPORT_ROWS} rows; split it."])
+            return ImportPreview(rows, [_("The file has more than %(count)s rows; split it.", count=MAX_IMPORT_ROWS)])
         values = {name: (record[index] if index < len(record) else "") for name, index in positions.items()}
         row = ImportRow(line, values)
         rows.append(row)
         try:
             day = parse_date(values["date"])
         except ValueError:
-            row.errors.append("date: use YYYY-MM-DD (or DD.MM.YYYY)")
+            row.errors.append(_("date: use YYYY-MM-DD (or DD.MM.YYYY)"))
             day = None
         try:
             amount = parse_amount(values["amount"])
             if amount < 0:
-                row.errors.append("amount: cannot be negative")
+                row.errors.append(_("amount: cannot be negative"))
             elif amount >= MAX_AMOUNT:
-                row.errors.append("amount: too large")
+                row.errors.append(_("amount: too large"))
             amount = amount.quantize(CENT)
         except (InvalidOperation, ValueError):
-            row.errors.append("amount: not a number")
+            row.errors.append(_("amount: not a number"))
             amount = None
         for name in ("utm_source", "utm_medium", "utm_campaign"):
             if len(values[name].strip()) > 200:
-                row.errors.append(f"{name}: longer than 200 characters")
+                row.errors.append(_("%(column)s: longer than 200 characters", column=name))
         if row.errors:
             continue
         key = (day, *_tags(values["utm_source"], values["utm_medium"], values["utm_campaign"]))
         if key in seen:
-            row.errors.append(f"repeats line {seen[key]} (same date, source, medium and campaign)")
+            row.errors.append(_("repeats line %(line)s (same date, source, medium and campaign)", line=seen[key]))
             continue
         seen[key] = line
         row.parsed = (*key, amount)
     if not rows:
-        return ImportPreview([], ["The file has no data rows."])
+        return ImportPreview([], [_("The file has no data rows.")])
     return ImportPreview(rows, [])
 
 

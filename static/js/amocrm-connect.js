@@ -15,8 +15,7 @@
 
   window.leadpathAmocrmDenied = function (details) {
     if (!denied) { return; }
-    denied.textContent = "Access was not granted in amoCRM, so nothing changed. " +
-      "Click the button again and choose “Allow” to connect.";
+    denied.textContent = denied.getAttribute("data-message");  // in the page's language
     denied.hidden = false;
     if (details && details.error_description) { denied.setAttribute("title", details.error_description); }
   };

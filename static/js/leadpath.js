@@ -18,22 +18,33 @@
     name: /^(name|fio|full_?name|your_?name)$/i, phone: /^(phone|tel|telephone|mobile)$/i,
     email: /^(e-?mail|your_?email)$/i, message: /^(message|comment|comments|question|text)$/i
   };
-  var ru = /^ru/i.test(document.documentElement.lang || navigator.language || "");
-  var TEXT = ru ? {
-    name: "Имя", phone: "Телефон", email: "E-mail", message: "Сообщение", send: "Отправить", sending: "Отправляем…",
-    need: "Укажите телефон или e-mail.", ok: "Спасибо! Заявка принята.",
-    queued: "Спасибо! Заявка сохранена и уйдёт, как только появится связь.",
-    soon: "Спасибо! Заявка сохранена и уйдёт через несколько минут.",
-    held: "Заявка ещё не отправлена: не закрывайте страницу, мы повторим попытку.",
-    check: "Проверьте форму: ", failed: "Не удалось отправить заявку."
-  } : {
-    name: "Name", phone: "Phone", email: "E-mail", message: "Message", send: "Send", sending: "Sending…",
-    need: "Leave a phone number or an e-mail.", ok: "Thank you! Your request has been received.",
-    queued: "Thank you! Your request is saved and will be sent as soon as the connection is back.",
-    soon: "Thank you! Your request is saved and will be sent within a few minutes.",
-    held: "Your request is not sent yet: please keep this page open while we retry.",
-    check: "Please check the form: ", failed: "Your request could not be sent."
+  // Texts in the language of the form's data-lang, the script's data-lang, the page's <html lang>, else the browser's.
+  var TEXTS = {
+    ru: { name: "Имя", phone: "Телефон", email: "E-mail", message: "Сообщение", send: "Отправить",
+      sending: "Отправляем…", need: "Укажите телефон или e-mail.", ok: "Спасибо! Заявка принята.",
+      queued: "Спасибо! Заявка сохранена и уйдёт, как только появится связь.",
+      soon: "Спасибо! Заявка сохранена и уйдёт через несколько минут.",
+      held: "Заявка ещё не отправлена: не закрывайте страницу, мы повторим попытку.",
+      check: "Проверьте форму: ", failed: "Не удалось отправить заявку." },
+    uk: { name: "Імʼя", phone: "Телефон", email: "E-mail", message: "Повідомлення", send: "Надіслати",
+      sending: "Надсилаємо…", need: "Вкажіть телефон або e-mail.", ok: "Дякуємо! Заявку прийнято.",
+      queued: "Дякуємо! Заявку збережено, її буде надіслано, щойно зʼявиться звʼязок.",
+      soon: "Дякуємо! Заявку збережено, її буде надіслано за кілька хвилин.",
+      held: "Заявку ще не надіслано: не закривайте сторінку, ми спробуємо ще раз.",
+      check: "Перевірте форму: ", failed: "Не вдалося надіслати заявку." },
+    en: { name: "Name", phone: "Phone", email: "E-mail", message: "Message", send: "Send", sending: "Sending…",
+      need: "Leave a phone number or an e-mail.", ok: "Thank you! Your request has been received.",
+      queued: "Thank you! Your request is saved and will be sent as soon as the connection is back.",
+      soon: "Thank you! Your request is saved and will be sent within a few minutes.",
+      held: "Your request is not sent yet: please keep this page open while we retry.",
+      check: "Please check the form: ", failed: "Your request could not be sent." }
   };
+  function texts(element) {
+    var holder = element && element.closest && element.closest("[data-lang]");
+    var lang = (holder && holder.getAttribute("data-lang")) || script.getAttribute("data-lang") ||
+      document.documentElement.lang || navigator.language || "";
+    return TEXTS[lang.slice(0, 2).toLowerCase()] || TEXTS.en;
+  }
 
   function each(list, callback) { Array.prototype.forEach.call(list, callback); }
   function clip(value, length) { return typeof value === "string" ? value.slice(0, length) : ""; }
@@ -215,7 +226,7 @@
       var data = answer.data;
       if (!answer.final) { return { ok: true, queued: true, saved: answer.saved, status: answer.status }; }
       return answer.status < 300 ? { ok: true, leadId: data.leadId }
-        : { ok: false, status: answer.status, message: data.message || TEXT.failed, errors: data.errors || {} };
+        : { ok: false, status: answer.status, message: data.message || texts().failed, errors: data.errors || {} };
     });
   }
 
@@ -295,6 +306,7 @@
     event.preventDefault();
     if (form.getAttribute("aria-busy")) { return; }
     var status = enhance(form), inputs = inputsOf(form), fields = {}, button = form.querySelector("[type=submit]");
+    var TEXT = texts(form);
     for (var key in inputs) { fields[key] = inputs[key].value; }
     each(form.querySelectorAll(".leadpath-field-error"), function (note) { note.parentNode.removeChild(note); });
     each(form.querySelectorAll("[aria-invalid]"), function (input) {
@@ -326,6 +338,7 @@
   function render(container) {
     if (container.querySelector("form")) { return; }
     var form = document.createElement("form"), hint = document.createElement("p"), id = "leadpath-" + newKey().slice(0, 6);
+    var TEXT = texts(container);
     form.className = "leadpath-form";
     form.setAttribute("data-leadpath", "");
     form.noValidate = true;
