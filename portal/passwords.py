@@ -13,6 +13,7 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import gettext as _
 from werkzeug.security import check_password_hash
 
 MIN_LENGTH = 8
@@ -49,17 +50,16 @@ def common_passwords() -> frozenset[str]:
 
 
 class WeakPassword(ValueError):
-    """Why a new password is refused (the message is shown to the user)."""
+    """Why a new password is refused (the message is shown to the user, in the language of the request that
+    raised it)."""
 
 
 def check_new_password(password: str, email: str = "") -> None:
     """Raise WeakPassword when `password` breaks the rules above, or is the account's e-mail or its local part."""
-    if len(password) < MIN_LENGTH:
-        raise WeakPassword(f"Use at least {MIN_LENGTH} characters.")
-    if len(password) > MAX_LENGTH:
-        raise WeakPassword(f"Use at most {MAX_LENGTH} characters.")
+    if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
+        raise WeakPassword(_("Use at least %(min)s and at most %(max)s characters.", min=MIN_LENGTH, max=MAX_LENGTH))
     folded = password.strip().lower()
     email = email.strip().lower()
     if folded in common_passwords() or (email and folded in {email, email.split("@")[0]}):
-        raise WeakPassword("This password is too common: it is in lists attackers try first. Choose another one; "
-                           "a phrase of several words is easy to remember.")
+        raise WeakPassword(_("This password is too common: it is in lists attackers try first. Choose another one; "
+                             "a phrase of several words is easy to remember."))

@@ -3,6 +3,8 @@ formatted by the locale filters of portal.i18n.)"""
 from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
 
+from portal.auth.decorators import can
+
 # Feature blueprints appear in the navigation once they are registered.
 NAV_ITEMS = [("dashboard.index", _l("Dashboard")), ("leads.index", _l("Leads")), ("reports.roi", _l("Reports")),
              ("settings.index", _l("Settings"))]
@@ -22,6 +24,7 @@ GROUP_LABELS = {"(none)": _l("(none)"), "(amoCRM, no UTM)": _l("(amoCRM, no UTM)
 
 def register_template_helpers(app: Flask) -> None:
     app.context_processor(_navigation)
+    app.add_template_global(can)  # {% if can('leads.change') %}: controls only for roles that may use them
     app.add_template_filter(state_label)
     app.add_template_filter(group_label)
 

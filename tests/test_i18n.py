@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from reports_fixtures import add_lead, add_sale
-from support import post_form, workspace_of
+from support import PASSWORD, log_in, post_form, workspace_of
 
 from portal.extensions import db
 from portal.i18n import compile_catalogs, local_date, local_datetime, money, number, percent, translations_directory
@@ -87,6 +87,40 @@ def test_flash_and_error_pages_in_russian(owner_client):
     html = owner_client.post("/logout", data={"csrf_token": _token(owner_client, "/")}, headers=RU,
                              follow_redirects=True).get_data(as_text=True)
     assert "Вы вышли из Leadpath." in html
+
+
+
+def test_account_page_and_password_rules_in_ukrainian(owner_client):
+    page = owner_client.get("/settings/account", headers=UK).get_data(as_text=True)
+    assert "<h2>Ваш акаунт</h2>" in page and "Де ви увійшли" in page and "Вийти на всіх інших пристроях" in page
+    assert "(цей браузер)" in page and "власник" in page  # the role by its label, not "owner"
+    short = post_form(owner_client, "/settings/account/password", {
+        "current_password": PASSWORD, "password": "short", "confirm": "short"}, page="/settings/account", headers=UK)
+    assert short.status_code == 400 and "Використайте від 8 до 128 символів." in short.get_data(as_text=True)
+    wrong = post_form(owner_client, "/settings/account/password", {
+        "current_password": "not the password", "password": "a long new passphrase", "confirm":
+        "a long new passphrase"}, page="/settings/account", headers=UK).get_data(as_text=True)
+    assert "Поточний пароль неправильний." in wrong
+    common = post_form(owner_client, "/settings/account/password", {
+        "current_password": PASSWORD, "password": "password1", "confirm": "password1"}, page="/settings/account",
+        headers=RU).get_data(as_text=True)
+    assert "Этот пароль слишком распространён" in common
+
+
+def test_the_throttle_page_and_a_role_refusal_in_russian(app, owner, make_user, client):
+    for _attempt in range(5):
+        post_form(client, "/login", {"email": "owner@example.com", "password": "wrong"}, headers=RU)
+    throttled = post_form(client, "/login", {"email": "owner@example.com", "password": PASSWORD}, headers=RU)
+    page = throttled.get_data(as_text=True)
+    assert throttled.status_code == 429 and "<h1>Слишком много неудачных входов</h1>" in page
+    assert "примерно через 1 мин." in page and "Вернуться ко входу" in page
+    make_user("member@example.com", role="member", workspace_id=workspace_of(app, owner))
+    member = app.test_client()
+    log_in(member, "member@example.com")
+    refused = post_form(member, "/reports/spend", {"date": "2026-01-02", "utm_source": "vk", "amount": "9"},
+                        page="/reports/spend", headers=RU)
+    assert refused.status_code == 403
+    assert "Ваша роль в этом пространстве позволяет просматривать это" in refused.get_data(as_text=True)
 
 
 def test_numbers_money_and_dates_follow_the_locale(app, owner, owner_client):

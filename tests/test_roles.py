@@ -135,3 +135,52 @@ def test_the_owner_may_do_what_the_member_may_not(app, owner, owner_client):
     assert owner_client.post(f"/leads/{lead_id}/spam", data={"csrf_token": token}).status_code == 302
     with app.app_context():
         assert db.session.get(Lead, lead_id).is_spam is True
+
+
+def _lead_and_spend(app, owner) -> tuple[int, int]:
+    from portal.extensions import db
+    from portal.models import AdSpend, Lead
+
+    with app.app_context():
+        lead = Lead(workspace_id=workspace_of(app, owner), name="Ann", phone="+79990001122", sync_status="failed")
+        spend = AdSpend(workspace_id=workspace_of(app, owner), date=date.today(), utm_source="yandex",
+                        amount=Decimal("10"))
+        db.session.add_all([lead, spend])
+        db.session.commit()
+        return lead.id, spend.id
+
+
+def _change_controls(client, lead_id: int, spend_id: int) -> dict[str, bool]:
+    """Which buttons (form actions and links) that change leads or spend each page shows."""
+    failed_leads = client.get("/leads?sync=failed").get_data(as_text=True)
+    lead_page = client.get(f"/leads/{lead_id}").get_data(as_text=True)
+    spend_page = client.get("/reports/spend").get_data(as_text=True)
+    return {
+        "retry all": 'action="/sync/leads/retry-failed' in failed_leads,
+        "spam": f'action="/leads/{lead_id}/spam"' in lead_page,
+        "retry": f'action="/sync/leads/{lead_id}/retry' in lead_page,
+        "add spend": '<form method="post" action="/reports/spend"' in spend_page,
+        "import spend": 'action="/reports/spend/import"' in spend_page,
+        "edit spend": f'href="/reports/spend/{spend_id}/edit"' in spend_page,
+        "delete spend": f'action="/reports/spend/{spend_id}/delete"' in spend_page,
+    }
+
+
+def test_a_member_sees_no_buttons_the_role_may_not_use(app, owner, member_client):
+    lead_id, spend_id = _lead_and_spend(app, owner)
+    shown = _change_controls(member_client, lead_id, spend_id)
+    assert not any(shown.values()), f"a member is shown: {[name for name, on in shown.items() if on]}"
+    assert "Ann" in member_client.get(f"/leads/{lead_id}").get_data(as_text=True)  # still reads the lead
+
+
+def test_the_owner_sees_the_buttons_to_change_leads_and_spend(app, owner, owner_client):
+    lead_id, spend_id = _lead_and_spend(app, owner)
+    shown = _change_controls(owner_client, lead_id, spend_id)
+    assert all(shown.values()), f"the owner is not shown: {[name for name, on in shown.items() if not on]}"
+
+
+def test_can_refuses_an_unknown_permission(app):
+    from portal.auth.decorators import can
+
+    with app.test_request_context(), pytest.raises(ValueError, match="unknown permission"):
+        can("leads.chnage")

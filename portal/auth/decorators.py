@@ -7,6 +7,14 @@ from flask_login import current_user, login_required
 from portal.auth.permissions import PERMISSIONS, role_has
 
 
+def can(permission: str) -> bool:
+    """Whether the logged-in user's role holds `permission`: templates show a control only to those who may use it
+    (`{% if can('spend.change') %}`), from the same matrix the routes enforce."""
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+    return bool(current_user and current_user.is_authenticated and role_has(current_user.role, permission))
+
+
 def permission_required(permission: str):
     """Logged in, with a role that holds `permission` (portal.auth.permissions); else 403. The view keeps the
     permission as `view.permission`, which the roles test reads from the URL map."""

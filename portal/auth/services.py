@@ -57,7 +57,7 @@ def change_password(user: User, current_password: str, new_password: str) -> Non
     """Replace `user`'s password, given the current one, and end their other sessions: whoever learnt the old
     password (or holds a session opened with it) is out. The caller keeps this browser's session."""
     if not user.check_password(current_password):
-        raise AccountError("The current password is wrong.")
+        raise AccountError(_("The current password is wrong."))
     user.set_password(new_password)
     end_other_sessions(user)  # commits the new password with it
 
