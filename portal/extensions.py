@@ -55,15 +55,6 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 redis_connection = RedisConnection()
 
-# The webhooks count their own limits in portal.ratelimit (one Redis call): Flask-Limiter's per-request work
-# (finding the view's limits, its context, the header hook) is skipped for them entirely. (The lead intake counts
-# its own too, and never reaches Flask: portal.intake.endpoint.)
-@limiter.request_filter
-def _counts_its_own_limits() -> bool:
-    from flask import request
-
-    return request.path.startswith("/webhooks/amocrm/")
-
 
 # Disconnect handling without a round trip per request. `pool_pre_ping` pings PostgreSQL on EVERY checkout; on the
 # intake and webhook hot paths that was a round trip (and a backend wake-up) as costly as their one INSERT. Here
