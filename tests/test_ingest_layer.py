@@ -5,6 +5,7 @@ import logging
 import socket
 
 import pytest
+from cryptography.fernet import Fernet
 from intake_fixtures import make_workspace as make_lead_workspace
 from intake_fixtures import post_lead
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -224,12 +225,23 @@ def test_one_cached_entry_serves_both_endpoints_and_a_change_here_applies_at_onc
     webhook = make_webhook_workspace(app)
     assert post_lead(client, webhook["public_id"], email="a@example.com").status_code == 201
     [entry] = app.extensions[CACHE_KEY].values()
-    assert entry.id == webhook["id"] and entry.webhook_secret == webhook["secret"]
+    assert entry.id == webhook["id"] and "webhook_secret" not in vars(entry)  # not decrypted for a lead
     assert post_webhook(client, webhook["url"], webhook_body(deal_pairs("add", 1))).status_code == 200
     assert list(app.extensions[CACHE_KEY].values()) == [entry]  # the webhook used the intake's entry
+    assert vars(entry)["webhook_secret"] == webhook["secret"]  # decrypted once, for the webhook
     with app.app_context():
         rotate_webhook_secret(webhook["id"])  # forgets the entry: the old secret stops working at once
     assert post_webhook(client, webhook["url"], webhook_body(deal_pairs("add", 2))).status_code == 404
+
+
+def test_the_intake_never_decrypts_the_webhook_secret(app, database_schema):
+    """The shared entry keeps the secret encrypted until a webhook needs it: a process whose keys cannot read it
+    (a rotation gone wrong) still takes leads."""
+    webhook = make_webhook_workspace(app)
+    other_keys = make_app(ENCRYPTION_KEYS=[Fernet.generate_key().decode()])
+    assert post_lead(other_keys.test_client(), webhook["public_id"], email="a@example.com").status_code == 201
+    [entry] = other_keys.extensions[CACHE_KEY].values()
+    assert entry.sealed_webhook_secret != webhook["secret"] and "webhook_secret" not in vars(entry)
 
 
 def test_each_caller_says_how_old_an_entry_it_accepts(app):

@@ -12,10 +12,12 @@ effect at once (`forget_workspace`). Unknown public ids are not cached.
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Text, select, type_coerce
 
+from portal.crypto import decrypt
 from portal.extensions import db
 from portal.models import AmoCRMConnection, Workspace
 
@@ -30,11 +32,17 @@ class CachedWorkspace:
     country: str
     allowed_origins: frozenset[str]  # normalised by `parse_origins`; empty: any origin
     duplicate_window_hours: int
-    webhook_secret: str
+    sealed_webhook_secret: str  # as stored, encrypted: see `webhook_secret`
     connection_id: int | None  # the amoCRM connection's row, None before connecting
     amocrm_account_id: int | None
     last_webhook_at: datetime | None  # as this process last wrote or read it
     loaded_at: float  # time.monotonic() of the read
+
+    @cached_property
+    def webhook_secret(self) -> str:
+        """Decrypted when a webhook first needs it: the intake never does, so taking leads neither pays for it nor
+        depends on it."""
+        return decrypt(self.sealed_webhook_secret)
 
 
 def cached_workspace(public_id: str, max_age: float) -> CachedWorkspace | None:
@@ -46,7 +54,8 @@ def cached_workspace(public_id: str, max_age: float) -> CachedWorkspace | None:
         return workspace
     row = db.session.execute(
         select(Workspace.id, Workspace.country, Workspace.allowed_origins, Workspace.duplicate_window_hours,
-               Workspace.webhook_secret, AmoCRMConnection.id.label("connection_id"),
+               type_coerce(Workspace.webhook_secret, Text).label("sealed_webhook_secret"),  # no decryption here
+               AmoCRMConnection.id.label("connection_id"),
                AmoCRMConnection.amocrm_account_id, AmoCRMConnection.last_webhook_at)
         .outerjoin(AmoCRMConnection, AmoCRMConnection.workspace_id == Workspace.id)
         .where(Workspace.public_id == public_id)).first()
@@ -55,7 +64,7 @@ def cached_workspace(public_id: str, max_age: float) -> CachedWorkspace | None:
         cache.pop(public_id, None)
         return None
     workspace = CachedWorkspace(row.id, public_id, row.country or "", frozenset(parse_origins(row.allowed_origins)),
-                                row.duplicate_window_hours or 0, row.webhook_secret, row.connection_id,
+                                row.duplicate_window_hours or 0, row.sealed_webhook_secret, row.connection_id,
                                 row.amocrm_account_id, row.last_webhook_at, now)
     if len(cache) >= MAX_ENTRIES:
         cache.clear()
