@@ -5,6 +5,7 @@ import json
 import pytest
 from intake_fixtures import SEED_000_PAYLOAD, leads_of, make_workspace, post_lead, set_workspace
 
+from portal.ingest.workspaces import CACHE_KEY
 from portal.models.lead import PENDING, SKIPPED
 
 
@@ -71,7 +72,7 @@ def test_phone_is_stored_as_e164_read_with_the_workspace_country(app, client, wo
     assert post_lead(client, public_id, phone="8 (999) 123-45-67").status_code == 201
     assert post_lead(client, public_id, phone=79001234567).status_code == 201  # a number, not a string
     set_workspace(app, workspace_id, country="US")
-    app.extensions.pop("leadpath_intake_workspaces", None)  # as after LEAD_WORKSPACE_CACHE_SECONDS
+    app.extensions.pop(CACHE_KEY, None)  # as after LEAD_WORKSPACE_CACHE_SECONDS
     assert post_lead(client, public_id, phone="(650) 253-0000").status_code == 201
     assert post_lead(client, public_id, phone="+44 20 7946 0958").status_code == 201
     assert [lead.phone for lead in leads_of(app, workspace_id)] == [
@@ -336,7 +337,7 @@ def test_allowed_origins_are_enforced(app, client, workspace):
 
 
 def test_answers_carry_the_portals_headers_and_the_callers_request_id(client, workspace):
-    """The endpoint runs beneath Flask's hooks (portal.intake.endpoint): it sets what they set on every answer."""
+    """The endpoint runs beneath Flask's hooks (portal.ingest): it sets what they set on every answer."""
     ok = post_lead(client, workspace[1], headers={"X-Request-ID": "landing-42"}, phone="+79991234567")
     refused = post_lead(client, "no-such-workspace", email="a@example.com")
     preflight = client.options("/api/leads", headers={"Origin": "https://landing.example"})
