@@ -40,6 +40,10 @@ def _request_lines(caplog) -> list[str]:
 def _echo(app, request, name: str):
     if name == "refused":
         raise Refusal(409, "Taken.", retry_after=7, field="name")
+    if name == "unreadable":  # the handler says no page may read this answer
+        raise Refusal(403, "Not from there.", allow_origin=None)
+    if name == "vouched":
+        return json_reply(201, {"name": name}, allow_origin=request.headers.get("Origin"))
     if name == "too-big":
         raise RequestEntityTooLarge()
     if name == "bug":
@@ -64,10 +68,23 @@ def test_a_path_pattern_routes_to_its_handler_with_the_paths_values(layered):
     response = layered.test_client().post("/api/echo/caf%C3%A9", headers={"Origin": "https://shop.example"})
     assert response.status_code == 201
     assert response.get_json() == {"name": "café", "method": "POST"}
-    assert response.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"  # the handler decided nothing: any page
     assert response.headers["Vary"] == "Origin"
     assert response.headers["Content-Length"] == str(len(response.data))
     _portal_headers(response)
+
+
+def test_the_handler_decides_which_origin_may_read_its_answer(layered):
+    """Never a reflection by the layer: the origin the handler names, or no Access-Control-Allow-Origin at all."""
+    client = layered.test_client()
+    vouched = client.post("/api/echo/vouched", headers={"Origin": "https://shop.example"})
+    unreadable = client.post("/api/echo/unreadable", headers={"Origin": "https://evil.example"})
+    assert (vouched.status_code, unreadable.status_code) == (201, 403)
+    assert vouched.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert "Access-Control-Allow-Origin" not in unreadable.headers
+    for response in (vouched, unreadable):
+        assert response.headers["Vary"] == "Origin"
+        assert "Access-Control-Allow-Credentials" not in response.headers
 
 
 @pytest.mark.parametrize("path", ["/api/echo", "/api/echo/", "/api/echo/a/b", "/api/echo/a/"])
@@ -96,7 +113,7 @@ def test_other_methods_are_405_with_allow_and_the_preflight_is_answered(layered)
     assert preflight.status_code == 204 and preflight.data == b"" and "Content-Length" not in preflight.headers
     assert preflight.headers["Access-Control-Allow-Methods"] == "POST, OPTIONS"
     assert preflight.headers["Access-Control-Allow-Headers"] == "Content-Type"
-    assert preflight.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"  # no `vouch`: the POST's answer decides
     _portal_headers(preflight)
 
 
@@ -200,7 +217,7 @@ def test_both_endpoints_answer_503_with_retry_after_while_the_database_is_down(a
                                        "message": response.get_json()["message"]}
         _portal_headers(response)
     assert lead.get_json()["message"] == hook.get_json()["message"]
-    assert lead.headers["Access-Control-Allow-Origin"] == "https://shop.example"  # the snippet can read it
+    assert lead.headers["Access-Control-Allow-Origin"] == "*"  # the snippet can read it (no workspace known)
     warnings = [record.getMessage() for record in caplog.records if record.name == "portal.errors"]
     assert [line.split(":")[0] for line in warnings] == [
         "database unavailable on POST /api/leads", f"database unavailable on POST /webhooks/amocrm/{NOWHERE_UUID}/•••"]

@@ -10,7 +10,8 @@ What the portal's hooks and error handlers do for each of its answers, the layer
 same functions: the request id and the access log line (portal.log_context), the security headers (portal.security),
 400 for a query string nothing can store, the JSON error shape and 503 with Retry-After while the database is
 unavailable (portal.errors), and a logged 500 for anything unexpected. It also answers 405 (with Allow) for a
-method nobody serves, and for an endpoint with `Cors` the preflight and the CORS headers of every answer.
+method nobody serves, and for an endpoint with `Cors` the preflight and the CORS headers of every answer
+(Access-Control-Allow-Origin as the handler or the preflight's `vouch` decides: `*` unless they say otherwise).
 
 A handler runs in an app context, takes the app, werkzeug's request and the path's <values>, and returns a `Reply`
 (`json_reply`) or raises `Refusal` for a 4xx; it may let werkzeug's HTTP errors and database errors propagate.
@@ -19,7 +20,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 
 from flask import Flask
@@ -49,38 +50,50 @@ class Reply:
     status: int
     body: bytes = b""
     headers: Headers = field(default_factory=list)  # besides Content-Length and the layer's own
+    # On an endpoint with `Cors`: the Access-Control-Allow-Origin of this answer, None for none (the page that
+    # asked may not read it). "*" by default: an answer that tells nothing about a workspace's data.
+    allow_origin: str | None = "*"
 
 
-def json_reply(status: int, document: dict, retry_after: int | None = None) -> Reply:
+def json_reply(status: int, document: dict, retry_after: int | None = None, allow_origin: str | None = "*") -> Reply:
     headers = [JSON_TYPE] if retry_after is None else [JSON_TYPE, ("Retry-After", str(retry_after))]
-    return Reply(status, _ENCODER.encode(document).encode(), headers)
+    return Reply(status, _ENCODER.encode(document).encode(), headers, allow_origin)
 
 
-def error_reply(status: int, message: str, retry_after: int | None = None, **extra) -> Reply:
+def error_reply(status: int, message: str, retry_after: int | None = None, allow_origin: str | None = "*",
+                **extra) -> Reply:
     """The portal's one JSON error shape (portal.errors.error_body)."""
-    return json_reply(status, error_body(status, message, **extra), retry_after)
+    return json_reply(status, error_body(status, message, **extra), retry_after, allow_origin)
 
 
 class Refusal(Exception):
-    """A handler's error answer (a 4xx), decided on the way: raised, and answered as JSON by the layer."""
+    """A handler's error answer (a 4xx), decided on the way: raised, and answered as JSON by the layer.
+    `allow_origin` as on `Reply`."""
 
-    def __init__(self, status: int, message: str, retry_after: int | None = None, **extra) -> None:
+    def __init__(self, status: int, message: str, retry_after: int | None = None, *,
+                 allow_origin: str | None = "*", **extra) -> None:
         super().__init__(message)
         self.status, self.message, self.retry_after, self.extra = status, message, retry_after, extra
+        self.allow_origin = allow_origin
 
 
 Handler = Callable[..., Reply]  # handler(app, request, **path_values) -> Reply
 PORTAL = object()  # in place of a handler: the Flask portal answers this method on this path
 
 
+Vouch = Callable[[Flask, Request], str | None]  # vouch(app, preflight request) -> its Access-Control-Allow-Origin
+
+
 @dataclass(frozen=True)
 class Cors:
-    """Pages on any site may call the endpoint (its handler checks the origin where that matters): the layer
-    answers the preflight and puts Access-Control-Allow-Origin on every answer, errors included, so the page can
-    read them."""
+    """Pages on other sites may call the endpoint: the layer answers the preflight and puts the CORS headers on
+    every answer, errors included. Which origin may read an answer is the handler's to say (`Reply.allow_origin`,
+    `Refusal(allow_origin=…)`); the preflight's, `vouch`'s (in an app context), else `*`. No answer allows
+    credentials."""
 
     allow_headers: str  # the request headers a page may send
     max_age: int = 86400  # seconds a browser may keep the preflight's answer
+    vouch: Vouch | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,8 @@ class _Route:
             ("Access-Control-Allow-Methods", ", ".join([*served, "OPTIONS"])),
             ("Access-Control-Allow-Headers", self.cors.allow_headers),
             ("Access-Control-Max-Age", str(self.cors.max_age))])
+        self.vouched_preflight = (_preflight_of(self.preflight, self.cors.vouch)
+                                  if self.cors is not None and self.cors.vouch is not None else None)
 
 
 class IngestLayer:
@@ -147,14 +162,17 @@ class IngestLayer:
             reply = self._run(handler, Request(environ), values, method, path)
         elif method == "OPTIONS" and route.preflight is not None:
             reply = route.preflight
+            if route.vouched_preflight is not None:
+                reply = self._run(route.vouched_preflight, Request(environ), {}, method, path)
         else:
             reply = route.method_not_allowed
         headers = [*reply.headers, ("X-Request-ID", request_id)]
         if reply.status != 204:  # a 204 has no body, and no Content-Length either (RFC 9110)
             headers.append(("Content-Length", str(len(reply.body))))
         if route.cors:
-            headers += [("Access-Control-Allow-Origin", environ.get("HTTP_ORIGIN") or "*"),
-                        ("Access-Control-Expose-Headers", "Retry-After"), ("Vary", "Origin")]
+            if reply.allow_origin is not None:
+                headers.append(("Access-Control-Allow-Origin", reply.allow_origin))
+            headers += [("Access-Control-Expose-Headers", "Retry-After"), ("Vary", "Origin")]
         start_response(STATUS_LINES[reply.status], [*headers, *security_headers(self.app.config)])
         log_request(method, _as_utf8(path), reply.status, started)
         return [reply.body]
@@ -167,7 +185,8 @@ class IngestLayer:
             with self.app.app_context():
                 return handler(self.app, request, **values)
         except Refusal as refusal:
-            return error_reply(refusal.status, refusal.message, refusal.retry_after, **refusal.extra)
+            return error_reply(refusal.status, refusal.message, refusal.retry_after, refusal.allow_origin,
+                               **refusal.extra)
         except HTTPException as error:  # werkzeug's own refusals: a body over MAX_CONTENT_LENGTH, cut short, …
             return error_reply(error.code or 400, error.description or error.name)
         except Exception as error:  # noqa: BLE001 - every other error is answered here, as Flask's handlers do
@@ -176,6 +195,11 @@ class IngestLayer:
                 return error_reply(503, UNAVAILABLE_MESSAGE, RETRY_AFTER_SECONDS)
             log_unexpected(method, _as_utf8(path), error)
             return error_reply(500, UNEXPECTED_MESSAGE)
+
+
+def _preflight_of(preflight: Reply, vouch: Vouch) -> Handler:
+    """The route's preflight answer with the origin `vouch` allows, run as a handler (its errors answered alike)."""
+    return lambda app, request: replace(preflight, allow_origin=vouch(app, request))
 
 
 def _as_utf8(wsgi_text: str) -> str:

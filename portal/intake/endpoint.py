@@ -9,12 +9,14 @@ from flask import Flask
 from werkzeug.wrappers import Request
 
 from portal.ingest.layer import Cors, Refusal, Reply, json_reply
+from portal.ingest.workspaces import CachedWorkspace
 from portal.intake.services import (
     WorkspaceNotFound,
     accept_lead,
     check_rate_limits,
     find_workspace,
     origin_allowed,
+    preflight_over_limit,
 )
 from portal.intake.submission import (
     IDEMPOTENCY_HEADER,
@@ -28,7 +30,6 @@ from portal.intake.submission import (
 from portal.log_context import workspace_id_var
 
 PATH = "/api/leads"
-CORS = Cors(allow_headers=f"Content-Type, {IDEMPOTENCY_HEADER}, {WORKSPACE_HEADER}")  # the POST checks the origin
 WRONG_METHOD = "Send leads with POST."
 ACCEPTED_MESSAGE = "Thank you! Your request has been received."
 _LIMIT_NAMES = {"ip": "address", "workspace": "workspace"}
@@ -41,7 +42,7 @@ def submit_lead(app: Flask, request: Request) -> Reply:
     except BodyError as error:
         document, body_error = {}, error
     # Every request counts, bad bodies included (they are keyed to the workspace "-").
-    public_id = workspace_public_id(document, request.headers)
+    public_id = workspace_public_id(document, request.headers, request.args)
     exceeded = check_rate_limits(app, request.remote_addr or "127.0.0.1", public_id or "-")
     if exceeded is not None:
         raise Refusal(429, f"Too many leads from this {_LIMIT_NAMES[exceeded.name]}: "
@@ -53,19 +54,48 @@ def submit_lead(app: Flask, request: Request) -> Reply:
     except WorkspaceNotFound:
         raise _unknown_workspace() from None
     workspace_id_var.set(str(workspace.id))
-    if not origin_allowed(workspace, request.headers.get("Origin"), lambda: _own_origins(app, request)):
-        raise Refusal(403, "This site is not allowed to send leads to this workspace.")
+    readable_by = _readable_by(app, request, workspace)
+    if readable_by is None and request.headers.get("Origin"):  # never reflected: that site may not read it
+        raise Refusal(403, "This site is not allowed to send leads to this workspace.", allow_origin=None)
     try:
         submission = validate(document, request.headers, workspace.country)
     except SubmissionInvalid as invalid:
-        raise Refusal(400, "Some fields are not valid.", errors=invalid.errors) from None
+        raise Refusal(400, "Some fields are not valid.", allow_origin=readable_by, errors=invalid.errors) from None
     user_agent = request.headers.get("User-Agent", "")[:512].replace("\x00", "") or None
     try:
         accepted = accept_lead(workspace, submission, request.remote_addr, user_agent)
     except WorkspaceNotFound:
         raise _unknown_workspace() from None
     return json_reply(201 if accepted.created else 200,
-                      {"success": True, "leadId": accepted.lead_id, "message": ACCEPTED_MESSAGE})
+                      {"success": True, "leadId": accepted.lead_id, "message": ACCEPTED_MESSAGE},
+                      allow_origin=readable_by)
+
+
+def vouch_for_preflight(app: Flask, request: Request) -> str | None:
+    """The preflight's Access-Control-Allow-Origin. A browser's preflight has no body, so it knows the workspace
+    only when the page names it in the query string (or a client sends the X-Workspace header): then the
+    workspace's answer (`*`, the asking origin, or none for a refused one); otherwise `*`, and the POST's answer
+    decides who may read it. Such a read counts against the address's lead limit; over it, `*`."""
+    public_id = workspace_public_id({}, request.headers, request.args)
+    if public_id is None or preflight_over_limit(app, request.remote_addr or "127.0.0.1"):
+        return "*"
+    try:
+        workspace = find_workspace(public_id)
+    except WorkspaceNotFound:
+        return "*"
+    return _readable_by(app, request, workspace)
+
+
+CORS = Cors(allow_headers=f"Content-Type, {IDEMPOTENCY_HEADER}, {WORKSPACE_HEADER}", vouch=vouch_for_preflight)
+
+
+def _readable_by(app: Flask, request: Request, workspace: CachedWorkspace) -> str | None:
+    """Access-Control-Allow-Origin for this workspace's answers: `*` when it takes leads from any site, the
+    request's Origin when it is allowed, None for a refused origin (or none at all: not a browser)."""
+    if not workspace.allowed_origins:
+        return "*"
+    origin = request.headers.get("Origin")
+    return origin if origin and origin_allowed(workspace, origin, lambda: _own_origins(app, request)) else None
 
 
 def _unknown_workspace() -> Refusal:
