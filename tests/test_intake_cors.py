@@ -108,3 +108,14 @@ def test_a_lead_may_name_its_workspace_in_the_query_string(app, client, restrict
     assert response.status_code == 201, response.get_json()
     assert _allow_origin(response) == "https://shop.example"
     assert [lead.email for lead in leads_of(app, workspace_id)] == ["query@example.com"]
+
+
+def test_preflights_that_name_a_workspace_count_against_the_address_limit(database_schema, restricted_workspace):
+    """Each reads the workspace: over the address's lead limit the preflight reads nothing and answers `*`."""
+    from support import make_app
+
+    _workspace_id, public_id = restricted_workspace
+    client = make_app(LEAD_RATE_LIMIT_IP="2 per minute").test_client()
+    answers = [_allow_origin(_preflight(client, f"?userAccountId={public_id}")) for _ in range(3)]
+    assert answers == [None, None, "*"]
+    assert post_lead(client, public_id, headers={"Origin": EVIL}, phone="+79991234567").status_code == 429
