@@ -27,7 +27,7 @@ def create_app(config_class=None, **overrides) -> Flask:
     from portal.log_context import configure_logging
 
     configure_logging(app)
-    install_lead_endpoint(app)
+    install_ingest_layer(app)
     install_proxy_fix(app)
     size_database_pool(app)
     register_extensions(app)
@@ -45,11 +45,11 @@ def size_database_pool(app: Flask) -> None:
                                                    "pool_size": app.config["DATABASE_POOL_SIZE"]}
 
 
-def install_lead_endpoint(app: Flask) -> None:
-    """POST /api/leads beneath Flask (portal.intake.endpoint); inside ProxyFix, so it sees the client's address."""
-    from portal.intake.endpoint import LeadEndpoint
+def install_ingest_layer(app: Flask) -> None:
+    """The hot public endpoints beneath Flask (portal.ingest); inside ProxyFix, so they see the client's address."""
+    from portal.ingest.routes import mount_ingest_layer
 
-    app.wsgi_app = LeadEndpoint(app, app.wsgi_app)
+    mount_ingest_layer(app)
 
 
 PROXY_FIX_SETTINGS = {"x_for": "PROXY_FIX_X_FOR", "x_proto": "PROXY_FIX_X_PROTO", "x_host": "PROXY_FIX_X_HOST",
@@ -102,7 +102,6 @@ def register_template_helpers(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from portal.amocrm.routes import bp as connection_bp
     from portal.amocrm.sync_routes import bp as sync_bp
-    from portal.amocrm.webhook_routes import bp as webhooks_bp
     from portal.auth.routes import bp as auth_bp
     from portal.dashboard.routes import bp as dashboard_bp
     from portal.extensions import csrf
@@ -124,7 +123,6 @@ def register_blueprints(app: Flask) -> None:
         reports_bp,
         spend_bp,
         sync_bp,
-        webhooks_bp,
         metrics_bp,
     ):
         app.register_blueprint(blueprint)

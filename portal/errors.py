@@ -12,7 +12,9 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from portal.extensions import db
 from portal.i18n import browser_language, requested_language
-from portal.log_context import loggable_path
+from portal.masking import mask_path
+
+error_log = logging.getLogger("portal.errors")
 
 JSON_PREFIXES = ("/api/", "/webhooks/", "/amocrm/status", "/amocrm/secrets", "/healthz", "/readyz", "/metrics")
 
@@ -96,20 +98,35 @@ def _http_error(error: HTTPException):
 
 UNEXPECTED_MESSAGE = "Something went wrong on our side. It has been logged; please try again in a moment."
 UNAVAILABLE_MESSAGE = "Leadpath cannot reach its database right now. Please try again in a moment."
-RETRY_AFTER_SECONDS = 5
+RETRY_AFTER_SECONDS = 5  # the Retry-After of every 503 while the database is unavailable
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """The database is down or restarting (a connection refused, lost or reset), not a bug in a query: such an
+    error is answered 503 with Retry-After (RETRY_AFTER_SECONDS), which the snippet, amoCRM and API clients retry,
+    by the portal's handlers and by the ingest layer alike. Other database errors are bugs: 500."""
+    return isinstance(error, DBAPIError) and (error.connection_invalidated
+                                              or isinstance(error, OperationalError | InterfaceError))
+
+
+def log_database_unavailable(method: str, path: str, error: DBAPIError) -> None:
+    error_log.warning("database unavailable on %s %s: %s", method, mask_path(path),
+                      error.orig.__class__.__name__ if error.orig else error.__class__.__name__)
+
+
+def log_unexpected(method: str, path: str, error: BaseException) -> None:
+    error_log.error("Unhandled error on %s %s", method, mask_path(path), exc_info=error)
 
 
 def _database_error(error: DBAPIError):
-    """The database is down or restarting (a connection error): 503 with Retry-After, so the snippet and API
-    clients retry. Other database errors are bugs: 500 as usual."""
-    if not (error.connection_invalidated or is_connection_error(error)):
+    """503 with Retry-After while the database is unavailable (JSON on the API, a page of its own elsewhere)."""
+    if not database_unavailable(error):
         return _unexpected_error(error)
     try:
         db.session.rollback()
     except DBAPIError:
         pass
-    logging.getLogger("portal.errors").warning("database unavailable on %s %s: %s", request.method, loggable_path(),
-                                               error.orig.__class__.__name__ if error.orig else error)
+    log_database_unavailable(request.method, request.path, error)
     if wants_json():
         response, status = error_response(503, UNAVAILABLE_MESSAGE)
     else:
@@ -125,13 +142,9 @@ def _database_error(error: DBAPIError):
     return response, status
 
 
-def is_connection_error(error: DBAPIError) -> bool:
-    return isinstance(error, OperationalError | InterfaceError)
-
-
 def _unexpected_error(error: Exception):
     if isinstance(error, HTTPException):
         return _http_error(error)
     db.session.rollback()
-    logging.getLogger("portal.errors").exception("Unhandled error on %s %s", request.method, loggable_path())
+    log_unexpected(request.method, request.path, error)
     return _render(500, str(STATUS_PAGES[500][0]), UNEXPECTED_MESSAGE if wants_json() else str(STATUS_PAGES[500][1]))

@@ -3,7 +3,7 @@ import time
 
 import fakeredis
 import redis
-from flask import Flask, current_app, request
+from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -52,13 +52,6 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 redis_connection = RedisConnection()
-
-# The webhooks count their own limits in portal.ratelimit (one Redis call): Flask-Limiter's per-request work
-# (finding the view's limits, its context, the header hook) is skipped for them entirely. (The lead intake counts
-# its own too, and never reaches Flask: portal.intake.endpoint.)
-@limiter.request_filter
-def _counts_its_own_limits() -> bool:
-    return request.path.startswith("/webhooks/amocrm/")
 
 
 # Disconnect handling without a round trip per request. `pool_pre_ping` pings PostgreSQL on EVERY checkout; on the

@@ -44,10 +44,17 @@ def configure_logging(app: Flask) -> None:
 
 
 def _start_request() -> None:
-    g.request_id = new_request_id(request.headers.get("X-Request-ID", ""))
+    g.request_id = start_request(request.headers.get("X-Request-ID", ""))
     g.request_started = time.perf_counter()
-    request_id_var.set(g.request_id)
+
+
+def start_request(incoming_request_id: str) -> str:
+    """Begin a request's log context (the Flask portal and the ingest layer alike): its request id (returned, for
+    the X-Request-ID answer header) and no workspace yet."""
+    request_id = new_request_id(incoming_request_id)
+    request_id_var.set(request_id)
     workspace_id_var.set("-")
+    return request_id
 
 
 def new_request_id(incoming: str) -> str:
@@ -64,15 +71,17 @@ def _log_request(response):
         user = g.get("_login_user")
         if user is not None and getattr(user, "is_authenticated", False):
             workspace_id_var.set(str(user.workspace_id))
-        request_log = logging.getLogger("portal.request")
-        if request_log.isEnabledFor(logging.INFO):
-            duration_ms = (time.perf_counter() - started) * 1000
-            request_log.info("%s %s %s %.1fms", request.method, loggable_path(), response.status_code, duration_ms)
+        log_request(request.method, request.path, response.status_code, started)
         response.headers["X-Request-ID"] = g.request_id
     return response
 
 
-def loggable_path() -> str:
-    """The request's path with the secrets that travel in paths masked (never the query string: it may carry
-    personal data or OAuth codes)."""
-    return mask_path(request.path)
+_request_log = logging.getLogger("portal.request")
+
+
+def log_request(method: str, path: str, status: int, started: float) -> None:
+    """The one access log line of a request (`started`: its time.perf_counter()), its path masked."""
+    if _request_log.isEnabledFor(logging.INFO):
+        duration_ms = (time.perf_counter() - started) * 1000
+        _request_log.info("%s %s %s %.1fms", method, mask_path(path), status, duration_ms)
+

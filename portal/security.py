@@ -7,9 +7,6 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-# They read their bodies themselves, as bytes, and check them (the guard must not consume them). The lead
-# intake does too, and never reaches Flask's hooks (portal.intake.endpoint).
-RAW_BODY_BLUEPRINTS = ("webhooks",)
 
 
 def register_security(app: Flask) -> None:
@@ -23,7 +20,7 @@ def _refuse_unstorable_input() -> None:
     characters percent-encoded. Checked once here rather than in every form and view."""
     if unstorable_query(request.query_string):
         abort(400, _("The address contains characters that are not allowed in it."))
-    if request.method == "POST" and request.mimetype in FORM_TYPES and request.blueprint not in RAW_BODY_BLUEPRINTS:
+    if request.method == "POST" and request.mimetype in FORM_TYPES:
         if any("\x00" in key or "\x00" in value for key, value in request.form.items(multi=True)):
             abort(400, _("The form contains a NUL character, which cannot be stored. Remove it and try again."))
 
@@ -32,7 +29,7 @@ UNSTORABLE_QUERY_MESSAGE = "The address contains characters that are not allowed
 
 
 def unstorable_query(query: bytes) -> bool:
-    """A NUL (%00) or raw non-ASCII bytes in a query string (the lead intake checks it too, beneath Flask)."""
+    """A NUL (%00) or raw non-ASCII bytes in a query string (the ingest layer checks it too, beneath Flask)."""
     return bool(query) and (b"%00" in query or not query.isascii())
 
 

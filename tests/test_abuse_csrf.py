@@ -1,23 +1,23 @@
 """Every state-changing route refuses a request without a CSRF token (400), logged in or not, except the
 machine endpoints listed here on purpose: a new exemption (or a new machine endpoint) fails this test until it is
-added to the list with a reason. The lead API (POST /api/leads) is not a Flask route at all: portal.intake.endpoint
-serves it beneath Flask, public and without a token by design (landing pages call it cross-origin)."""
+added to the list with a reason. The lead API (POST /api/leads) and the amoCRM webhook receiver are not Flask routes
+at all: the ingest layer (portal.ingest) serves them beneath Flask, public and without a token by design (landing
+pages call the lead API cross-origin; amoCRM's servers authenticate by the workspace's public id + secret in the
+URL)."""
 import pytest
 from support import log_in
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # endpoint → why it takes no CSRF token (it authenticates some other way, or changes nothing)
 CSRF_EXEMPT = {
-    "webhooks.amocrm": "amoCRM's servers; authenticated by the workspace public id + secret in the URL",
     "connection.secrets_hook": "amoCRM's servers post an integration's keys; bound to a server-made OAuth state",
 }
 
-# Blueprints exempt as a whole → why. Apart from the webhook receiver they must have no state-changing route.
+# Blueprints exempt as a whole → why. They must have no state-changing route.
 CSRF_EXEMPT_BLUEPRINTS = {
     "health": "liveness and readiness probes (GET)",
     "metrics": "the Prometheus scrape (GET; bearer token or loopback)",
     "reports_api": "the read-only JSON API (GET; bearer API token, no session)",
-    "webhooks": "amoCRM's webhook deliveries (see webhooks.amocrm above)",
 }
 
 
@@ -27,7 +27,7 @@ def test_exempt_blueprints_are_the_listed_ones_and_read_only(app):
     names = {blueprint.name for blueprint in csrf._exempt_blueprints}
     assert names == set(CSRF_EXEMPT_BLUEPRINTS)
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.split(".")[0] in names - {"webhooks"}:
+        if rule.endpoint.split(".")[0] in names:
             assert not rule.methods & STATE_CHANGING, f"{rule.rule} changes state in a CSRF-exempt blueprint"
 
 
@@ -90,7 +90,7 @@ def test_a_token_from_another_session_is_refused(app, owner, make_user):
 
 
 def test_the_lead_api_is_no_flask_route_and_takes_leads_without_a_token(app):
-    """A Flask route for POST /api/leads would never be reached (portal.intake.endpoint answers first)."""
+    """A Flask route for POST /api/leads would never be reached (portal.ingest answers first)."""
     from intake_fixtures import make_workspace, post_lead
 
     adapter = app.url_map.bind("localhost")
@@ -98,3 +98,15 @@ def test_the_lead_api_is_no_flask_route_and_takes_leads_without_a_token(app):
     _workspace_id, public_id = make_workspace(app)
     response = post_lead(app.test_client(), public_id, email="ann@example.com")
     assert response.status_code == 201, response.get_json()
+
+
+def test_the_webhook_receiver_is_no_flask_route_and_takes_deliveries_without_a_token(app):
+    """amoCRM's servers have no session: the ingest layer answers them beneath Flask, CSRF included."""
+    from webhooks_fixtures import deal_pairs, make_workspace, post_webhook, webhook_body
+
+    app.config["WTF_CSRF_ENABLED"] = True
+    adapter = app.url_map.bind("localhost")
+    assert not adapter.test("/webhooks/amocrm/x/y", method="POST")
+    workspace = make_workspace(app)
+    response = post_webhook(app.test_client(), workspace["url"], webhook_body(deal_pairs("add", 1)))
+    assert response.status_code == 200, response.get_json()

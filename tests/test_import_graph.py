@@ -15,7 +15,7 @@ FACTORY = "app factory: features are imported when the app is built, so plain li
 CLI = "CLI command: what only this command needs is imported when it runs, not by every web process at start-up"
 ALLOWED_FUNCTION_IMPORTS = {
     ("portal", "create_app"): FACTORY,
-    ("portal", "install_lead_endpoint"): FACTORY,
+    ("portal", "install_ingest_layer"): FACTORY,
     ("portal", "install_proxy_fix"): FACTORY,
     ("portal", "register_extensions"): FACTORY,
     ("portal", "register_template_helpers"): FACTORY,

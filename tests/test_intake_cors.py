@@ -2,13 +2,11 @@
 or is `*` where the workspace allows any; a refused origin is never reflected — not on the preflight, not on the
 403. (Nothing is sent with credentials: no answer allows them.)
 
-The answers are made by portal.intake.endpoint. The tests marked `xfail(strict=True)` describe CORS answers that
-endpoint does not give yet; strict, so each one fails the run as soon as the endpoint passes it and its mark must
-be removed."""
+The answers are made by the ingest layer (portal.ingest.layer) as the lead handler decides
+(portal.intake.endpoint)."""
 import pytest
-from intake_fixtures import make_workspace, post_lead, set_workspace
+from intake_fixtures import leads_of, make_workspace, post_lead, set_workspace
 
-ALLOWS_ANY_YET = pytest.mark.xfail(strict=True, reason="portal.intake.endpoint still reflects every Origin")
 EVIL = "https://evil.example"
 
 
@@ -29,7 +27,6 @@ def _allow_origin(response):
     return response.headers.get("Access-Control-Allow-Origin")
 
 
-@ALLOWS_ANY_YET
 def test_the_preflight_never_reflects_an_origin_it_cannot_vouch_for(client):
     """A preflight carries no body: it cannot know the workspace, so it cannot vouch for the asking origin."""
     response = client.options("/api/leads", headers={"Origin": EVIL, "Access-Control-Request-Method": "POST",
@@ -40,7 +37,6 @@ def test_the_preflight_never_reflects_an_origin_it_cannot_vouch_for(client):
     assert "Access-Control-Allow-Credentials" not in response.headers
 
 
-@ALLOWS_ANY_YET
 def test_a_refused_origin_is_not_reflected_on_the_403(client, restricted_workspace):
     _workspace_id, public_id = restricted_workspace
     response = post_lead(client, public_id, headers={"Origin": EVIL}, phone="+79991234568")
@@ -49,7 +45,6 @@ def test_a_refused_origin_is_not_reflected_on_the_403(client, restricted_workspa
     assert "Access-Control-Allow-Credentials" not in response.headers
 
 
-@ALLOWS_ANY_YET
 def test_a_workspace_that_allows_any_origin_answers_with_a_star(client, open_workspace):
     _workspace_id, public_id = open_workspace
     created = post_lead(client, public_id, headers={"Origin": "https://landing.example"}, phone="+79991234567")
@@ -78,3 +73,49 @@ def test_the_portals_own_pages_are_allowed(client, restricted_workspace):
     response = post_lead(client, public_id, headers={"Origin": "http://localhost"}, email="own@example.com")
     assert response.status_code == 201
     assert _allow_origin(response) == "http://localhost"
+
+
+def _preflight(client, query="", headers=None):
+    return client.options("/api/leads" + query, headers={"Origin": EVIL, "Access-Control-Request-Method": "POST",
+                                                         **(headers or {})})
+
+
+def test_a_preflight_that_names_a_restricted_workspace_answers_for_it(client, restricted_workspace):
+    """In the query string (a browser's preflight has no body and no header values) or the X-Workspace header."""
+    _workspace_id, public_id = restricted_workspace
+    refused = _preflight(client, f"?userAccountId={public_id}")
+    by_header = _preflight(client, headers={"X-Workspace": public_id})
+    allowed = _preflight(client, f"?userAccountId={public_id}", headers={"Origin": "https://shop.example"})
+    assert refused.status_code == by_header.status_code == allowed.status_code == 204
+    assert _allow_origin(refused) is None and _allow_origin(by_header) is None
+    assert _allow_origin(allowed) == "https://shop.example"
+    for response in (refused, by_header, allowed):
+        assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+def test_a_preflight_that_names_an_open_or_unknown_workspace_answers_with_a_star(client, open_workspace):
+    _workspace_id, public_id = open_workspace
+    for query in (f"?userAccountId={public_id}", "?userAccountId=no-such-workspace"):
+        response = _preflight(client, query)
+        assert response.status_code == 204
+        assert _allow_origin(response) == "*"
+
+
+def test_a_lead_may_name_its_workspace_in_the_query_string(app, client, restricted_workspace):
+    workspace_id, public_id = restricted_workspace
+    response = client.post(f"/api/leads?userAccountId={public_id}", json={"email": "query@example.com"},
+                           headers={"Origin": "https://shop.example"})
+    assert response.status_code == 201, response.get_json()
+    assert _allow_origin(response) == "https://shop.example"
+    assert [lead.email for lead in leads_of(app, workspace_id)] == ["query@example.com"]
+
+
+def test_preflights_that_name_a_workspace_count_against_the_address_limit(database_schema, restricted_workspace):
+    """Each reads the workspace: over the address's lead limit the preflight reads nothing and answers `*`."""
+    from support import make_app
+
+    _workspace_id, public_id = restricted_workspace
+    client = make_app(LEAD_RATE_LIMIT_IP="2 per minute").test_client()
+    answers = [_allow_origin(_preflight(client, f"?userAccountId={public_id}")) for _ in range(3)]
+    assert answers == [None, None, "*"]
+    assert post_lead(client, public_id, headers={"Origin": EVIL}, phone="+79991234567").status_code == 429

@@ -14,7 +14,6 @@ PUBLIC = {
     "auth.login": "anyone may try to log in (throttled: portal.auth.throttle)",
     "auth.signup": "creates a new workspace and its owner",
     "auth.accept": "an invite link: the token in the URL is the authority",
-    "webhooks.amocrm": "amoCRM's servers; the workspace public id + secret in the URL",
     "connection.secrets_hook": "amoCRM's servers; bound to a server-made OAuth state",
 }
 # GET routes that change state (the OAuth redirect and callback), checked like the state-changing methods.

@@ -63,14 +63,14 @@ def late_answers(monkeypatch, sandbox) -> None:
     """From now on our endpoint stores each event, then answers later than the sandbox waits: every delivery
     "fails" from amoCRM's side (a timeout) although the event is stored. (A 1 ms timeout instead is not a sure
     failure: a loaded machine may wake the sandbox's wait after the answer has come.)"""
-    from portal.amocrm import webhook_routes as routes
+    from portal.ingest import amocrm_webhook
 
     def store_then_stall(*args):
         receipt = receive_webhook(*args)
         time.sleep(0.5)
         return receipt
 
-    monkeypatch.setattr(routes, "receive_webhook", store_then_stall)
+    monkeypatch.setattr(amocrm_webhook, "receive_webhook", store_then_stall)
     sandbox.config(webhook_timeout=0.1)
 
 
@@ -157,7 +157,7 @@ def test_a_server_error_is_retried_until_stored_once(app, sandbox, subscribed, m
                 raise RuntimeError("database went away")
         return real(public_id, secret, body)
 
-    monkeypatch.setattr("portal.amocrm.webhook_routes.receive_webhook", flaky)
+    monkeypatch.setattr("portal.ingest.amocrm_webhook.receive_webhook", flaky)
     sandbox.move_lead(deal_id, 143)
     delivered(sandbox, actions=["status", "update"], status=200)
     attempts = [a["status"] for a in sandbox.deliveries() if a["actions"] == ["status", "update"]]

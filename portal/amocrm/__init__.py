@@ -9,5 +9,6 @@
 - `inbox`, `deals`, `subscription`, `reconcile` — webhooks received and processed into deals, the deal upsert,
   the subscription's health, and reading deals back from the API.
 - `scheduling`, `jobs`, `commands` — how work is scheduled, the job entry points RQ runs, the CLI.
-- `routes`, `sync_routes`, `webhook_routes`, `forms` — the views: /amocrm/*, Settings → amoCRM, /sync/*, the webhook.
+- `routes`, `sync_routes`, `forms` — the views: /amocrm/*, Settings → amoCRM, /sync/*. The webhook POST is
+  acknowledged beneath Flask by the ingest layer (`portal.ingest.amocrm_webhook`), which calls `inbox`.
 """

@@ -22,8 +22,9 @@ from portal.amocrm.deals import ProcessSummary, apply_deals, deal_context, prefe
 from portal.amocrm.scheduling import schedule_processing
 from portal.amocrm.sync_log import current_job_id, stored_document
 from portal.extensions import db
+from portal.ingest.workspaces import CachedWorkspace, cached_workspace
 from portal.log_context import workspace_id_var
-from portal.models import AmoCRMConnection, SyncLogEntry, WebhookEvent, Workspace
+from portal.models import AmoCRMConnection, SyncLogEntry, WebhookEvent
 from portal.models.activity import FAILED, IGNORED, PROCESSED, RECEIVED
 from portal.models.types import utcnow
 
@@ -77,7 +78,7 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
     stored_secret = row.webhook_secret if row is not None else _DUMMY_SECRET
     if not hmac.compare_digest(secret.encode(), stored_secret.encode()) or row is None:
         raise UnknownWebhookURL("No webhook here.")
-    workspace_id_var.set(str(row.workspace_id))
+    workspace_id_var.set(str(row.id))
     try:
         limits = current_app.config
         data = parse_form(body, max_bytes=limits["WEBHOOK_MAX_BYTES"], max_fields=limits["WEBHOOK_MAX_FIELDS"])
@@ -99,7 +100,7 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
     digest = hashlib.sha256(body).hexdigest()
     now = utcnow()
     ignored = connected_account is None
-    params = {"p_workspace_id": row.workspace_id, "p_received_at": now, "p_body_sha256": digest, "p_payload": data,
+    params = {"p_workspace_id": row.id, "p_received_at": now, "p_body_sha256": digest, "p_payload": data,
               "p_status": IGNORED if ignored else RECEIVED, "p_error": NO_CONNECTION if ignored else None,
               "p_attempts": 0, "window_start": now - DEDUPE_WINDOW}
     with db.engine.connect() as connection:
@@ -107,16 +108,16 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
         event_id = connection.scalar(_insert_event_statement(connection.dialect.name), params)
         if event_id is None:  # the same body within the window: answer with the event stored first
             duplicate = connection.scalar(
-                select(WebhookEvent.id).where(WebhookEvent.workspace_id == row.workspace_id,
+                select(WebhookEvent.id).where(WebhookEvent.workspace_id == row.id,
                                               WebhookEvent.body_sha256 == digest,
                                               WebhookEvent.received_at >= now - DEDUPE_WINDOW)
                 .order_by(WebhookEvent.id).limit(1))
             return Receipt(duplicate, duplicate=True)
-        if row.connection_id is not None and row.last_seen_due(now):
+        if row.connection_id is not None and _last_seen_due(row, now):
             connection.execute(update(AmoCRMConnection).where(AmoCRMConnection.id == row.connection_id)
                                .values(last_webhook_at=now))
     if not ignored:
-        schedule_processing(row.workspace_id)
+        schedule_processing(row.id)
     return Receipt(event_id, ignored=ignored)
 
 
@@ -155,59 +156,21 @@ def _insert_event_statement(dialect_name: str):
     return statement
 
 
-@dataclass
-class _WebhookWorkspace:
-    workspace_id: int
-    webhook_secret: str
-    connection_id: int | None
-    amocrm_account_id: int | None
-    last_webhook_at: datetime | None  # as this process last wrote or read it
-
-    def last_seen_due(self, now: datetime) -> bool:
-        """last_webhook_at is written at most every LAST_SEEN_GRANULARITY (per process)."""
-        if self.last_webhook_at is not None and self.last_webhook_at >= now - LAST_SEEN_GRANULARITY:
-            return False
-        self.last_webhook_at = now
-        return True
-
-
-WORKSPACE_CACHE_KEY = "leadpath_webhook_workspaces"
-
-
-def _workspace_for(public_id: str) -> _WebhookWorkspace | None:
-    """The workspace's secret and connection, from a per-process cache of WEBHOOK_WORKSPACE_CACHE_SECONDS.
-
-    Trade-off: after a secret rotation or a (dis)connection in another process, this process acts on the old
-    values for at most that long (a rotation in this process takes effect at once). Unknown ids are not cached.
-    """
+def _workspace_for(public_id: str) -> CachedWorkspace | None:
+    """The workspace's secret and connection, from the per-process cache (at most WEBHOOK_WORKSPACE_CACHE_SECONDS
+    old: after a secret rotation or a (dis)connection in another process, this one acts on the old values for at
+    most that long; a rotation in this process takes effect at once)."""
     if not _PUBLIC_ID.fullmatch(public_id):
         return None
-    ttl = current_app.config["WEBHOOK_WORKSPACE_CACHE_SECONDS"]
-    cache: dict = current_app.extensions.setdefault(WORKSPACE_CACHE_KEY, {})
-    now = time.monotonic()
-    entry = cache.get(public_id)
-    if entry is not None and entry[0] > now:
-        return entry[1]
-    found = db.session.execute(
-        select(Workspace.id.label("workspace_id"), Workspace.webhook_secret,
-               AmoCRMConnection.id.label("connection_id"), AmoCRMConnection.amocrm_account_id,
-               AmoCRMConnection.last_webhook_at)
-        .outerjoin(AmoCRMConnection, AmoCRMConnection.workspace_id == Workspace.id)
-        .where(Workspace.public_id == public_id)).first()
-    db.session.rollback()  # end the read transaction
-    if found is None:
-        return None
-    row = _WebhookWorkspace(found.workspace_id, found.webhook_secret, found.connection_id, found.amocrm_account_id,
-                            found.last_webhook_at)
-    if ttl > 0:
-        if len(cache) > 10_000:
-            cache.clear()
-        cache[public_id] = (now + ttl, row)
-    return row
+    return cached_workspace(public_id, current_app.config["WEBHOOK_WORKSPACE_CACHE_SECONDS"])
 
 
-def forget_webhook_workspace(public_id: str) -> None:
-    current_app.extensions.get(WORKSPACE_CACHE_KEY, {}).pop(public_id, None)
+def _last_seen_due(workspace: CachedWorkspace, now: datetime) -> bool:
+    """last_webhook_at is written at most every LAST_SEEN_GRANULARITY (per process)."""
+    if workspace.last_webhook_at is not None and workspace.last_webhook_at >= now - LAST_SEEN_GRANULARITY:
+        return False
+    workspace.last_webhook_at = now
+    return True
 
 
 def requeue_stale_events(older_than: timedelta = timedelta(minutes=1), limit: int = 1000) -> int:

@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from portal.amocrm.api.errors import AmoCRMError
 from portal.amocrm.connection import WEBHOOK_SETTINGS, client_for
-from portal.amocrm.inbox import forget_webhook_workspace
 from portal.amocrm.scheduling import CHECK_WEBHOOK
 from portal.amocrm.sync_log import current_job_id
 from portal.extensions import db
+from portal.ingest.workspaces import forget_workspace
 from portal.jobs.queues import AMOCRM, enqueue
 from portal.models import AmoCRMConnection, SyncLogEntry, Workspace
 from portal.models.types import utcnow
@@ -104,5 +104,5 @@ def rotate_webhook_secret(workspace_id: int) -> None:
     workspace.webhook_secret = new_webhook_secret()
     enqueue(AMOCRM, CHECK_WEBHOOK, workspace_id, job_id=f"check-webhook-{workspace_id}")
     db.session.commit()
-    forget_webhook_workspace(workspace.public_id)
+    forget_workspace(workspace.public_id)
 

@@ -4,7 +4,6 @@ The hot path (`accept_lead`) is one prepared INSERT … RETURNING in autocommit:
 the INSERT and a replayed idempotency key an ON CONFLICT DO NOTHING, so a new lead costs one round trip to
 PostgreSQL. The workspace is read from a per-process cache for a few seconds.
 """
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.amocrm.scheduling import schedule_push
 from portal.extensions import db
+from portal.ingest.workspaces import CachedWorkspace, cached_workspace, forget_workspace, parse_origins
 from portal.intake.store import insert_lead
 from portal.intake.submission import ATTRIBUTION_KEYS, FIRST_TOUCH_KEYS, LeadSubmission
 from portal.models import Lead, Workspace
@@ -24,7 +24,6 @@ from portal.models.lead import PENDING
 from portal.models.types import utcnow
 from portal.ratelimit import parse_limit, rate_limiter
 
-CACHE_KEY = "leadpath_intake_workspaces"
 MAX_ORIGINS = 50
 MAX_DUPLICATE_WINDOW_HOURS = 24 * 30
 
@@ -38,50 +37,20 @@ class SettingsInvalid(Exception):
 
 
 @dataclass(frozen=True)
-class IntakeWorkspace:
-    """What the intake needs of a workspace, cheap to keep in memory."""
-
-    id: int
-    public_id: str
-    country: str
-    allowed_origins: frozenset[str]
-    duplicate_window_hours: int
-
-
-@dataclass(frozen=True)
 class Accepted:
     lead_id: int
     created: bool  # False: an idempotency key seen before; nothing was stored
 
 
-def find_workspace(public_id: str | None) -> IntakeWorkspace:
-    """The workspace with that public id, from a per-process cache kept LEAD_WORKSPACE_CACHE_SECONDS."""
-    if not public_id:
+def find_workspace(public_id: str | None) -> CachedWorkspace:
+    """The workspace with that public id, from the per-process cache (at most LEAD_WORKSPACE_CACHE_SECONDS old)."""
+    workspace = cached_workspace(public_id, current_app.config["LEAD_WORKSPACE_CACHE_SECONDS"]) if public_id else None
+    if workspace is None:
         raise WorkspaceNotFound
-    cache: dict = current_app.extensions.setdefault(CACHE_KEY, {})
-    now = time.monotonic()
-    entry = cache.get(public_id)
-    if entry is not None and entry[0] > now:
-        return entry[1]
-    row = db.session.execute(
-        select(Workspace.id, Workspace.country, Workspace.allowed_origins, Workspace.duplicate_window_hours)
-        .where(Workspace.public_id == public_id)).first()
-    db.session.rollback()  # end the read transaction: the INSERT gets a fresh one
-    if row is None:
-        raise WorkspaceNotFound
-    workspace = IntakeWorkspace(row.id, public_id, row.country or "", frozenset(parse_origins(row.allowed_origins)),
-                                row.duplicate_window_hours or 0)
-    if len(cache) > 10_000:  # bounded: public ids of deleted workspaces must not pile up
-        cache.clear()
-    cache[public_id] = (now + current_app.config["LEAD_WORKSPACE_CACHE_SECONDS"], workspace)
     return workspace
 
 
-def forget_workspace(public_id: str) -> None:
-    current_app.extensions.get(CACHE_KEY, {}).pop(public_id, None)
-
-
-def origin_allowed(workspace: IntakeWorkspace, origin: str | None, own_origins: Callable[[], tuple[str, ...]]) -> bool:
+def origin_allowed(workspace: CachedWorkspace, origin: str | None, own_origins: Callable[[], tuple[str, ...]]) -> bool:
     """Any origin when the list is empty; requests without an Origin (servers, curl) are not browsers'.
     `own_origins` (the portal's own, always allowed) is called only when a list is set."""
     if not workspace.allowed_origins or not origin:
@@ -90,7 +59,7 @@ def origin_allowed(workspace: IntakeWorkspace, origin: str | None, own_origins: 
     return origin in workspace.allowed_origins or origin in own_origins()
 
 
-def accept_lead(workspace: IntakeWorkspace, submission: LeadSubmission, ip: str | None,
+def accept_lead(workspace: CachedWorkspace, submission: LeadSubmission, ip: str | None,
                 user_agent: str | None) -> Accepted:
     """Store the lead (committed when this returns) and schedule its push unless it is spam or a repeat.
 
@@ -128,11 +97,6 @@ def accept_lead(workspace: IntakeWorkspace, submission: LeadSubmission, ip: str 
     if sync_status == PENDING:
         schedule_push(workspace.id)
     return Accepted(lead_id, created=True)
-
-
-def parse_origins(text: str | None) -> list[str]:
-    """Origins from the settings text (one per line), normalised to scheme://host[:port] in lower case."""
-    return [line.strip().rstrip("/").lower() for line in (text or "").splitlines() if line.strip()]
 
 
 def check_origin(origin: str) -> str:
@@ -175,3 +139,10 @@ def check_rate_limits(app, ip: str, workspace_key: str) -> LimitExceeded | None:
     if index == 0:
         return None
     return LimitExceeded("ip" if index == 1 else "workspace", retry_after)
+
+
+def preflight_over_limit(app, ip: str) -> bool:
+    """Count a preflight that names a workspace (it costs a workspace read) against the address's lead limit:
+    True when that limit is reached."""
+    index, _retry_after = rate_limiter(app).hit([("lead-ip:" + ip, parse_limit(app.config["LEAD_RATE_LIMIT_IP"]))])
+    return index != 0

@@ -121,9 +121,10 @@ def _parse_form(form) -> dict:
     return document
 
 
-def workspace_public_id(document: dict, headers) -> str | None:
-    """The workspace's public id as given; None unless it could be one (short printable ASCII)."""
-    value = document.get(WORKSPACE_FIELD) or headers.get(WORKSPACE_HEADER)
+def workspace_public_id(document: dict, headers, query) -> str | None:
+    """The workspace's public id as given (in the body, the X-Workspace header or the query string, in that
+    order); None unless it could be one (short printable ASCII)."""
+    value = document.get(WORKSPACE_FIELD) or headers.get(WORKSPACE_HEADER) or query.get(WORKSPACE_FIELD)
     if not isinstance(value, str):
         return None
     value = value.strip()

@@ -1,0 +1,22 @@
+"""The ingest layer's route table, and its mounting in the app factory.
+
+A new hot endpoint is one `Endpoint` here (its path, and per method the handler or PORTAL) and its handler.
+"""
+from flask import Flask
+
+from portal.ingest import amocrm_webhook
+from portal.ingest.layer import PORTAL, Endpoint, IngestLayer
+from portal.intake import endpoint as lead_intake
+
+ENDPOINTS = (
+    # GET (and HEAD) /api/leads: the reports API's lead list, a Flask view.
+    Endpoint(lead_intake.PATH, {"POST": lead_intake.submit_lead, "GET": PORTAL, "HEAD": PORTAL},
+             cors=lead_intake.CORS, wrong_method=lead_intake.WRONG_METHOD),
+    Endpoint(amocrm_webhook.PATH, {"POST": amocrm_webhook.acknowledge_webhook},
+             wrong_method=amocrm_webhook.WRONG_METHOD),
+)
+
+
+def mount_ingest_layer(app: Flask) -> None:
+    """Wrap the app's WSGI callable once; ProxyFix, when configured, goes outside it (client addresses)."""
+    app.wsgi_app = IngestLayer(app, app.wsgi_app, ENDPOINTS)
