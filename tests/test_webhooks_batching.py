@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select, text
-from webhooks_fixtures import deal_pairs, make_workspace, post_webhook, webhook_body
+from webhooks_fixtures import amocrm_holds_what_bodies_say, deal_pairs, make_workspace, post_webhook, webhook_body
 
 from portal.extensions import db
 from portal.jobs import webhooks as jobs
@@ -12,6 +12,12 @@ from portal.models import Sale, SyncLogEntry, WebhookEvent
 from portal.webhooks import services
 
 T0 = 1704912474
+
+
+@pytest.fixture(autouse=True)
+def amocrm(monkeypatch):
+    """These tests are about applying deals: amoCRM holds what the bodies say (reading is tested elsewhere)."""
+    amocrm_holds_what_bodies_say(monkeypatch)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 from live_services import wait_until
 from sandbox_fixtures import sandbox_fixtures
 from sqlalchemy import select
+from webhooks_fixtures import deal_pairs, post_webhook, webhook_body
 
 from portal.amocrm import oauth
 from portal.connection.services import client_for, refresh_pipelines
@@ -138,6 +139,37 @@ def test_failing_deliveries_are_retried_and_end_in_exactly_one_sale(app, sandbox
         assert sum(1 for e in events if "status" in e.payload["leads"]) == 1
         assert db.session.scalar(select(db.func.count(Sale.id)).where(Sale.amocrm_lead_id == deal_id)) == 1
     assert sale_of(app, subscribed, deal_id).amount == Decimal(1200)
+
+
+def test_a_forged_won_body_cannot_write_revenue_the_deal_is_read_from_amocrm(app, client, sandbox, subscribed):
+    deal_id = create_deal(app, subscribed, price=0)
+    run_worker(app)
+    with app.app_context():
+        workspace = db.session.get(Workspace, subscribed)
+        url = f"/webhooks/amocrm/{workspace.public_id}/{workspace.webhook_secret}"
+        account_id = db.session.scalar(select(AmoCRMConnection.amocrm_account_id))
+    forged = webhook_body(deal_pairs("status", deal_id, status_id=142, price=1_000_000_000,
+                                     updated_at=int(time.time()) + 3600), account_id=account_id)
+    assert post_webhook(client, url, forged).status_code == 200
+    run_worker(app)
+    sale = sale_of(app, subscribed, deal_id)
+    in_amocrm = next(lead for lead in sandbox.leads() if lead["id"] == deal_id)
+    assert (sale.state, sale.amount, sale.status_id) == ("open", Decimal(0), in_amocrm["status_id"])
+    assert in_amocrm["status_id"] != 142
+
+
+def test_a_forged_delete_leaves_a_deal_that_amocrm_still_has(app, client, sandbox, subscribed):
+    deal_id = create_deal(app, subscribed, price=500)
+    run_worker(app)
+    with app.app_context():
+        workspace = db.session.get(Workspace, subscribed)
+        url = f"/webhooks/amocrm/{workspace.public_id}/{workspace.webhook_secret}"
+        account_id = db.session.scalar(select(AmoCRMConnection.amocrm_account_id))
+    assert post_webhook(client, url, webhook_body(deal_pairs("delete", deal_id), account_id=account_id)).status_code \
+        == 200
+    run_worker(app)
+    sale = sale_of(app, subscribed, deal_id)
+    assert (sale.deleted, sale.amount) == (False, Decimal(500))
 
 
 def test_a_server_error_is_retried_until_stored_once(app, sandbox, subscribed, monkeypatch):

@@ -10,7 +10,7 @@ from portal.connection.forms import LongLivedTokenForm, PipelineForm
 from portal.errors import error_response
 from portal.extensions import csrf
 from portal.sync.services import sync_health
-from portal.webhooks.services import rotate_webhook_secret, webhook_health
+from portal.webhooks import services as webhook_services  # a module: it imports this package's client
 
 SCOPES = "crm,notifications"
 
@@ -62,7 +62,7 @@ def _page(pipeline_form=None, token_form=None, status: int = 200):
     return render_template("connection/settings.html", connection=connection, button=button,
                            pipeline_form=pipeline_form, token_form=token_form or LongLivedTokenForm(),
                            webhook_url=services.webhook_destination(current_user.workspace),
-                           webhook=webhook_health(current_user.workspace_id),
+                           webhook=webhook_services.webhook_health(current_user.workspace_id),
                            sync=sync_health(current_user.workspace_id),
                            oauth_origin=_origin(current_app.config["AMOCRM_OAUTH_URL"])), status
 
@@ -100,7 +100,7 @@ def choose_pipeline():
 @bp.post("/settings/amocrm/webhook/rotate")
 @owner_required
 def rotate_webhook():
-    rotate_webhook_secret(current_user.workspace_id)
+    webhook_services.rotate_webhook_secret(current_user.workspace_id)
     flash("The webhook secret was changed; amoCRM's subscription moves to the new address in a moment.", "success")
     return redirect(url_for("connection.settings_page"))
 

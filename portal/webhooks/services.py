@@ -20,12 +20,15 @@ from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from portal.amocrm.deal_reads import read_deals
+from portal.amocrm.errors import AmoCRMError
 from portal.amocrm.webhooks import (
     DealSnapshot,
     WebhookBodyError,
     parse_form,
     parse_notification,
 )
+from portal.connection.tokens import NotConnected
 from portal.extensions import db, redis_connection
 from portal.jobs.queues import AMOCRM, enqueue
 from portal.logging import job_id_var, workspace_id_var
@@ -44,6 +47,8 @@ LAST_SEEN_GRANULARITY = timedelta(seconds=10)
 MAX_ATTEMPTS = 5
 PIPELINES_REFRESH_INTERVAL = 300  # seconds
 NO_CONNECTION = "No amoCRM account is connected to this workspace: event stored, not processed."
+NOT_CONNECTED_AT_PROCESSING = ("amoCRM was not connected when the event was processed: its deals could not be "
+                               "read. Reconciliation reads them once the account is connected again.")
 REFRESH_PIPELINES_JOB = "portal.jobs.deals.refresh_pipelines"
 _PUBLIC_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DUMMY_SECRET = "x" * 43  # compared against when the workspace does not exist, so timing tells nothing
@@ -270,28 +275,41 @@ def process_events(workspace_id: int, event_ids: list[int]) -> int:
     and currency read once). Events no longer `received`, or locked by another worker, are skipped. Returns the
     number processed.
 
-    If anything fails, the batch rolls back and each event is processed on its own with `process_event`, which
-    records the failure on the event that caused it; the others go through.
+    The bodies only say which deals changed: their state and price are read from amoCRM (`read_deals`, one call
+    per 250 deals, before the transaction starts). When amoCRM cannot be read, the events stay `received` with
+    the error noted and the sweeper brings them back. If applying fails, the batch rolls back and each event is
+    processed on its own with `process_event`, which records the failure on the event that caused it.
     """
     workspace_id_var.set(str(workspace_id))
-    events = db.session.scalars(
-        select(WebhookEvent).where(WebhookEvent.workspace_id == workspace_id, WebhookEvent.id.in_(event_ids),
-                                   WebhookEvent.status == RECEIVED)
-        .order_by(WebhookEvent.id).with_for_update(skip_locked=True)).all()
-    if not events:
-        db.session.rollback()
+    pending = db.session.execute(
+        select(WebhookEvent.id, WebhookEvent.payload)
+        .where(WebhookEvent.workspace_id == workspace_id, WebhookEvent.id.in_(event_ids),
+               WebhookEvent.status == RECEIVED).order_by(WebhookEvent.id)).all()
+    db.session.rollback()
+    if not pending:
         return 0
+    ids = [event_id for event_id, _payload in pending]
     try:
+        notifications = {event_id: parse_notification(payload) for event_id, payload in pending}
+        deals = _read_deals_or_set_aside(workspace_id, ids, notifications.values())
+        if deals is None:
+            return 0
+        events = db.session.scalars(
+            select(WebhookEvent).where(WebhookEvent.workspace_id == workspace_id, WebhookEvent.id.in_(ids),
+                                       WebhookEvent.status == RECEIVED)
+            .order_by(WebhookEvent.id).with_for_update(skip_locked=True)).all()
+        if not events:
+            db.session.rollback()
+            return 0
         context = deal_context(workspace_id)
-        notifications = [parse_notification(event.payload) for event in events]
-        deal_ids = {snapshot.deal_id for notification in notifications for snapshot in notification.deals
-                    if snapshot.action != "delete"}
-        context.prefetched = prefetch_sales(workspace_id, deal_ids, context.currency)
+        context.prefetched = prefetch_sales(workspace_id, {deal_id for deal_id, snapshot in deals.items()
+                                                           if snapshot.action != "delete"}, context.currency)
         unknown_pipelines: set = set()
         now = utcnow()
         with db.session.no_autoflush:
-            for event, notification in zip(events, notifications, strict=True):
-                summary = apply_deals(workspace_id, notification.deals, context, refresh=False)
+            for event in events:
+                notification = notifications[event.id]
+                summary = apply_deals(workspace_id, _as_read(notification, deals), context, refresh=False)
                 unknown_pipelines |= summary.unknown_pipelines
                 _mark_processed(event, notification, summary, now)
         if unknown_pipelines and context.connection is not None:
@@ -300,7 +318,6 @@ def process_events(workspace_id: int, event_ids: list[int]) -> int:
         return len(events)
     except Exception:
         db.session.rollback()
-        ids = [event.id for event in events]
         log.warning("a batch of %d webhook events failed; processing them one by one", len(ids))
     processed = 0
     for event_id in ids:
@@ -309,6 +326,36 @@ def process_events(workspace_id: int, event_ids: list[int]) -> int:
         except Exception:  # recorded on the event by process_event; the sweeper retries it
             log.exception("webhook event %s failed", event_id)
     return processed
+
+
+def _as_read(notification, deals: dict[int, DealSnapshot]) -> list[DealSnapshot]:
+    """The event's deals as amoCRM holds them now, each once (a deal amoCRM's answer left out is skipped)."""
+    deal_ids = dict.fromkeys(snapshot.deal_id for snapshot in notification.deals)
+    return [deals[deal_id] for deal_id in deal_ids if deal_id in deals]
+
+
+def _read_deals_or_set_aside(workspace_id: int, event_ids: list[int],
+                             notifications) -> dict[int, DealSnapshot] | None:
+    """The events' deals read from amoCRM; None when they cannot be: without a usable connection the events are
+    set aside (`ignored`: reconciliation reads the deals once the account is connected again), on an amoCRM
+    error they stay `received` with the error noted, for the sweeper to bring back."""
+    deal_ids = {snapshot.deal_id for notification in notifications for snapshot in notification.deals}
+    try:
+        return read_deals(workspace_id, deal_ids)
+    except NotConnected:
+        db.session.rollback()
+        db.session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(event_ids),
+                                                      WebhookEvent.status == RECEIVED)
+                           .values(status=IGNORED, error=NOT_CONNECTED_AT_PROCESSING))
+        db.session.commit()
+    except AmoCRMError as exc:
+        db.session.rollback()
+        log.warning("amoCRM could not be read for %d webhook events: %s", len(event_ids), exc.__class__.__name__)
+        db.session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(event_ids),
+                                                      WebhookEvent.status == RECEIVED)
+                           .values(error=f"amoCRM could not be read: {exc.__class__.__name__}: {str(exc)[:400]}"))
+        db.session.commit()
+    return None
 
 
 def process_workspace_events(workspace_id: int, batch_size: int = EVENT_BATCH,
@@ -348,11 +395,13 @@ def _mark_processed(event: WebhookEvent, notification, summary: ProcessSummary, 
 
 
 def process_event(event_id: int) -> str | None:
-    """Apply one stored webhook event to the workspace's Sales, in one transaction. Idempotent: an event that
-    is no longer `received` is left alone. Returns the event's status afterwards (None when it does not exist).
+    """Apply one stored webhook event to the workspace's Sales, its deals read from amoCRM, in one transaction.
+    Idempotent: an event that is no longer `received` is left alone. Returns the event's status afterwards (None
+    when it does not exist).
 
-    A failure rolls back, counts the attempt on the event and re-raises; after MAX_ATTEMPTS the event is
-    `failed` and the sweeper stops retrying it.
+    When amoCRM cannot be read the event stays `received` (see `_read_deals_or_set_aside`). Any other failure
+    rolls back, counts the attempt on the event and re-raises; after MAX_ATTEMPTS the event is `failed` and the
+    sweeper stops retrying it.
     """
     event = db.session.get(WebhookEvent, event_id)
     if event is None or event.status != RECEIVED:
@@ -362,7 +411,14 @@ def process_event(event_id: int) -> str | None:
     workspace_id_var.set(str(workspace_id))
     try:
         notification = parse_notification(event.payload)
-        summary = apply_deals(workspace_id, notification.deals)
+        deals = _read_deals_or_set_aside(workspace_id, [event_id], [notification])
+        if deals is None:
+            return db.session.scalar(select(WebhookEvent.status).where(WebhookEvent.id == event_id))
+        event = db.session.scalar(select(WebhookEvent).where(WebhookEvent.id == event_id).with_for_update())
+        if event.status != RECEIVED:
+            db.session.rollback()
+            return event.status
+        summary = apply_deals(workspace_id, _as_read(notification, deals))
         _mark_processed(event, notification, summary, utcnow())
         db.session.commit()
     except Exception as exc:
