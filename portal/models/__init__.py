@@ -1,5 +1,5 @@
 """All models, one module per aggregate."""
-from portal.models.activity import SyncLogEntry, WebhookEvent
+from portal.models.activity import SyncLogEntry, WebhookEvent, WebhookReceipt
 from portal.models.amocrm import AmoCRMConnection, AmoCRMContact, OAuthState
 from portal.models.lead import Lead
 from portal.models.sale import AdSpend, Sale
@@ -18,5 +18,6 @@ __all__ = [
     "SyncLogEntry",
     "User",
     "WebhookEvent",
+    "WebhookReceipt",
     "Workspace",
 ]

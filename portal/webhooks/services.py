@@ -33,7 +33,7 @@ from portal.extensions import db, redis_connection
 from portal.jobs.queues import AMOCRM, enqueue
 from portal.logging import job_id_var, workspace_id_var
 from portal.masking import mask_document
-from portal.models import AmoCRMConnection, Lead, Sale, SyncLogEntry, WebhookEvent, Workspace
+from portal.models import AmoCRMConnection, Lead, Sale, SyncLogEntry, WebhookEvent, WebhookReceipt, Workspace
 from portal.models.activity import FAILED, IGNORED, PROCESSED, RECEIVED
 from portal.models.sale import LOST, LOST_STATUS_ID, OPEN, WON, WON_STATUS_ID, state_for_status
 from portal.models.types import utcnow
@@ -85,8 +85,9 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
     does not count failures against (and disable) a webhook that will work once the account is connected.
 
     Cost: the workspace comes from a per-process cache (WEBHOOK_WORKSPACE_CACHE_SECONDS); dedupe and store are
-    one INSERT … SELECT … WHERE NOT EXISTS in autocommit, committed without waiting for the WAL flush (see
-    `_insert_event_statement`); scheduling is at most one Redis SET NX per event (`portal.jobs.webhooks`).
+    one statement in autocommit (claim the body's receipt, insert the event: `_claim_and_insert_statement`),
+    committed durably unless the operator opted out; scheduling is at most one Redis SET NX per event
+    (`portal.jobs.webhooks`).
     """
     row = _workspace_for(public_id)
     stored_secret = row.webhook_secret if row is not None else _DUMMY_SECRET
@@ -118,9 +119,11 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
     params = {"p_workspace_id": row.workspace_id, "p_received_at": now, "p_body_sha256": digest, "p_payload": data,
               "p_status": IGNORED if ignored else RECEIVED, "p_error": NO_CONNECTION if ignored else None,
               "p_attempts": 0, "window_start": now - DEDUPE_WINDOW}
+    synchronous = current_app.config.get("WEBHOOK_SYNCHRONOUS_COMMIT", True)
     with db.engine.connect() as connection:
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        event_id = connection.scalar(_insert_event_statement(connection.dialect.name), params)
+        if connection.dialect.name == "postgresql":  # one statement per commit: no BEGIN / COMMIT round trips
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        event_id = _store_event(connection, params, synchronous)
         if event_id is None:  # the same body within the window: answer with the event stored first
             duplicate = connection.scalar(
                 select(WebhookEvent.id).where(WebhookEvent.workspace_id == row.workspace_id,
@@ -129,6 +132,8 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
                 .order_by(WebhookEvent.id).limit(1))
             return Receipt(duplicate, duplicate=True)
         if row.connection_id is not None and row.last_seen_due(now):
+            if connection.dialect.name != "postgresql":
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             connection.execute(update(AmoCRMConnection).where(AmoCRMConnection.id == row.connection_id)
                                .values(last_webhook_at=now))
     if not ignored:
@@ -138,39 +143,70 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
     return Receipt(event_id, ignored=ignored)
 
 
-_event_statements: dict[str, object] = {}
+def _store_event(connection, params: dict, synchronous: bool) -> int | None:
+    """Claim the body's receipt and store its event, atomically: the new event's id, or None when the same body
+    was stored in the workspace within DEDUPE_WINDOW (by this delivery's retry, or by a concurrent one)."""
+    if connection.dialect.name == "postgresql":  # one statement (in autocommit): one round trip
+        return connection.scalar(_claim_and_insert_statement(synchronous), params)
+    with connection.begin():  # SQLite: no data-modifying WITH; its write lock serialises the two statements
+        if connection.scalar(_claim_statement("sqlite"), params) is None:
+            return None
+        insert = _event_statements.get("insert")
+        if insert is None:
+            insert = _event_statements["insert"] = _insert_event_statement()
+        return connection.scalar(insert, params)
 
 
-def _insert_event_statement(dialect_name: str):
-    """INSERT the event unless the same body arrived in the workspace within DEDUPE_WINDOW; RETURNING its id.
+_event_statements: dict[object, object] = {}
 
-    One statement, so one round trip; built once per dialect. Two identical bodies arriving at the very same
-    moment can both be stored (as with the SELECT-then-INSERT it replaces): processing is idempotent, so the
-    second one changes nothing.
 
-    **Durability trade-off (PostgreSQL)**: the statement sets `synchronous_commit = off` for its own transaction
-    (`set_config(..., true)`, local to the implicit transaction of this autocommit statement). The commit then
-    returns before the WAL is flushed to disk (PostgreSQL flushes it within `wal_writer_delay`, 200 ms by
-    default, ×3 at worst). A crash of PostgreSQL itself (not of our process) in that window can lose an
-    acknowledged event, but never corrupts anything. That is acceptable here and only here: amoCRM's own
-    state is the truth, and the hourly reconciliation (`portal.jobs.reconcile`) re-reads every deal updated
-    since the last run, so a lost event's deal is applied anyway. The lead intake, whose rows exist nowhere
-    else, keeps the fsync'd commit.
+def _claim_statement(dialect_name: str):
+    """INSERT the (workspace, body) receipt, or take over one older than the window; RETURNING a row only when
+    this call claimed it. Concurrent identical deliveries: PostgreSQL makes the second wait for the first's
+    commit and then re-checks the WHERE on the committed row, so exactly one of them claims it."""
+    key = ("claim", dialect_name)
+    if key not in _event_statements:
+        table = WebhookReceipt.__table__
+        insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+        claim = insert(table).values(workspace_id=bindparam("p_workspace_id"),
+                                     body_sha256=bindparam("p_body_sha256"),
+                                     received_at=bindparam("p_received_at", type_=table.c.received_at.type))
+        _event_statements[key] = claim.on_conflict_do_update(
+            index_elements=["workspace_id", "body_sha256"], set_={"received_at": claim.excluded.received_at},
+            where=table.c.received_at < bindparam("window_start", type_=table.c.received_at.type),
+        ).returning(table.c.body_sha256)
+    return _event_statements[key]
+
+
+def _insert_event_statement(source_filter=None):
+    """INSERT the event RETURNING its id (`source_filter`: a condition on the SELECT it inserts from)."""
+    table = WebhookEvent.__table__
+    columns = ("workspace_id", "received_at", "body_sha256", "payload", "status", "error", "attempts")
+    source = select(*(bindparam(f"p_{name}", type_=table.c[name].type).label(name) for name in columns))
+    if source_filter is not None:
+        source = source.where(source_filter)
+    return table.insert().from_select(list(columns), source).returning(table.c.id)
+
+
+def _claim_and_insert_statement(synchronous: bool):
+    """PostgreSQL: WITH claim AS (the receipt's INSERT … ON CONFLICT) INSERT the event only if the claim
+    returned a row. One statement, built once per durability setting.
+
+    **Durability**: by default the commit returns after the WAL is flushed to disk, so an acknowledged event
+    survives a PostgreSQL crash. With WEBHOOK_SYNCHRONOUS_COMMIT off (an operator's opt-out), the statement sets
+    `synchronous_commit = off` for its own transaction (`set_config(..., true)`, local to the implicit
+    transaction of this autocommit statement): the commit returns before the WAL flush (PostgreSQL flushes it
+    within `wal_writer_delay`, 200 ms by default, ×3 at worst), and a crash of PostgreSQL in that window can
+    lose an acknowledged event (never corrupt anything; reconciliation re-reads its deal within the hour).
     """
-    statement = _event_statements.get(dialect_name)
-    if statement is None:
-        table = WebhookEvent.__table__
-        columns = ("workspace_id", "received_at", "body_sha256", "payload", "status", "error", "attempts")
-        source = select(*(bindparam(f"p_{name}", type_=table.c[name].type).label(name) for name in columns))
-        seen = exists().where(table.c.workspace_id == bindparam("p_workspace_id"),
-                              table.c.body_sha256 == bindparam("p_body_sha256"),
-                              table.c.received_at >= bindparam("window_start", type_=table.c.received_at.type))
-        source = source.where(~seen)
-        if dialect_name == "postgresql":
-            source = source.where(func.set_config("synchronous_commit", "off", True).is_not(None))
-        statement = table.insert().from_select(list(columns), source).returning(table.c.id)
-        _event_statements[dialect_name] = statement
-    return statement
+    key = ("claim and insert", synchronous)
+    if key not in _event_statements:
+        claim = _claim_statement("postgresql").cte("claim")
+        condition = exists(select(claim.c.body_sha256))
+        if not synchronous:
+            condition = condition & func.set_config("synchronous_commit", "off", True).is_not(None)
+        _event_statements[key] = _insert_event_statement(condition).add_cte(claim)
+    return _event_statements[key]
 
 
 @dataclass
