@@ -19,6 +19,7 @@ from portal.amocrm import oauth
 from portal.amocrm.client import AmoCRMClient, CallRecord
 from portal.amocrm.errors import AmoCRMError, OAuthError, TransportError
 from portal.connection.tokens import LONG_LIVED, ConnectionTokens, NotConnected, StaticTokens
+from portal.crypto import column_context, seal
 from portal.extensions import db
 from portal.models import AmoCRMConnection, AmoCRMContact, OAuthState, Workspace
 from portal.models.amocrm import CONNECTED, DISCONNECTED
@@ -109,7 +110,9 @@ def record_secrets(state: str, client_id: str, client_secret: str) -> bool:
         raise SecretsAlreadyReceived
     written = db.session.execute(
         update(OAuthState).where(OAuthState.id == state_id, OAuthState.client_id.is_(None))
-        .values(client_id=client_id, client_secret=client_secret)).rowcount
+        .values(client_id=client_id,
+                client_secret=seal(client_secret, column_context("oauth_states", "client_secret", workspace_id)))
+    ).rowcount
     db.session.commit()
     if written != 1:
         raise SecretsAlreadyReceived

@@ -1,10 +1,14 @@
 """All models, one module per aggregate."""
+from portal.crypto import register as register_encrypted_columns
+from portal.extensions import db
 from portal.models.activity import SyncLogEntry, WebhookEvent, WebhookReceipt
 from portal.models.amocrm import AmoCRMConnection, AmoCRMContact, OAuthState
 from portal.models.lead import Lead
 from portal.models.sale import AdSpend, Sale
 from portal.models.user import Invite, User
 from portal.models.workspace import ApiToken, Workspace
+
+register_encrypted_columns(db.Model)  # secrets sealed for their row on flush, opened on load
 
 __all__ = [
     "AdSpend",

@@ -29,6 +29,7 @@ from portal.amocrm.webhooks import (
     parse_notification,
 )
 from portal.connection.tokens import NotConnected
+from portal.crypto import column_context, unseal
 from portal.extensions import db, redis_connection
 from portal.jobs.queues import AMOCRM, enqueue
 from portal.logging import job_id_var, workspace_id_var
@@ -251,7 +252,8 @@ def _workspace_for(public_id: str) -> _WebhookWorkspace | None:
     db.session.rollback()  # end the read transaction
     if found is None:
         return None
-    row = _WebhookWorkspace(found.workspace_id, found.webhook_secret, found.connection_id, found.amocrm_account_id,
+    secret = unseal(found.webhook_secret, column_context("workspaces", "webhook_secret", public_id))
+    row = _WebhookWorkspace(found.workspace_id, secret, found.connection_id, found.amocrm_account_id,
                             found.last_webhook_at)
     if ttl > 0:
         if len(cache) > 10_000:
