@@ -209,6 +209,25 @@ def test_reconciliation_finds_a_deal_whose_webhook_never_came(app, sandbox, work
     assert (sale.state, sale.amount) == ("won", Decimal(9000))
 
 
+def test_a_reconcile_run_that_meets_a_500_is_retried_with_backoff(app, sandbox, workspace_id):
+    from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+
+    from portal.jobs.reconcile import reconcile_connected_workspaces
+
+    with app.app_context():
+        assert reconcile_connected_workspaces() == 1
+    sandbox.faults(http_500_rate=1.0)
+    run_worker(app, DEFAULT)
+    sandbox.faults()
+    with app.app_context():
+        queue = get_queue(DEFAULT)
+        scheduled = ScheduledJobRegistry(queue=queue)
+        assert scheduled.get_job_ids() == [f"reconcile-{workspace_id}"]
+        assert FailedJobRegistry(queue=queue).get_job_ids() == []
+        job = queue.fetch_job(f"reconcile-{workspace_id}")
+        assert job.retries_left == 3 and job.retry_intervals == [30, 120, 600, 1800]
+
+
 def test_the_cli_reconciles_a_workspace_since_a_date(app, sandbox, workspace_id):
     deal_id = create_deal(app, workspace_id, price=300)
     with app.app_context():
@@ -243,12 +262,12 @@ def test_a_rotated_secret_moves_the_subscription(app, sandbox, subscribed):
     from portal.webhooks.services import rotate_webhook_secret
 
     with app.app_context():
-        old = db.session.scalar(select(AmoCRMConnection.webhook_destination))
+        old = db.session.scalar(select(AmoCRMConnection)).webhook_destination
         rotate_webhook_secret(subscribed)
     run_worker(app, AMOCRM)
     with app.app_context():
         workspace = db.session.get(Workspace, subscribed)
-        new = db.session.scalar(select(AmoCRMConnection.webhook_destination))
+        new = db.session.scalar(select(AmoCRMConnection)).webhook_destination
     assert new != old and new.endswith(workspace.webhook_secret)
     assert [hook["destination"] for hook in sandbox.state()["webhooks"]] == [new]
 

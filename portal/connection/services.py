@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 from flask import current_app, has_request_context, request, url_for
+from rq import Retry
 from sqlalchemy import delete, select, update
 
 from portal.amocrm import oauth
@@ -259,7 +260,8 @@ def _after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoC
         connection.webhook_disabled = False
         connection.webhook_checked_at = utcnow()
     connection.last_error = ("Connected, but " + " and ".join(problems) + ".") if problems else None
-    enqueue(DEFAULT, "portal.jobs.reconcile.reconcile_workspace", workspace.id, job_id=f"reconcile-{workspace.id}")
+    enqueue(DEFAULT, "portal.jobs.reconcile.reconcile_workspace", workspace.id, job_id=f"reconcile-{workspace.id}",
+            retry=Retry(max=4, interval=[30, 120, 600, 1800]))  # the backfill, tried again soon after an error
     enqueue(AMOCRM, PUSH_LEADS, workspace.id, job_id=push_job_id(workspace.id))
 
 

@@ -6,6 +6,7 @@ import logging
 import time
 from datetime import UTC, date, datetime, timedelta
 
+from rq import Retry
 from sqlalchemy import select
 
 from portal.amocrm.errors import AmoCRMError
@@ -24,6 +25,8 @@ BACKFILL = timedelta(days=90)
 OVERLAP = timedelta(minutes=10)  # clocks and amoCRM's second-resolution updated_at: read a little twice
 BATCH = 250
 JOB = "portal.jobs.reconcile.reconcile_workspace"
+# A run that meets an amoCRM error (a 500, a timeout, a 429) is tried again soon, not at the next hourly run.
+RETRY = Retry(max=4, interval=[30, 120, 600, 1800])
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +117,7 @@ def reconcile_connected_workspaces() -> int:
                                        .where(AmoCRMConnection.status == CONNECTED)).all()
     db.session.rollback()
     for workspace_id in workspace_ids:
-        enqueue(DEFAULT, JOB, workspace_id, job_id=f"reconcile-{workspace_id}")
+        enqueue(DEFAULT, JOB, workspace_id, job_id=f"reconcile-{workspace_id}", retry=RETRY)
     return len(workspace_ids)
 
 
