@@ -228,3 +228,10 @@ def test_the_in_progress_entry_of_a_sigkilled_worker_is_cleaned_at_once(database
         with app.app_context():
             db.session.execute(db.delete(Workspace).where(Workspace.id == workspace_id))
             db.session.commit()
+
+
+def test_the_cleaner_of_dead_workers_runs_every_15_seconds():
+    from portal.periodic_jobs import PERIODIC_JOBS
+
+    assert [(job.every_seconds, job.queue) for job in PERIODIC_JOBS
+            if job.func == "portal.jobs.dead_workers.clean_jobs_of_dead_workers"] == [(15, DEFAULT)]
