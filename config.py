@@ -99,6 +99,11 @@ class Config:
     LEAD_WORKSPACE_CACHE_SECONDS = float(os.environ.get("LEAD_WORKSPACE_CACHE_SECONDS", 10))
     # How long a web process trusts its copy of a workspace's webhook secret and amoCRM account (0: no cache).
     WEBHOOK_WORKSPACE_CACHE_SECONDS = float(os.environ.get("WEBHOOK_WORKSPACE_CACHE_SECONDS", 5))
+    # A webhook is acknowledged once its event is committed with its WAL flushed to disk. "false" (an operator's
+    # opt-out) commits it with synchronous_commit = off: faster under bursts, but a PostgreSQL crash can lose
+    # the last ~0.6 s of acknowledged events (reconciliation re-reads their deals within the hour).
+    WEBHOOK_SYNCHRONOUS_COMMIT = os.environ.get("WEBHOOK_SYNCHRONOUS_COMMIT", "true").strip().lower() not in (
+        "0", "false", "no", "off")
 
     # amoCRM webhooks (POST /webhooks/amocrm/<workspace>/<secret>): body limits, and how many wrong URLs an address
     # may try (per workspace, and in all) before it is throttled.

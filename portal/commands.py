@@ -132,7 +132,7 @@ def start_demo_sandbox(app: Flask, port: int, sandbox_port: int) -> str:
 @with_appcontext
 def worker(queues: tuple[str, ...], burst: bool, threads: int) -> None:
     """Run an RQ worker (queues: amocrm webhooks default; all by default)."""
-    from portal.jobs.worker import build_worker, run_threaded
+    from portal.jobs.worker import keep_working, run_threaded
 
     if not current_app.config["REDIS_URL"]:
         raise click.UsageError("REDIS_URL is not set (the demo runs its own in-process worker).")
@@ -146,8 +146,7 @@ def worker(queues: tuple[str, ...], burst: bool, threads: int) -> None:
                        f"{app.config['DATABASE_POOL_SIZE']}, so some will be opened and closed all the time", err=True)
         run_threaded(app, queues or QUEUE_NAMES, threads, burst=burst)
         return
-    rq_worker = build_worker(app, queues or QUEUE_NAMES)
-    rq_worker.work(burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=True)
+    keep_working(app, queues or QUEUE_NAMES, burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=True)
 
 
 @click.command()

@@ -2,6 +2,7 @@
 (`flask --app wsgi scheduler`, or the demo's in-process one) enqueues each once per period (`portal.jobs.scheduler`).
 """
 from portal.amocrm.push_sweeper import SWEEP_EVERY_SECONDS
+from portal.jobs import dead_workers
 from portal.jobs.queues import AMOCRM, DEFAULT, WEBHOOKS
 from portal.jobs.scheduler import Periodic, every
 from portal.reports.cache_warmer import WARM_EVERY_SECONDS
@@ -9,6 +10,8 @@ from portal.reports.cache_warmer import WARM_EVERY_SECONDS
 HOUR = 3600
 
 PERIODIC_JOBS: list[Periodic] = [
+    # Hand the jobs of workers that died (SIGKILL, OOM) back to RQ at once, not after its heartbeat expiry.
+    every(dead_workers.EVERY_SECONDS, DEFAULT, "portal.jobs.dead_workers.clean_jobs_of_dead_workers"),
     # Schedule pushes of pending leads that waited too long (Redis was down, a marker outlived its job).
     every(SWEEP_EVERY_SECONDS, DEFAULT, "portal.amocrm.jobs.sweep_pending_leads"),
     # The same for webhook events still waiting a minute after they arrived.

@@ -10,7 +10,9 @@ from abuse_fixtures import own_objects, owner_pages
 from support import workspace_of
 
 FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A2)",
-            "\t=1+1", "\r=1+1"]
+            "\t=1+1", "\r=1+1",
+            # Formulas after a delimiter of some locale: a spreadsheet splitting on `;` (ru-RU) or `,` starts a cell
+            "x;=cmd|' /C calc'!A0", "y, +1+cmd|' /C calc'!A0", "z;\t@SUM(A1:A2)"]
 DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
 NUMBER = re.compile(r"-?\d+(\.\d+)?%?")
 
@@ -63,3 +65,23 @@ def test_every_export_neutralises_formula_cells(app, owner_client, formula_rows)
         # The values are there, as text: prefixed, not dropped.
         assert any(cell.lower().endswith('hyperlink("http://evil.example","x")') for cell in cells), (url, rows)
     assert exports >= 5, "leads, ROI (three levels) and ad spend exports expected among the owner's pages"
+
+
+@pytest.mark.parametrize("delimiter", [";", ",", "\t"])
+def test_no_delimiter_convention_starts_a_cell_with_a_formula(app, owner_client, formula_rows, delimiter):
+    """Read as a spreadsheet of another locale would: with that delimiter, honouring quotes or not."""
+    exports = 0
+    for url, response in _csv_exports(app, owner_client, formula_rows):
+        exports += 1
+        text = response.get_data(as_text=True).lstrip("\ufeff")
+        quoted = [cell for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) for cell in row]
+        naive = [part for line in text.splitlines() for part in line.split(delimiter)]
+        for cell in quoted + naive:
+            # What a lenient reader evaluates: the cell without its quotes and leading whitespace.
+            bare = cell.lstrip(' "\t\r\n')
+            if NUMBER.fullmatch(bare.rstrip('"')):
+                continue
+            assert not bare.startswith(("=", "+", "-", "@")), f"{url}: split on {delimiter!r}, formula cell {cell!r}"
+        if delimiter == "," and url.endswith("/leads.csv"):  # the file's own delimiter: one cell, a `;` splits nothing
+            assert any(cell.startswith("x;'=cmd") for cell in quoted), url
+    assert exports >= 5

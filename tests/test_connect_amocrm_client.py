@@ -171,6 +171,30 @@ def test_leads_are_created_read_listed_across_pages_and_updated(api):
         api.create_leads_complex([{"name": "x"}] * 51)
 
 
+def test_leads_are_read_by_id_in_one_call_and_a_missing_one_is_none(api, calls):
+    ids = [item["id"] for item in api.create_leads_complex([{"name": f"Lead {n}", "price": n} for n in range(3)])]
+    del calls[:]
+    found = api.get_leads_by_id([ids[0], ids[2], 999999999])
+    assert {lead_id: lead and lead["price"] for lead_id, lead in found.items()} == {ids[0]: 0, ids[2]: 2,
+                                                                                    999999999: None}
+    assert [call.path.split("?")[0] for call in calls] == ["/api/v4/leads", "/api/v4/leads/999999999"]
+
+
+class WithoutApiFiltering(requests.Session):
+    """An account where API filtering is not enabled: amoCRM ignores `filter[…]` and answers an unfiltered list."""
+
+    def request(self, method, url, params=None, **kwargs):
+        params = {key: value for key, value in (params or {}).items() if not key.startswith("filter[")}
+        return super().request(method, url, params=params, **kwargs)
+
+
+def test_without_api_filtering_only_the_leads_asked_for_are_returned(sandbox, tokens, calls):
+    api = AmoCRMClient(sandbox.base_url, tokens, timeout=5, session=WithoutApiFiltering(), on_call=calls.append)
+    ids = [item["id"] for item in api.create_leads_complex([{"name": f"Lead {n}"} for n in range(4)])]
+    found = api.get_leads_by_id([ids[1]])
+    assert list(found) == [ids[1]] and found[ids[1]]["name"] == "Lead 1"
+
+
 def test_validation_errors_are_flattened(api):
     with pytest.raises(ValidationFailed) as caught:
         api.create_leads_complex([{"name": "ok"}, {"price": "not a number"}])

@@ -293,3 +293,19 @@ def test_secrets_endpoint_answers_json_errors(live_server, owner):
                                                                    "state": "nope"})
     assert unknown.status_code == 404 and unknown.json()["success"] is False
     assert requests.get(f"{live_server}/amocrm/status").status_code == 401
+
+
+def test_the_first_secrets_post_for_a_state_wins_and_later_ones_are_refused(app, live_server, owner):
+    from portal.amocrm.authorization import create_state
+
+    with app.app_context():
+        state, _ = create_state(workspace_of(app, owner), owner)
+    first = requests.post(f"{live_server}/amocrm/secrets", json={"client_id": "first-client", "client_secret": "s1",
+                                                                 "state": state})
+    second = requests.post(f"{live_server}/amocrm/secrets", json={"client_id": "rival-client", "client_secret": "s2",
+                                                                  "state": state})
+    assert first.status_code == 200
+    assert second.status_code == 409 and second.json()["success"] is False
+    with app.app_context():
+        row = db.session.scalar(db.select(OAuthState))
+        assert (row.client_id, row.client_secret) == ("first-client", "s1")

@@ -276,3 +276,43 @@ def test_reconnecting_to_another_account_forgets_the_contact_ids_of_the_first(ap
         store_connection(connection, host="two.amocrm.ru", account={"id": 2}, **tokens)
         db.session.commit()
         assert db.session.scalar(db.select(db.func.count(AmoCRMContact.id))) == 0
+
+
+def test_a_refusal_after_another_process_rotated_the_pair_uses_the_new_pair(app, owner_client, owner, sandbox, keys,
+                                                                             monkeypatch):
+    """Before declaring the connection revoked, the refresh path compares the stored refresh token with the one
+    it sent: another process that rotated it meanwhile stored a pair that works."""
+    import time
+
+    from portal.amocrm import token_provider as tokens
+
+    connect_through_callback(owner_client, sandbox, keys)
+    workspace_id = workspace_of(app, owner)
+    expire_everything(app, sandbox, workspace_id)
+    real_refresh = oauth.refresh
+    writers = []
+
+    def rotated_elsewhere(base, client_id, client_secret, refresh_token, redirect_uri=None, **kwargs):
+        pair = real_refresh(base, client_id, client_secret, refresh_token, redirect_uri, **kwargs)
+
+        def store_their_pair():  # the other process, waiting for our lock to store the pair it won
+            with app.app_context():
+                connection = db.session.scalar(db.select(AmoCRMConnection).with_for_update()
+                                               .where(AmoCRMConnection.workspace_id == workspace_id))
+                connection.access_token, connection.refresh_token = pair.access_token, pair.refresh_token
+                connection.expires_at = pair.expires_at
+                db.session.commit()
+                db.session.remove()
+
+        writer = threading.Thread(target=store_their_pair)
+        writer.start()
+        writers.append(writer)
+        time.sleep(0.5)  # it is queued on the row lock now
+        raise TokenRevoked("Token has been revoked", hint="Token has been revoked", status=401)
+
+    monkeypatch.setattr(tokens.oauth, "refresh", rotated_elsewhere)
+    with app.app_context():
+        assert client_for(workspace_id).get_account()["subdomain"] == "sandbox"
+    for writer in writers:
+        writer.join()
+    assert row(app, workspace_id).status == "connected"

@@ -178,6 +178,29 @@ def test_same_idempotency_key_returns_the_same_lead_and_creates_nothing(app, cli
     assert len(leads_of(app, workspace_id)) == 1
 
 
+def test_same_idempotency_key_with_the_same_body_in_another_form_answers_the_first_lead(app, client, workspace):
+    workspace_id, public_id = workspace
+    first = post_lead(client, public_id, headers={"Idempotency-Key": "sub-2"}, phone="+79991234567",
+                      name="Иван", utm_source="google")
+    again = post_lead(client, public_id, headers={"Idempotency-Key": "sub-2"}, utm_source="google", name=" Иван ",
+                      phone="8 (999) 123-45-67")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json()["leadId"] == first.get_json()["leadId"]
+    assert len(leads_of(app, workspace_id)) == 1
+
+
+def test_same_idempotency_key_with_a_different_body_is_422_and_stores_nothing(app, client, workspace):
+    workspace_id, public_id = workspace
+    first = post_lead(client, public_id, headers={"Idempotency-Key": "sub-3"}, phone="+79991234567", name="Иван")
+    other = post_lead(client, public_id, headers={"Idempotency-Key": "sub-3"}, phone="+79990000000", name="Пётр")
+    assert first.status_code == 201
+    assert other.status_code == 422
+    body = other.get_json()
+    assert body["success"] is False and "Idempotency-Key was already used with a different lead" in str(body)
+    [lead] = leads_of(app, workspace_id)
+    assert (lead.id, lead.phone, lead.name) == (first.get_json()["leadId"], "+79991234567", "Иван")
+
+
 def test_idempotency_keys_are_per_workspace(app, client, workspace, make_user):
     from support import workspace_of
 

@@ -128,3 +128,110 @@ def test_a_postgresql_pool_keeps_database_pool_size_connections():
     app = make_app(SQLALCHEMY_DATABASE_URI="postgresql+psycopg://leadpath@127.0.0.1:1/unused", DATABASE_POOL_SIZE=14)
     with app.app_context():
         assert db.engine.pool.size() == 14  # no connection is made to find out
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_worker_process_outlives_redis_and_then_runs_a_job(database_schema, threads):
+    """Redis stops under a running `flask worker` and comes back: the worker never exits, logs the outage, and
+    then processes a job enqueued after the restart."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import redis
+    from live_services import RedisServer, wait_until
+    from support import DATABASE_URL
+
+    server = RedisServer()
+    server.start()
+    app = make_app(REDIS_URL=server.url)
+    with app.app_context():
+        workspace = Workspace(name="Outage")
+        db.session.add(workspace)
+        db.session.commit()
+        workspace_id = workspace.id
+    env = {**os.environ, "LEADPATH_CONFIG": "testing", "TEST_DATABASE_URL": DATABASE_URL,
+           "TEST_REDIS_URL": server.url, "PYTHONPATH": str(Path(__file__).parent), "LOG_LEVEL": "INFO"}
+    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "default", "--threads",
+                               str(threads)], cwd=Path(__file__).parents[1], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    try:
+        client = redis.Redis.from_url(server.url)
+        wait_until(lambda: client.keys("rq:worker:*"), timeout=30, message="the worker to register")
+        server.stop()
+        time.sleep(4)  # RQ's loop meets the lost connection (heartbeats, dequeue) several times in this while
+        assert worker.poll() is None, "the worker exited when Redis went away"
+        server.start()  # same port, empty
+        with app.app_context():
+            enqueue(DEFAULT, JOB, workspace_id)
+        client = redis.Redis.from_url(server.url)
+        assert wait_until(lambda: client.get(f"test:job-ran:{workspace_id}"), timeout=60,
+                          message="the job to run after Redis came back")
+        assert worker.poll() is None
+    finally:
+        worker.terminate()
+        output = worker.communicate(timeout=30)[0].decode(errors="replace")
+        server.stop()
+        with app.app_context():
+            db.session.execute(db.delete(Workspace).where(Workspace.id == workspace_id))
+            db.session.commit()
+    assert worker.returncode == 0, output[-3000:]
+    assert "Redis" in output
+
+
+@pytest.mark.integration
+def test_the_in_progress_entry_of_a_sigkilled_worker_is_cleaned_at_once(database_schema):
+    """A worker killed mid-job leaves its job "started" in RQ; the periodic cleaner hands it back right away."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from live_services import RedisServer, wait_until
+    from rq.registry import FailedJobRegistry, StartedJobRegistry
+    from support import DATABASE_URL
+
+    from portal.jobs.dead_workers import clean_jobs_of_dead_workers
+
+    server = RedisServer()
+    server.start()
+    app = make_app(REDIS_URL=server.url)
+    with app.app_context():
+        workspace = Workspace(name="Killed")
+        db.session.add(workspace)
+        db.session.commit()
+        workspace_id = workspace.id
+        enqueue(DEFAULT, "jobs_for_tests.slow_record", workspace_id, job_id="slow-one")
+    env = {**os.environ, "LEADPATH_CONFIG": "testing", "TEST_DATABASE_URL": DATABASE_URL,
+           "TEST_REDIS_URL": server.url, "PYTHONPATH": str(Path(__file__).parent)}
+    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "default"],
+                              cwd=Path(__file__).parents[1], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        with app.app_context():
+            started = StartedJobRegistry(queue=get_queue(DEFAULT))
+            wait_until(lambda: started.get_job_ids(cleanup=False), timeout=30, message="the job to start")
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+            assert started.get_job_ids() == ["slow-one"]  # RQ's own cleanup does not see it yet
+            assert clean_jobs_of_dead_workers() == 1
+            assert started.get_job_ids(cleanup=False) == []
+            assert FailedJobRegistry(queue=get_queue(DEFAULT)).get_job_ids() == ["slow-one"]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        server.stop()
+        with app.app_context():
+            db.session.execute(db.delete(Workspace).where(Workspace.id == workspace_id))
+            db.session.commit()
+
+
+def test_the_cleaner_of_dead_workers_runs_every_15_seconds():
+    from portal.periodic_jobs import PERIODIC_JOBS
+
+    assert [(job.every_seconds, job.queue) for job in PERIODIC_JOBS
+            if job.func == "portal.jobs.dead_workers.clean_jobs_of_dead_workers"] == [(15, DEFAULT)]

@@ -90,4 +90,4 @@ def test_the_webhook_url_is_encrypted_by_its_migration_and_decrypted_by_the_way_
         db.session.remove()
         upgrade()
         assert "the-webhook-secret" not in db.session.scalar(raw)
-        assert db.session.scalar(db.select(AmoCRMConnection.webhook_destination)) == url
+        assert db.session.scalar(db.select(AmoCRMConnection)).webhook_destination == url

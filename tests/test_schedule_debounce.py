@@ -1,12 +1,14 @@
 """A stream of leads asks Redis to schedule its workspace's push once per SCHEDULE_DEBOUNCE_SECONDS per process,
 and what came in meanwhile is still scheduled when that time is up (portal.jobs.coalesce._Debounce)."""
 import os
+import threading
 import time
 
 import pytest
 from intake_fixtures import make_workspace, post_lead
 
 from portal.amocrm.scheduling import PUSHES, push_started
+from portal.jobs import queues
 from portal.jobs.queues import AMOCRM, get_queue
 from portal.redis_direct import DirectCommands
 
@@ -91,6 +93,39 @@ def test_the_sweeper_is_never_debounced(app, workspace, marker_calls):
     with app.app_context():
         assert PUSHES.schedule(workspace_id) and PUSHES.schedule(workspace_id, force=True)
     assert len(marker_calls) == 2
+
+
+@pytest.mark.integration
+def test_concurrent_forced_schedules_enqueue_one_job(app, workspace, monkeypatch):
+    """Sweepers in several processes may force the same workspace's push at the same moment: one job waits.
+    (Each "is one waiting?" answer takes 20 ms here, as on a loaded machine, so the callers overlap.)"""
+    workspace_id, _ = workspace
+    is_waiting = queues._is_waiting
+
+    def slow_is_waiting(*args):
+        answer = is_waiting(*args)
+        time.sleep(0.02)
+        return answer
+
+    monkeypatch.setattr(queues, "_is_waiting", slow_is_waiting)
+    callers = 50
+    barrier = threading.Barrier(callers)
+    answers = []
+
+    def schedule() -> None:
+        with app.app_context():
+            barrier.wait()
+            answers.append(PUSHES.schedule(workspace_id, force=True))
+
+    threads = [threading.Thread(target=schedule) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [True] * callers
+    with app.app_context():
+        queue = get_queue(AMOCRM)
+        assert queue.count == 1 and queue.job_ids == [PUSHES.job_id(workspace_id)]
 
 
 def test_a_forked_child_starts_with_no_window_and_no_lock_held(app, workspace):

@@ -2,8 +2,8 @@
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select, text
-from webhooks_fixtures import deal_pairs, make_workspace, post_webhook, webhook_body
+from sqlalchemy import event, func, select, text
+from webhooks_fixtures import amocrm_holds_what_bodies_say, deal_pairs, make_workspace, post_webhook, webhook_body
 
 from portal.amocrm import inbox as services
 from portal.amocrm import jobs, scheduling, subscription
@@ -12,6 +12,12 @@ from portal.jobs.queues import WEBHOOKS, get_queue
 from portal.models import Deal, SyncLogEntry, WebhookEvent
 
 T0 = 1704912474
+
+
+@pytest.fixture(autouse=True)
+def amocrm(monkeypatch):
+    """These tests are about applying deals: amoCRM holds what the bodies say (reading is tested elsewhere)."""
+    amocrm_holds_what_bodies_say(monkeypatch)
 
 
 @pytest.fixture
@@ -110,7 +116,9 @@ def test_redis_down_stores_the_event_and_the_sweeper_schedules_it(app, client, w
 
 @pytest.mark.integration
 def test_the_fast_commit_setting_stays_inside_its_own_statement(app, client, workspace):
-    """synchronous_commit = off is local to the event INSERT: the pooled connection keeps the server default."""
+    """synchronous_commit = off (the operator's opt-out) is local to the event INSERT: the pooled connection keeps
+    the server default."""
+    app.config["WEBHOOK_SYNCHRONOUS_COMMIT"] = False
     post(client, workspace, deal_pairs("add", 40))
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
@@ -125,3 +133,24 @@ def test_a_rotated_secret_is_refused_at_once_despite_the_cache(app, client, work
         subscription.rotate_webhook_secret(workspace["id"])
     response = post_webhook(client, workspace["url"], webhook_body(deal_pairs("add", 51)))
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("synchronous", [True, False])
+def test_events_commit_durably_unless_the_operator_opts_out(app, client, workspace, synchronous):
+    """Acknowledged means stored: by default no statement of the acknowledgement turns synchronous_commit off."""
+    app.config["WEBHOOK_SYNCHRONOUS_COMMIT"] = synchronous
+    statements = []
+    with app.app_context():
+        engine = db.engine
+    listener = lambda _conn, _cursor, statement, *_args: statements.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        post(client, workspace, deal_pairs("add", 41 if synchronous else 42))
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    stored = [statement for statement in statements if "INSERT INTO webhook_events" in statement]
+    assert len(stored) == 1
+    if engine.dialect.name == "postgresql":
+        assert ("set_config" in stored[0]) is not synchronous
+    else:
+        assert "set_config" not in stored[0]

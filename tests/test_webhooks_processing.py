@@ -7,6 +7,7 @@ from sqlalchemy import select
 from webhooks_fixtures import (
     FIRST_STATUS,
     PIPELINE_ID,
+    amocrm_holds_what_bodies_say,
     deal_pairs,
     make_lead,
     make_workspace,
@@ -21,6 +22,12 @@ from portal.models import Deal, SyncLogEntry, WebhookEvent
 from portal.models.types import utcnow
 
 T0 = 1704912474
+
+
+@pytest.fixture(autouse=True)
+def amocrm(monkeypatch):
+    """These tests are about applying deals: amoCRM holds what the bodies say (reading is tested elsewhere)."""
+    amocrm_holds_what_bodies_say(monkeypatch)
 
 
 @pytest.fixture

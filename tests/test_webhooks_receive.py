@@ -1,4 +1,5 @@
 """POST /webhooks/amocrm/<public id>/<secret>: authenticate, refuse abuse, store once, acknowledge, enqueue."""
+import threading
 from datetime import timedelta
 
 import pytest
@@ -7,7 +8,7 @@ from webhooks_fixtures import ACCOUNT_ID, deal_pairs, make_workspace, post_webho
 
 from portal.extensions import db
 from portal.jobs.queues import WEBHOOKS, get_queue
-from portal.models import AmoCRMConnection, WebhookEvent
+from portal.models import AmoCRMConnection, WebhookEvent, WebhookReceipt
 from portal.models.types import utcnow
 
 
@@ -118,12 +119,37 @@ def test_a_retry_of_the_same_body_is_acknowledged_and_stored_once(app, client):
     assert len(events(app)) == 1 and len(queued(app)) == 1
 
 
+@pytest.mark.integration
+def test_concurrent_identical_first_deliveries_store_one_event(app):
+    """amoCRM (or a proxy) may deliver the same body several times at once: exactly one event per body."""
+    workspace = make_workspace(app)
+    rounds, senders = 15, 3
+    answers: list = []
+
+    def send(body: str, barrier: threading.Barrier) -> None:
+        client = app.test_client()
+        barrier.wait()
+        answers.append(post_webhook(client, workspace["url"], body).status_code)
+
+    for deal_id in range(rounds):
+        body = webhook_body(deal_pairs("status", 500 + deal_id, status_id=142, price=100))
+        barrier = threading.Barrier(senders)
+        threads = [threading.Thread(target=send, args=(body, barrier)) for _ in range(senders)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert answers == [200] * rounds * senders
+    assert len(events(app)) == rounds
+
+
 def test_the_same_body_after_a_day_is_a_new_event(app, client):
     workspace = make_workspace(app)
     body = webhook_body(deal_pairs("update", 7))
     post_webhook(client, workspace["url"], body)
     with app.app_context():
         db.session.execute(db.update(WebhookEvent).values(received_at=utcnow() - timedelta(hours=25)))
+        db.session.execute(db.update(WebhookReceipt).values(received_at=utcnow() - timedelta(hours=25)))
         db.session.commit()
     assert post_webhook(client, workspace["url"], body).json["duplicate"] is False
     assert len(events(app)) == 2

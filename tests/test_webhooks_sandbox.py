@@ -8,6 +8,7 @@ import pytest
 from live_services import wait_until
 from sandbox_fixtures import sandbox_fixtures
 from sqlalchemy import select
+from webhooks_fixtures import deal_pairs, post_webhook, webhook_body
 
 from portal.amocrm.api import oauth
 from portal.amocrm.connection import client_for, refresh_pipelines
@@ -142,6 +143,37 @@ def test_failing_deliveries_are_retried_and_end_in_exactly_one_sale(app, sandbox
     assert sale_of(app, subscribed, deal_id).amount == Decimal(1200)
 
 
+def test_a_forged_won_body_cannot_write_revenue_the_deal_is_read_from_amocrm(app, client, sandbox, subscribed):
+    deal_id = create_deal(app, subscribed, price=0)
+    run_worker(app)
+    with app.app_context():
+        workspace = db.session.get(Workspace, subscribed)
+        url = f"/webhooks/amocrm/{workspace.public_id}/{workspace.webhook_secret}"
+        account_id = db.session.scalar(select(AmoCRMConnection.amocrm_account_id))
+    forged = webhook_body(deal_pairs("status", deal_id, status_id=142, price=1_000_000_000,
+                                     updated_at=int(time.time()) + 3600), account_id=account_id)
+    assert post_webhook(client, url, forged).status_code == 200
+    run_worker(app)
+    sale = sale_of(app, subscribed, deal_id)
+    in_amocrm = next(lead for lead in sandbox.leads() if lead["id"] == deal_id)
+    assert (sale.state, sale.amount, sale.status_id) == ("open", Decimal(0), in_amocrm["status_id"])
+    assert in_amocrm["status_id"] != 142
+
+
+def test_a_forged_delete_leaves_a_deal_that_amocrm_still_has(app, client, sandbox, subscribed):
+    deal_id = create_deal(app, subscribed, price=500)
+    run_worker(app)
+    with app.app_context():
+        workspace = db.session.get(Workspace, subscribed)
+        url = f"/webhooks/amocrm/{workspace.public_id}/{workspace.webhook_secret}"
+        account_id = db.session.scalar(select(AmoCRMConnection.amocrm_account_id))
+    assert post_webhook(client, url, webhook_body(deal_pairs("delete", deal_id), account_id=account_id)).status_code \
+        == 200
+    run_worker(app)
+    sale = sale_of(app, subscribed, deal_id)
+    assert (sale.deleted, sale.amount) == (False, Decimal(500))
+
+
 def test_a_server_error_is_retried_until_stored_once(app, sandbox, subscribed, monkeypatch):
     from portal.amocrm import inbox as services
 
@@ -179,6 +211,25 @@ def test_reconciliation_finds_a_deal_whose_webhook_never_came(app, sandbox, work
     assert (sale.state, sale.amount) == ("won", Decimal(9000))
 
 
+def test_a_reconcile_run_that_meets_a_500_is_retried_with_backoff(app, sandbox, workspace_id):
+    from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+
+    from portal.amocrm.jobs import reconcile_connected_workspaces
+
+    with app.app_context():
+        assert reconcile_connected_workspaces() == 1
+    sandbox.faults(http_500_rate=1.0)
+    run_worker(app, DEFAULT)
+    sandbox.faults()
+    with app.app_context():
+        queue = get_queue(DEFAULT)
+        scheduled = ScheduledJobRegistry(queue=queue)
+        assert scheduled.get_job_ids() == [f"reconcile-{workspace_id}"]
+        assert FailedJobRegistry(queue=queue).get_job_ids() == []
+        job = queue.fetch_job(f"reconcile-{workspace_id}")
+        assert job.retries_left == 3 and job.retry_intervals == [30, 120, 600, 1800]
+
+
 def test_the_cli_reconciles_a_workspace_since_a_date(app, sandbox, workspace_id):
     deal_id = create_deal(app, workspace_id, price=300)
     with app.app_context():
@@ -213,12 +264,12 @@ def test_a_rotated_secret_moves_the_subscription(app, sandbox, subscribed):
     from portal.amocrm.subscription import rotate_webhook_secret
 
     with app.app_context():
-        old = db.session.scalar(select(AmoCRMConnection.webhook_destination))
+        old = db.session.scalar(select(AmoCRMConnection)).webhook_destination
         rotate_webhook_secret(subscribed)
     run_worker(app, AMOCRM)
     with app.app_context():
         workspace = db.session.get(Workspace, subscribed)
-        new = db.session.scalar(select(AmoCRMConnection.webhook_destination))
+        new = db.session.scalar(select(AmoCRMConnection)).webhook_destination
     assert new != old and new.endswith(workspace.webhook_secret)
     assert [hook["destination"] for hook in sandbox.state()["webhooks"]] == [new]
 

@@ -1,8 +1,12 @@
 """Helpers for the webhook tests: workspaces with a connection row, and amoCRM-shaped bodies."""
 from urllib.parse import urlencode
 
+from sqlalchemy import select
+
+from portal.amocrm import inbox
+from portal.amocrm.api.webhook_bodies import parse_notification
 from portal.extensions import db
-from portal.models import AmoCRMConnection, Lead, Workspace
+from portal.models import AmoCRMConnection, Lead, WebhookEvent, Workspace
 
 ACCOUNT_ID = 17769199
 PIPELINE_ID = 9217056
@@ -59,3 +63,27 @@ def webhook_body(*deal_pair_lists, account_id: int = ACCOUNT_ID) -> str:
 
 def post_webhook(client, url: str, body: str | bytes, **kwargs):
     return client.post(url, data=body, content_type=kwargs.pop("content_type", FORM), **kwargs)
+
+
+def amocrm_holds_what_bodies_say(monkeypatch) -> None:
+    """Stand in for amoCRM's API where a test is about applying deals, not about reading them: each deal is
+    read as the newest stored webhook body describes it (greatest updated_at, the later event on a tie; a
+    deletion is final) — what amoCRM holds after the changes those bodies report."""
+
+    def read_deals(workspace_id: int, deal_ids) -> dict:
+        wanted = set(deal_ids)
+        newest: dict = {}
+        payloads = db.session.scalars(select(WebhookEvent.payload).where(WebhookEvent.workspace_id == workspace_id)
+                                      .order_by(WebhookEvent.id)).all()
+        db.session.rollback()
+        for payload in payloads:
+            for snapshot in parse_notification(payload).deals:
+                current = newest.get(snapshot.deal_id)
+                if snapshot.deal_id not in wanted or (current is not None and current.action == "delete"):
+                    continue
+                if (current is None or snapshot.action == "delete"
+                        or (snapshot.updated_at or 0) >= (current.updated_at or 0)):
+                    newest[snapshot.deal_id] = snapshot
+        return newest
+
+    monkeypatch.setattr(inbox, "read_deals", read_deals)

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import jwt
 from flask import current_app, url_for
 from flask_babel import gettext as _
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from portal.amocrm.api import oauth
 from portal.amocrm.api.client import AmoCRMClient
@@ -27,6 +27,7 @@ from portal.amocrm.connection import (
     uses_shared_integration,
 )
 from portal.amocrm.token_provider import LONG_LIVED, StaticTokens
+from portal.crypto import column_context, seal
 from portal.extensions import db
 from portal.models import AmoCRMConnection, OAuthState, Workspace
 from portal.models.types import utcnow
@@ -86,14 +87,30 @@ def create_state(workspace_id: int, user_id: int) -> tuple[str, datetime]:
     return state, expires_at
 
 
+class SecretsAlreadyReceived(Exception):
+    """The state's integration keys came before: the first post wins, later ones change nothing."""
+
+
 def record_secrets(state: str, client_id: str, client_secret: str) -> bool:
-    """amoCRM's secrets_uri call: keep the integration keys made for this state. False for an unusable state."""
+    """amoCRM's secrets_uri call: keep the integration keys made for this state. False for an unusable state;
+    SecretsAlreadyReceived when keys were recorded for it already (the first post wins, even one arriving at the
+    same moment: the write is conditional on the row having none)."""
     row = db.session.scalar(select(OAuthState).where(OAuthState.state_hash == _hash(state)))
     if row is None or row.used_at is not None or row.expires_at < utcnow():
         return False
-    row.client_id, row.client_secret = client_id, client_secret
+    state_id, workspace_id, already = row.id, row.workspace_id, row.client_id is not None
+    db.session.rollback()
+    if already:
+        raise SecretsAlreadyReceived
+    written = db.session.execute(
+        update(OAuthState).where(OAuthState.id == state_id, OAuthState.client_id.is_(None))
+        .values(client_id=client_id,
+                client_secret=seal(client_secret, column_context("oauth_states", "client_secret", workspace_id)))
+    ).rowcount
     db.session.commit()
-    log.info("amoCRM integration keys received for workspace %s", row.workspace_id)
+    if written != 1:
+        raise SecretsAlreadyReceived
+    log.info("amoCRM integration keys received for workspace %s", workspace_id)
     return True
 
 

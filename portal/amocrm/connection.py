@@ -18,7 +18,7 @@ from portal.amocrm.api import oauth
 from portal.amocrm.api.client import AmoCRMClient, CallRecord
 from portal.amocrm.api.errors import AmoCRMError
 from portal.amocrm.limiter import limiter_for_workspace
-from portal.amocrm.scheduling import PUSH_LEADS, RECONCILE_WORKSPACE, push_job_id
+from portal.amocrm.scheduling import PUSH_LEADS, RECONCILE_RETRY, RECONCILE_WORKSPACE, push_job_id
 from portal.amocrm.token_provider import ConnectionTokens, NotConnected
 from portal.extensions import db
 from portal.jobs.queues import AMOCRM, DEFAULT, enqueue
@@ -124,7 +124,8 @@ def after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoCR
         connection.webhook_disabled = False
         connection.webhook_checked_at = utcnow()
     connection.last_error = ("Connected, but " + " and ".join(problems) + ".") if problems else None
-    enqueue(DEFAULT, RECONCILE_WORKSPACE, workspace.id, job_id=f"reconcile-{workspace.id}")
+    enqueue(DEFAULT, RECONCILE_WORKSPACE, workspace.id, job_id=f"reconcile-{workspace.id}",
+            retry=RECONCILE_RETRY)  # the backfill, tried again soon after an error
     enqueue(AMOCRM, PUSH_LEADS, workspace.id, job_id=push_job_id(workspace.id))
 
 

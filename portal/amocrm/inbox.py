@@ -16,15 +16,19 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from portal.amocrm.api.webhook_bodies import WebhookBodyError, parse_form, parse_notification
+from portal.amocrm.api.errors import AmoCRMError
+from portal.amocrm.api.webhook_bodies import DealSnapshot, WebhookBodyError, parse_form, parse_notification
+from portal.amocrm.deal_reads import read_deals
 from portal.amocrm.deals import ProcessSummary, apply_deals, deal_context, prefetch_deals, request_pipelines_refresh
 from portal.amocrm.scheduling import schedule_processing
 from portal.amocrm.sync_log import current_job_id, stored_document
+from portal.amocrm.token_provider import NotConnected
 from portal.extensions import db
 from portal.ingest.workspaces import CachedWorkspace, cached_workspace
 from portal.log_context import workspace_id_var
-from portal.models import AmoCRMConnection, SyncLogEntry, WebhookEvent
+from portal.models import AmoCRMConnection, SyncLogEntry, WebhookEvent, WebhookReceipt
 from portal.models.activity import FAILED, IGNORED, PROCESSED, RECEIVED
 from portal.models.types import utcnow
 
@@ -36,6 +40,8 @@ DEDUPE_WINDOW = timedelta(hours=24)
 LAST_SEEN_GRANULARITY = timedelta(seconds=10)
 MAX_ATTEMPTS = 5
 NO_CONNECTION = "No amoCRM account is connected to this workspace: event stored, not processed."
+NOT_CONNECTED_AT_PROCESSING = ("amoCRM was not connected when the event was processed: its deals could not be "
+                               "read. Reconciliation reads them once the account is connected again.")
 _PUBLIC_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DUMMY_SECRET = "x" * 43  # compared against when the workspace does not exist, so timing tells nothing
 
@@ -71,8 +77,9 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
     does not count failures against (and disable) a webhook that will work once the account is connected.
 
     Cost: the workspace comes from a per-process cache (WEBHOOK_WORKSPACE_CACHE_SECONDS); dedupe and store are
-    one INSERT … SELECT … WHERE NOT EXISTS in autocommit, committed without waiting for the WAL flush (see
-    `_insert_event_statement`); scheduling is at most one Redis SET NX per event (`portal.amocrm.scheduling`).
+    one statement in autocommit (claim the body's receipt, insert the event: `_claim_and_insert_statement`),
+    committed durably unless the operator opted out; scheduling is at most one Redis SET NX per event
+    (`portal.amocrm.scheduling`).
     """
     row = _workspace_for(public_id)
     stored_secret = row.webhook_secret if row is not None else _DUMMY_SECRET
@@ -103,9 +110,11 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
     params = {"p_workspace_id": row.id, "p_received_at": now, "p_body_sha256": digest, "p_payload": data,
               "p_status": IGNORED if ignored else RECEIVED, "p_error": NO_CONNECTION if ignored else None,
               "p_attempts": 0, "window_start": now - DEDUPE_WINDOW}
+    synchronous = current_app.config.get("WEBHOOK_SYNCHRONOUS_COMMIT", True)
     with db.engine.connect() as connection:
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        event_id = connection.scalar(_insert_event_statement(connection.dialect.name), params)
+        if connection.dialect.name == "postgresql":  # one statement per commit: no BEGIN / COMMIT round trips
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        event_id = _store_event(connection, params, synchronous)
         if event_id is None:  # the same body within the window: answer with the event stored first
             duplicate = connection.scalar(
                 select(WebhookEvent.id).where(WebhookEvent.workspace_id == row.id,
@@ -114,6 +123,8 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
                 .order_by(WebhookEvent.id).limit(1))
             return Receipt(duplicate, duplicate=True)
         if row.connection_id is not None and _last_seen_due(row, now):
+            if connection.dialect.name != "postgresql":
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             connection.execute(update(AmoCRMConnection).where(AmoCRMConnection.id == row.connection_id)
                                .values(last_webhook_at=now))
     if not ignored:
@@ -121,39 +132,71 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
     return Receipt(event_id, ignored=ignored)
 
 
-_event_statements: dict[str, object] = {}
+def _store_event(connection, params: dict, synchronous: bool) -> int | None:
+    """Claim the body's receipt and store its event, atomically: the new event's id, or None when the same body
+    was stored in the workspace within DEDUPE_WINDOW (by this delivery's retry, or by a concurrent one)."""
+    if connection.dialect.name == "postgresql":  # one statement (in autocommit): one round trip
+        return connection.scalar(_claim_and_insert_statement(synchronous), params)
+    with connection.begin():  # SQLite: no data-modifying WITH; its write lock serialises the two statements
+        if connection.scalar(_claim_statement("sqlite"), params) is None:
+            return None
+        insert = _event_statements.get("insert")
+        if insert is None:
+            insert = _event_statements["insert"] = _insert_event_statement()
+        return connection.scalar(insert, params)
 
 
-def _insert_event_statement(dialect_name: str):
-    """INSERT the event unless the same body arrived in the workspace within DEDUPE_WINDOW; RETURNING its id.
+_event_statements: dict[object, object] = {}
 
-    One statement, so one round trip; built once per dialect. Two identical bodies arriving at the very same
-    moment can both be stored (as with the SELECT-then-INSERT it replaces): processing is idempotent, so the
-    second one changes nothing.
 
-    **Durability trade-off (PostgreSQL)**: the statement sets `synchronous_commit = off` for its own transaction
-    (`set_config(..., true)`, local to the implicit transaction of this autocommit statement). The commit then
-    returns before the WAL is flushed to disk (PostgreSQL flushes it within `wal_writer_delay`, 200 ms by
-    default, ×3 at worst). A crash of PostgreSQL itself (not of our process) in that window can lose an
-    acknowledged event, but never corrupts anything. That is acceptable here and only here: amoCRM's own
-    state is the truth, and the hourly reconciliation (`portal.amocrm.reconcile`) re-reads every deal updated
-    since the last run, so a lost event's deal is applied anyway. The lead intake, whose rows exist nowhere
-    else, keeps the fsync'd commit.
+def _claim_statement(dialect_name: str):
+    """INSERT the (workspace, body) receipt, or take over one older than the window; RETURNING a row only when
+    this call claimed it. Concurrent identical deliveries: PostgreSQL makes the second wait for the first's
+    commit and then re-checks the WHERE on the committed row, so exactly one of them claims it."""
+    key = ("claim", dialect_name)
+    if key not in _event_statements:
+        table = WebhookReceipt.__table__
+        insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+        claim = insert(table).values(workspace_id=bindparam("p_workspace_id"),
+                                     body_sha256=bindparam("p_body_sha256"),
+                                     received_at=bindparam("p_received_at", type_=table.c.received_at.type))
+        _event_statements[key] = claim.on_conflict_do_update(
+            index_elements=["workspace_id", "body_sha256"], set_={"received_at": claim.excluded.received_at},
+            where=table.c.received_at < bindparam("window_start", type_=table.c.received_at.type),
+        ).returning(table.c.body_sha256)
+    return _event_statements[key]
+
+
+def _insert_event_statement(source_filter=None):
+    """INSERT the event RETURNING its id (`source_filter`: a condition on the SELECT it inserts from)."""
+    table = WebhookEvent.__table__
+    columns = ("workspace_id", "received_at", "body_sha256", "payload", "status", "error", "attempts")
+    source = select(*(bindparam(f"p_{name}", type_=table.c[name].type).label(name) for name in columns))
+    if source_filter is not None:
+        source = source.where(source_filter)
+    return table.insert().from_select(list(columns), source).returning(table.c.id)
+
+
+def _claim_and_insert_statement(synchronous: bool):
+    """PostgreSQL: WITH claim AS (the receipt's INSERT … ON CONFLICT) INSERT the event only if the claim
+    returned a row. One statement, built once per durability setting.
+
+    **Durability**: by default the commit returns after the WAL is flushed to disk, so an acknowledged event
+    survives a PostgreSQL crash. With WEBHOOK_SYNCHRONOUS_COMMIT off (an operator's opt-out), the statement sets
+    `synchronous_commit = off` for its own transaction (`set_config(..., true)`, local to the implicit
+    transaction of this autocommit statement): the commit returns before the WAL flush (PostgreSQL flushes it
+    within `wal_writer_delay`, 200 ms by default, ×3 at worst), and a crash of PostgreSQL in that window can
+    lose an acknowledged event (never corrupt anything; reconciliation (`portal.amocrm.reconcile`) re-reads its
+    deal within the hour).
     """
-    statement = _event_statements.get(dialect_name)
-    if statement is None:
-        table = WebhookEvent.__table__
-        columns = ("workspace_id", "received_at", "body_sha256", "payload", "status", "error", "attempts")
-        source = select(*(bindparam(f"p_{name}", type_=table.c[name].type).label(name) for name in columns))
-        seen = exists().where(table.c.workspace_id == bindparam("p_workspace_id"),
-                              table.c.body_sha256 == bindparam("p_body_sha256"),
-                              table.c.received_at >= bindparam("window_start", type_=table.c.received_at.type))
-        source = source.where(~seen)
-        if dialect_name == "postgresql":
-            source = source.where(func.set_config("synchronous_commit", "off", True).is_not(None))
-        statement = table.insert().from_select(list(columns), source).returning(table.c.id)
-        _event_statements[dialect_name] = statement
-    return statement
+    key = ("claim and insert", synchronous)
+    if key not in _event_statements:
+        claim = _claim_statement("postgresql").cte("claim")
+        condition = exists(select(claim.c.body_sha256))
+        if not synchronous:
+            condition = condition & func.set_config("synchronous_commit", "off", True).is_not(None)
+        _event_statements[key] = _insert_event_statement(condition).add_cte(claim)
+    return _event_statements[key]
 
 
 def _workspace_for(public_id: str) -> CachedWorkspace | None:
@@ -199,28 +242,41 @@ def process_events(workspace_id: int, event_ids: list[int]) -> int:
     and currency read once). Events no longer `received`, or locked by another worker, are skipped. Returns the
     number processed.
 
-    If anything fails, the batch rolls back and each event is processed on its own with `process_event`, which
-    records the failure on the event that caused it; the others go through.
+    The bodies only say which deals changed: their state and price are read from amoCRM (`read_deals`, one call
+    per 250 deals, before the transaction starts). When amoCRM cannot be read, the events stay `received` with
+    the error noted and the sweeper brings them back. If applying fails, the batch rolls back and each event is
+    processed on its own with `process_event`, which records the failure on the event that caused it.
     """
     workspace_id_var.set(str(workspace_id))
-    events = db.session.scalars(
-        select(WebhookEvent).where(WebhookEvent.workspace_id == workspace_id, WebhookEvent.id.in_(event_ids),
-                                   WebhookEvent.status == RECEIVED)
-        .order_by(WebhookEvent.id).with_for_update(skip_locked=True)).all()
-    if not events:
-        db.session.rollback()
+    pending = db.session.execute(
+        select(WebhookEvent.id, WebhookEvent.payload)
+        .where(WebhookEvent.workspace_id == workspace_id, WebhookEvent.id.in_(event_ids),
+               WebhookEvent.status == RECEIVED).order_by(WebhookEvent.id)).all()
+    db.session.rollback()
+    if not pending:
         return 0
+    ids = [event_id for event_id, _payload in pending]
     try:
+        notifications = {event_id: parse_notification(payload) for event_id, payload in pending}
+        deals = _read_deals_or_set_aside(workspace_id, ids, notifications.values())
+        if deals is None:
+            return 0
+        events = db.session.scalars(
+            select(WebhookEvent).where(WebhookEvent.workspace_id == workspace_id, WebhookEvent.id.in_(ids),
+                                       WebhookEvent.status == RECEIVED)
+            .order_by(WebhookEvent.id).with_for_update(skip_locked=True)).all()
+        if not events:
+            db.session.rollback()
+            return 0
         context = deal_context(workspace_id)
-        notifications = [parse_notification(event.payload) for event in events]
-        deal_ids = {snapshot.deal_id for notification in notifications for snapshot in notification.deals
-                    if snapshot.action != "delete"}
-        context.prefetched = prefetch_deals(workspace_id, deal_ids, context.currency)
+        context.prefetched = prefetch_deals(workspace_id, {deal_id for deal_id, snapshot in deals.items()
+                                                           if snapshot.action != "delete"}, context.currency)
         unknown_pipelines: set = set()
         now = utcnow()
         with db.session.no_autoflush:
-            for event, notification in zip(events, notifications, strict=True):
-                summary = apply_deals(workspace_id, notification.deals, context, refresh=False)
+            for event in events:
+                notification = notifications[event.id]
+                summary = apply_deals(workspace_id, _as_read(notification, deals), context, refresh=False)
                 unknown_pipelines |= summary.unknown_pipelines
                 _mark_processed(event, notification, summary, now)
         if unknown_pipelines and context.connection is not None:
@@ -229,7 +285,6 @@ def process_events(workspace_id: int, event_ids: list[int]) -> int:
         return len(events)
     except Exception:
         db.session.rollback()
-        ids = [event.id for event in events]
         log.warning("a batch of %d webhook events failed; processing them one by one", len(ids))
     processed = 0
     for event_id in ids:
@@ -238,6 +293,36 @@ def process_events(workspace_id: int, event_ids: list[int]) -> int:
         except Exception:  # recorded on the event by process_event; the sweeper retries it
             log.exception("webhook event %s failed", event_id)
     return processed
+
+
+def _as_read(notification, deals: dict[int, DealSnapshot]) -> list[DealSnapshot]:
+    """The event's deals as amoCRM holds them now, each once (a deal amoCRM's answer left out is skipped)."""
+    deal_ids = dict.fromkeys(snapshot.deal_id for snapshot in notification.deals)
+    return [deals[deal_id] for deal_id in deal_ids if deal_id in deals]
+
+
+def _read_deals_or_set_aside(workspace_id: int, event_ids: list[int],
+                             notifications) -> dict[int, DealSnapshot] | None:
+    """The events' deals read from amoCRM; None when they cannot be: without a usable connection the events are
+    set aside (`ignored`: reconciliation reads the deals once the account is connected again), on an amoCRM
+    error they stay `received` with the error noted, for the sweeper to bring back."""
+    deal_ids = {snapshot.deal_id for notification in notifications for snapshot in notification.deals}
+    try:
+        return read_deals(workspace_id, deal_ids)
+    except NotConnected:
+        db.session.rollback()
+        db.session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(event_ids),
+                                                      WebhookEvent.status == RECEIVED)
+                           .values(status=IGNORED, error=NOT_CONNECTED_AT_PROCESSING))
+        db.session.commit()
+    except AmoCRMError as exc:
+        db.session.rollback()
+        log.warning("amoCRM could not be read for %d webhook events: %s", len(event_ids), exc.__class__.__name__)
+        db.session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(event_ids),
+                                                      WebhookEvent.status == RECEIVED)
+                           .values(error=f"amoCRM could not be read: {exc.__class__.__name__}: {str(exc)[:400]}"))
+        db.session.commit()
+    return None
 
 
 def process_workspace_events(workspace_id: int, batch_size: int = EVENT_BATCH,
@@ -277,11 +362,13 @@ def _mark_processed(event: WebhookEvent, notification, summary: ProcessSummary, 
 
 
 def process_event(event_id: int) -> str | None:
-    """Apply one stored webhook event to the workspace's deals, in one transaction. Idempotent: an event that
-    is no longer `received` is left alone. Returns the event's status afterwards (None when it does not exist).
+    """Apply one stored webhook event to the workspace's deals, as read from amoCRM, in one transaction.
+    Idempotent: an event that is no longer `received` is left alone. Returns the event's status afterwards (None
+    when it does not exist).
 
-    A failure rolls back, counts the attempt on the event and re-raises; after MAX_ATTEMPTS the event is
-    `failed` and the sweeper stops retrying it.
+    When amoCRM cannot be read the event stays `received` (see `_read_deals_or_set_aside`). Any other failure
+    rolls back, counts the attempt on the event and re-raises; after MAX_ATTEMPTS the event is `failed` and the
+    sweeper stops retrying it.
     """
     event = db.session.get(WebhookEvent, event_id)
     if event is None or event.status != RECEIVED:
@@ -291,7 +378,14 @@ def process_event(event_id: int) -> str | None:
     workspace_id_var.set(str(workspace_id))
     try:
         notification = parse_notification(event.payload)
-        summary = apply_deals(workspace_id, notification.deals)
+        deals = _read_deals_or_set_aside(workspace_id, [event_id], [notification])
+        if deals is None:
+            return db.session.scalar(select(WebhookEvent.status).where(WebhookEvent.id == event_id))
+        event = db.session.scalar(select(WebhookEvent).where(WebhookEvent.id == event_id).with_for_update())
+        if event.status != RECEIVED:
+            db.session.rollback()
+            return event.status
+        summary = apply_deals(workspace_id, _as_read(notification, deals))
         _mark_processed(event, notification, summary, utcnow())
         db.session.commit()
     except Exception as exc:

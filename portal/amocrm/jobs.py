@@ -21,6 +21,7 @@ from portal.amocrm.scheduling import (
     CHECK_WEBHOOK,
     EVENT_PROCESSING,
     PUSH_LEADS,
+    RECONCILE_RETRY,
     RECONCILE_WORKSPACE,
     push_started,
     schedule_processing,
@@ -189,5 +190,6 @@ def reconcile_connected_workspaces() -> int:
     """Hourly: one reconcile job per connected workspace (unique per workspace while it waits)."""
     workspace_ids = _connected_workspaces()
     for workspace_id in workspace_ids:
-        enqueue(DEFAULT, RECONCILE_WORKSPACE, workspace_id, job_id=f"reconcile-{workspace_id}")
+        enqueue(DEFAULT, RECONCILE_WORKSPACE, workspace_id, job_id=f"reconcile-{workspace_id}",
+                retry=RECONCILE_RETRY)
     return len(workspace_ids)

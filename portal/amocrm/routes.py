@@ -163,7 +163,11 @@ def secrets_hook():
         return error_response(400, "client_id, client_secret and state are printable ASCII.")
     if len(values["client_id"]) > 64:
         return error_response(400, "client_id is too long.")
-    if not authorization.record_secrets(values["state"], values["client_id"], values["client_secret"]):
+    try:
+        recorded = authorization.record_secrets(values["state"], values["client_id"], values["client_secret"])
+    except authorization.SecretsAlreadyReceived:
+        return error_response(409, "The keys for this state were received already.")
+    if not recorded:
         return error_response(404, "Unknown or expired state.")
     return jsonify({"success": True}), 200
 

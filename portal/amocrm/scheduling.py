@@ -6,12 +6,16 @@ expires, and the sweepers (`push_sweeper`, `inbox.requeue_stale_events`) schedul
 
 Also the dotted paths of the amoCRM jobs enqueued by name (`portal.amocrm.jobs`), so each has one spelling.
 """
+from rq import Retry
+
 from portal.jobs.coalesce import CoalescedJob
 from portal.jobs.queues import AMOCRM, WEBHOOKS
 
 PUSH_LEADS = "portal.amocrm.jobs.push_leads"
 PROCESS_EVENTS = "portal.amocrm.jobs.process_workspace_events"
 RECONCILE_WORKSPACE = "portal.amocrm.jobs.reconcile_workspace"
+# A reconcile run that meets an amoCRM error (a 500, a timeout, a 429) is tried again soon, not at the next hourly run.
+RECONCILE_RETRY = Retry(max=4, interval=[30, 120, 600, 1800])
 CHECK_WEBHOOK = "portal.amocrm.jobs.check_webhook"
 REFRESH_PIPELINES = "portal.amocrm.jobs.refresh_pipelines"
 CLOSE_SPAM_DEAL = "portal.amocrm.jobs.close_spam_deal"

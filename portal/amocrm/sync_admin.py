@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select
 from portal.amocrm.push import clear_failed
 from portal.amocrm.scheduling import schedule_push
 from portal.extensions import db
-from portal.models import AmoCRMConnection, Lead, SyncLogEntry, WebhookEvent
+from portal.models import AmoCRMConnection, Lead, SyncLogEntry, WebhookEvent, WebhookReceipt
 from portal.models.activity import IGNORED, PROCESSED
 from portal.models.amocrm import BLOCKED, CONNECTED
 from portal.models.lead import FAILED, PENDING, SYNCED
@@ -65,11 +65,13 @@ def sync_health(workspace_id: int) -> dict:
 
 def prune_sync_log(days: int) -> tuple[int, int]:
     """Delete sync log rows older than `days`, and the raw webhook bodies (names, phones, e-mails as amoCRM sent
-    them) of events processed or ignored that long ago; events still waiting or failed are kept. Returns
-    (log rows, events) removed."""
+    them) of events processed or ignored that long ago; events still waiting or failed are kept; and the webhook
+    dedupe receipts older than a day (a body seen again after that is a new event anyway). Returns (log rows,
+    events) removed."""
     cutoff = utcnow() - timedelta(days=days)
     log_rows = db.session.execute(delete(SyncLogEntry).where(SyncLogEntry.created_at < cutoff)).rowcount
     events = db.session.execute(delete(WebhookEvent).where(WebhookEvent.status.in_((PROCESSED, IGNORED)),
                                                            WebhookEvent.received_at < cutoff)).rowcount
+    db.session.execute(delete(WebhookReceipt).where(WebhookReceipt.received_at < utcnow() - timedelta(days=1)))
     db.session.commit()
     return log_rows, events

@@ -10,10 +10,11 @@ kill the connection (the loser gets "Token has been revoked"). Therefore a refre
 3. with the new pair committed before the token is handed out.
 
 Tokens are refreshed 5 minutes before they expire. A refused refresh (TokenRevoked or any other token endpoint
-refusal) turns the connection `needs_reauth` with `last_error` set, and is raised; transport and server errors
-are raised without touching the connection (the next call tries again). Connections idle for a week are refreshed
-by a periodic job (`refresh_idle_connections`): a refresh token unused for about 3 months (one report says 30
-days) dies.
+refusal) is looked at again once the lock is released and taken anew: if the stored refresh token is no longer
+the one sent, another process rotated it and its pair is used; otherwise the connection turns `needs_reauth`
+with `last_error` set, and the refusal is raised; transport and server errors are raised without touching the
+connection (the next call tries again). Connections idle for a week are refreshed by a periodic job
+(`refresh_idle_connections`): a refresh token unused for about 3 months (one report says 30 days) dies.
 """
 import logging
 import threading
@@ -110,12 +111,11 @@ class ConnectionTokens:
                     self._needs_reauth(connection, "amoCRM refused the long-lived token. Paste a new one or "
                                                    "connect with the button.")
                 else:
+                    sent = connection.refresh_token
                     try:
                         pair = self._refresh(connection)
-                    except OAuthError as exc:  # TokenRevoked included: a person must reconnect
+                    except OAuthError as exc:  # TokenRevoked included: a person must reconnect, unless…
                         failure = exc
-                        self._needs_reauth(connection, f"amoCRM refused to refresh the token ({exc.hint or exc}). "
-                                                       "Reconnect amoCRM.")
                     else:
                         connection.access_token = pair.access_token
                         connection.refresh_token = pair.refresh_token
@@ -124,11 +124,32 @@ class ConnectionTokens:
                         connection.last_error = None
                         token, expires_at = pair.access_token, pair.expires_at
                 # The block commits here: the new pair (or the needs_reauth mark) is stored before use.
+            if isinstance(failure, OAuthError):
+                return self._after_refusal(failure, sent)
             if failure is not None:
                 raise failure
             self._remember(token, expires_at)
             log.info("amoCRM token refreshed for workspace %s", self.workspace_id)
             return token
+
+    def _after_refusal(self, refusal: OAuthError, sent: str | None) -> str:
+        """amoCRM refused the refresh token we sent. Before declaring the connection revoked, look again (under
+        the lock): if the stored refresh token is no longer the one we sent, another process (or a reconnect)
+        rotated it meanwhile, and its access token is the one to use."""
+        with Session(db.engine, expire_on_commit=False) as session, session.begin():
+            connection = session.scalars(
+                select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == self.workspace_id)
+                .with_for_update()).one_or_none()
+            if connection is None or connection.status != CONNECTED or not connection.access_token:
+                raise NotConnected("amoCRM is not connected for this workspace")
+            if connection.refresh_token != sent:
+                log.info("amoCRM refresh token of workspace %s was rotated elsewhere: using the new pair",
+                         self.workspace_id)
+                self._remember(connection.access_token, connection.expires_at)
+                return connection.access_token
+            self._needs_reauth(connection, f"amoCRM refused to refresh the token ({refusal.hint or refusal}). "
+                                           "Reconnect amoCRM.")
+        raise refusal
 
     def _refresh(self, connection: AmoCRMConnection) -> oauth.TokenSet:
         config = self.app.config

@@ -17,7 +17,7 @@ from functools import cached_property
 from flask import current_app
 from sqlalchemy import Text, select, type_coerce
 
-from portal.crypto import decrypt
+from portal.crypto import column_context, unseal
 from portal.extensions import db
 from portal.models import AmoCRMConnection, Workspace
 
@@ -42,7 +42,7 @@ class CachedWorkspace:
     def webhook_secret(self) -> str:
         """Decrypted when a webhook first needs it: the intake never does, so taking leads neither pays for it nor
         depends on it."""
-        return decrypt(self.sealed_webhook_secret)
+        return unseal(self.sealed_webhook_secret, column_context("workspaces", "webhook_secret", self.public_id))
 
 
 def cached_workspace(public_id: str, max_age: float) -> CachedWorkspace | None:

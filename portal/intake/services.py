@@ -13,12 +13,13 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import UnprocessableEntity
 
 from portal.amocrm.scheduling import schedule_push
 from portal.extensions import db
 from portal.ingest.workspaces import CachedWorkspace, cached_workspace, forget_workspace, parse_origins
 from portal.intake.store import insert_lead
-from portal.intake.submission import ATTRIBUTION_KEYS, FIRST_TOUCH_KEYS, LeadSubmission
+from portal.intake.submission import ATTRIBUTION_KEYS, FIRST_TOUCH_KEYS, LeadSubmission, fingerprint
 from portal.models import Lead, Workspace
 from portal.models.lead import PENDING
 from portal.models.types import utcnow
@@ -34,6 +35,15 @@ class WorkspaceNotFound(Exception):
 
 class SettingsInvalid(Exception):
     pass
+
+
+class IdempotencyKeyReused(UnprocessableEntity):
+    """The idempotency key came before with a different body: 422, as payment APIs answer. An HTTP exception
+    carrying its status and message, so the endpoint answers it like werkzeug's own refusals."""
+
+    status = 422
+    message = description = ("This Idempotency-Key was already used with a different lead. Send a new key for a "
+                             "new lead, or the same body to get the first answer again.")
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,8 @@ def accept_lead(workspace: CachedWorkspace, submission: LeadSubmission, ip: str 
 
     The lead is written by one INSERT in autocommit mode: PostgreSQL commits it (and flushes its WAL) before
     answering, so one round trip stores it durably. A replayed idempotency key inserts nothing
-    (ON CONFLICT DO NOTHING) and answers with the lead it created.
+    (ON CONFLICT DO NOTHING): with the same body (the same `fingerprint`) it answers with the lead it created,
+    with another body it raises IdempotencyKeyReused (nothing is stored, the first lead is untouched).
     """
     now = utcnow()
     first = submission.first_touch or {key: submission.attribution.get(key) for key in FIRST_TOUCH_KEYS}
@@ -76,7 +87,9 @@ def accept_lead(workspace: CachedWorkspace, submission: LeadSubmission, ip: str 
         **{f"p_{key}": submission.attribution.get(key) for key in ATTRIBUTION_KEYS},
         **{f"p_first_{key}": first.get(key) for key in FIRST_TOUCH_KEYS},
         "p_first_touch_at": submission.first_touch_at or now, "p_ip": ip, "p_user_agent": user_agent,
-        "p_idempotency_key": submission.idempotency_key, "p_is_spam": submission.is_spam, "p_created_at": now,
+        "p_idempotency_key": submission.idempotency_key,
+        "p_idempotency_fingerprint": fingerprint(submission) if submission.idempotency_key else None,
+        "p_is_spam": submission.is_spam, "p_created_at": now,
         "match_phone": submission.phone if check_repeats else None,
         "match_email": submission.email if check_repeats else None,
         "window_start": now - timedelta(hours=max(workspace.duplicate_window_hours, 0)),
@@ -86,13 +99,17 @@ def accept_lead(workspace: CachedWorkspace, submission: LeadSubmission, ip: str 
     except IntegrityError as error:  # the only other constraint: the workspace, deleted since it was cached
         forget_workspace(workspace.public_id)
         raise WorkspaceNotFound from error
-    if row is None:  # the key was used before: answer with the lead it created
-        lead_id = db.session.scalar(select(Lead.id).where(Lead.workspace_id == workspace.id,
-                                                          Lead.idempotency_key == submission.idempotency_key))
+    if row is None:  # the key was used before: answer with the lead it created, if the body is the same
+        first = db.session.execute(select(Lead.id, Lead.idempotency_fingerprint)
+                                   .where(Lead.workspace_id == workspace.id,
+                                          Lead.idempotency_key == submission.idempotency_key)).first()
         db.session.rollback()
-        if lead_id is None:
+        if first is None:
             raise RuntimeError("idempotency key conflict without a lead")
-        return Accepted(lead_id, created=False)
+        # Leads stored before fingerprints were kept have none: their key answers as it always did.
+        if first.idempotency_fingerprint not in (None, params["p_idempotency_fingerprint"]):
+            raise IdempotencyKeyReused()
+        return Accepted(first.id, created=False)
     lead_id, sync_status = row
     if sync_status == PENDING:
         schedule_push(workspace.id)

@@ -154,7 +154,7 @@ def _close(connection, pid: int) -> None:
 
 _INSERT_COLUMNS = ("workspace_id", "name", "phone", "email", "message", *ATTRIBUTION_KEYS,
                    *(f"first_{key}" for key in FIRST_TOUCH_KEYS), "first_touch_at", "ip", "user_agent",
-                   "idempotency_key", "is_spam", "created_at")
+                   "idempotency_key", "idempotency_fingerprint", "is_spam", "created_at")
 
 
 @dataclass(frozen=True)

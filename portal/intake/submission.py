@@ -3,6 +3,7 @@
 Nothing here touches the database: `read_document` turns the body into a dict (or a 413/415/400), and
 `validate` turns that dict into a `LeadSubmission` or raises `SubmissionInvalid` with one message per field.
 """
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -64,6 +65,18 @@ class LeadSubmission:
     first_touch_at: datetime | None = None
     idempotency_key: str | None = None
     is_spam: bool = False
+
+
+def fingerprint(submission: LeadSubmission) -> str:
+    """sha256 of the submission as validated, without its idempotency key: field order, spacing, a phone's
+    formatting or an e-mail's case do not change it; any difference in what would be stored does."""
+    normalised = {"name": submission.name, "phone": submission.phone, "email": submission.email,
+                  "message": submission.message, "attribution": submission.attribution,
+                  "first_touch": submission.first_touch,
+                  "first_touch_at": submission.first_touch_at.isoformat() if submission.first_touch_at else None,
+                  "is_spam": submission.is_spam}
+    canonical = json.dumps(normalised, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def read_document(request: Request, max_bytes: int) -> dict:

@@ -59,13 +59,28 @@ def _has_writes(session: Session) -> bool:
     return bool(session.new or session.dirty or session.deleted or session.info.get("leadpath_flushed"))
 
 
+ENQUEUE_CLAIM_MS = 5000
+
+
 def send(job: PendingJob) -> bool:
-    """Put the job on its queue now. False when Redis is unreachable (logged, not raised)."""
+    """Put the job on its queue now. False when Redis is unreachable (logged, not raised).
+
+    A job with an id is enqueued once however many processes send it at the same moment: "is one waiting?" and
+    "enqueue it" are two steps, so the sender first claims the id (SET NX, gone after ENQUEUE_CLAIM_MS should it
+    die); a sender that finds the claim taken leaves the enqueue to its holder, which makes sure one is waiting."""
     try:
         queue = get_queue(job.queue)
-        if job.job_id and _is_waiting(queue, job.job_id):
+        if not job.job_id:
+            queue.enqueue(job.func, *job.args, **job.options)
             return True
-        queue.enqueue(job.func, *job.args, job_id=job.job_id, **job.options)
+        claim = f"leadpath:enqueueing:{job.job_id}"
+        if not queue.connection.set(claim, b"1", nx=True, px=ENQUEUE_CLAIM_MS):
+            return True
+        try:
+            if not _is_waiting(queue, job.job_id):
+                queue.enqueue(job.func, *job.args, job_id=job.job_id, **job.options)
+        finally:
+            queue.connection.delete(claim)
         return True
     except RedisError as exc:
         log.warning("Could not enqueue %s on %s: %s", job.func, job.queue, exc.__class__.__name__)

@@ -17,6 +17,8 @@ from portal.jobs.queues import QUEUE_NAMES, PendingJob, get_queue, send
 
 log = logging.getLogger(__name__)
 
+RECONNECT_MAX_SECONDS = 30.0
+
 
 @dataclass(frozen=True)
 class Periodic:
@@ -51,9 +53,17 @@ def run(app: Flask, jobs: Sequence[Periodic], stop: threading.Event | None = Non
         rq_scheduler = RQScheduler([get_queue(name) for name in QUEUE_NAMES], redis_connection.client,
                                    logging_level="WARNING")
         log.info("scheduler started with %d periodic jobs", len(jobs))
+        interval = min(1.0, app.config["SCHEDULER_TICK_SECONDS"])
+        delay = None  # seconds to the next try while Redis is unreachable
         while not stop.is_set():
             try:
                 tick(jobs, rq_scheduler)
-            except RedisError as exc:
-                log.warning("scheduler tick failed: %s", exc.__class__.__name__)
-            stop.wait(min(1.0, app.config["SCHEDULER_TICK_SECONDS"]))
+            except RedisError as exc:  # never fatal: wait for Redis with backoff
+                delay = min(delay * 2, RECONNECT_MAX_SECONDS) if delay else interval
+                log.warning("scheduler tick failed (%s): retrying in %.1f s", exc.__class__.__name__, delay)
+                stop.wait(delay)
+                continue
+            if delay is not None:
+                log.warning("Redis answers again: the scheduler carries on")
+                delay = None
+            stop.wait(interval)

@@ -1,11 +1,15 @@
 """All models, one module per aggregate."""
-from portal.models.activity import SyncLogEntry, WebhookEvent
+from portal.crypto import register as register_encrypted_columns
+from portal.extensions import db
+from portal.models.activity import SyncLogEntry, WebhookEvent, WebhookReceipt
 from portal.models.ad_spend import AdSpend
 from portal.models.amocrm import AmoCRMConnection, AmoCRMContact, OAuthState
 from portal.models.deal import Deal
 from portal.models.lead import Lead
 from portal.models.user import Invite, User, UserSession
 from portal.models.workspace import ApiToken, Workspace
+
+register_encrypted_columns(db.Model)  # secrets sealed for their row on flush, opened on load
 
 __all__ = [
     "AdSpend",
@@ -20,5 +24,6 @@ __all__ = [
     "User",
     "UserSession",
     "WebhookEvent",
+    "WebhookReceipt",
     "Workspace",
 ]

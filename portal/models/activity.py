@@ -1,7 +1,7 @@
 """What happened between Leadpath and amoCRM: received webhooks and the sync log."""
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
@@ -31,6 +31,18 @@ class WebhookEvent(TenantOwned, db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookReceipt(db.Model):
+    """The claim of one webhook body in its workspace: concurrent deliveries of the same body race for this row
+    (INSERT … ON CONFLICT), so exactly one of them stores an event. Taken again when the body comes back after
+    the dedupe window."""
+
+    __tablename__ = "webhook_receipts"
+
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    body_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class SyncLogEntry(TenantOwned, db.Model):

@@ -70,6 +70,8 @@ class Lead(TenantOwned, db.Model):
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    # sha256 of the normalised submission the key came with: the same key with another body is refused.
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
     is_spam: Mapped[bool] = mapped_column(default=False)
     # A repeat from the same phone or e-mail within the duplicate window points at the first lead.
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))

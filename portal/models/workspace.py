@@ -2,7 +2,7 @@ import secrets
 import uuid
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.crypto import EncryptedText
@@ -40,6 +40,14 @@ class Workspace(db.Model):
 
     def __repr__(self) -> str:
         return f"<Workspace {self.id}>"
+
+
+@event.listens_for(Workspace, "init")
+def _public_id_and_secret_when_made(_workspace, _args, kwargs) -> None:
+    """Set when the object is made, not at INSERT: the webhook secret is sealed for the workspace's public id
+    before its row exists (portal.crypto)."""
+    kwargs.setdefault("public_id", new_public_id())
+    kwargs.setdefault("webhook_secret", new_webhook_secret())
 
 
 class ApiToken(TenantOwned, db.Model):

@@ -1,16 +1,23 @@
 """Streamed CSV downloads that spreadsheets cannot execute.
 
 A cell starting with = + - @ (or a tab / carriage return) is read as a formula by Excel and LibreOffice; such a
-cell gets a leading apostrophe so it is shown as text (OWASP "CSV injection").
+cell gets a leading apostrophe so it is shown as text (OWASP "CSV injection"). Spreadsheets split a line on the
+delimiter of their locale (`;` in ru-RU and much of Europe, `,` elsewhere, sometimes a tab), and not every import
+honours quotes: so every field is quoted (a `;` inside never splits a CSV-aware reader), and within a field every
+part that follows a `;`, `,`, tab or line break and would start like a formula gets the apostrophe too.
 """
 import csv
 import io
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 
 from flask import Response, stream_with_context
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A delimiter of some locale (or a line break, for readers that split lines inside quotes), spaces, then a formula's
+# first character: the apostrophe goes before that character.
+_FORMULA_AFTER_DELIMITER = re.compile(r"([;,\t\r\n][ \t\r\n]*)(?=[=+\-@])")
 
 
 def safe_cell(value) -> str:
@@ -19,8 +26,8 @@ def safe_cell(value) -> str:
         return ""
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return str(value)
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+    text = _FORMULA_AFTER_DELIMITER.sub(r"\1'", str(value))
+    return "'" + text if text.lstrip(" ").startswith(FORMULA_PREFIXES) else text
 
 
 def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> Response:
@@ -28,7 +35,7 @@ def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> 
 
     def generate():
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
         writer.writerow(header)
         for count, row in enumerate(rows, start=1):
             writer.writerow([safe_cell(cell) for cell in row])

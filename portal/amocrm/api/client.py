@@ -9,7 +9,7 @@ Answers: parsed JSON, `None` for 204 (amoCRM's "empty list / not found / past th
 Failures: the errors of `portal.amocrm.api.errors`; `requests` exceptions never escape.
 """
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
@@ -201,6 +201,28 @@ class AmoCRMClient:
     def get_lead(self, lead_id: int, with_: Sequence[str] = ()) -> dict | None:
         params = {"with": ",".join(with_)} if with_ else None
         return self.request("GET", f"/api/v4/leads/{int(lead_id)}", params=params)
+
+    def get_leads_by_id(self, lead_ids: Iterable[int]) -> dict[int, dict | None]:
+        """{id: the lead as amoCRM holds it now, or None when it is deleted or unknown}, for every id asked.
+
+        One `GET /api/v4/leads?filter[id][]=…` per MAX_PAGE_LIMIT ids. API filtering is not enabled on every
+        account, and an unsupported filter is silently ignored (an unfiltered list comes back): so only the ids
+        asked for are taken from the answer, and an id missing from it is read on its own (`GET …/leads/{id}`,
+        204 → None)."""
+        wanted = sorted({int(lead_id) for lead_id in lead_ids})
+        found: dict[int, dict | None] = {}
+        for start in range(0, len(wanted), MAX_PAGE_LIMIT):
+            chunk = wanted[start:start + MAX_PAGE_LIMIT]
+            body = self.request("GET", "/api/v4/leads", params={"filter[id][]": chunk, "limit": MAX_PAGE_LIMIT})
+            asked = set(chunk)
+            for lead in _embedded(body, "leads"):
+                lead_id = lead.get("id")
+                if isinstance(lead_id, int) and not isinstance(lead_id, bool) and lead_id in asked:
+                    found[lead_id] = lead
+        for lead_id in wanted:
+            if lead_id not in found:
+                found[lead_id] = self.get_lead(lead_id)
+        return found
 
     def iter_leads(self, *, updated_from: int | None = None, updated_to: int | None = None,
                    query: str | None = None, limit: int = MAX_PAGE_LIMIT, with_: Sequence[str] = ()) -> Iterator[dict]:
