@@ -1,14 +1,13 @@
 """Fixtures: app, client, runner, workspaces and users, logged-in clients, live server, Chromium.
 
 The schema is built once per run with the real migrations; every test starts from empty tables and an empty
-Redis database. Plain helpers (make_app, post_form, log_in, …) are in support.py.
+Redis database. Plain helpers (make_app, post_form, log_in, …) are in fixtures/support.py.
 """
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from sqlalchemy import create_engine, text
-from support import (
+from fixtures.support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     DATABASE_URL,
@@ -19,13 +18,23 @@ from support import (
     log_in,
     make_app,
 )
+from sqlalchemy import create_engine, text
 
 from portal.extensions import db
 
-pytest_plugins = ["sync_fixtures"]
+pytest_plugins = ["fixtures.sync"]
+
+
+# The folders that hold only browser or long-running tests mark them, so `-m "not browser and not slow"` (the fast
+# suite) leaves them out without each test repeating the marker.
+FOLDER_MARKS = {"browser": pytest.mark.browser, "chaos": pytest.mark.slow}
 
 
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        folder = item.path.parent.name
+        if folder in FOLDER_MARKS:
+            item.add_marker(FOLDER_MARKS[folder])
     if IS_POSTGRES and REDIS_URL:
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL and Redis (this is the SQLite smoke pass)")

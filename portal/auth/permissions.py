@@ -1,5 +1,5 @@
 """Who may change what: the one permission matrix. Every state-changing route declares the permission it needs
-(portal.auth.decorators.permission_required); tests/test_roles.py fails for a state-changing route without one.
+(portal.auth.decorators.permission_required); tests/auth/test_roles.py fails for a state-changing route without one.
 
 Owners run the workspace. Members read everything (leads, reports, settings) and change nothing that belongs to
 the workspace: not a lead's spam mark (it closes the deal as lost in amoCRM), not a retry, not ad spend, not a

@@ -36,8 +36,8 @@ from sqlalchemy import create_engine, select, text
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from live_services import Processes, RedisServer, children_of, free_port, rss_kib, wait_for  # noqa: E402
-from sync_fixtures import connect_workspace  # noqa: E402
+from fixtures.live_services import Processes, RedisServer, children_of, free_port, rss_kib, wait_for  # noqa: E402
+from fixtures.sync import connect_workspace  # noqa: E402
 
 from portal.sandbox.control import SandboxControl  # noqa: E402
 
@@ -208,7 +208,7 @@ def restart_postgres(stack: Stack, tally: Tally, public_id: str) -> None:
 def run_soak(database_url: str, minutes: float, workspaces: int = 20, rate: float = 4.0,
              postgres_restart: bool = False, drain_seconds: float = 240, log=print) -> dict:
     """Run the soak against `database_url` (already migrated) and return its figures."""
-    from support import make_app
+    from fixtures.support import make_app
 
     from portal.amocrm.subscription import check_webhook
     from portal.extensions import db
@@ -379,8 +379,8 @@ def main() -> None:
         connection.execute(text(f'CREATE DATABASE "{DATABASE}"'))
     database_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DATABASE}"
     try:
+        from fixtures.support import make_app
         from flask_migrate import upgrade
-        from support import make_app
 
         app = make_app(SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=None)
         with app.app_context():

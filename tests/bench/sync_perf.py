@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from bench.cpu import cpu_snapshot, cpu_split, describe_split  # noqa: E402
-from live_services import free_port, wait_for  # noqa: E402
-from sync_fixtures import connect_workspace  # noqa: E402
+from fixtures.live_services import free_port, wait_for  # noqa: E402
+from fixtures.sync import connect_workspace  # noqa: E402
 
 from portal.sandbox.control import SandboxControl  # noqa: E402
 
@@ -214,8 +214,8 @@ def main() -> None:
     services.start()
     os.environ.update(services.env)
     try:
+        from fixtures.support import make_app
         from flask_migrate import upgrade
-        from support import make_app
 
         app = make_app(SQLALCHEMY_DATABASE_URI=DATABASE_URL, REDIS_URL=services.redis_url,
                        LEAD_RATE_LIMIT_IP="100000 per minute", LEAD_RATE_LIMIT_WORKSPACE="100000 per minute")

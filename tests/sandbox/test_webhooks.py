@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from live_services import wait_until
+from fixtures.live_services import wait_until
 
 ALL = ["add_lead", "update_lead", "status_lead", "delete_lead", "responsible_lead"]
 

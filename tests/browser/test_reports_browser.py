@@ -1,0 +1,43 @@
+"""In real Chromium: the ROI report renders its SVG charts, a filter changes the numbers, the CSV downloads."""
+from datetime import date, timedelta
+
+import pytest
+from fixtures.reports import add_lead, add_sale, add_spend, at
+from fixtures.support import PASSWORD, workspace_of
+
+pytestmark = pytest.mark.browser
+
+
+def test_roi_report_charts_filter_and_csv(app, owner, live_server, page):
+    ws = workspace_of(app, owner)
+    recent, old = date.today() - timedelta(days=3), date.today() - timedelta(days=200)
+    lead = add_lead(app, ws, at(recent), "google", "cpc", "brand")
+    add_sale(app, ws, lead, "won", 5000, at(recent), at(recent))
+    add_spend(app, ws, recent, "google", "cpc", "brand", 1000)
+    for _ in range(3):
+        add_lead(app, ws, at(old), "yandex", "cpc", "rsya")
+
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=email]", "owner@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{live_server}/reports/roi")
+
+    bars = page.locator("#chart-channels svg rect.chart-bar")
+    assert bars.count() >= 2 and float(bars.first.get_attribute("height")) > 0
+    assert page.locator("#chart-over-time svg polyline").count() == 2
+    totals = page.locator("#roi-totals")
+    assert totals.locator("td").nth(1).inner_text() == "1"  # leads in the last 30 days
+
+    page.select_option("#period", "365d")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**period=365d**")
+    assert page.locator("#roi-totals td").nth(1).inner_text() == "4"
+    assert "yandex" in page.locator("#roi-table").inner_text()
+
+    with page.expect_download() as download_info:
+        page.click("#roi-csv")
+    download = download_info.value
+    content = open(download.path(), encoding="utf-8").read()
+    assert download.suggested_filename.endswith(".csv") and content.startswith("group,spend,leads")
+    assert "yandex" in content and "Total" in content
