@@ -231,6 +231,10 @@ def _after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoC
         apply_pipelines(connection, api.get_pipelines())
     except AmoCRMError:
         problems.append("the pipelines could not be read (use Refresh pipelines)")
+    try:
+        apply_lead_fields(connection, api.iter_lead_custom_fields())
+    except AmoCRMError:
+        connection.lead_field_codes = None  # unknown: every value is sent, and a refused field is learned then
     destination = webhook_destination(workspace)
     try:
         hook = api.subscribe_webhook(destination, WEBHOOK_SETTINGS)
@@ -264,6 +268,13 @@ def apply_pipelines(connection: AmoCRMConnection, pipelines: list[dict]) -> None
     chosen = (working or incoming or main["statuses"] or [None])[0]
     connection.pipeline_id = main["id"]
     connection.status_id = chosen["id"] if chosen else None
+
+
+def apply_lead_fields(connection: AmoCRMConnection, fields) -> None:
+    """Store the codes of the account's deal fields: a tracking value (UTM_*, GCLID, YCLID, FBCLID…) for a field
+    the account lacks is dropped at push instead of making amoCRM refuse the lead."""
+    connection.lead_field_codes = sorted({str(item["code"]) for item in fields
+                                          if isinstance(item, dict) and item.get("code")})
 
 
 def _pipeline_summary(pipeline: dict) -> dict:
@@ -314,8 +325,11 @@ def choose_pipeline(workspace_id: int, pipeline_id: int, status_id: int) -> None
 
 
 def refresh_pipelines(workspace_id: int) -> None:
+    """Read the pipelines and the deal fields again (Settings → amoCRM, "Refresh pipelines")."""
     try:
-        pipelines = client_for(workspace_id).get_pipelines()
+        api = client_for(workspace_id)
+        pipelines = api.get_pipelines()
+        fields = list(api.iter_lead_custom_fields())
     except NotConnected as exc:
         raise ConnectError("Connect amoCRM first.") from exc
     except AmoCRMError as exc:
@@ -323,6 +337,7 @@ def refresh_pipelines(workspace_id: int) -> None:
     connection = connection_of(workspace_id)
     db.session.refresh(connection)  # the provider may have stored a new token pair meanwhile
     apply_pipelines(connection, pipelines)
+    apply_lead_fields(connection, fields)
     db.session.commit()
 
 

@@ -62,7 +62,7 @@ def reconcile_workspace(workspace_id: int, since_iso: str | None = None) -> dict
     clock = time.perf_counter()
     batch = []
     try:
-        for lead in client.iter_leads(updated_from=int(since.timestamp())):
+        for lead in client.iter_leads(updated_from=int(since.timestamp()), newest_first_by="updated_at"):
             try:
                 batch.append(deal_from_api(lead))
             except ValueError:

@@ -45,6 +45,11 @@ class AmoCRMConnection(TenantOwned, db.Model):
     last_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reconciled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The codes of the account's deal fields (tracking fields UTM_SOURCE, GCLID… included), read at connect and
+    # corrected when amoCRM refuses one: a value for a field the account lacks is dropped, not sent.
+    lead_field_codes: Mapped[list | None] = mapped_column(JSONDocument)
+    # {code: {"count": n, "last_at": iso}} of values dropped for lack of a field, shown in Settings → amoCRM.
+    dropped_fields: Mapped[dict | None] = mapped_column(JSONDocument)
 
 
 class OAuthState(TenantOwned, db.Model):

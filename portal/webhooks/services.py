@@ -422,6 +422,8 @@ def apply_deal(workspace_id: int, snapshot: DealSnapshot, *, currency: str | Non
                prefetched: "Prefetched | None" = None) -> DealOutcome:
     """Upsert the workspace's Sale for one amoCRM deal from an event or an API read. Does not commit.
 
+    The Sale is credited to the lead that made the deal; a lead amoCRM merged into it (`deal_merged`) never is.
+
     Ordering: a snapshot older (amoCRM `updated_at`) than what the Sale holds changes nothing; an equal one is
     applied again (the result is the same), except that an open one does not reopen a won/lost deal. Fields a
     snapshot does not carry are left as they are. Moving to won
@@ -474,7 +476,8 @@ def apply_deal(workspace_id: int, snapshot: DealSnapshot, *, currency: str | Non
         sale.lead_id = prefetched.lead_ids.get(snapshot.deal_id)
     elif sale.lead_id is None:
         sale.lead_id = db.session.scalar(
-            select(Lead.id).where(Lead.workspace_id == workspace_id, Lead.amocrm_lead_id == snapshot.deal_id)
+            select(Lead.id).where(Lead.workspace_id == workspace_id, Lead.amocrm_lead_id == snapshot.deal_id,
+                                  Lead.deal_merged.is_(False))
             .order_by(Lead.id).limit(1))
     if sale.lead_id is None and snapshot.utm:
         for key in ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"):
@@ -519,7 +522,7 @@ def prefetch_sales(workspace_id: int, deal_ids: set[int], currency: str | None) 
         .order_by(Sale.id).with_for_update())}
     lead_ids = dict(db.session.execute(
         select(Lead.amocrm_lead_id, func.min(Lead.id))
-        .where(Lead.workspace_id == workspace_id, Lead.amocrm_lead_id.in_(deal_ids))
+        .where(Lead.workspace_id == workspace_id, Lead.amocrm_lead_id.in_(deal_ids), Lead.deal_merged.is_(False))
         .group_by(Lead.amocrm_lead_id)).all())
     return Prefetched(sales, lead_ids, created)
 
