@@ -310,12 +310,14 @@ def _with_callers_params(link: str, params: dict[str, Any]) -> tuple[str, list[t
 
 
 def _past_the_window(page: list[dict], field: str, low: int | None) -> bool:
-    """True when a page asked for newest first ends before `low` and really is newest first: an account that
-    did not apply the order (a page not in descending order) is read to its end instead."""
+    """True when a page asked for newest first ends before `low` and shows it really is newest first: never
+    ascending, and descending at least once. An account that did not apply the order, or a page that cannot
+    tell (all alike), is read on."""
     values = [item.get(field) for item in page]
-    if low is None or not values or not all(isinstance(value, int) for value in values):
+    if low is None or len(values) < 2 or not all(isinstance(value, int) for value in values):
         return False
-    descending = all(newer >= older for newer, older in zip(values, values[1:], strict=False))
+    steps = list(zip(values, values[1:], strict=False))
+    descending = all(newer >= older for newer, older in steps) and any(newer > older for newer, older in steps)
     return descending and values[-1] < low
 
 
