@@ -1,10 +1,12 @@
-"""amoCRM push: when a lead's batch first left, leads merged into an existing deal, the account's deal fields
+"""amoCRM push: when a lead's batch first left, merged leads, the account's deal fields, unreadable webhooks
 
 - leads.push_batch_at: when the first request carrying the lead's batch tag left; the deals list is read back to
   here (newest first) to find the deals a request with an unknown outcome made, instead of searching.
 - leads.deal_merged: amoCRM's duplicate control merged the lead into a deal that existed before it.
 - amocrm_connections.lead_field_codes / dropped_fields: the account's deal field codes, and the values dropped
   because the account lacks their field.
+- webhook_events.unreadable: what of a webhook body from the connected account could not be read (kept, not
+  refused).
 
 Revision ID: e7a1c3b5d902
 Revises: c4d2e8f1a7b3
@@ -30,9 +32,13 @@ def upgrade():
     with op.batch_alter_table('amocrm_connections', schema=None) as batch_op:
         batch_op.add_column(sa.Column('lead_field_codes', JSON_DOCUMENT, nullable=True))
         batch_op.add_column(sa.Column('dropped_fields', JSON_DOCUMENT, nullable=True))
+    with op.batch_alter_table('webhook_events', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('unreadable', JSON_DOCUMENT, nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('webhook_events', schema=None) as batch_op:
+        batch_op.drop_column('unreadable')
     with op.batch_alter_table('amocrm_connections', schema=None) as batch_op:
         batch_op.drop_column('dropped_fields')
         batch_op.drop_column('lead_field_codes')

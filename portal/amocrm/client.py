@@ -32,6 +32,8 @@ from portal.amocrm.errors import (
 MAX_COMPLEX_ITEMS = 50
 MAX_PAGE_LIMIT = 250
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+READ_RETRIES = 2  # a GET that failed for a transient reason (timeout, 5xx) is tried this many more times
+READ_RETRY_PAUSE = 0.25  # seconds before the first retry, doubled for the next
 
 
 @dataclass
@@ -129,11 +131,24 @@ class AmoCRMClient:
     # -- the one way out -------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, params=None, json=None) -> Any:
-        """Send one API call; on 401 refresh the token once and replay. Returns parsed JSON, None for 204.
+        """Send one API call; on 401 refresh the token once and replay; a GET that times out or gets a 5xx is tried
+        READ_RETRIES more times. Returns parsed JSON, None for 204.
 
         `path` is relative to the account (`/api/v4/leads`) or an absolute URL on the same host (`_links`).
         """
         method = method.upper()
+        for retry in range(READ_RETRIES + 1):
+            try:
+                return self._request_once(method, path, params=params, json=json)
+            except (TransportError, ServerError):
+                # A read changes nothing: a transient failure is retried at once (a long read such as the deals
+                # list back to a window must not start over for one bad page). A write is never retried here.
+                if method != "GET" or retry == READ_RETRIES:
+                    raise
+                time.sleep(READ_RETRY_PAUSE * 2 ** retry)
+        raise AssertionError("unreachable")
+
+    def _request_once(self, method: str, path: str, *, params=None, json=None) -> Any:
         token = self.tokens.access_token()
         response, body = self._send(method, path, token, params, json)
         if response.status_code == 401:
@@ -263,6 +278,21 @@ class AmoCRMClient:
         return list(_embedded(body, "leads")) if isinstance(body, dict) else (body or [])
 
     # -- contacts -------------------------------------------------------------------------------------
+
+    def contact_pages(self, *, updated_from: int | None = None) -> Iterator[list[dict]]:
+        """Every contact, 250 per page; with `updated_from`, those changed since, newest first (`order[updated_at]`),
+        each re-checked (an account without the filtering feature answers every contact) and the read stopped at
+        the window."""
+        params: dict[str, Any] = {"limit": MAX_PAGE_LIMIT, "page": 1}
+        if updated_from is not None:
+            params.update({"filter[updated_at][from]": int(updated_from), "order[updated_at]": "desc"})
+        for page in self.pages("/api/v4/contacts", "contacts", params):
+            if updated_from is None:
+                yield page
+                continue
+            yield [contact for contact in page if _within(contact.get("updated_at"), updated_from, None)]
+            if _past_the_window(page, "updated_at", updated_from):
+                return
 
     def search_contacts(self, query: str) -> list[dict]:
         """amoCRM's fuzzy search: check a hit really has the phone / e-mail before reusing it."""
