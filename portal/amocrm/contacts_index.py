@@ -4,8 +4,8 @@ the push's throughput about fifty-fold, and search is neither exact nor instant)
 
 The index is the `amocrm_contacts` map (workspace, key → contact id), where a key is an E.164 phone or a lower-case
 e-mail. It is filled only from amoCRM's own data:
-- at connect, `build_contacts_index` pages through every contact (`GET /api/v4/contacts`, 250 per call, each call
-  through the workspace's shared rate limiter);
+- at connect, `portal.amocrm.contacts_index_job.build_contacts_index` pages through every contact
+  (`GET /api/v4/contacts`, 250 per call, each call through the workspace's shared rate limiter);
 - by the push, from amoCRM's answers (the contact each lead got);
 - by contact webhooks (`contacts[add|update]` replace a contact's keys, `contacts[delete]` removes them);
 - by reconciliation (`refresh_contacts_index`: contacts changed since, newest first, re-checked here).
@@ -15,20 +15,14 @@ Verified at use, at no extra cost: a contact deleted in amoCRM makes amoCRM refu
 
 Phones are read as a manager types them (`8 912 345-67-89`, `+7 (912) 345-67-89`) in the workspace's region.
 """
-import logging
 from collections.abc import Iterable
 
 import phonenumbers
 from sqlalchemy import delete, select
 
-from portal.amocrm.errors import AmoCRMError
-from portal.connection.services import NotConnected, client_for
 from portal.extensions import db
-from portal.models import AmoCRMConnection, AmoCRMContact, Workspace
-from portal.models.amocrm import CONNECTED
+from portal.models import AmoCRMContact, Workspace
 from portal.sync.push import remember_contacts
-
-log = logging.getLogger(__name__)
 
 
 def normalised_phone(raw: str, region: str) -> str | None:
@@ -109,27 +103,6 @@ def index_contacts(workspace_id: int, pages: Iterable[list[dict]]) -> int:
             db.session.commit()
         read += len(page)
     return read
-
-
-def build_contacts_index(workspace_id: int) -> dict:
-    """The job run at connect: every contact of the account into the index. Idempotent; safe to run again."""
-    connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
-    if connection is None or connection.status != CONNECTED:
-        db.session.rollback()
-        return {"skipped": "not connected"}
-    try:
-        client = client_for(workspace_id)
-    except NotConnected:
-        return {"skipped": "not connected"}
-    db.session.rollback()
-    try:
-        read = index_contacts(workspace_id, client.contact_pages())
-    except AmoCRMError:
-        db.session.rollback()
-        log.warning("the contacts index of workspace %s could not be built; reconciliation fills it", workspace_id)
-        raise
-    log.info("contacts index of workspace %s built from %d contacts", workspace_id, read)
-    return {"contacts": read}
 
 
 def refresh_contacts_index(client, workspace_id: int, since: int) -> int:

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 
 from portal.amocrm import oauth
 from portal.amocrm.client import AmoCRMClient, CallRecord
-from portal.amocrm.errors import AmoCRMError, OAuthError, TransportError
+from portal.amocrm.errors import AmoCRMError, OAuthError, TransportError, ValidationFailed
 from portal.connection.tokens import LONG_LIVED, ConnectionTokens, NotConnected, StaticTokens
 from portal.extensions import db
 from portal.models import AmoCRMConnection, AmoCRMContact, OAuthState, Workspace
@@ -28,6 +28,9 @@ __all__ = ["ConnectError", "NotConnected", "client_for"]
 
 STATE_TTL = timedelta(minutes=10)
 WEBHOOK_SETTINGS = ("add_lead", "update_lead", "status_lead", "delete_lead")
+# Contact events keep the contacts index fresh; an account (or plan) that refuses them still gets the deal events.
+CONTACT_WEBHOOK_SETTINGS = ("add_contact", "update_contact", "delete_contact")
+CONTACTS_INDEX_JOB = "portal.amocrm.contacts_index_job.build_contacts_index"
 SECRETS_WAIT_SECONDS = 5.0
 INCOMING_STATUS_TYPE = 1
 WON_STATUS_ID, LOST_STATUS_ID = 142, 143
@@ -237,7 +240,7 @@ def _after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoC
         connection.lead_field_codes = None  # unknown: every value is sent, and a refused field is learned then
     destination = webhook_destination(workspace)
     try:
-        hook = api.subscribe_webhook(destination, WEBHOOK_SETTINGS)
+        hook = subscribe_workspace_webhook(api, destination)
     except AmoCRMError:
         problems.append("the webhook could not be subscribed (reconnect to retry)")
     else:
@@ -247,7 +250,17 @@ def _after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoC
         connection.webhook_checked_at = utcnow()
     connection.last_error = ("Connected, but " + " and ".join(problems) + ".") if problems else None
     enqueue(DEFAULT, "portal.jobs.reconcile.reconcile_workspace", workspace.id, job_id=f"reconcile-{workspace.id}")
+    enqueue(DEFAULT, CONTACTS_INDEX_JOB, workspace.id, job_id=f"contacts-index-{workspace.id}")
     enqueue(AMOCRM, PUSH_LEADS, workspace.id, job_id=push_job_id(workspace.id))
+
+
+def subscribe_workspace_webhook(api: AmoCRMClient, destination: str) -> dict:
+    """Subscribe deal and contact events; when amoCRM refuses the contact events, the deal events alone."""
+    try:
+        return api.subscribe_webhook(destination, WEBHOOK_SETTINGS + CONTACT_WEBHOOK_SETTINGS)
+    except ValidationFailed:
+        log.info("amoCRM refused contact events for this webhook; deal events only")
+        return api.subscribe_webhook(destination, WEBHOOK_SETTINGS)
 
 
 def apply_pipelines(connection: AmoCRMConnection, pipelines: list[dict]) -> None:

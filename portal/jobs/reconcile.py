@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
+from portal.amocrm.contacts_index import refresh_contacts_index
 from portal.amocrm.errors import AmoCRMError
 from portal.amocrm.webhooks import deal_from_api
 from portal.connection.services import NotConnected, client_for
@@ -78,6 +79,11 @@ def reconcile_workspace(workspace_id: int, since_iso: str | None = None) -> dict
              status=exc.status)
         db.session.commit()
         raise
+    try:
+        counts["contacts"] = refresh_contacts_index(client, workspace_id, int(since.timestamp()))
+    except AmoCRMError as exc:  # the deals are applied; the contacts index waits for the next run
+        db.session.rollback()
+        log.warning("contacts of workspace %s not reconciled: %s", workspace_id, exc.__class__.__name__)
     connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
     if connection is not None and (connection.reconciled_until is None or since <= connection.reconciled_until):
         connection.reconciled_until = max(started, connection.reconciled_until or started)

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from portal.amocrm.contacts_index import apply_contact_events, workspace_region
 from portal.amocrm.webhooks import (
     DealSnapshot,
     WebhookBodyError,
@@ -305,6 +306,7 @@ def process_events(workspace_id: int, event_ids: list[int]) -> int:
         with db.session.no_autoflush:
             for event, notification in zip(events, notifications, strict=True):
                 summary = apply_deals(workspace_id, notification.deals, context, refresh=False)
+                apply_contact_events(workspace_id, notification.others, context.region)
                 unknown_pipelines |= summary.unknown_pipelines
                 _mark_processed(event, notification, summary, now)
         if unknown_pipelines and context.connection is not None:
@@ -376,6 +378,7 @@ def process_event(event_id: int) -> str | None:
     try:
         notification = parse_notification(event.payload, [])  # what could not be read was flagged when received
         summary = apply_deals(workspace_id, notification.deals)
+        apply_contact_events(workspace_id, notification.others, workspace_region(workspace_id))
         _mark_processed(event, notification, summary, utcnow())
         db.session.commit()
     except Exception as exc:
@@ -404,12 +407,15 @@ class DealContext:
     currency: str | None
     known: dict | None
     prefetched: "Prefetched | None" = None
+    region: str = ""  # the workspace's country: how phones typed without a country code are read
 
 
 def deal_context(workspace_id: int) -> DealContext:
     connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
-    currency = db.session.scalar(select(Workspace.currency).where(Workspace.id == workspace_id))
-    return DealContext(connection, currency, known_statuses(connection.pipelines if connection else None))
+    currency, region = db.session.execute(select(Workspace.currency, Workspace.country)
+                                          .where(Workspace.id == workspace_id)).one()
+    return DealContext(connection, currency, known_statuses(connection.pipelines if connection else None),
+                       region=region or "")
 
 
 def apply_deals(workspace_id: int, snapshots: list[DealSnapshot], context: DealContext | None = None,
@@ -636,7 +642,7 @@ def check_webhook(workspace_id: int) -> dict:
     or still points at a rotated secret (then the old destination is removed). Records webhook_checked_at and
     webhook_disabled on the connection. Raises NotConnected / AmoCRMError."""
     from portal.amocrm.errors import AmoCRMError
-    from portal.connection.services import WEBHOOK_SETTINGS, client_for
+    from portal.connection.services import client_for, subscribe_workspace_webhook
 
     connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
     workspace = db.session.get(Workspace, workspace_id)
@@ -653,7 +659,7 @@ def check_webhook(workspace_id: int) -> dict:
     error = None
     if problem:
         try:
-            hook = client.subscribe_webhook(expected, WEBHOOK_SETTINGS)
+            hook = subscribe_workspace_webhook(client, expected)
             result = {"status": "resubscribed", "was": problem, "webhook_id": hook.get("id")}
         except AmoCRMError as exc:
             error = f"{exc.__class__.__name__}: {str(exc)[:300]}"
