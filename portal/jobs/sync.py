@@ -46,7 +46,7 @@ def push_leads(workspace_id: int) -> dict:
         db.session.commit()  # the last calls' sync log rows
     log.info("pushed %d, adopted %d, failed %d, retrying %d in %d calls%s", outcome.pushed, outcome.adopted,
              outcome.failed, outcome.retried, outcome.calls, f"; stopped: {outcome.stopped}" if outcome.stopped else "")
-    if outcome.stopped is None:
+    if outcome.stopped in (None, "forbidden"):  # waiting for rights: look again when the leads are due
         if due_pending_exists(workspace_id):
             follow_up(workspace_id)
         elif (retry_at := next_retry_at(workspace_id)) is not None:
