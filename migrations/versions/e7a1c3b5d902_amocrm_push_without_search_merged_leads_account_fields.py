@@ -5,6 +5,7 @@
 - leads.deal_merged: amoCRM's duplicate control merged the lead into a deal that existed before it.
 - amocrm_connections.lead_field_codes / dropped_fields: the account's deal field codes, and the values dropped
   because the account lacks their field.
+- amocrm_contacts gains an index by (workspace, contact): the contacts index replaces and forgets a contact's keys.
 - webhook_events.unreadable: what of a webhook body from the connected account could not be read (kept, not
   refused).
 
@@ -32,6 +33,9 @@ def upgrade():
     with op.batch_alter_table('amocrm_connections', schema=None) as batch_op:
         batch_op.add_column(sa.Column('lead_field_codes', JSON_DOCUMENT, nullable=True))
         batch_op.add_column(sa.Column('dropped_fields', JSON_DOCUMENT, nullable=True))
+    with op.batch_alter_table('amocrm_contacts', schema=None) as batch_op:
+        batch_op.create_index('ix_amocrm_contacts_workspace_contact', ['workspace_id', 'amocrm_contact_id'],
+                              unique=False)
     with op.batch_alter_table('webhook_events', schema=None) as batch_op:
         batch_op.add_column(sa.Column('unreadable', JSON_DOCUMENT, nullable=True))
 
@@ -39,6 +43,8 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table('webhook_events', schema=None) as batch_op:
         batch_op.drop_column('unreadable')
+    with op.batch_alter_table('amocrm_contacts', schema=None) as batch_op:
+        batch_op.drop_index('ix_amocrm_contacts_workspace_contact')
     with op.batch_alter_table('amocrm_connections', schema=None) as batch_op:
         batch_op.drop_column('dropped_fields')
         batch_op.drop_column('lead_field_codes')

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.crypto import EncryptedText
@@ -69,10 +69,13 @@ class OAuthState(TenantOwned, db.Model):
 
 
 class AmoCRMContact(TenantOwned, db.Model):
-    """What we learned of the workspace's amoCRM contacts: a phone (E.164) or e-mail → contact id."""
+    """The workspace's contacts index (`portal.amocrm.contacts_index`): a phone (E.164) or e-mail → amoCRM contact
+    id, from amoCRM's own data."""
 
     __tablename__ = "amocrm_contacts"
-    __table_args__ = (UniqueConstraint("workspace_id", "key"),)
+    # The second index serves the contacts index's updates by contact (a contact's keys replaced or forgotten).
+    __table_args__ = (UniqueConstraint("workspace_id", "key"),
+                      Index("ix_amocrm_contacts_workspace_contact", "workspace_id", "amocrm_contact_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(254))
