@@ -18,7 +18,7 @@ Phones are read as a manager types them (`8 912 345-67-89`, `+7 (912) 345-67-89`
 from collections.abc import Iterable
 
 import phonenumbers
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from portal.extensions import db
 from portal.models import AmoCRMContact, Workspace
@@ -93,7 +93,7 @@ def index_contacts(workspace_id: int, pages: Iterable[list[dict]]) -> int:
     their keys now, committed per page. Returns how many contacts were read."""
     region = workspace_region(workspace_id)
     read = 0
-    for page in pages:
+    for number, page in enumerate(pages, start=1):
         contacts = {contact["id"]: contact for contact in page if isinstance(contact.get("id"), int)}
         if contacts:
             db.session.execute(delete(AmoCRMContact).where(AmoCRMContact.workspace_id == workspace_id,
@@ -101,8 +101,21 @@ def index_contacts(workspace_id: int, pages: Iterable[list[dict]]) -> int:
             remember_contacts(workspace_id, {key: contact_id for contact_id, contact in contacts.items()
                                              for key in keys_of_api_contact(contact, region)})
             db.session.commit()
+            if number & (number - 1) == 0:  # pages 1, 2, 4, 8…: a few times, whatever the account's size
+                refresh_statistics()
         read += len(page)
+    refresh_statistics()
     return read
+
+
+def refresh_statistics() -> None:
+    """ANALYZE the index's table on PostgreSQL. Built from nothing to 100,000 rows in minutes, it outgrows its
+    statistics; plans cached for the look-ups by key and by contact (prepared statements) then scan every row of the
+    workspace per call (measured: 0.7 s per page while building, ~0.3 s per push). ANALYZE also invalidates those
+    cached plans."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("ANALYZE amocrm_contacts"))
+        db.session.commit()
 
 
 def refresh_contacts_index(client, workspace_id: int, since: int) -> int:
