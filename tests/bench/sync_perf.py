@@ -272,7 +272,7 @@ def main() -> None:
                        LEAD_RATE_LIMIT_IP="100000 per minute", LEAD_RATE_LIMIT_WORKSPACE="100000 per minute")
         with app.app_context():
             upgrade()
-        control = SandboxControl(services.sandbox_url)
+        control = SandboxControl(services.sandbox_url, timeout=120)  # its state holds the contacts: large
         accounts = [control.state()["accounts"][0]["id"]] + [
             control.create_account(name=f"Bench {n}")["id"] for n in range(1, args.workspaces)]
         connected = [connect_workspace(app, control, f"Bench {n}", account, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI)
