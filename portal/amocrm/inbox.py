@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy import bindparam, exists, func, select, update
 
 from portal.amocrm.api.webhook_bodies import WebhookBodyError, parse_form, parse_notification
+from portal.amocrm.contacts_index import apply_contact_events, workspace_region
 from portal.amocrm.deals import ProcessSummary, apply_deals, deal_context, prefetch_deals, request_pipelines_refresh
 from portal.amocrm.scheduling import schedule_processing
 from portal.amocrm.sync_log import current_job_id, stored_document
@@ -34,6 +35,7 @@ DEDUPE_WINDOW = timedelta(hours=24)
 # row would queue them all behind its row lock.
 LAST_SEEN_GRANULARITY = timedelta(seconds=10)
 MAX_ATTEMPTS = 5
+UNREADABLE_BODY_CHARS = 20_000
 NO_CONNECTION = "No amoCRM account is connected to this workspace: event stored, not processed."
 _PUBLIC_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DUMMY_SECRET = "x" * 43  # compared against when the workspace does not exist, so timing tells nothing
@@ -78,16 +80,24 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
     if not hmac.compare_digest(secret.encode(), stored_secret.encode()) or row is None:
         raise UnknownWebhookURL("No webhook here.")
     workspace_id_var.set(str(row.workspace_id))
+    connected_account = row.amocrm_account_id
+    # A body from the connected account is never refused for what cannot be read of it (amoCRM counts every
+    # refusal toward switching the webhook off): read leniently, kept, flagged. The strict reading decides only
+    # for a body that does not show the connected account.
+    problems: list[str] = []
     try:
         limits = current_app.config
-        data = parse_form(body, max_bytes=limits["WEBHOOK_MAX_BYTES"], max_fields=limits["WEBHOOK_MAX_FIELDS"])
-        notification = parse_notification(data)
+        data = parse_form(body, max_bytes=limits["WEBHOOK_MAX_BYTES"], max_fields=limits["WEBHOOK_MAX_FIELDS"],
+                          problems=problems)
+        notification = parse_notification(data, problems)
+        if problems and (connected_account is None or notification.account_id != connected_account):
+            parse_notification(parse_form(body, max_bytes=limits["WEBHOOK_MAX_BYTES"],
+                                          max_fields=limits["WEBHOOK_MAX_FIELDS"]))
     except WebhookBodyError as error:
         rejected = WebhookRejected(str(error))
         rejected.status = error.status
         raise rejected from error
 
-    connected_account = row.amocrm_account_id
     if connected_account is not None:
         if notification.account_id is None:
             raise WebhookRejected("account[id] is missing.")
@@ -95,13 +105,17 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
             log.warning("webhook for account %s reached a workspace connected to %s", notification.account_id,
                         connected_account)
             raise AccountMismatch("This webhook comes from an amoCRM account that is not connected here.")
+    unreadable = {"problems": problems[:50], "body": body.decode("utf-8", errors="replace")[:UNREADABLE_BODY_CHARS]
+                  } if problems else None
+    if problems:
+        log.warning("a webhook body could not be fully read (%d problems); kept and flagged", len(problems))
 
     digest = hashlib.sha256(body).hexdigest()
     now = utcnow()
     ignored = connected_account is None
     params = {"p_workspace_id": row.workspace_id, "p_received_at": now, "p_body_sha256": digest, "p_payload": data,
               "p_status": IGNORED if ignored else RECEIVED, "p_error": NO_CONNECTION if ignored else None,
-              "p_attempts": 0, "window_start": now - DEDUPE_WINDOW}
+              "p_attempts": 0, "p_unreadable": unreadable, "window_start": now - DEDUPE_WINDOW}
     with db.engine.connect() as connection:
         connection = connection.execution_options(isolation_level="AUTOCOMMIT")
         event_id = connection.scalar(_insert_event_statement(connection.dialect.name), params)
@@ -142,7 +156,8 @@ def _insert_event_statement(dialect_name: str):
     statement = _event_statements.get(dialect_name)
     if statement is None:
         table = WebhookEvent.__table__
-        columns = ("workspace_id", "received_at", "body_sha256", "payload", "status", "error", "attempts")
+        columns = ("workspace_id", "received_at", "body_sha256", "payload", "status", "error", "attempts",
+                   "unreadable")
         source = select(*(bindparam(f"p_{name}", type_=table.c[name].type).label(name) for name in columns))
         seen = exists().where(table.c.workspace_id == bindparam("p_workspace_id"),
                               table.c.body_sha256 == bindparam("p_body_sha256"),
@@ -249,7 +264,7 @@ def process_events(workspace_id: int, event_ids: list[int]) -> int:
         return 0
     try:
         context = deal_context(workspace_id)
-        notifications = [parse_notification(event.payload) for event in events]
+        notifications = [parse_notification(event.payload, []) for event in events]  # flagged when received
         deal_ids = {snapshot.deal_id for notification in notifications for snapshot in notification.deals
                     if snapshot.action != "delete"}
         context.prefetched = prefetch_deals(workspace_id, deal_ids, context.currency)
@@ -258,6 +273,7 @@ def process_events(workspace_id: int, event_ids: list[int]) -> int:
         with db.session.no_autoflush:
             for event, notification in zip(events, notifications, strict=True):
                 summary = apply_deals(workspace_id, notification.deals, context, refresh=False)
+                apply_contact_events(workspace_id, notification.others, context.region)
                 unknown_pipelines |= summary.unknown_pipelines
                 _mark_processed(event, notification, summary, now)
         if unknown_pipelines and context.connection is not None:
@@ -327,8 +343,9 @@ def process_event(event_id: int) -> str | None:
     workspace_id = event.workspace_id
     workspace_id_var.set(str(workspace_id))
     try:
-        notification = parse_notification(event.payload)
+        notification = parse_notification(event.payload, [])  # what could not be read was flagged when received
         summary = apply_deals(workspace_id, notification.deals)
+        apply_contact_events(workspace_id, notification.others, workspace_region(workspace_id))
         _mark_processed(event, notification, summary, utcnow())
         db.session.commit()
     except Exception as exc:

@@ -15,6 +15,7 @@ RECONCILE_WORKSPACE = "portal.amocrm.jobs.reconcile_workspace"
 CHECK_WEBHOOK = "portal.amocrm.jobs.check_webhook"
 REFRESH_PIPELINES = "portal.amocrm.jobs.refresh_pipelines"
 CLOSE_SPAM_DEAL = "portal.amocrm.jobs.close_spam_deal"
+BUILD_CONTACTS_INDEX = "portal.amocrm.jobs.build_contacts_index"
 
 PUSHES = CoalescedJob(AMOCRM, PUSH_LEADS, "push-leads")
 schedule_push = PUSHES.schedule
