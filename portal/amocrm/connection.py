@@ -16,9 +16,9 @@ from sqlalchemy import delete, select
 
 from portal.amocrm.api import oauth
 from portal.amocrm.api.client import AmoCRMClient, CallRecord
-from portal.amocrm.api.errors import AmoCRMError
+from portal.amocrm.api.errors import AmoCRMError, ValidationFailed
 from portal.amocrm.limiter import limiter_for_workspace
-from portal.amocrm.scheduling import PUSH_LEADS, RECONCILE_RETRY, RECONCILE_WORKSPACE, push_job_id
+from portal.amocrm.scheduling import BUILD_CONTACTS_INDEX, PUSH_LEADS, RECONCILE_RETRY, RECONCILE_WORKSPACE, push_job_id
 from portal.amocrm.token_provider import ConnectionTokens, NotConnected
 from portal.extensions import db
 from portal.jobs.queues import AMOCRM, DEFAULT, enqueue
@@ -30,6 +30,8 @@ from portal.models.types import utcnow
 __all__ = ["ConnectError", "NotConnected", "client_for"]
 
 WEBHOOK_SETTINGS = ("add_lead", "update_lead", "status_lead", "delete_lead")
+# Contact events keep the contacts index fresh; an account (or plan) that refuses them still gets the deal events.
+CONTACT_WEBHOOK_SETTINGS = ("add_contact", "update_contact", "delete_contact")
 INCOMING_STATUS_TYPE = 1
 WON_STATUS_ID, LOST_STATUS_ID = 142, 143
 
@@ -113,9 +115,13 @@ def after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoCR
         apply_pipelines(connection, api.get_pipelines())
     except AmoCRMError:
         problems.append("the pipelines could not be read (use Refresh pipelines)")
+    try:
+        apply_lead_fields(connection, api.iter_lead_custom_fields())
+    except AmoCRMError:
+        connection.lead_field_codes = None  # unknown: every value is sent, and a refused field is learned then
     destination = webhook_destination(workspace)
     try:
-        hook = api.subscribe_webhook(destination, WEBHOOK_SETTINGS)
+        hook = subscribe_workspace_webhook(api, destination)
     except AmoCRMError:
         problems.append("the webhook could not be subscribed (reconnect to retry)")
     else:
@@ -126,13 +132,30 @@ def after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoCR
     connection.last_error = ("Connected, but " + " and ".join(problems) + ".") if problems else None
     enqueue(DEFAULT, RECONCILE_WORKSPACE, workspace.id, job_id=f"reconcile-{workspace.id}",
             retry=RECONCILE_RETRY)  # the backfill, tried again soon after an error
+    enqueue(DEFAULT, BUILD_CONTACTS_INDEX, workspace.id, job_id=f"contacts-index-{workspace.id}")
     enqueue(AMOCRM, PUSH_LEADS, workspace.id, job_id=push_job_id(workspace.id))
+
+
+def subscribe_workspace_webhook(api: AmoCRMClient, destination: str) -> dict:
+    """Subscribe deal and contact events; when amoCRM refuses the contact events, the deal events alone."""
+    try:
+        return api.subscribe_webhook(destination, WEBHOOK_SETTINGS + CONTACT_WEBHOOK_SETTINGS)
+    except ValidationFailed:
+        log.info("amoCRM refused contact events for this webhook; deal events only")
+        return api.subscribe_webhook(destination, WEBHOOK_SETTINGS)
 
 
 
 
 
 # -- pipelines --------------------------------------------------------------------------------------
+
+def apply_lead_fields(connection: AmoCRMConnection, fields) -> None:
+    """Store the codes of the account's deal fields: a tracking value (UTM_*, GCLID, YCLID, FBCLID…) for a field
+    the account lacks is dropped at push instead of making amoCRM refuse the lead."""
+    connection.lead_field_codes = sorted({str(item["code"]) for item in fields
+                                          if isinstance(item, dict) and item.get("code")})
+
 
 def apply_pipelines(connection: AmoCRMConnection, pipelines: list[dict]) -> None:
     """Store the pipelines; keep the chosen pipeline/status when they still exist, else pick the defaults:
@@ -202,8 +225,11 @@ def choose_pipeline(workspace_id: int, pipeline_id: int, status_id: int) -> None
 
 
 def refresh_pipelines(workspace_id: int) -> None:
+    """Read the pipelines and the deal fields again (Settings → amoCRM, "Refresh pipelines")."""
     try:
-        pipelines = client_for(workspace_id).get_pipelines()
+        api = client_for(workspace_id)
+        pipelines = api.get_pipelines()
+        fields = list(api.iter_lead_custom_fields())
     except NotConnected as exc:
         raise ConnectError(_("Connect amoCRM first.")) from exc
     except AmoCRMError as exc:
@@ -211,6 +237,7 @@ def refresh_pipelines(workspace_id: int) -> None:
     connection = connection_of(workspace_id)
     db.session.refresh(connection)  # the provider may have stored a new token pair meanwhile
     apply_pipelines(connection, pipelines)
+    apply_lead_fields(connection, fields)
     db.session.commit()
 
 

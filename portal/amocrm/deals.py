@@ -57,12 +57,15 @@ class DealContext:
     currency: str | None
     known: dict | None
     prefetched: "Prefetched | None" = None
+    region: str = ""  # the workspace's country: how phones typed without a country code are read
 
 
 def deal_context(workspace_id: int) -> DealContext:
     connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
-    currency = db.session.scalar(select(Workspace.currency).where(Workspace.id == workspace_id))
-    return DealContext(connection, currency, known_statuses(connection.pipelines if connection else None))
+    currency, region = db.session.execute(select(Workspace.currency, Workspace.country)
+                                          .where(Workspace.id == workspace_id)).one()
+    return DealContext(connection, currency, known_statuses(connection.pipelines if connection else None),
+                       region=region or "")
 
 
 def apply_deals(workspace_id: int, snapshots: list[DealSnapshot], context: DealContext | None = None,
@@ -87,6 +90,8 @@ def apply_deals(workspace_id: int, snapshots: list[DealSnapshot], context: DealC
 def apply_deal(workspace_id: int, snapshot: DealSnapshot, *, currency: str | None = None,
                prefetched: "Prefetched | None" = None) -> DealOutcome:
     """Upsert the workspace's deal row for one amoCRM deal from an event or an API read. Does not commit.
+
+    The row is credited to the lead that made the deal; a lead amoCRM merged into it (`deal_merged`) never is.
 
     Ordering: a snapshot older (amoCRM `updated_at`) than what the row holds changes nothing; an equal one is
     applied again (the result is the same), except that an open one does not reopen a won/lost deal. Fields a
@@ -140,7 +145,8 @@ def apply_deal(workspace_id: int, snapshot: DealSnapshot, *, currency: str | Non
         deal.lead_id = prefetched.lead_ids.get(snapshot.deal_id)
     elif deal.lead_id is None:
         deal.lead_id = db.session.scalar(
-            select(Lead.id).where(Lead.workspace_id == workspace_id, Lead.amocrm_lead_id == snapshot.deal_id)
+            select(Lead.id).where(Lead.workspace_id == workspace_id, Lead.amocrm_lead_id == snapshot.deal_id,
+                                  Lead.deal_merged.is_(False))
             .order_by(Lead.id).limit(1))
     if deal.lead_id is None and snapshot.utm:
         for key in ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"):
@@ -185,7 +191,7 @@ def prefetch_deals(workspace_id: int, deal_ids: set[int], currency: str | None) 
         .order_by(Deal.id).with_for_update())}
     lead_ids = dict(db.session.execute(
         select(Lead.amocrm_lead_id, func.min(Lead.id))
-        .where(Lead.workspace_id == workspace_id, Lead.amocrm_lead_id.in_(deal_ids))
+        .where(Lead.workspace_id == workspace_id, Lead.amocrm_lead_id.in_(deal_ids), Lead.deal_merged.is_(False))
         .group_by(Lead.amocrm_lead_id)).all())
     return Prefetched(deals, lead_ids, created)
 

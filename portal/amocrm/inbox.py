@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.amocrm.api.errors import AmoCRMError
 from portal.amocrm.api.webhook_bodies import DealSnapshot, WebhookBodyError, parse_form, parse_notification
+from portal.amocrm.contacts_index import apply_contact_events, workspace_region
 from portal.amocrm.deal_reads import read_deals
 from portal.amocrm.deals import ProcessSummary, apply_deals, deal_context, prefetch_deals, request_pipelines_refresh
 from portal.amocrm.scheduling import schedule_processing
@@ -39,6 +40,7 @@ DEDUPE_WINDOW = timedelta(hours=24)
 # row would queue them all behind its row lock.
 LAST_SEEN_GRANULARITY = timedelta(seconds=10)
 MAX_ATTEMPTS = 5
+UNREADABLE_BODY_CHARS = 20_000
 NO_CONNECTION = "No amoCRM account is connected to this workspace: event stored, not processed."
 NOT_CONNECTED_AT_PROCESSING = ("amoCRM was not connected when the event was processed: its deals could not be "
                                "read. Reconciliation reads them once the account is connected again.")
@@ -86,16 +88,24 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
     if not hmac.compare_digest(secret.encode(), stored_secret.encode()) or row is None:
         raise UnknownWebhookURL("No webhook here.")
     workspace_id_var.set(str(row.id))
+    connected_account = row.amocrm_account_id
+    # A body from the connected account is never refused for what cannot be read of it (amoCRM counts every
+    # refusal toward switching the webhook off): read leniently, kept, flagged. The strict reading decides only
+    # for a body that does not show the connected account.
+    problems: list[str] = []
     try:
         limits = current_app.config
-        data = parse_form(body, max_bytes=limits["WEBHOOK_MAX_BYTES"], max_fields=limits["WEBHOOK_MAX_FIELDS"])
-        notification = parse_notification(data)
+        data = parse_form(body, max_bytes=limits["WEBHOOK_MAX_BYTES"], max_fields=limits["WEBHOOK_MAX_FIELDS"],
+                          problems=problems)
+        notification = parse_notification(data, problems)
+        if problems and (connected_account is None or notification.account_id != connected_account):
+            parse_notification(parse_form(body, max_bytes=limits["WEBHOOK_MAX_BYTES"],
+                                          max_fields=limits["WEBHOOK_MAX_FIELDS"]))
     except WebhookBodyError as error:
         rejected = WebhookRejected(str(error))
         rejected.status = error.status
         raise rejected from error
 
-    connected_account = row.amocrm_account_id
     if connected_account is not None:
         if notification.account_id is None:
             raise WebhookRejected("account[id] is missing.")
@@ -103,13 +113,17 @@ def receive_webhook(public_id: str, secret: str, body: bytes) -> Receipt:
             log.warning("webhook for account %s reached a workspace connected to %s", notification.account_id,
                         connected_account)
             raise AccountMismatch("This webhook comes from an amoCRM account that is not connected here.")
+    unreadable = {"problems": problems[:50], "body": body.decode("utf-8", errors="replace")[:UNREADABLE_BODY_CHARS]
+                  } if problems else None
+    if problems:
+        log.warning("a webhook body could not be fully read (%d problems); kept and flagged", len(problems))
 
     digest = hashlib.sha256(body).hexdigest()
     now = utcnow()
     ignored = connected_account is None
     params = {"p_workspace_id": row.id, "p_received_at": now, "p_body_sha256": digest, "p_payload": data,
               "p_status": IGNORED if ignored else RECEIVED, "p_error": NO_CONNECTION if ignored else None,
-              "p_attempts": 0, "window_start": now - DEDUPE_WINDOW}
+              "p_attempts": 0, "p_unreadable": unreadable, "window_start": now - DEDUPE_WINDOW}
     synchronous = current_app.config.get("WEBHOOK_SYNCHRONOUS_COMMIT", True)
     with db.engine.connect() as connection:
         if connection.dialect.name == "postgresql":  # one statement per commit: no BEGIN / COMMIT round trips
@@ -170,7 +184,7 @@ def _claim_statement(dialect_name: str):
 def _insert_event_statement(source_filter=None):
     """INSERT the event RETURNING its id (`source_filter`: a condition on the SELECT it inserts from)."""
     table = WebhookEvent.__table__
-    columns = ("workspace_id", "received_at", "body_sha256", "payload", "status", "error", "attempts")
+    columns = ("workspace_id", "received_at", "body_sha256", "payload", "status", "error", "attempts", "unreadable")
     source = select(*(bindparam(f"p_{name}", type_=table.c[name].type).label(name) for name in columns))
     if source_filter is not None:
         source = source.where(source_filter)
@@ -257,7 +271,7 @@ def process_events(workspace_id: int, event_ids: list[int]) -> int:
         return 0
     ids = [event_id for event_id, _payload in pending]
     try:
-        notifications = {event_id: parse_notification(payload) for event_id, payload in pending}
+        notifications = {event_id: parse_notification(payload, []) for event_id, payload in pending}
         deals = _read_deals_or_set_aside(workspace_id, ids, notifications.values())
         if deals is None:
             return 0
@@ -277,6 +291,7 @@ def process_events(workspace_id: int, event_ids: list[int]) -> int:
             for event in events:
                 notification = notifications[event.id]
                 summary = apply_deals(workspace_id, _as_read(notification, deals), context, refresh=False)
+                apply_contact_events(workspace_id, notification.others, context.region)
                 unknown_pipelines |= summary.unknown_pipelines
                 _mark_processed(event, notification, summary, now)
         if unknown_pipelines and context.connection is not None:
@@ -377,7 +392,7 @@ def process_event(event_id: int) -> str | None:
     workspace_id = event.workspace_id
     workspace_id_var.set(str(workspace_id))
     try:
-        notification = parse_notification(event.payload)
+        notification = parse_notification(event.payload, [])  # what could not be read was flagged when received
         deals = _read_deals_or_set_aside(workspace_id, [event_id], [notification])
         if deals is None:
             return db.session.scalar(select(WebhookEvent.status).where(WebhookEvent.id == event_id))
@@ -386,6 +401,7 @@ def process_event(event_id: int) -> str | None:
             db.session.rollback()
             return event.status
         summary = apply_deals(workspace_id, _as_read(notification, deals))
+        apply_contact_events(workspace_id, notification.others, workspace_region(workspace_id))
         _mark_processed(event, notification, summary, utcnow())
         db.session.commit()
     except Exception as exc:

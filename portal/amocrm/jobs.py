@@ -12,8 +12,10 @@ from rq import get_current_job
 from sqlalchemy import select, text
 
 from portal.amocrm import deals, inbox, reconcile, subscription, sync_admin
+from portal.amocrm.api.errors import AmoCRMError
 from portal.amocrm.connection import ConnectError, NotConnected, client_for
 from portal.amocrm.connection import refresh_pipelines as read_pipelines
+from portal.amocrm.contacts_index import index_contacts
 from portal.amocrm.limiter import limiter_for_workspace
 from portal.amocrm.push import due_pending_exists, next_retry_at, push_pending
 from portal.amocrm.push_sweeper import sweep_pending_leads
@@ -67,7 +69,7 @@ def push_leads(workspace_id: int) -> dict:
         db.session.commit()  # the last calls' sync log rows
     log.info("pushed %d, adopted %d, failed %d, retrying %d in %d calls%s", outcome.pushed, outcome.adopted,
              outcome.failed, outcome.retried, outcome.calls, f"; stopped: {outcome.stopped}" if outcome.stopped else "")
-    if outcome.stopped is None:
+    if outcome.stopped in (None, "forbidden"):  # waiting for rights: look again when the leads are due
         if due_pending_exists(workspace_id):
             follow_up(workspace_id)
         elif (retry_at := next_retry_at(workspace_id)) is not None:
@@ -193,3 +195,25 @@ def reconcile_connected_workspaces() -> int:
         enqueue(DEFAULT, RECONCILE_WORKSPACE, workspace_id, job_id=f"reconcile-{workspace_id}",
                 retry=RECONCILE_RETRY)
     return len(workspace_ids)
+
+
+def build_contacts_index(workspace_id: int) -> dict:
+    """Run at connect: every contact of the account into the contacts index (`portal.amocrm.contacts_index`).
+    Idempotent; safe to run again. A failure leaves what was read; reconciliation keeps filling it."""
+    connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
+    if connection is None or connection.status != CONNECTED:
+        db.session.rollback()
+        return {"skipped": "not connected"}
+    try:
+        client = client_for(workspace_id)
+    except NotConnected:
+        return {"skipped": "not connected"}
+    db.session.rollback()
+    try:
+        read = index_contacts(workspace_id, client.contact_pages())
+    except AmoCRMError:
+        db.session.rollback()
+        log.warning("the contacts index of workspace %s could not be built; reconciliation fills it", workspace_id)
+        raise
+    log.info("contacts index of workspace %s built from %d contacts", workspace_id, read)
+    return {"contacts": read}

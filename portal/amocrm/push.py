@@ -2,18 +2,26 @@
 
 A lead goes through: claim (a short transaction takes it with SKIP LOCKED and leases it for LEASE, so a worker that
 dies mid-batch only delays it) → adoption (if an earlier request for it may have been applied, the deals that
-request created are looked up by its batch tag and adopted instead of resent) → send → outcome on the lead row.
+request created are found in the deals list, newest first, by their tags — `portal.amocrm.adoption`, no search —
+and adopted instead of resent) → send → outcome on the lead row.
 
-A lead keeps the batch tag of the first request that carried it until it is synced, and every later request
-carries that same tag: so whichever of its requests amoCRM applied, the one search by that tag finds the deal.
+A lead keeps the batch tag of the first request that carried it (and when that request left) until it is synced,
+and every later request carries that same tag: so whichever of its requests amoCRM applied, the read back to the
+first one finds the deal.
+
+`merged: true` in amoCRM's answer (duplicate control) may name a deal that existed before the lead: the lead is
+linked to it as merged, and the deal's revenue stays with whoever made it. A value for a deal field the account
+lacks (a tracking field such as GCLID) is dropped and counted on the connection, learned at connect or from the
+400 that names it; the lead goes without it.
 
 Failures: 429 waits and resends; a 400 naming items fails those leads and resends the rest (when it names every
 lead for the pipeline or stage chosen for new leads, that choice is read again from amoCRM instead); timeouts,
 dropped connections, 5xx and 504 are ambiguous: the request may yet be applied, so the lead waits at least
 SYNC_SETTLE_SECONDS, then with exponential backoff and jitter, adopting first (504 also halves the batch); other
-amoCRM errors are retried the same way, so a lead fails with the reason after SYNC_MAX_ATTEMPTS; 401 after a
-refresh, a lost connection or 403 (account blocked) stop the workspace's sync and leave the leads pending until
-someone reconnects.
+amoCRM errors are retried the same way, so a lead fails with the reason after SYNC_MAX_ATTEMPTS; a 403 problem
+(the integration's user may not create deals) keeps the leads waiting, unfailed, while Settings says which rights
+are missing; 401 after a refresh, a lost connection or the 403 block page (account blocked) stop the workspace's
+sync and leave the leads pending until someone reconnects or resumes.
 
 One module past 400 lines on purpose: claim, adoption, send and the outcome of each failure are one protocol, whose
 exactly-once guarantee is only checkable when read together. The job that runs it is `portal.amocrm.jobs.push_leads`.
@@ -21,6 +29,7 @@ exactly-once guarantee is only checkable when read together. The job that runs i
 import functools
 import logging
 import random
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -32,11 +41,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
 
+from portal.amocrm.adoption import CLOCK_MARGIN_SECONDS, find_created_deals
 from portal.amocrm.api import payloads
 from portal.amocrm.api.errors import (
     AccountBlocked,
     AmoCRMError,
     BatchTooLarge,
+    Forbidden,
     OAuthError,
     RateLimited,
     ServerError,
@@ -83,6 +94,11 @@ class PushContext:
     status_id: int | None
     name_template: str
     batch_size: int = BATCH_SIZE
+    # The codes of the account's deal fields, None when not known (then every tracking value is sent).
+    field_codes: frozenset[str] | None = None
+
+    def sendable(self, code: str) -> bool:
+        return self.field_codes is None or code in self.field_codes
 
 
 def backoff_seconds(attempt: int, ceiling: float) -> float:
@@ -124,7 +140,7 @@ def release(leads: list[Lead], *, forget_attempt: bool = False, untag: set[int] 
         if forget_attempt:
             lead.sync_attempts = max(lead.sync_attempts - 1, 0)
         if lead.id in untag:
-            lead.push_batch = None
+            lead.push_batch = lead.push_batch_at = None
     db.session.commit()
 
 
@@ -149,19 +165,22 @@ def defer(leads: list[Lead], error: str) -> int:
     return failed
 
 
-def mark_synced(done: list[tuple[Lead, int, int | None]]) -> None:
-    """Store the deal (and contact) amoCRM made for each lead: one UPDATE for the batch, joined to a VALUES
-    list of (lead, deal, contact) ids, instead of one UPDATE per lead. The caller commits."""
+def mark_synced(done: list[tuple[Lead, int, int | None, bool]]) -> None:
+    """Store the deal (and contact) amoCRM made for each lead, or merged it into (the flag): one UPDATE for the
+    batch, joined to a VALUES list of (lead, deal, contact, merged), instead of one UPDATE per lead. The caller
+    commits."""
     if not done:
         return
     now = utcnow()
     params = {"synced": SYNCED, "now": now}
-    for n, (lead, deal_id, contact_id) in enumerate(done):
-        params.update({f"lead{n}": lead.id, f"deal{n}": deal_id, f"contact{n}": contact_id})
+    for n, (lead, deal_id, contact_id, merged) in enumerate(done):
+        params.update({f"lead{n}": lead.id, f"deal{n}": deal_id, f"contact{n}": contact_id, f"merged{n}": merged})
     db.session.execute(_synced_statement(len(done)), params)
-    settled = {"sync_status": SYNCED, "synced_at": now, "next_attempt_at": None, "last_error": None, "push_batch": None}
-    for lead, deal_id, contact_id in done:
-        for name, value in {**settled, "amocrm_lead_id": deal_id, "amocrm_contact_id": contact_id}.items():
+    settled = {"sync_status": SYNCED, "synced_at": now, "next_attempt_at": None, "last_error": None, "push_batch": None,
+               "push_batch_at": None}
+    for lead, deal_id, contact_id, merged in done:
+        for name, value in {**settled, "amocrm_lead_id": deal_id, "amocrm_contact_id": contact_id,
+                            "deal_merged": merged}.items():
             set_committed_value(lead, name, value)
 
 
@@ -169,11 +188,12 @@ def mark_synced(done: list[tuple[Lead, int, int | None]]) -> None:
 def _synced_statement(rows: int):
     """mark_synced's UPDATE for `rows` leads, as SQL text (the same on PostgreSQL and SQLite): built once per
     batch size, where SQLAlchemy's VALUES construct was compiled anew for every batch (~7 ms)."""
-    listed = ", ".join(f"(CAST(:lead{n} AS INTEGER), CAST(:deal{n} AS BIGINT), CAST(:contact{n} AS BIGINT))"
-                       for n in range(rows))
-    return text(f"WITH done (id, deal, contact) AS (VALUES {listed}) "
+    listed = ", ".join(f"(CAST(:lead{n} AS INTEGER), CAST(:deal{n} AS BIGINT), CAST(:contact{n} AS BIGINT), "
+                       f"CAST(:merged{n} AS BOOLEAN))" for n in range(rows))
+    return text(f"WITH done (id, deal, contact, merged) AS (VALUES {listed}) "
                 "UPDATE leads SET sync_status = :synced, amocrm_lead_id = done.deal, amocrm_contact_id = done.contact, "
-                "synced_at = :now, next_attempt_at = NULL, last_error = NULL, push_batch = NULL "
+                "deal_merged = done.merged, synced_at = :now, next_attempt_at = NULL, last_error = NULL, "
+                "push_batch = NULL, push_batch_at = NULL "
                 "FROM done WHERE leads.id = done.id").bindparams(bindparam("now", type_=Lead.synced_at.type))
 
 
@@ -203,30 +223,23 @@ def known_contacts(workspace_id: int, leads: list[Lead]) -> dict[str, int]:
 
 
 def adopt_existing_deals(context: PushContext, leads: list[Lead], outcome: PushOutcome) -> list[Lead]:
-    """For leads whose last request may have been applied, adopt the deals it created. Returns the rest."""
-    by_batch: dict[str, list[Lead]] = {}
-    for lead in leads:
-        if lead.push_batch:
-            by_batch.setdefault(lead.push_batch, []).append(lead)
-    adopted: dict[int, tuple[Lead, int, int | None]] = {}
-    for batch, batch_leads in by_batch.items():
-        wanted = {lead.id: lead for lead in batch_leads}
-        outcome.calls += 1
-        for deal in context.client.iter_leads(query=payloads.batch_tag(batch), with_=("contacts",)):
-            tags = {str(tag.get("name")) for tag in (deal.get("_embedded") or {}).get("tags") or []}
-            lead_id = payloads.lead_id_from_tags(deal)
-            if payloads.batch_tag(batch) not in tags or lead_id not in wanted or lead_id in adopted:
-                continue
-            contacts = (deal.get("_embedded") or {}).get("contacts") or []
-            adopted[lead_id] = (wanted[lead_id], deal["id"], contacts[0]["id"] if contacts else None)
-    if adopted:
-        mark_synced(list(adopted.values()))
+    """For leads whose earlier request may have been applied, adopt the deals it created (one read of the deals
+    list, newest first, back to the earliest of those requests). Returns the rest."""
+    wanted = {lead.id: lead for lead in leads if lead.push_batch}
+    if not wanted:
+        return leads
+    since = min(lead.push_batch_at or lead.created_at for lead in wanted.values())
+    outcome.calls += 1
+    found = find_created_deals(context.client, {lead_id: lead.push_batch for lead_id, lead in wanted.items()},
+                               int(since.timestamp()))
+    if found:
+        mark_synced([(wanted[lead_id], deal.deal_id, deal.contact_id, False) for lead_id, deal in found.items()])
         remember_contacts(context.workspace_id, {
-            key: contact_id for lead, _deal, contact_id in adopted.values() if contact_id
-            for key in payloads.contact_keys(lead.phone, lead.email)})
-        outcome.adopted += len(adopted)
+            key: deal.contact_id for lead_id, deal in found.items() if deal.contact_id
+            for key in payloads.contact_keys(wanted[lead_id].phone, wanted[lead_id].email)})
+        outcome.adopted += len(found)
         db.session.commit()
-    return [lead for lead in leads if lead.id not in adopted]
+    return [lead for lead in leads if lead.id not in found]
 
 
 def split_shared_contacts(leads: list[Lead], known: dict[str, int]) -> tuple[list[Lead], list[Lead]]:
@@ -262,20 +275,25 @@ def send_batch(context: PushContext, leads: list[Lead], outcome: PushOutcome) ->
     leads, later = split_shared_contacts(leads, known)
     if later:
         release(later, forget_attempt=True)
-    # Leads sent for the first time get this request's tag; the others keep theirs. The tags are stored, and the
-    # leases renewed (the adoption search took time), before the request that carries them leaves.
-    batch, lease_until = uuid.uuid4().hex[:16], utcnow() + LEASE
+    # Leads sent for the first time get this request's tag and start time; the others keep theirs. They are
+    # stored, and the leases renewed (the adoption read took time), before the request that carries them leaves.
+    batch, now = uuid.uuid4().hex[:16], utcnow()
+    lease_until = now + LEASE
     fresh = {lead.id for lead in leads if not lead.push_batch}
     db.session.execute(update(Lead).where(Lead.id.in_([lead.id for lead in leads]))
-                       .values(push_batch=func.coalesce(Lead.push_batch, batch), next_attempt_at=lease_until),
+                       .values(push_batch=func.coalesce(Lead.push_batch, batch),
+                               push_batch_at=func.coalesce(Lead.push_batch_at, now), next_attempt_at=lease_until),
                        execution_options={"synchronize_session": False})
+    record_dropped_fields(context, leads)
     db.session.commit()
     for lead in leads:
         set_committed_value(lead, "push_batch", lead.push_batch or batch)
+        set_committed_value(lead, "push_batch_at", lead.push_batch_at if lead.id not in fresh else now)
         set_committed_value(lead, "next_attempt_at", lease_until)
     items = [payloads.complex_item(as_payload(lead), batch=lead.push_batch, pipeline_id=context.pipeline_id,
                                    status_id=context.status_id, name_template=context.name_template,
-                                   existing_contact_id=existing_contact_for(lead, known)) for lead in leads]
+                                   existing_contact_id=existing_contact_for(lead, known),
+                                   sendable=context.sendable) for lead in leads]
     outcome.calls += 1
     outcome.batch_sizes.append(len(items))
     try:
@@ -284,12 +302,16 @@ def send_batch(context: PushContext, leads: list[Lead], outcome: PushOutcome) ->
         context.limiter.pause(error.retry_after or DEFAULT_RETRY_AFTER)
         release(leads, forget_attempt=True, untag=fresh)
     except ValidationFailed as error:
-        refused_validation(context, leads, known, error, outcome, fresh)
+        refused_validation(context, leads, items, known, error, outcome, fresh)
     except (TransportError, ServerError) as error:  # BatchTooLarge (504) included: ambiguous
         if isinstance(error, BatchTooLarge):
             context.batch_size = max(1, len(leads) // 2)
         outcome.retried += len(leads)
         outcome.failed += defer(leads, f"{error.__class__.__name__}: {error}")
+    except Forbidden as error:
+        release(leads, forget_attempt=True, untag=fresh)
+        wait_for_rights(context, leads, str(error))
+        raise StopSync("forbidden") from error
     except AccountBlocked as error:
         release(leads, forget_attempt=True, untag=fresh)
         stop_blocked(context.workspace_id, str(error))
@@ -302,15 +324,69 @@ def send_batch(context: PushContext, leads: list[Lead], outcome: PushOutcome) ->
         record_results(context, leads, results, outcome)
 
 
-def refused_validation(context: PushContext, leads: list[Lead], known: dict[str, int], error: ValidationFailed,
-                       outcome: PushOutcome, fresh: set[int]) -> None:
-    """amoCRM refused the whole request: nothing was created. Fail the leads it named; the rest go again."""
+def record_dropped_fields(context: PushContext, leads: list[Lead]) -> None:
+    """Count, on the connection, the tracking values these leads carry for fields the account lacks (Settings →
+    amoCRM lists them). The caller commits."""
+    dropped: dict[str, int] = {}
+    for lead in leads:
+        for custom_field in payloads.tracking_fields(as_payload(lead)):
+            if not context.sendable(custom_field["field_code"]):
+                dropped[custom_field["field_code"]] = dropped.get(custom_field["field_code"], 0) + 1
+    if dropped:
+        note_dropped_fields(context.workspace_id, dropped)
+
+
+def note_dropped_fields(workspace_id: int, dropped: dict[str, int]) -> None:
+    connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
+    now = utcnow().isoformat()
+    record = dict(connection.dropped_fields or {})
+    for code, count in dropped.items():
+        record[code] = {"count": (record.get(code) or {}).get("count", 0) + count, "last_at": now}
+    connection.dropped_fields = record
+
+
+def wait_for_rights(context: PushContext, leads: list[Lead], detail: str) -> None:
+    """amoCRM answered 403 with a problem (not its block page): the integration's user may not create deals. The
+    workspace is not paused and no lead fails: they wait SYNC_MAX_BACKOFF_SECONDS, uncounted, and go as soon as
+    an administrator grants the rights; Settings says what to do."""
+    connection = db.session.scalar(select(AmoCRMConnection).where(
+        AmoCRMConnection.workspace_id == context.workspace_id))
+    connection.last_error = ("amoCRM refused to create deals: the user who connected amoCRM lacks the rights to "
+                             "add deals and contacts (403). Ask an amoCRM administrator to grant them, or reconnect "
+                             "as a user who has them; waiting leads go out by themselves. " + detail)[:2000]
+    retry_at = utcnow() + timedelta(seconds=current_app.config["SYNC_MAX_BACKOFF_SECONDS"])
+    for lead in leads:
+        lead.next_attempt_at = retry_at
+        lead.last_error = "Waiting: amoCRM says the connected user may not create deals (403)."
+    db.session.commit()
+    log.warning("amoCRM refused workspace %s's deals for missing rights (403); leads wait", context.workspace_id)
+
+
+MISSING_FIELD_PATH = re.compile(r"(?:^|\.)custom_fields_values\.(\d+)\.field_(?:code|id)$")
+
+
+def refused_validation(context: PushContext, leads: list[Lead], items: list[dict], known: dict[str, int],
+                       error: ValidationFailed, outcome: PushOutcome, fresh: set[int]) -> None:
+    """amoCRM refused the whole request: nothing was created. A field the account lacks is learned and the leads
+    go again without it; other leads it named fail; the rest go again."""
     batch_ids = [lead.id for lead in leads]
+    items_by_lead = dict(zip(batch_ids, items, strict=True))
     named: dict[int, list[str]] = {}
+    missing: set[str] = set()
     for item in error.errors:
         lead_id = payloads.lead_id_from_request_id(item.get("request_id", ""), batch_ids)
-        if lead_id is not None:
+        if lead_id is None:
+            continue
+        code = _missing_field_code(items_by_lead[lead_id], str(item.get("path") or ""))
+        if code is not None:
+            missing.add(code)
+        else:
             named.setdefault(lead_id, []).append(f"{item.get('path', '')}: {item.get('detail') or item.get('code')}")
+    if missing:
+        learn_missing_fields(context, missing)
+    if not named and missing:  # only fields the account lacks: every lead goes again without them
+        release(leads, forget_attempt=True, untag=fresh)
+        return
     if not named:  # it named no item: the request as a whole is wrong, so every lead in it fails
         named = {lead_id: [str(error)] for lead_id in batch_ids}
     elif len(named) == len(batch_ids) and all(_names_the_target(problem) for problems in named.values()
@@ -321,7 +397,7 @@ def refused_validation(context: PushContext, leads: list[Lead], known: dict[str,
     for lead in leads:
         lead.next_attempt_at = None
         if lead.id in fresh:
-            lead.push_batch = None
+            lead.push_batch = lead.push_batch_at = None
         problems = named.get(lead.id)
         if problems is None:
             lead.sync_attempts = max(lead.sync_attempts - 1, 0)
@@ -336,6 +412,31 @@ def refused_validation(context: PushContext, leads: list[Lead], known: dict[str,
         db.session.execute(AmoCRMContact.__table__.delete().where(
             AmoCRMContact.workspace_id == context.workspace_id, AmoCRMContact.key.in_(stale_contacts)))
     db.session.commit()
+
+
+def _missing_field_code(item: dict, path: str) -> str | None:
+    """The tracking field code a validation error's path names (`custom_fields_values.3.field_code`), when the item
+    sent one there: a field the account lacks. None for any other problem."""
+    found = MISSING_FIELD_PATH.search(path)
+    values = item.get("custom_fields_values") or []
+    if found is None or int(found.group(1)) >= len(values):
+        return None
+    code = values[int(found.group(1))].get("field_code")
+    return code if code in payloads.TRACKING_CODES else None
+
+
+def learn_missing_fields(context: PushContext, codes: set[str]) -> None:
+    """amoCRM named deal fields the account lacks: drop them from the known codes, so their values are dropped (and
+    counted) from now on. The caller commits."""
+    connection = db.session.scalar(select(AmoCRMConnection).where(
+        AmoCRMConnection.workspace_id == context.workspace_id))
+    if connection.lead_field_codes is not None:
+        connection.lead_field_codes = [code for code in connection.lead_field_codes if code not in codes]
+    else:
+        connection.lead_field_codes = sorted(set(payloads.TRACKING_CODES) - codes)
+    context.field_codes = frozenset(connection.lead_field_codes)
+    log.warning("workspace %s: amoCRM lacks the deal fields %s; their values are dropped", context.workspace_id,
+                ", ".join(sorted(codes)))
 
 
 def _names_the_target(problem: str) -> bool:
@@ -366,6 +467,7 @@ def record_results(context: PushContext, leads: list[Lead], results: list[dict],
     batch_ids = list(by_id)
     contacts: dict[str, int] = {}
     done = []
+    merged = []
     for result in results or []:
         request_ids = result.get("request_id")
         request_ids = request_ids if isinstance(request_ids, list) else [request_ids]
@@ -373,17 +475,51 @@ def record_results(context: PushContext, leads: list[Lead], results: list[dict],
         lead = by_id.pop(lead_id, None)
         if lead is None or not result.get("id"):
             continue
-        done.append((lead, int(result["id"]), int(result["contact_id"]) if result.get("contact_id") else None))
+        contact_id = int(result["contact_id"]) if result.get("contact_id") else None
+        if result.get("merged") is True:
+            merged.append((lead, int(result["id"]), contact_id))
+        else:
+            done.append((lead, int(result["id"]), contact_id, False))
         outcome.pushed += 1
-        if result.get("contact_id"):
+        if contact_id:
             for key in payloads.contact_keys(lead.phone, lead.email):
-                contacts[key] = int(result["contact_id"])
+                contacts[key] = contact_id
+    done += merged_outcomes(context, merged)
     mark_synced(done)
     remember_contacts(context.workspace_id, contacts)
     db.session.commit()
     if by_id:  # amoCRM answered without them: unknown, so look before resending
         outcome.retried += len(by_id)
         outcome.failed += defer(list(by_id.values()), "amoCRM's answer did not mention this lead")
+
+
+def merged_outcomes(context: PushContext, merged: list[tuple[Lead, int, int | None]]) -> list[tuple]:
+    """`merged: true`: amoCRM's duplicate control found existing data. The deal it names is this lead's own when it
+    carries the lead's tag and was created by this push; otherwise it existed before (made by a manager, a call, an
+    earlier lead) and the lead is linked to it as merged, so its revenue never moves to this lead. One read per
+    merged deal (they are few); a deal that cannot be read counts as merged: revenue stays where it was."""
+    outcomes = []
+    for lead, deal_id, contact_id in merged:
+        made_here = False
+        since = int((lead.push_batch_at or lead.created_at).timestamp()) - CLOCK_MARGIN_SECONDS
+        if not _deal_has_a_lead(context.workspace_id, deal_id, lead.id):
+            try:
+                deal = context.client.get_lead(deal_id) or {}
+            except AmoCRMError:
+                log.warning("workspace %s: merged deal %s could not be read; linked as merged", context.workspace_id,
+                            deal_id)
+                deal = {}
+            created_at = deal.get("created_at")
+            made_here = (payloads.lead_id_from_tags(deal) == lead.id and isinstance(created_at, int)
+                         and created_at >= since)
+        outcomes.append((lead, deal_id, contact_id, not made_here))
+    return outcomes
+
+
+def _deal_has_a_lead(workspace_id: int, deal_id: int, lead_id: int) -> bool:
+    """Another of the workspace's leads is in this deal already: it existed before this lead."""
+    return db.session.scalar(select(Lead.id).where(Lead.workspace_id == workspace_id, Lead.amocrm_lead_id == deal_id,
+                                                   Lead.id != lead_id).limit(1)) is not None
 
 
 def stop_blocked(workspace_id: int, detail: str) -> None:
@@ -407,7 +543,9 @@ def push_pending(workspace_id: int, client, limiter, recorder=None, *, time_budg
         outcome.stopped = "not_connected"
         return outcome
     context = PushContext(workspace_id, client, limiter, connection.pipeline_id, connection.status_id,
-                          workspace.deal_name_template)
+                          workspace.deal_name_template,
+                          field_codes=frozenset(connection.lead_field_codes)
+                          if connection.lead_field_codes is not None else None)
     # The claimed leads are this push's own (leased) while it runs: keep their loaded state across its many
     # commits instead of reloading every lead, one SELECT each, after every commit.
     session = db.session()
@@ -441,6 +579,11 @@ def _push_loop(context: PushContext, outcome: PushOutcome, recorder, started: fl
             outcome.retried += len(leads)
             outcome.failed += defer([lead for lead in leads if lead.sync_status == PENDING],
                                     f"{error.__class__.__name__}: {error}")
+        except Forbidden as error:  # the adoption read was refused for missing rights
+            release(leads, forget_attempt=True)
+            wait_for_rights(context, leads, str(error))
+            outcome.stopped = "forbidden"
+            break
         except (Unauthorized, OAuthError, AccountBlocked, NotConnected) as error:
             release(leads, forget_attempt=True)
             if isinstance(error, AccountBlocked):

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from portal.amocrm.api.errors import AmoCRMError
 from portal.amocrm.api.webhook_bodies import deal_from_api
 from portal.amocrm.connection import NotConnected, client_for
+from portal.amocrm.contacts_index import refresh_contacts_index
 from portal.amocrm.deals import apply_deals
 from portal.amocrm.sync_log import current_job_id
 from portal.extensions import db
@@ -61,7 +62,7 @@ def reconcile_workspace(workspace_id: int, since_iso: str | None = None) -> dict
     clock = time.perf_counter()
     batch = []
     try:
-        for lead in client.iter_leads(updated_from=int(since.timestamp())):
+        for lead in client.iter_leads(updated_from=int(since.timestamp()), newest_first_by="updated_at"):
             try:
                 batch.append(deal_from_api(lead))
             except ValueError:
@@ -77,6 +78,11 @@ def reconcile_workspace(workspace_id: int, since_iso: str | None = None) -> dict
              status=exc.status)
         db.session.commit()
         raise
+    try:
+        counts["contacts"] = refresh_contacts_index(client, workspace_id, int(since.timestamp()))
+    except AmoCRMError as exc:  # the deals are applied; the contacts index waits for the next run
+        db.session.rollback()
+        log.warning("contacts of workspace %s not reconciled: %s", workspace_id, exc.__class__.__name__)
     connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == workspace_id))
     if connection is not None and (connection.reconciled_until is None or since <= connection.reconciled_until):
         connection.reconciled_until = max(started, connection.reconciled_until or started)

@@ -19,6 +19,7 @@ RECONCILE_RETRY = Retry(max=4, interval=[30, 120, 600, 1800])
 CHECK_WEBHOOK = "portal.amocrm.jobs.check_webhook"
 REFRESH_PIPELINES = "portal.amocrm.jobs.refresh_pipelines"
 CLOSE_SPAM_DEAL = "portal.amocrm.jobs.close_spam_deal"
+BUILD_CONTACTS_INDEX = "portal.amocrm.jobs.build_contacts_index"
 
 PUSHES = CoalescedJob(AMOCRM, PUSH_LEADS, "push-leads")
 schedule_push = PUSHES.schedule

@@ -7,7 +7,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal.amocrm.api.errors import AmoCRMError
-from portal.amocrm.connection import WEBHOOK_SETTINGS, client_for
+from portal.amocrm.connection import client_for, subscribe_workspace_webhook
 from portal.amocrm.scheduling import CHECK_WEBHOOK
 from portal.amocrm.sync_log import current_job_id
 from portal.extensions import db
@@ -59,7 +59,7 @@ def check_webhook(workspace_id: int) -> dict:
     error = None
     if problem:
         try:
-            hook = client.subscribe_webhook(expected, WEBHOOK_SETTINGS)
+            hook = subscribe_workspace_webhook(client, expected)
             result = {"status": "resubscribed", "was": problem, "webhook_id": hook.get("id")}
         except AmoCRMError as exc:
             error = f"{exc.__class__.__name__}: {str(exc)[:300]}"

@@ -31,6 +31,9 @@ class WebhookEvent(TenantOwned, db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
+    # What could not be read of the body (a repeated key, a key both value and group, a deal without a usable
+    # id…) and the body as received: kept, flagged, and processed as far as it could be read.
+    unreadable: Mapped[dict | None] = mapped_column(JSONDocument)
 
 
 class WebhookReceipt(db.Model):

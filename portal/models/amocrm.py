@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.crypto import EncryptedText
@@ -45,6 +45,11 @@ class AmoCRMConnection(TenantOwned, db.Model):
     last_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reconciled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The codes of the account's deal fields (tracking fields UTM_SOURCE, GCLID… included), read at connect and
+    # corrected when amoCRM refuses one: a value for a field the account lacks is dropped, not sent.
+    lead_field_codes: Mapped[list | None] = mapped_column(JSONDocument)
+    # {code: {"count": n, "last_at": iso}} of values dropped for lack of a field, shown in Settings → amoCRM.
+    dropped_fields: Mapped[dict | None] = mapped_column(JSONDocument)
 
 
 class OAuthState(TenantOwned, db.Model):
@@ -64,10 +69,13 @@ class OAuthState(TenantOwned, db.Model):
 
 
 class AmoCRMContact(TenantOwned, db.Model):
-    """What we learned of the workspace's amoCRM contacts: a phone (E.164) or e-mail → contact id."""
+    """The workspace's contacts index (`portal.amocrm.contacts_index`): a phone (E.164) or e-mail → amoCRM contact
+    id, from amoCRM's own data."""
 
     __tablename__ = "amocrm_contacts"
-    __table_args__ = (UniqueConstraint("workspace_id", "key"),)
+    # The second index serves the contacts index's updates by contact (a contact's keys replaced or forgotten).
+    __table_args__ = (UniqueConstraint("workspace_id", "key"),
+                      Index("ix_amocrm_contacts_workspace_contact", "workspace_id", "amocrm_contact_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(254))

@@ -82,8 +82,14 @@ class Lead(TenantOwned, db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     # The batch tag of the last push request whose outcome is unknown: its deals are looked for before resending.
     push_batch: Mapped[str | None] = mapped_column(String(32))
+    # When the first request carrying that tag left: the deals list is read back to here to find its deals.
+    push_batch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     amocrm_lead_id: Mapped[int | None] = mapped_column(BigInteger)
     amocrm_contact_id: Mapped[int | None] = mapped_column(BigInteger)
+    # amoCRM's duplicate control merged this lead into a deal that existed before it (`merged: true`): the lead
+    # is linked to that deal, but the deal's revenue stays with whoever made it. A server default only: the
+    # intake's INSERT writes every column with a Python default itself.
+    deal_merged: Mapped[bool] = mapped_column(server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -157,7 +157,9 @@ def test_a_401_after_the_refresh_is_unauthorized(sandbox, tokens):
     assert caught.value.status == 401
 
 
-def test_leads_are_created_read_listed_across_pages_and_updated(api):
+@pytest.mark.parametrize("list_filters", ["ignored", "applied"])  # accounts without / with the filtering feature
+def test_leads_are_created_read_listed_across_pages_and_updated(sandbox, api, list_filters):
+    sandbox.set_account(sandbox.main_account()["id"], list_filters=list_filters)
     created = api.create_leads_complex([{"name": f"Lead {n}", "request_id": str(n)} for n in range(5)])
     ids = [item["id"] for item in created]
     assert len(ids) == 5

@@ -142,6 +142,14 @@ def test_malformed_keys_are_refused(raw):
         parse_form(raw)
 
 
+def test_a_contact_events_leads_keyed_by_id_are_read_strictly():
+    # amoCRM keys a contact's deals by deal id (`linked_leads_id[<id>][ID]`), past any list index.
+    data = parse_form(b"contacts[add][0][id]=40000001&contacts[add][0][linked_leads_id][20000001][ID]=20000001"
+                      b"&account[id]=31000001")
+    assert data["contacts"]["add"][0]["linked_leads_id"] == {"20000001": {"ID": "20000001"}}
+    assert parse_notification(data).others[0].entity_id == 40000001
+
+
 def test_deep_nesting_is_refused():
     with pytest.raises(MalformedWebhookBody, match="deeper"):
         parse_form(b"a" + b"[x]" * 10 + b"=1")

@@ -163,8 +163,9 @@ def test_the_same_body_for_two_workspaces_is_two_events(app, client):
 
 
 @pytest.mark.parametrize(("body", "status"), [
-    ("leads[add][0][id=5&account[id]=17769199", 400),
-    ("leads[add][0][id]=five&account[id]=17769199", 400),
+    ("leads[add][0][id=5&account[id]=1", 400),
+    ("leads[add][0][id]=five&account[id]=1", 400),
+    ("leads[add][0][id]=five", 400),
     ("a" + "[x]" * 20 + "=1", 400),
     ("&".join(f"f{i}=1" for i in range(10_001)), 413),
     ("a=" + "x" * 600_000, 413),
@@ -214,3 +215,35 @@ def test_account_of_the_connection_is_what_is_checked(app, client):
     assert post_webhook(client, workspace["url"], webhook_body(deal_pairs("add", 1))).status_code == 403
     ok = post_webhook(client, workspace["url"], webhook_body(deal_pairs("add", 1), account_id=ACCOUNT_ID + 1))
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("oddity", [
+    "&leads[update][0][name]=first&leads[update][0][name]=second",   # a repeated key
+    "&leads[update][0][status_id]=1&leads[update][0][status_id][x]=2",  # a key both a value and a group
+    "&leads[add][0][id]=five",                                          # a deal without a usable id
+    "&leads[add][0][id=5",                                              # an unbalanced bracket
+])
+def test_a_body_from_the_connected_account_is_never_refused_for_what_cannot_be_read(app, client, oddity):
+    workspace = make_workspace(app)
+    body = webhook_body(deal_pairs("update", 7)) + oddity
+    response = post_webhook(client, workspace["url"], body)
+    assert response.status_code == 200 and response.json["success"] is True
+    [event] = events(app)
+    assert event.status == "received" and event.unreadable["problems"] and event.unreadable["body"] == body
+    assert event.payload["leads"]["update"][0]["id"] == "7"  # what could be read is kept for processing
+
+
+def test_an_unreadable_event_is_processed_as_far_as_it_can_be_read(app, client):
+    from fixtures.webhooks import make_lead
+
+    from portal.amocrm.inbox import process_workspace_events
+    from portal.models import Deal
+
+    workspace = make_workspace(app)
+    make_lead(app, workspace["id"], 7)
+    body = webhook_body(deal_pairs("status", 7, status_id=142, price=9000)) + "&leads[add][0][id]=five"
+    assert post_webhook(client, workspace["url"], body).status_code == 200
+    with app.app_context():
+        assert process_workspace_events(workspace["id"])[0] == 1
+        sale = db.session.scalar(select(Deal).where(Deal.amocrm_lead_id == 7))
+        assert (sale.state, int(sale.amount)) == ("won", 9000)

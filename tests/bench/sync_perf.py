@@ -1,9 +1,12 @@
 """Sync engine throughput against the sandbox enforcing amoCRM's limit of 7 requests/s per integration and account.
 
-Prints: leads pushed per second for one workspace, amoCRM calls per lead and 429s; the same for ten workspaces at
-once with two worker processes; and how long a lone lead takes to reach amoCRM (p50, p95).
+Prints: how long the contacts index of a `--contacts`-contact account takes to build (returning-customer matching:
+half the one-workspace run's leads are people that account already has, typed as managers type phones); leads
+pushed per second for one workspace, amoCRM calls per lead and 429s; the same for ten workspaces at once with two
+worker processes; and how long a lone lead takes to reach amoCRM (p50, p95).
 
-    python tests/bench/sync_perf.py [--leads 3000] [--workspaces 10] [--per-workspace 1000] [--lone 20]
+    python tests/bench/sync_perf.py [--contacts 100000] [--leads 3000] [--workspaces 10] [--per-workspace 1000]
+                                    [--lone 20]
 
 Uses its own PostgreSQL database (leadpath_bench_sync, created and dropped), its own redis-server on a free port,
 the sandbox under gunicorn (one process: its state is in memory) and real `flask worker` processes.
@@ -113,6 +116,53 @@ def insert_leads(app, workspace_id: int, count: int) -> None:
         db.session.commit()
 
 
+def seed_contacts(app, connected, count: int, returning: int) -> float:
+    """`count` contacts in the workspace's account, as a manager types them (`8 926 …`): the first `returning` have
+    the phones of the first bench leads. Created through the workspace's rate limiter; then the contacts index is
+    built the way connecting builds it. Returns the build's seconds and the last contact id made."""
+    from fixtures.sync import StaticTokens
+
+    from portal.amocrm.api.client import AmoCRMClient
+    from portal.amocrm.jobs import build_contacts_index
+    from portal.amocrm.limiter import limiter_for_workspace
+
+    def phone(n):
+        if n < returning:
+            return f"8 926 {connected.id:03d}-{n // 100:02d}-{n % 100:02d}"
+        return f"8 (915) {n // 10000:03d}-{n % 10000 // 100:02d}-{n % 100:02d}"
+
+    last_id = 0
+    with app.app_context():
+        api = AmoCRMClient(f"http://{connected_host(app, connected.id)}",
+                           StaticTokens(connected.tokens["access_token"]),
+                           before_request=limiter_for_workspace(connected.id).wait, timeout=60)
+        for start in range(0, count, 250):
+            answer = api.request("POST", "/api/v4/contacts", json=[
+                {"name": f"Client {n}", "custom_fields_values": [
+                    {"field_code": "PHONE", "values": [{"value": phone(n), "enum_code": "WORK"}]}]}
+                for n in range(start, min(count, start + 250))])
+            last_id = max([last_id] + [item["id"] for item in answer["_embedded"]["contacts"]])
+        started = time.time()
+        build_contacts_index(connected.id)
+        return time.time() - started, last_id
+
+
+def linked_to_known(app, workspace_id: int, last_seeded: int) -> int:
+    from portal.extensions import db
+    from portal.models import Lead
+
+    with app.app_context():
+        return db.session.scalar(select(func.count(Lead.id)).where(Lead.workspace_id == workspace_id,
+                                                                   Lead.amocrm_contact_id <= last_seeded))
+
+
+def connected_host(app, workspace_id: int) -> str:
+    from portal.extensions import db
+    from portal.models import AmoCRMConnection
+
+    return db.session.scalar(select(AmoCRMConnection.base_domain).where(AmoCRMConnection.workspace_id == workspace_id))
+
+
 def schedule(app, workspace_ids) -> None:
     from portal.amocrm.scheduling import schedule_push
 
@@ -203,6 +253,7 @@ def lone_leads(app, services, workspace_id, samples):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=100_000, help="contacts in the one-workspace run's account")
     parser.add_argument("--leads", type=int, default=3000, help="leads for the one-workspace run")
     parser.add_argument("--workspaces", type=int, default=10)
     parser.add_argument("--per-workspace", type=int, default=1000)
@@ -221,13 +272,22 @@ def main() -> None:
                        LEAD_RATE_LIMIT_IP="100000 per minute", LEAD_RATE_LIMIT_WORKSPACE="100000 per minute")
         with app.app_context():
             upgrade()
-        control = SandboxControl(services.sandbox_url)
+        control = SandboxControl(services.sandbox_url, timeout=120)  # its state holds the contacts: large
         accounts = [control.state()["accounts"][0]["id"]] + [
             control.create_account(name=f"Bench {n}")["id"] for n in range(1, args.workspaces)]
-        workspaces = [connect_workspace(app, control, f"Bench {n}", account, CLIENT_ID, CLIENT_SECRET,
-                                        REDIRECT_URI).id for n, account in enumerate(accounts)]
+        connected = [connect_workspace(app, control, f"Bench {n}", account, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI)
+                     for n, account in enumerate(accounts)]
+        workspaces = [workspace.id for workspace in connected]
+        control.set_duplicate_control(accounts[0], False)  # only the contacts index may find returning customers
+        returning = min(args.leads // 2, 10_000)
+        build, last_seeded = seed_contacts(app, connected[0], args.contacts, returning)
+        print(f"contacts index: {args.contacts} contacts indexed in {build:.1f}s "
+              f"({args.contacts / max(build, 0.001):.0f} contacts/s, 250 per call within the rate limit); "
+              f"{returning} of the {args.leads} leads below are returning customers")
 
         one = push_run(app, services, control, workspaces[:1], args.leads, workers=1, threads=1)
+        print(f"one workspace: {linked_to_known(app, workspaces[0], last_seeded)} leads linked to contacts the "
+              f"account already had")
         print(f"one workspace: {one['synced']}/{one['leads']} leads in {one['seconds']:.1f}s = "
               f"{one['leads_per_second']:.0f} leads/s; {one['calls']} amoCRM calls "
               f"({one['calls'] / max(one['synced'], 1):.3f} per lead); {one['http_429']} × 429\n  {one['cpu']}")

@@ -1,6 +1,7 @@
 """Chaos: 2,000 leads accepted by the API while amoCRM fails 10% of calls with 500, times out 5%, drops 5% of
 responses after applying the write, and expires the tokens; a worker is killed with SIGKILL mid-batch and Redis is
-restarted (empty) once. Afterwards every accepted lead has exactly one deal in amoCRM and none is pending or lost.
+restarted (empty) once. amoCRM's search does not match tags and lags behind (as documented, nothing promises more).
+Afterwards every accepted lead has exactly one deal in amoCRM and none is pending or lost.
 
 Real processes: two `flask worker` processes and a `flask scheduler`, a Redis server of the test's own (so
 restarting it disturbs nothing else), PostgreSQL, and the sandbox over HTTP.
@@ -88,25 +89,30 @@ def test_every_accepted_lead_becomes_exactly_one_deal_whatever_fails(database_sc
             time.sleep(0.5)
         submitter.join()
         final = counts(app, connected.id)
-        assert killed and expired and restarted, (final, processes.restarts)
-        assert len(accepted) == LEADS
-        assert final == {"synced": LEADS}, (f"{final} after {DEADLINE_SECONDS}s; progress {progress[::10]}; "
-                                            f"workers' log:\n{processes.log_tail()}")
-
         sandbox.faults()
         deals = sandbox.state()["leads"]
         tags_per_deal = [[t["name"] for t in d["_embedded"]["tags"] if t["name"].startswith("lp-")] for d in deals]
         lead_ids_in_amocrm = [int(tags[0][3:]) for tags in tags_per_deal]
+        deals_per_lead: dict[int, int] = {}
+        for lead_id in lead_ids_in_amocrm:
+            deals_per_lead[lead_id] = deals_per_lead.get(lead_id, 0) + 1
+        counters = sandbox.counters()
+        print(f"\nchaos ledger: offered {LEADS}, accepted {len(accepted)}, pushed {len(deals_per_lead)}, "
+              f"duplicated {sum(count - 1 for count in deals_per_lead.values())}, "
+              f"lost {len(set(accepted) - set(deals_per_lead))}")
+        print(f"chaos: {counters.get('http_500')} × 500, {counters.get('timeouts')} timeouts, "
+              f"{counters.get('drops_after_commit')} drops after commit, {counters.get('http_429')} × 429, "
+              f"{counters.get('tokens_refreshed')} refreshes, {processes.restarts} process restarts")
+        assert killed and expired and restarted, (final, processes.restarts)
+        assert len(accepted) == LEADS
+        assert final == {"synced": LEADS}, (f"{final} after {DEADLINE_SECONDS}s; progress {progress[::10]}; "
+                                            f"workers' log:\n{processes.log_tail()}")
         assert len(deals) == LEADS, "a deal was doubled or lost"
         assert sorted(lead_ids_in_amocrm) == sorted(accepted)
         with app.app_context():
             pairs = dict(db.session.execute(db.select(Lead.id, Lead.amocrm_lead_id).where(
                 Lead.workspace_id == connected.id)).all())
         assert {deal["id"] for deal in deals} == set(pairs.values())
-        counters = sandbox.counters()
-        print(f"\nchaos: {LEADS} leads, {counters.get('http_500')} × 500, {counters.get('timeouts')} timeouts, "
-              f"{counters.get('drops_after_commit')} drops after commit, {counters.get('http_429')} × 429, "
-              f"{counters.get('tokens_refreshed')} refreshes, {processes.restarts} process restarts")
     finally:
         if processes:
             processes.stop()

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
 from urllib3.exceptions import NewConnectionError
@@ -21,6 +21,7 @@ from portal.amocrm.api.errors import (
     AccountBlocked,
     AmoCRMError,
     BatchTooLarge,
+    Forbidden,
     RateLimited,
     ServerError,
     TransportError,
@@ -31,6 +32,8 @@ from portal.amocrm.api.errors import (
 MAX_COMPLEX_ITEMS = 50
 MAX_PAGE_LIMIT = 250
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+READ_RETRIES = 2  # a GET that failed for a transient reason (timeout, 5xx) is tried this many more times
+READ_RETRY_PAUSE = 0.25  # seconds before the first retry, doubled for the next
 
 
 @dataclass
@@ -98,7 +101,9 @@ def error_for(method: str, response: requests.Response, body: Any) -> AmoCRMErro
     if status == 429:
         return RateLimited(message, status=status, body=body, retry_after=retry_after_of(response, body))
     if status == 403:
-        return AccountBlocked(message, status=status, body=body)
+        # amoCRM's block is an nginx HTML page; a JSON problem is a refusal of this one call (missing rights).
+        error_class = Forbidden if isinstance(body, dict) else AccountBlocked
+        return error_class(message, status=status, body=body)
     if status == 401:
         return Unauthorized(message, status=status, body=body)
     if status == 400 and isinstance(body, dict) and "validation-errors" in body:
@@ -126,11 +131,24 @@ class AmoCRMClient:
     # -- the one way out -------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, params=None, json=None) -> Any:
-        """Send one API call; on 401 refresh the token once and replay. Returns parsed JSON, None for 204.
+        """Send one API call; on 401 refresh the token once and replay; a GET that times out or gets a 5xx is tried
+        READ_RETRIES more times. Returns parsed JSON, None for 204.
 
         `path` is relative to the account (`/api/v4/leads`) or an absolute URL on the same host (`_links`).
         """
         method = method.upper()
+        for retry in range(READ_RETRIES + 1):
+            try:
+                return self._request_once(method, path, params=params, json=json)
+            except (TransportError, ServerError):
+                # A read changes nothing: a transient failure is retried at once (a long read such as the deals
+                # list back to a window must not start over for one bad page). A write is never retried here.
+                if method != "GET" or retry == READ_RETRIES:
+                    raise
+                time.sleep(READ_RETRY_PAUSE * 2 ** retry)
+        raise AssertionError("unreachable")
+
+    def _request_once(self, method: str, path: str, *, params=None, json=None) -> Any:
         token = self.tokens.access_token()
         response, body = self._send(method, path, token, params, json)
         if response.status_code == 401:
@@ -225,31 +243,78 @@ class AmoCRMClient:
         return found
 
     def iter_leads(self, *, updated_from: int | None = None, updated_to: int | None = None,
-                   query: str | None = None, limit: int = MAX_PAGE_LIMIT, with_: Sequence[str] = ()) -> Iterator[dict]:
-        """Every matching lead, page by page (following `_links.next`, stopping at a 204 or the last page)."""
+                   created_from: int | None = None, newest_first_by: str | None = None, query: str | None = None,
+                   limit: int = MAX_PAGE_LIMIT, with_: Sequence[str] = ()) -> Iterator[dict]:
+        """Every matching lead, page by page (following `_links.next`, stopping at a 204 or the last page).
+
+        amoCRM applies list filters only on accounts with the filtering feature; an account without it silently
+        answers the unfiltered list. So every item is checked here against the bounds given, and with
+        `newest_first_by` ("created_at" or "updated_at": `order[…]=desc`, documented for every account) the read
+        stops at the first item older than that field's lower bound: it never reads past the window, filtered
+        by amoCRM or not. `query` is amoCRM's full-text search: neither exact nor instant, never a guarantee.
+        """
         params: dict[str, Any] = {"limit": max(1, min(int(limit), MAX_PAGE_LIMIT)), "page": 1}
-        if updated_from is not None:
-            params["filter[updated_at][from]"] = int(updated_from)
-        if updated_to is not None:
-            params["filter[updated_at][to]"] = int(updated_to)
+        bounds = {"updated_at": (updated_from, updated_to), "created_at": (created_from, None)}
+        for name, (low, high) in bounds.items():
+            if low is not None:
+                params[f"filter[{name}][from]"] = int(low)
+            if high is not None:
+                params[f"filter[{name}][to]"] = int(high)
+        if newest_first_by is not None:
+            if newest_first_by not in bounds:
+                raise ValueError(f"leads are ordered by created_at or updated_at, not {newest_first_by!r}")
+            params[f"order[{newest_first_by}]"] = "desc"
         if query:
             params["query"] = query
         if with_:
             params["with"] = ",".join(with_)
-        next_path: str | None = "/api/v4/leads"
+        for page in self.pages("/api/v4/leads", "leads", params):
+            yield from (lead for lead in page
+                        if all(_within(lead.get(name), low, high) for name, (low, high) in bounds.items()))
+            if newest_first_by is not None and _past_the_window(page, newest_first_by, bounds[newest_first_by][0]):
+                return
+
+    def iter_lead_custom_fields(self) -> Iterator[dict]:
+        """The account's deal fields (amoCRM pages them by 50), tracking fields (UTM_*, GCLID…) included."""
+        for page in self.pages("/api/v4/leads/custom_fields", "custom_fields", {"limit": 50, "page": 1}):
+            yield from page
+
+    def pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[list[dict]]:
+        """The `_embedded[key]` items of a list, one page at a time. A `_links.next` URL keeps what it says; the
+        caller's parameters it leaves out (`with`, `limit`, filters, order) are added back, so page 2 asks for what
+        page 1 asked for."""
+        next_path: str | None = path
+        page_params: Any = params
         while next_path:
-            body = self.request("GET", next_path, params=params)
+            body = self.request("GET", next_path, params=page_params)
             if body is None:
                 return
-            yield from _embedded(body, "leads")
-            next_path = _next_link(body)
-            params = None  # the next link carries the query
+            yield _embedded(body, key)
+            link = _next_link(body)
+            if link is None:
+                return
+            next_path, page_params = _with_callers_params(link, params)
 
     def update_leads(self, items: list[dict]) -> list[dict]:
         body = self.request("PATCH", "/api/v4/leads", json=items)
         return list(_embedded(body, "leads")) if isinstance(body, dict) else (body or [])
 
     # -- contacts -------------------------------------------------------------------------------------
+
+    def contact_pages(self, *, updated_from: int | None = None) -> Iterator[list[dict]]:
+        """Every contact, 250 per page; with `updated_from`, those changed since, newest first (`order[updated_at]`),
+        each re-checked (an account without the filtering feature answers every contact) and the read stopped at
+        the window."""
+        params: dict[str, Any] = {"limit": MAX_PAGE_LIMIT, "page": 1}
+        if updated_from is not None:
+            params.update({"filter[updated_at][from]": int(updated_from), "order[updated_at]": "desc"})
+        for page in self.pages("/api/v4/contacts", "contacts", params):
+            if updated_from is None:
+                yield page
+                continue
+            yield [contact for contact in page if _within(contact.get("updated_at"), updated_from, None)]
+            if _past_the_window(page, "updated_at", updated_from):
+                return
 
     def search_contacts(self, query: str) -> list[dict]:
         """amoCRM's fuzzy search: check a hit really has the phone / e-mail before reusing it."""
@@ -285,6 +350,34 @@ def _embedded(body: Any, key: str) -> list[dict]:
         return []
     items = (body.get("_embedded") or {}).get(key) if isinstance(body.get("_embedded"), dict) else None
     return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
+def _with_callers_params(link: str, params: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+    """(path, query pairs) of a next-page link, with every caller parameter it omits added back (never `page`)."""
+    parts = urlsplit(link)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    present = {name for name, _value in pairs}
+    pairs += [(name, str(value)) for name, value in params.items() if name not in present and name != "page"]
+    return parts.path, pairs
+
+
+def _past_the_window(page: list[dict], field: str, low: int | None) -> bool:
+    """True when a page asked for newest first ends before `low` and shows it really is newest first: never
+    ascending, and descending at least once. An account that did not apply the order, or a page that cannot
+    tell (all alike), is read on."""
+    values = [item.get(field) for item in page]
+    if low is None or len(values) < 2 or not all(isinstance(value, int) for value in values):
+        return False
+    steps = list(zip(values, values[1:], strict=False))
+    descending = all(newer >= older for newer, older in steps) and any(newer > older for newer, older in steps)
+    return descending and values[-1] < low
+
+
+def _within(value: Any, low: int | None, high: int | None) -> bool:
+    """An item the caller's filter would have kept. A value that is not an integer is kept: the caller decides."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return True
+    return (low is None or value >= low) and (high is None or value <= high)
 
 
 def _next_link(body: dict) -> str | None:

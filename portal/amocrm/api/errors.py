@@ -31,7 +31,13 @@ class RateLimited(AmoCRMError):
 
 
 class AccountBlocked(AmoCRMError):
-    """403: amoCRM blocked the account or integration (after repeated limit violations). Stop and alert."""
+    """403 with amoCRM's nginx HTML page: the account's API access is blocked (after repeated limit violations),
+    on every call, the token endpoint included. Stop and alert; it is not a revoked token."""
+
+
+class Forbidden(AmoCRMError):
+    """403 with a problem-JSON body: the integration's user lacks the rights for this call (webhooks and custom
+    fields are admin-only, a user may be denied creating deals). Only that kind of call is affected."""
 
 
 class Unauthorized(AmoCRMError):

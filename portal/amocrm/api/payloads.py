@@ -1,9 +1,10 @@
 """Leadpath lead → amoCRM `POST /api/v4/leads/complex` item. Pure functions, no I/O.
 
 Every deal carries two tags besides `leadpath`: `lp-<lead id>` names the lead, and `lpb-<batch>` names the request
-that sent it, so after an ambiguous failure (the request may have been applied, the response was lost) one search
-for the batch tag finds every deal that request created.
+that first carried it, so after an ambiguous failure (the request may have been applied, the response was lost)
+the deals that request created are recognised in the deals list (`portal.amocrm.adoption`).
 """
+from collections.abc import Callable
 from dataclasses import dataclass
 
 TRACKING_FIELDS = (
@@ -17,6 +18,7 @@ TRACKING_FIELDS = (
     ("yclid", "YCLID"),
     ("fbclid", "FBCLID"),
 )
+TRACKING_CODES = frozenset(code for _attribute, code in TRACKING_FIELDS)
 SOURCE_TAG = "leadpath"
 NAME_LIMIT = 255
 TRACKING_VALUE_LIMIT = 255
@@ -96,7 +98,10 @@ def contact(lead: LeadForPush, existing_contact_id: int | None = None) -> dict:
 
 
 def complex_item(lead: LeadForPush, *, batch: str, pipeline_id: int | None, status_id: int | None,
-                 name_template: str, existing_contact_id: int | None = None) -> dict:
+                 name_template: str, existing_contact_id: int | None = None,
+                 sendable: Callable[[str], bool] | None = None) -> dict:
+    """The item for one lead. `sendable(code)` says whether the account has the deal field of that code: a value
+    for a field it lacks is left out (amoCRM would refuse the whole request)."""
     item = {
         "request_id": request_id(lead.id),
         "name": deal_name(name_template, lead),
@@ -110,7 +115,7 @@ def complex_item(lead: LeadForPush, *, batch: str, pipeline_id: int | None, stat
         item["pipeline_id"] = pipeline_id
         if status_id:
             item["status_id"] = status_id
-    fields = tracking_fields(lead)
+    fields = [field for field in tracking_fields(lead) if sendable is None or sendable(field["field_code"])]
     if fields:
         item["custom_fields_values"] = fields
     return item

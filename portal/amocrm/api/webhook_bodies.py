@@ -3,9 +3,10 @@
 amoCRM posts `application/x-www-form-urlencoded` bodies whose keys nest PHP-style
 (`leads[status][0][custom_fields][0][values][0][value]=google`), every value a string, with the field names of
 the old v2 API. `parse_form` turns such a body into nested dicts and lists under hard limits (bytes, fields,
-depth, key length, list indexes), so a hostile body costs little and fails with a typed error; `parse_notification`
-turns the nested data into plain dataclasses. `deal_from_api` maps an API v4 lead to the same `DealSnapshot`, so
-webhooks and reconciliation share one upsert.
+depth, key length, list indexes), so a hostile body costs little and fails with a typed error — or, for a body from
+the connected account, reads what it can and lists the rest as problems; `parse_notification` turns the nested data
+into plain dataclasses (deal events, and contact/company events with their phones and e-mails). `deal_from_api` maps
+an API v4 lead to the same `DealSnapshot`, so webhooks and reconciliation share one upsert.
 
 No Flask, no database: pure functions with unit tests.
 """
@@ -19,6 +20,8 @@ MAX_FIELDS = 10_000
 MAX_DEPTH = 10  # leads[status][0][custom_fields][0][values][0][value] is 7 levels deep
 MAX_KEY_LENGTH = 256
 MAX_INDEX = 9_999  # list indexes; a key like a[99999999] must not build a huge list
+# Groups amoCRM keys by entity id, not list index: a contact event carries `linked_leads_id[<lead id>][ID]`.
+ID_KEYED_GROUPS = frozenset({"linked_leads_id"})
 
 DEAL_ACTIONS = ("add", "update", "status", "delete", "responsible", "restore")
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -46,21 +49,33 @@ class MalformedWebhookBody(WebhookBodyError):
 
 
 def parse_form(body: bytes, *, max_bytes: int = MAX_BYTES, max_fields: int = MAX_FIELDS,
-               max_depth: int = MAX_DEPTH) -> dict:
+               max_depth: int = MAX_DEPTH, problems: list[str] | None = None) -> dict:
     """Nested data from a PHP-style form body.
 
     `a[b][0]=x&a[b][1]=y&a[c]=z` → `{"a": {"b": ["x", "y"], "c": "z"}}`. Groups whose keys are exactly 0..n-1
-    become lists; `a[]=x` appends. Stricter than PHP on purpose: a key that is both a value and a group, a
-    repeated key, an unbalanced bracket, bytes that are not UTF-8 → MalformedWebhookBody; more than `max_bytes`
-    or `max_fields` → WebhookBodyTooLarge; nesting deeper than `max_depth` → MalformedWebhookBody.
+    become lists; `a[]=x` appends. More than `max_bytes` or `max_fields` → WebhookBodyTooLarge, always.
+
+    Strict by default: a key that is both a value and a group, a repeated key, an unbalanced bracket, nesting
+    deeper than `max_depth`, bytes that are not UTF-8 → MalformedWebhookBody. Given a `problems` list, it reads
+    what it can instead (for a body from the connected account, which must never be refused: amoCRM counts every
+    refusal toward switching the webhook off): a field it cannot place is skipped, a repeated key or a value/group
+    clash is settled as PHP settles it (the later one wins), bytes that are not UTF-8 become U+FFFD — and each such
+    thing is described in `problems`.
     """
     if len(body) > max_bytes:
         raise WebhookBodyTooLarge(f"The body is larger than {max_bytes} bytes.")
     if body.count(b"&") >= max_fields:
         raise WebhookBodyTooLarge(f"The body has more than {max_fields} fields.")
+    lenient = problems is not None
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict",
+    except UnicodeDecodeError as exc:
+        if not lenient:
+            raise MalformedWebhookBody("The body is not UTF-8.") from exc
+        problems.append("The body is not UTF-8: unreadable bytes were replaced.")
+        text = body.decode("utf-8", errors="replace")
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace" if lenient else "strict",
                           max_num_fields=max_fields)
     except UnicodeDecodeError as exc:
         raise MalformedWebhookBody("The body is not UTF-8.") from exc
@@ -71,9 +86,19 @@ def parse_form(body: bytes, *, max_bytes: int = MAX_BYTES, max_fields: int = MAX
         # A NUL means nothing in amoCRM's data and PostgreSQL cannot store one (JSONB): dropped, not refused, so
         # the event is kept (a refused delivery is retried, then the webhook is switched off).
         key, value = key.replace("\x00", ""), value.replace("\x00", "")
-        path = _split_key(key, max_depth)
-        _store(root, path, value, key)
+        try:
+            _store(root, _split_key(key, max_depth), value, key, lenient=lenient)
+        except MalformedWebhookBody as error:
+            if not lenient:
+                raise
+            problems.append(f"{error} The field was skipped.")
+        except _Settled as settled:
+            problems.append(str(settled))
     return _listify(root)
+
+
+class _Settled(Exception):
+    """A clash settled the way PHP settles it (the later field wins); raised only to describe it."""
 
 
 def _split_key(key: str, max_depth: int) -> list[str | None]:
@@ -91,25 +116,34 @@ def _split_key(key: str, max_depth: int) -> list[str | None]:
     return segments  # None stands for `[]` (append)
 
 
-def _store(root: dict, path: list[str | None], value: str, key: str) -> None:
+def _store(root: dict, path: list[str | None], value: str, key: str, *, lenient: bool = False) -> None:
     node = root
+    clash = None
     for depth, segment in enumerate(path):
         last = depth == len(path) - 1
         if segment is None:
             segment = str(len(node))  # `a[]` appends (PHP takes the largest index + 1; a clash is refused below)
-        elif _INDEX.fullmatch(segment) and int(segment) > MAX_INDEX:
+        elif (_INDEX.fullmatch(segment) and int(segment) > MAX_INDEX
+              and (depth == 0 or path[depth - 1] not in ID_KEYED_GROUPS)):
             raise MalformedWebhookBody(f"A list index is larger than {MAX_INDEX}: {key[:60]!r}.")
         existing = node.get(segment)
         if last:
             if existing is not None:
-                raise MalformedWebhookBody(f"Field {key[:60]!r} is given twice or is also a group.")
+                if not lenient:
+                    raise MalformedWebhookBody(f"Field {key[:60]!r} is given twice or is also a group.")
+                clash = f"Field {key[:60]!r} is given twice or is also a group: the later value was kept."
             node[segment] = value
-            return
+            break
         if existing is None:
             existing = node[segment] = {}
         elif not isinstance(existing, dict):
-            raise MalformedWebhookBody(f"Field {key[:60]!r} is both a value and a group.")
+            if not lenient:
+                raise MalformedWebhookBody(f"Field {key[:60]!r} is both a value and a group.")
+            clash = f"Field {key[:60]!r} is both a value and a group: the group was kept."
+            existing = node[segment] = {}
         node = existing
+    if clash is not None:
+        raise _Settled(clash)
 
 
 def _listify(node):
@@ -146,11 +180,14 @@ class DealSnapshot:
 
 @dataclass(frozen=True)
 class EntityEvent:
-    """A contact or company event (both arrive under `contacts[...]`); recorded, not processed."""
+    """A contact or company event (both arrive under `contacts[...]`), with the phones and e-mails it carries (as
+    typed in amoCRM, not normalised)."""
 
     entity: str  # contact | company
-    action: str
+    action: str  # add | update | delete | restore | responsible | note
     entity_id: int | None
+    phones: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,9 +203,10 @@ class Notification:
                       | {f"{other.entity}s[{other.action}]" for other in self.others})
 
 
-def parse_notification(data: dict) -> Notification:
-    """The account and events of a parsed body. Unknown entities and fields are ignored; a deal event without
-    a usable id, or an id that is not a positive integer, is MalformedWebhookBody."""
+def parse_notification(data: dict, problems: list[str] | None = None) -> Notification:
+    """The account and events of a parsed body. Unknown entities and fields are ignored. Strict by default: a deal
+    event without a usable id, or an id that is not a positive integer, is MalformedWebhookBody. Given a `problems`
+    list, such an event is skipped and described there, and the rest is read."""
     if not isinstance(data, dict):
         raise MalformedWebhookBody("The body is not a set of fields.")
     account = data.get("account")
@@ -176,24 +214,55 @@ def parse_notification(data: dict) -> Notification:
     account_id = _int(account.get("id"), "account[id]") if account.get("id") not in (None, "") else None
     subdomain = account.get("subdomain") if isinstance(account.get("subdomain"), str) else None
 
+    def readable(read, *args):
+        try:
+            return read(*args)
+        except MalformedWebhookBody as error:
+            if problems is None:
+                raise
+            problems.append(f"{error} It was skipped.")
+            return None
+
     deals: list[DealSnapshot] = []
     leads = data.get("leads")
     if leads is not None and not isinstance(leads, dict):
-        raise MalformedWebhookBody("leads must be a group of actions.")
+        readable(_refuse, "leads must be a group of actions.")
+        leads = None
     for action, items in (leads or {}).items():
         if action not in DEAL_ACTIONS:
             continue
-        for index, item in _entries(items, f"leads[{action}]"):
-            deals.append(_deal_from_webhook(action, item, f"leads[{action}][{index}]"))
+        for index, item in readable(_entries, items, f"leads[{action}]") or []:
+            deal = readable(_deal_from_webhook, action, item, f"leads[{action}][{index}]")
+            if deal is not None:
+                deals.append(deal)
 
     others: list[EntityEvent] = []
     contacts = data.get("contacts") if isinstance(data.get("contacts"), dict) else {}
     for action, items in contacts.items():
-        for _index, item in _entries(items, f"contacts[{action}]"):
-            kind = item.get("type") if item.get("type") in ("contact", "company") else "contact"
-            entity_id = item.get("id")
-            others.append(EntityEvent(kind, action, int(entity_id) if _is_int(entity_id) else None))
+        for _index, item in readable(_entries, items, f"contacts[{action}]") or []:
+            others.append(_entity_from_webhook(action, item))
     return Notification(account_id, subdomain, deals, others)
+
+
+def _refuse(message: str) -> None:
+    raise MalformedWebhookBody(message)
+
+
+def _entity_from_webhook(action: str, item: dict) -> EntityEvent:
+    """A contact or company event, with the phones and e-mails of its custom fields (matched by code)."""
+    kind = item.get("type") if item.get("type") in ("contact", "company") else "contact"
+    entity_id = item.get("id")
+    phones, emails = [], []
+    fields = item.get("custom_fields")
+    for custom_field in (fields.values() if isinstance(fields, dict) else fields if isinstance(fields, list) else []):
+        if not isinstance(custom_field, dict):
+            continue
+        code = str(custom_field.get("code") or "").upper()
+        values = custom_field.get("values")
+        values = values.values() if isinstance(values, dict) else values if isinstance(values, list) else []
+        texts = [str(value.get("value") if isinstance(value, dict) else value).strip() for value in values]
+        (phones if code == "PHONE" else emails if code == "EMAIL" else []).extend(text for text in texts if text)
+    return EntityEvent(kind, action, int(entity_id) if _is_int(entity_id) else None, tuple(phones), tuple(emails))
 
 
 def _entries(items, where: str) -> list[tuple[str, dict]]:
