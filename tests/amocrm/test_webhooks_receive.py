@@ -233,12 +233,13 @@ def test_a_body_from_the_connected_account_is_never_refused_for_what_cannot_be_r
     assert event.payload["leads"]["update"][0]["id"] == "7"  # what could be read is kept for processing
 
 
-def test_an_unreadable_event_is_processed_as_far_as_it_can_be_read(app, client):
-    from fixtures.webhooks import make_lead
+def test_an_unreadable_event_is_processed_as_far_as_it_can_be_read(app, client, monkeypatch):
+    from fixtures.webhooks import amocrm_holds_what_bodies_say, make_lead
 
     from portal.amocrm.inbox import process_workspace_events
     from portal.models import Deal
 
+    amocrm_holds_what_bodies_say(monkeypatch)
     workspace = make_workspace(app)
     make_lead(app, workspace["id"], 7)
     body = webhook_body(deal_pairs("status", 7, status_id=142, price=9000)) + "&leads[add][0][id]=five"
