@@ -221,7 +221,10 @@ def run_soak(database_url: str, minutes: float, workspaces: int = 20, rate: floa
     app = make_app(SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=stack.redis.url, PUBLIC_BASE_URL=stack.portal_url)
     try:
         control = SandboxControl(stack.sandbox_url)
-        control.config(webhook_retry_delays=[1, 2, 4, 8, 15, 30, 60], webhook_timeout=5)
+        # The 429 storm below squeezes every account to 0.3 requests/s, far below amoCRM's 7/s, so the 429s it
+        # provokes are the soak's doing, not the client's excess: amoCRM's per-address block (tested on its own,
+        # tests/sandbox/fidelity, tests/amocrm/test_sync_wire.py) would turn it into a pause of every workspace.
+        control.config(webhook_retry_delays=[1, 2, 4, 8, 15, 30, 60], webhook_timeout=5, block_after_429s=100_000)
         # The integration's redirect URI must be the portal's callback: token refreshes send it.
         redirect_uri = f"{stack.portal_url}/amocrm/callback"
         keys = control.create_integration("Leadpath (soak)", redirect_uri)

@@ -39,5 +39,5 @@ def test_roi_report_charts_filter_and_csv(app, owner, live_server, page):
         page.click("#roi-csv")
     download = download_info.value
     content = open(download.path(), encoding="utf-8").read()
-    assert download.suggested_filename.endswith(".csv") and content.startswith("group,spend,leads")
+    assert download.suggested_filename.endswith(".csv") and content.startswith('"group","spend","leads"')
     assert "yandex" in content and "Total" in content

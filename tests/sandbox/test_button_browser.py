@@ -27,15 +27,12 @@ def portal_page(sandbox_url):
 
 
 @pytest.fixture
-def browser_page(base_url, control):
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed")
+def browser_page(base_url, control, browser):
+    """A page of the suite's one Chromium (a second Playwright in the same process is refused)."""
     site = serve_in_thread(portal_page(base_url))
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page()
-        yield page, site.url
-        browser.close()
+    context = browser.new_context()
+    yield context.new_page(), site.url
+    context.close()
     site.shutdown()
 
 
