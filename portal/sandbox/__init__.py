@@ -17,7 +17,7 @@ Config keys (``state.DEFAULT_CONFIG`` has the defaults): ``SANDBOX_ACCESS_TOKEN_
 ``SANDBOX_REFRESH_TOKEN_TTL`` (90 days), ``SANDBOX_CODE_TTL`` (1200 s), ``SANDBOX_RATE_LIMIT_PER_SEC`` (7),
 ``SANDBOX_ACCOUNT_RATE_LIMIT_PER_SEC`` (50), ``SANDBOX_WEBHOOK_RETRY_DELAYS`` ([1, 3] s; amoCRM ~5 and 15
 min), ``SANDBOX_WEBHOOK_DISABLE_AFTER`` (100), ``SANDBOX_WEBHOOK_TIMEOUT`` (2.0 s), ``SANDBOX_SECRETS_TIMEOUT``
-(5.0 s), ``SANDBOX_INTEGRATIONS``, ``SANDBOX_PUBLIC_HOST`` (the host used as ``referer``, JWT ``base_domain`` /
+(5.0 s), ``SANDBOX_INTEGRATIONS``, ``SANDBOX_PUBLIC_HOST`` (the host used as ``referer``, JWT ``base_domain`` and
 ``api_domain``, and in links; default: the host the request reached), ``SANDBOX_SEARCH_INDEX_DELAY`` (3 s),
 ``SANDBOX_LIST_FILTERS`` ("ignored"), ``SANDBOX_BLOCK_AFTER_429S`` (50) / ``SANDBOX_BLOCK_WINDOW`` (60 s) /
 ``SANDBOX_BLOCK_SECONDS`` (60 s), ``SANDBOX_STATE_FILE`` (None: in memory; a path: kept across restarts, see
@@ -107,6 +107,10 @@ def register_sandbox(app: Flask) -> None:
     app.extensions["amocrm_sandbox"] = SimpleNamespace(
         state=state, signer=signer, sender=sender, hosts=AccountHosts(app)
     )
+    @app.before_request
+    def remember_shared_host():
+        app.extensions["amocrm_sandbox"].hosts.note_request_host(request.host)
+
     if path:
 
         @app.after_request

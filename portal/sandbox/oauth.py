@@ -14,11 +14,14 @@
   are amoCRM's problem JSON with a ``hint``. Codes are single-use and expire (``SANDBOX_CODE_TTL``); refresh
   tokens rotate, a used one answers 401 ``Token has been revoked``.
   Old access tokens stay valid until ``exp``.
-- ``referer``, JWT ``base_domain`` and ``api_domain`` are the account's host: its own (``hosts``) or the
+- ``referer`` and the JWT ``base_domain`` are the account's host: its own (``hosts``) or the
   sandbox's shared one (``SANDBOX_PUBLIC_HOST`` or the host the request reached), where the token's
   ``account_id`` selects the account. The token endpoint of a renamed account's old host answers 404.
 - ``GET /oauth2/account/current/subdomain`` with ``X-Refresh-Token``: ``{id, subdomain, domain,
-  top_level_domain}`` of the token's account, without using the token.
+  top_level_domain}`` of the token's account, without using the token. amoCRM documents it at the token's
+  ``api_domain`` (``https://api-a.amocrm.ru/oauth2/account/current/subdomain``, PHP SDK examples), which is the
+  sandbox's shared address (``api_host``); any account host, the old address of a renamed account included,
+  answers 404 there.
 - Sustained excess blocks the token endpoint too (see ``faults``).
 """
 
@@ -47,6 +50,11 @@ def sandbox():
 
 def public_host() -> str:
     return sandbox().state.config["SANDBOX_PUBLIC_HOST"] or request.host
+
+
+def api_host() -> str:
+    """amoCRM's API host (the JWT ``api_domain``): the sandbox's shared address, the same across renames."""
+    return sandbox().state.config["SANDBOX_PUBLIC_HOST"] or sandbox().hosts.shared_host or request.host
 
 
 def account_host(account: dict) -> str:
@@ -260,7 +268,7 @@ def issue_tokens(client_id: str, account_id: int, scopes: list, refreshed: bool)
             "version": 2,
             "scopes": scopes,
             "hash_uuid": str(uuid.uuid4()),
-            "api_domain": host,
+            "api_domain": api_host(),
         }
         state.access_tokens[jti] = {"client_id": client_id, "account_id": account_id, "revoked": False}
         refresh_token = "def502" + secrets.token_hex(300)
@@ -296,6 +304,9 @@ def current_subdomain():
         return faults.block_page(sandbox().state)
     state = sandbox().state
     with state.lock:
+        owner, _renamed = account_at(state, request.host)
+        if owner is not None:
+            return oauth_error(404, "Not found", "The subdomain lookup is answered at the API host (api_domain)")
         grant = state.refresh_tokens.get(request.headers.get("X-Refresh-Token", ""))
         if grant is None or grant["used"] or time.time() > grant["expires_at"]:
             return oauth_error(401, "Token has been revoked", "Refresh token is unknown or used")

@@ -10,11 +10,11 @@ import requests
 
 HARNESS = r"""
 const fs = require("fs");
-const [scriptPath, datasetJson] = process.argv.slice(2);
+const [scriptPath, datasetJson, scriptSrc, tagClass] = process.argv.slice(2);
 const inserted = [], calls = [], listeners = {};
 let opened = null;
 const script = {
-  src: "SANDBOX/auth/button.min.js", dataset: JSON.parse(datasetJson), attrs: {}, nextSibling: null,
+  src: scriptSrc, dataset: JSON.parse(datasetJson), attrs: {}, nextSibling: null,
   getAttribute(name) { return this.attrs[name] || null; },
   setAttribute(name, value) { this.attrs[name] = value; },
   parentNode: { insertBefore(node) { inserted.push(node); } },
@@ -27,7 +27,7 @@ global.window = {
 };
 global.document = {
   baseURI: "http://portal.test/settings", currentScript: script,
-  querySelectorAll(selector) { return selector === "script.amocrm_oauth" ? [script] : []; },
+  querySelectorAll(selector) { return selector === "script." + tagClass ? [script] : []; },
   createElement(tag) {
     return { tag, style: {}, handlers: {},
              addEventListener(type, handler) { this.handlers[type] = handler; } };
@@ -36,6 +36,7 @@ global.document = {
 eval(fs.readFileSync(scriptPath, "utf8"));
 eval(fs.readFileSync(scriptPath, "utf8"));  // a second copy of the script must not add a second button
 const button = inserted[0];
+if (!button) { console.log(JSON.stringify({ count: 0 })); process.exit(0); }
 button.handlers.click({ preventDefault() {} });
 listeners.message({ origin: "http://evil.test", data: { error: "access_denied" } });
 const denial = { client_id: "abc", error: "access_denied", error_description: "no" };
@@ -46,16 +47,19 @@ console.log(JSON.stringify({ count: inserted.length, className: button.className
 """
 
 
-def run_button(tmp_path, base_url, dataset):
+def run_button(tmp_path, base_url, dataset, path="/auth/button.min.js", tag_class="amocrm_oauth"):
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
     script = tmp_path / "button.js"
-    script.write_text(requests.get(f"{base_url}/auth/button.min.js", timeout=5).text, encoding="utf-8")
+    script.write_text(requests.get(f"{base_url}{path}", timeout=5).text, encoding="utf-8")
     harness = tmp_path / "harness.js"
     harness.write_text(HARNESS.replace("SANDBOX", base_url), encoding="utf-8")
     result = subprocess.run(
-        [node, str(harness), str(script), json.dumps(dataset)], capture_output=True, text=True, timeout=30
+        [node, str(harness), str(script), json.dumps(dataset), f"{base_url}{path}", tag_class],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -101,3 +105,17 @@ def test_secrets_variant_button(tmp_path, base_url):
     assert params["mode"] == "popup"
     # The consent page accepts what the button sends.
     assert requests.get(outcome["opened"], timeout=5).status_code == 200
+
+
+def test_kommo_button_reads_kommo_tags_only(tmp_path, base_url):
+    """Kommo's button (www.kommo.com/auth/button.js) renders ``<script class="kommo_oauth">`` tags (Kommo
+    oauth/button); amoCRM's (``button.min.js``) leaves them alone, and Kommo's leaves ``amocrm_oauth`` tags alone."""
+    dataset = {"clientId": "abc", "title": "Connect Kommo", "state": "st", "mode": "popup", "theme": "light",
+               "errorCallback": "onAmoError"}
+    kommo = run_button(tmp_path, base_url, dataset, path="/auth/button.js", tag_class="kommo_oauth")
+    assert kommo["count"] == 1 and kommo["text"] == "Connect Kommo"
+    assert kommo["opened"].startswith(f"{base_url}/oauth?")
+    assert run_button(tmp_path, base_url, dataset, path="/auth/button.min.js", tag_class="kommo_oauth") == {
+        "count": 0}
+    assert run_button(tmp_path, base_url, dataset, path="/auth/button.js", tag_class="amocrm_oauth") == {
+        "count": 0}

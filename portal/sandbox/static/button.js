@@ -1,6 +1,7 @@
 /*
- * amoCRM sandbox: the "Connect amoCRM" button, served as /auth/button.min.js.
- * Reads the data-* attributes of its own <script class="amocrm_oauth"> tags like amoCRM's button does,
+ * amoCRM sandbox: the "Connect amoCRM" button, served as /auth/button.min.js (amoCRM) and /auth/button.js (Kommo).
+ * Reads the data-* attributes of its <script class="amocrm_oauth"> (Kommo: "kommo_oauth") tags like the real
+ * buttons do (Kommo's takes data-theme light|dark instead of data-color),
  * inserts a button after each tag and opens the consent page of the sandbox the script came from.
  * Refusals posted by the consent window ({client_id, error: "access_denied", error_description}) are passed
  * to window[data-error-callback]. Success messages (post_message mode) are left to the page's own listener.
@@ -52,7 +53,8 @@
     button.type = "button";
     button.className = "amocrm_oauth_button" + (data.className ? " " + data.className : "");
     button.textContent = data.title || (data.compact === "true" ? "amoCRM" : "Подключить");
-    button.style.cssText = "background:" + (COLORS[data.color] || COLORS["default"]) +
+    var background = kommo ? (data.theme === "dark" ? "#1f2533" : "#5b6af0") : (COLORS[data.color] || COLORS["default"]);
+    button.style.cssText = "background:" + background +
       ";color:#fff;border:0;border-radius:4px;cursor:pointer;font:14px sans-serif;" +
       (data.compact === "true" ? "padding:4px 10px;" : "padding:8px 16px;");
     button.addEventListener("click", function (event) {
@@ -76,7 +78,11 @@
     });
   }
 
-  var scripts = document.querySelectorAll("script.amocrm_oauth");
-  if (!scripts.length && document.currentScript) { scripts = [document.currentScript]; }
+  // amoCRM's script (/auth/button.min.js) looks for class="amocrm_oauth", Kommo's (/auth/button.js) for
+  // class="kommo_oauth" (Kommo oauth/button): a tag of the other region is left alone.
+  var current = document.currentScript;
+  var kommo = !!(current && /\/auth\/button\.js(\?|#|$)/.test(current.src));
+  var tagClass = kommo ? "kommo_oauth" : "amocrm_oauth";
+  var scripts = document.querySelectorAll("script." + tagClass);
   Array.prototype.forEach.call(scripts, render);
 })();

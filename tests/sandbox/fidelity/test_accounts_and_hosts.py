@@ -1,5 +1,6 @@
 """Accounts on hosts of their own, subdomain renames, the subdomain lookup, the account's with= values."""
 
+import jwt
 import requests
 from sandbox_support import Api, exchange_code, query_of, refresh
 
@@ -23,16 +24,26 @@ def test_own_host_is_the_referer_and_the_api_address(control, base_url):
     assert elsewhere.status_code == 401
 
 
-def test_rename_moves_the_account_and_the_lookup_finds_it(control):
+def test_rename_moves_the_account_and_the_lookup_finds_it(control, base_url):
     """PHP SDK #572: after a rename the old domain answers 404/401 on refresh; ``GET
-    /oauth2/account/current/subdomain`` with ``X-Refresh-Token`` names the new domain without using the token."""
+    {api_domain}/oauth2/account/current/subdomain`` with ``X-Refresh-Token`` names the new domain without using the
+    token. ``api_domain`` is the token's claim: amoCRM's API host (``api-a.amocrm.ru``), the sandbox's shared
+    address, the same before and after the rename; the old account address answers 404 to everything."""
     account = control.create_account(own_host=True, subdomain="old")
     old_host, tokens = connect_at(control, account)
+    api_domain = jwt.decode(tokens["access_token"], options={"verify_signature": False})["api_domain"]
+    assert f"http://{api_domain}" == base_url and api_domain != old_host
     renamed = control.set_account(account["id"], subdomain="new")
     assert renamed["host"] != old_host
     assert refresh(f"http://{old_host}", tokens["refresh_token"]).status_code == 404
-    lookup = requests.get(
+    at_old_host = requests.get(
         f"http://{old_host}/oauth2/account/current/subdomain",
+        headers={"X-Refresh-Token": tokens["refresh_token"]},
+        timeout=5,
+    )
+    assert at_old_host.status_code == 404
+    lookup = requests.get(
+        f"http://{api_domain}/oauth2/account/current/subdomain",
         headers={"X-Refresh-Token": tokens["refresh_token"]},
         timeout=5,
     )
@@ -44,6 +55,12 @@ def test_rename_moves_the_account_and_the_lookup_finds_it(control):
         "top_level_domain": "ru",
     }
     assert refresh(f"http://{renamed['host']}", tokens["refresh_token"]).status_code == 200
+    used = requests.get(
+        f"http://{api_domain}/oauth2/account/current/subdomain",
+        headers={"X-Refresh-Token": tokens["refresh_token"]},
+        timeout=5,
+    )
+    assert used.status_code == 401 and used.json()["hint"] == "Token has been revoked"
 
 
 def test_kommo_account_lookup_says_com(control, base_url, tokens, account):
