@@ -115,9 +115,20 @@ class Config:
     # amoCRM
     AMOCRM_CLIENT_ID = os.environ.get("AMOCRM_CLIENT_ID") or None
     AMOCRM_CLIENT_SECRET = os.environ.get("AMOCRM_CLIENT_SECRET") or None
+    # Two regions sell the same CRM: amoCRM (amocrm.ru, amocrm.com) and Kommo (kommo.com). A workspace picks one in
+    # Settings → amoCRM before connecting (new workspaces start with AMOCRM_REGION); it decides the button, the
+    # consent page and the account hosts accepted. portal.amocrm.regions reads these settings.
+    AMOCRM_REGION = os.environ.get("AMOCRM_REGION", "amocrm")
     AMOCRM_BUTTON_SRC = os.environ.get("AMOCRM_BUTTON_SRC", "https://www.amocrm.ru/auth/button.min.js")
     AMOCRM_OAUTH_URL = os.environ.get("AMOCRM_OAUTH_URL", "https://www.amocrm.ru/oauth")
-    AMOCRM_ALLOWED_DOMAINS = _env_list("AMOCRM_ALLOWED_DOMAINS", ".amocrm.ru,.amocrm.com,.kommo.com")
+    AMOCRM_ALLOWED_DOMAINS = _env_list("AMOCRM_ALLOWED_DOMAINS", ".amocrm.ru,.amocrm.com")
+    # Where a renamed account's new address is asked for (GET /oauth2/account/current/subdomain) when the access
+    # token carries no `api_domain` claim (tokens issued before amoCRM added it).
+    AMOCRM_API_DOMAIN = os.environ.get("AMOCRM_API_DOMAIN", "api-a.amocrm.ru")
+    KOMMO_BUTTON_SRC = os.environ.get("KOMMO_BUTTON_SRC", "https://www.kommo.com/auth/button.js")
+    KOMMO_OAUTH_URL = os.environ.get("KOMMO_OAUTH_URL", "https://www.kommo.com/oauth")
+    KOMMO_ALLOWED_DOMAINS = _env_list("KOMMO_ALLOWED_DOMAINS", ".kommo.com")
+    KOMMO_API_DOMAIN = os.environ.get("KOMMO_API_DOMAIN", "api-c.kommo.com")
     # Hosts (host:port) allowed as `referer` besides amoCRM's domains, spoken to over plain http: the sandbox.
     AMOCRM_DEV_HOSTS = _env_list("AMOCRM_DEV_HOSTS")
     AMOCRM_RATE_LIMIT_PER_SEC = int(os.environ.get("AMOCRM_RATE_LIMIT_PER_SEC", 7))

@@ -54,17 +54,17 @@ def _button_origin(button_src: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
 
 
-_policies: dict[str, str] = {}
+_policies: dict[tuple[str, ...], str] = {}
 
 
-def content_security_policy(button_src: str) -> str:
-    """The page policy, built once per amoCRM button source (it is set on every response)."""
-    policy = _policies.get(button_src)
+def content_security_policy(*button_srcs: str) -> str:
+    """The page policy, built once per set of button sources (amoCRM's and Kommo's; it is set on every response)."""
+    policy = _policies.get(button_srcs)
     if policy is None:
-        # The amoCRM button is a script from amoCRM's host that opens amoCRM's consent window.
-        button = _button_origin(button_src)
+        # The button is a script from amoCRM's (or Kommo's) host that opens its consent window.
+        button = " ".join(dict.fromkeys(origin for origin in map(_button_origin, button_srcs) if origin))
         frames = button or "'none'"
-        policy = _policies[button_src] = (
+        policy = _policies[button_srcs] = (
             "default-src 'self'; "
             f"script-src 'self' {button}; "
             "style-src 'self'; img-src 'self' data:; "
@@ -87,7 +87,8 @@ def security_headers(config, page: bool = True) -> list[tuple[str, str]]:
     headers = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "strict-origin-when-cross-origin")]
     if page:
         headers += [("X-Frame-Options", "DENY"),
-                    ("Content-Security-Policy", content_security_policy(config["AMOCRM_BUTTON_SRC"]))]
+                    ("Content-Security-Policy", content_security_policy(config["AMOCRM_BUTTON_SRC"],
+                                                                           config["KOMMO_BUTTON_SRC"]))]
         if config.get("SESSION_COOKIE_SECURE"):
             headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
     return headers

@@ -14,6 +14,7 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 from sqlalchemy import delete, select, update
 
+from portal.amocrm import regions
 from portal.amocrm.api import oauth
 from portal.amocrm.api.client import AmoCRMClient
 from portal.amocrm.api.errors import AmoCRMError, OAuthError, TransportError
@@ -21,6 +22,7 @@ from portal.amocrm.connection import (
     ConnectError,
     after_connect,
     callback_url,
+    chosen_region,
     connection_row,
     secrets_url,
     store_connection,
@@ -41,12 +43,19 @@ log = logging.getLogger(__name__)
 
 # -- the button -------------------------------------------------------------------------------------
 
-def button_attributes(state: str) -> dict:
-    """The data-* attributes of the official button: the shared integration, or the variant that makes
-    amoCRM create an integration for this workspace and send its keys to /amocrm/secrets."""
+def button_attributes(state: str, region_name: str | None = None) -> dict:
+    """The data-* attributes of the region's official button: the shared integration, or the variant that makes
+    amoCRM create an integration for this workspace and send its keys to /amocrm/secrets. Kommo's button takes
+    `data-theme` where amoCRM's takes `data-color` (Kommo's button documentation)."""
     config = current_app.config
-    attributes = {"title": _("Connect amoCRM"), "compact": "false", "class-name": "amocrm-button", "color": "blue",
-                  "state": state, "mode": "popup", "error-callback": "leadpathAmocrmDenied"}
+    region = regions.region(region_name)
+    attributes = {"title": _("Connect %(brand)s", brand=region.label), "compact": "false",
+                  "class-name": "amocrm-button", "state": state, "mode": "popup",
+                  "error-callback": "leadpathAmocrmDenied"}
+    if region.name == regions.KOMMO:
+        attributes["theme"] = "light"
+    else:
+        attributes["color"] = "blue"
     if uses_shared_integration():
         attributes["client-id"] = config["AMOCRM_CLIENT_ID"]
     else:
@@ -57,15 +66,16 @@ def button_attributes(state: str) -> dict:
     return attributes
 
 
-def consent_url(state: str) -> str:
-    """amoCRM's consent page for the same integration as the button (the link for when the button does not load)."""
+def consent_url(state: str, region_name: str | None = None) -> str:
+    """The region's consent page for the same integration as the button (the link for when the button does not
+    load)."""
     params = {"state": state, "mode": "popup"}
-    button = button_attributes(state)
+    button = button_attributes(state, region_name)
     if "client-id" in button:
         params["client_id"] = button["client-id"]
     else:
         params.update({key: button[key] for key in ("name", "description", "redirect_uri", "secrets_uri", "scopes")})
-    return current_app.config["AMOCRM_OAUTH_URL"] + "?" + urlencode(params)
+    return regions.region(region_name).oauth_url + "?" + urlencode(params)
 
 
 # -- state -----------------------------------------------------------------------------------------
@@ -153,10 +163,15 @@ def complete_authorization(workspace: Workspace, user_id: int, *, state: str | N
     subscribe the webhook, store the connection and enqueue the reconciliation backfill."""
     config = current_app.config
     row = _usable_state(workspace.id, user_id, state)
+    region = regions.region(chosen_region(workspace.id))
     try:
-        host = oauth.account_host(referer, config["AMOCRM_ALLOWED_DOMAINS"], config["AMOCRM_DEV_HOSTS"])
+        host = regions.account_host(referer, region.name)
     except oauth.InvalidReferer as exc:
-        log.warning("amoCRM callback with a referer that is not amoCRM refused (workspace %s)", workspace.id)
+        log.warning("amoCRM callback with a referer outside the %s region refused (workspace %s)", region.name,
+                    workspace.id)
+        if region.name == regions.KOMMO:
+            raise ConnectError(_("The answer did not come from a Kommo account address, so nothing was sent. "
+                                 "Check the region chosen in Settings → amoCRM and start again.")) from exc
         raise ConnectError(_("The answer did not come from an amoCRM account address, so nothing was sent. "
                              "Start again from Settings → amoCRM.")) from exc
     if not code:
@@ -184,6 +199,7 @@ def complete_authorization(workspace: Workspace, user_id: int, *, state: str | N
     store_connection(connection, host=host, account=account, auth_type="oauth", client_id=client_id,
            client_secret=client_secret if own_integration else None, access_token=pair.access_token,
            refresh_token=pair.refresh_token, expires_at=pair.expires_at)
+    connection.region = region.name
     after_connect(workspace, connection, api)
     db.session.commit()
     log.info("amoCRM connected for workspace %s (account %s)", workspace.id, connection.amocrm_account_id)
@@ -208,7 +224,7 @@ def connect_long_lived(workspace: Workspace, host_text: str, token: str) -> AmoC
     """A private integration's long-lived token pasted by the owner, checked by reading the account."""
     config = current_app.config
     try:
-        host = oauth.account_host(_strip_url(host_text), config["AMOCRM_ALLOWED_DOMAINS"], config["AMOCRM_DEV_HOSTS"])
+        host = oauth.account_host(_strip_url(host_text), regions.all_domains(), config["AMOCRM_DEV_HOSTS"])
     except oauth.InvalidReferer as exc:
         raise ConnectError(_("Enter your amoCRM address, like example.amocrm.ru.")) from exc
     token = token.strip()
@@ -227,6 +243,7 @@ def connect_long_lived(workspace: Workspace, host_text: str, token: str) -> AmoC
     connection = connection_row(workspace.id)
     store_connection(connection, host=host, account=account, auth_type=LONG_LIVED, client_id=None, client_secret=None,
            access_token=token, refresh_token=None, expires_at=_jwt_expiry(token))
+    connection.region = regions.region_of_host(host, chosen_region(workspace.id))
     after_connect(workspace, connection, api)
     db.session.commit()
     return connection

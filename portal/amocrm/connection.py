@@ -14,7 +14,7 @@ from flask import current_app, has_request_context, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
-from portal.amocrm.api import oauth
+from portal.amocrm import regions
 from portal.amocrm.api.client import AmoCRMClient, CallRecord
 from portal.amocrm.api.errors import AmoCRMError, ValidationFailed
 from portal.amocrm.limiter import limiter_for_workspace
@@ -262,6 +262,30 @@ def disconnect(workspace: Workspace) -> None:
     db.session.commit()
 
 
+def chosen_region(workspace_id: int) -> str:
+    """The workspace's region (amocrm | kommo): the one it connected with, or chose before connecting."""
+    connection = connection_of(workspace_id)
+    return regions.region(connection.region if connection else None).name
+
+
+def choose_region(workspace_id: int, region_name: str) -> None:
+    """Settings → amoCRM: the region whose button, consent page and account domains the next connect uses."""
+    if region_name not in regions.REGION_NAMES:
+        raise ConnectError(_("Choose amoCRM or Kommo."))
+    connection = connection_row(workspace_id)
+    if connection.status == CONNECTED:  # its host, tokens and renames belong to the region it connected in
+        raise ConnectError(_("To switch between amoCRM and Kommo, disconnect first."))
+    connection.region = region_name
+    db.session.commit()
+
+
+def account_link(connection: AmoCRMConnection | None, path: str = "") -> str | None:
+    """A URL in the connected account (`https://example.amocrm.ru/leads/detail/7`), from its current host."""
+    if connection is None or not connection.base_domain:
+        return None
+    return regions.account_url(connection.base_domain) + path
+
+
 def status_payload(connection: AmoCRMConnection | None) -> dict:
     """GET /amocrm/status: whether and to which account the workspace is connected, its token's life and errors."""
     if connection is None:
@@ -269,7 +293,8 @@ def status_payload(connection: AmoCRMConnection | None) -> dict:
                 "tokenExpiresAt": None, "lastRefreshAt": None, "lastError": None}
     return {"connected": connection.status == CONNECTED, "status": connection.status,
             "subdomain": _subdomain(connection.base_domain),
-            "baseDomain": connection.base_domain, "accountId": connection.amocrm_account_id,
+            "baseDomain": connection.base_domain, "region": regions.region(connection.region).name,
+            "accountId": connection.amocrm_account_id,
             "tokenExpiresAt": _iso(connection.expires_at), "lastRefreshAt": _iso(connection.last_refresh_at),
             "connectedAt": _iso(connection.connected_at), "lastError": connection.last_error,
             "pipelineId": connection.pipeline_id, "statusId": connection.status_id}
@@ -291,10 +316,11 @@ def client_for(workspace_id: int, *, before_request: Callable[[], None] | None =
         raise NotConnected("amoCRM is not connected for this workspace")
     config = current_app.config
     tokens = ConnectionTokens(workspace_id, access_token=connection.access_token, expires_at=connection.expires_at,
-                              redirect_uri=callback_url() if config.get("PUBLIC_BASE_URL") else None)
+                              redirect_uri=callback_url() if config.get("PUBLIC_BASE_URL") else None,
+                              base_domain=connection.base_domain)
     if before_request is None:
         before_request = limiter_for_workspace(workspace_id).wait
-    return AmoCRMClient(oauth.base_url(connection.base_domain, config["AMOCRM_DEV_HOSTS"]), tokens,
+    return AmoCRMClient(regions.account_url(connection.base_domain), tokens,
                         timeout=config["AMOCRM_TIMEOUT_SECONDS"], before_request=before_request,
                         on_call=_counted(on_call))
 

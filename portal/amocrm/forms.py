@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import PasswordField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 
@@ -12,3 +12,11 @@ class LongLivedTokenForm(FlaskForm):
     base_domain = StringField(_l("amoCRM address"), validators=[DataRequired(), Length(max=255)],
                               render_kw={"placeholder": "example.amocrm.ru"})
     token = PasswordField(_l("Long-lived token"), validators=[DataRequired(), Length(max=4096)])
+
+
+class RegionForm(FlaskForm):
+    """Settings → amoCRM: amoCRM or Kommo, chosen before connecting (portal.amocrm.regions)."""
+
+    region = RadioField(_l("Where is your account?"), choices=[
+        ("amocrm", _l("amoCRM (amocrm.ru, amocrm.com)")), ("kommo", _l("Kommo (kommo.com)"))],
+        validators=[DataRequired()])

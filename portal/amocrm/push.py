@@ -267,7 +267,8 @@ def as_payload(lead: Lead) -> payloads.LeadForPush:
     return payloads.LeadForPush(
         id=lead.id, name=lead.name, phone=lead.phone, email=lead.email, utm_source=lead.utm_source,
         utm_medium=lead.utm_medium, utm_campaign=lead.utm_campaign, utm_term=lead.utm_term,
-        utm_content=lead.utm_content, referrer=lead.referrer, gclid=lead.gclid, yclid=lead.yclid, fbclid=lead.fbclid)
+        utm_content=lead.utm_content, referrer=lead.referrer, gclid=lead.gclid, yclid=lead.yclid, fbclid=lead.fbclid,
+        test=bool(lead.is_test))
 
 
 def send_batch(context: PushContext, leads: list[Lead], outcome: PushOutcome) -> None:

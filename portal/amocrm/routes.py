@@ -2,12 +2,12 @@
 under /settings by the settings area)."""
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from portal.amocrm import authorization, connection
-from portal.amocrm.forms import LongLivedTokenForm, PipelineForm
+from portal.amocrm import authorization, connection, delivery_check, regions
+from portal.amocrm.forms import LongLivedTokenForm, PipelineForm, RegionForm
 from portal.amocrm.subscription import rotate_webhook_secret, webhook_health
 from portal.amocrm.sync_admin import sync_health
 from portal.auth.decorators import permission_required
@@ -28,8 +28,9 @@ def _reauth_banner() -> dict:
     return {"amocrm_needs_reauth": connection.needs_reauth(current_user.workspace_id)}
 
 
-def _page(pipeline_form=None, token_form=None, status: int = 200):
+def _page(pipeline_form=None, token_form=None, status: int = 200, region_form=None):
     current = connection.connection_of(current_user.workspace_id)
+    region = regions.region(current.region if current else None)
     pipeline_form = pipeline_form or PipelineForm()
     pipeline_form.target.choices = connection.status_choices(current)
     if current and current.pipeline_id and not pipeline_form.is_submitted():
@@ -37,13 +38,16 @@ def _page(pipeline_form=None, token_form=None, status: int = 200):
     button = None
     if current_user.is_owner:
         state, _expires_at = authorization.create_state(current_user.workspace_id, current_user.id)
-        button = authorization.button_attributes(state)
-    return render_template("connection/settings.html", connection=current, button=button,
+        button = authorization.button_attributes(state, region.name)
+    region_form = region_form or RegionForm(formdata=None, region=region.name)
+    test_lead = delivery_check.latest_test_lead(current_user.workspace_id)
+    return render_template("connection/settings.html", connection=current, button=button, region=region,
+                           region_form=region_form, test_lead=test_lead,
                            pipeline_form=pipeline_form, token_form=token_form or LongLivedTokenForm(),
                            webhook_url=connection.webhook_destination(current_user.workspace),
                            webhook=webhook_health(current_user.workspace_id),
                            sync=sync_health(current_user.workspace_id),
-                           oauth_origin=_origin(current_app.config["AMOCRM_OAUTH_URL"])), status
+                           oauth_origin=_origin(region.oauth_url)), status
 
 
 def _origin(url: str) -> str:
@@ -109,6 +113,38 @@ def long_lived_token():
     return _page(token_form=form, status=400)
 
 
+# -- the region (amoCRM or Kommo), chosen before connecting ---------------------------------------------
+
+@settings_bp.post("/region")
+@permission_required(MANAGE_AMOCRM)
+def choose_region():
+    form = RegionForm()
+    if form.validate_on_submit():
+        try:
+            connection.choose_region(current_user.workspace_id, form.region.data)
+        except connection.ConnectError as error:
+            flash(str(error), "error")
+            return redirect(url_for("settings.amocrm.index"))
+        flash(_("%(brand)s chosen: its button below connects your account.",
+                brand=regions.region(form.region.data).label), "success")
+        return redirect(url_for("settings.amocrm.index"))
+    return _page(region_form=form, status=400)
+
+
+# -- "Send a test lead" -----------------------------------------------------------------------------------
+
+@settings_bp.post("/test-lead")
+@permission_required(MANAGE_AMOCRM)
+def send_test_lead():
+    try:
+        delivery_check.send_test_lead(current_user.workspace_id)
+    except connection.ConnectError as error:
+        flash(str(error), "error")
+    else:
+        flash(_("Test lead sent to amoCRM's queue. Its result shows below in a few seconds."), "success")
+    return redirect(url_for("settings.amocrm.index") + "#amocrm-test-lead")
+
+
 @bp.post("/amocrm/state")
 @permission_required(MANAGE_AMOCRM)
 def new_state():
@@ -120,7 +156,7 @@ def new_state():
 @permission_required(MANAGE_AMOCRM)
 def auth():
     state, _expires_at = authorization.create_state(current_user.workspace_id, current_user.id)
-    return redirect(authorization.consent_url(state))
+    return redirect(authorization.consent_url(state, connection.chosen_region(current_user.workspace_id)))
 
 
 @bp.get("/amocrm/callback")

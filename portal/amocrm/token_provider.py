@@ -13,7 +13,13 @@ Tokens are refreshed 5 minutes before they expire. A refused refresh (TokenRevok
 refusal) is looked at again once the lock is released and taken anew: if the stored refresh token is no longer
 the one sent, another process rotated it and its pair is used; otherwise the connection turns `needs_reauth`
 with `last_error` set, and the refusal is raised; transport and server errors are raised without touching the
-connection (the next call tries again). Connections idle for a week are refreshed by a periodic job
+connection (the next call tries again).
+
+An account renamed in amoCRM (a new subdomain) moves to a new host; its old host answers the refresh with 404 or
+401. Before declaring the connection revoked, amoCRM is asked where the account lives now
+(`GET {api_domain}/oauth2/account/current/subdomain`, which does not use up the refresh token); a new host of the
+same region and account gets the same refresh, and is stored with the new pair, so every later URL uses it.
+Connections idle for a week are refreshed by a periodic job
 (`refresh_idle_connections`): a refresh token unused for about 3 months (one report says 30 days) dies.
 """
 import logging
@@ -24,6 +30,7 @@ from flask import Flask, current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from portal.amocrm import regions
 from portal.amocrm.api import oauth
 from portal.amocrm.api.errors import AmoCRMError, OAuthError, Unauthorized
 from portal.extensions import db
@@ -63,13 +70,21 @@ class ConnectionTokens:
     """
 
     def __init__(self, workspace_id: int, *, app: Flask | None = None, access_token: str | None = None,
-                 expires_at: datetime | None = None, redirect_uri: str | None = None) -> None:
+                 expires_at: datetime | None = None, redirect_uri: str | None = None,
+                 base_domain: str | None = None) -> None:
         self.workspace_id = workspace_id
         self.app = app or current_app._get_current_object()
         self.redirect_uri = redirect_uri
         self._access_token = access_token
         self._expires_at = expires_at
+        self._base_domain = base_domain
         self._lock = threading.Lock()
+
+    def account_base_url(self) -> str | None:
+        """The account's address as last read from the connection (it changes when the account is renamed)."""
+        with self._lock:
+            host = self._base_domain
+        return oauth.base_url(host, self.app.config["AMOCRM_DEV_HOSTS"]) if host else None
 
     # -- TokenProvider --------------------------------------------------------------------------------
 
@@ -101,11 +116,12 @@ class ConnectionTokens:
                 token = connection.access_token
                 stale = rejected is not None and token == rejected
                 if not force and not stale and fresh_enough(connection.expires_at):
-                    self._remember(token, connection.expires_at)  # someone else refreshed, or nothing to do
+                    # Someone else refreshed (maybe at the account's new address), or nothing to do.
+                    self._remember(token, connection.expires_at, connection.base_domain)
                     return token
                 if connection.auth_type == LONG_LIVED:
                     if not stale:
-                        self._remember(token, connection.expires_at)
+                        self._remember(token, connection.expires_at, connection.base_domain)
                         return token
                     failure = Unauthorized("amoCRM refused the long-lived token", status=401)
                     self._needs_reauth(connection, "amoCRM refused the long-lived token. Paste a new one or "
@@ -122,13 +138,13 @@ class ConnectionTokens:
                         connection.expires_at = pair.expires_at
                         connection.last_refresh_at = utcnow()
                         connection.last_error = None
-                        token, expires_at = pair.access_token, pair.expires_at
+                        token, expires_at, host = pair.access_token, pair.expires_at, connection.base_domain
                 # The block commits here: the new pair (or the needs_reauth mark) is stored before use.
             if isinstance(failure, OAuthError):
                 return self._after_refusal(failure, sent)
             if failure is not None:
                 raise failure
-            self._remember(token, expires_at)
+            self._remember(token, expires_at, host)
             log.info("amoCRM token refreshed for workspace %s", self.workspace_id)
             return token
 
@@ -145,30 +161,67 @@ class ConnectionTokens:
             if connection.refresh_token != sent:
                 log.info("amoCRM refresh token of workspace %s was rotated elsewhere: using the new pair",
                          self.workspace_id)
-                self._remember(connection.access_token, connection.expires_at)
+                self._remember(connection.access_token, connection.expires_at, connection.base_domain)
                 return connection.access_token
             self._needs_reauth(connection, f"amoCRM refused to refresh the token ({refusal.hint or refusal}). "
                                            "Reconnect amoCRM.")
         raise refusal
 
     def _refresh(self, connection: AmoCRMConnection) -> oauth.TokenSet:
+        """A new pair for the stored refresh token; on 404 or 401 from the account's host, the same refresh at the
+        host amoCRM names for a renamed account (stored in `connection.base_domain` with the pair)."""
         config = self.app.config
         client_id = connection.client_id or config["AMOCRM_CLIENT_ID"]
         client_secret = connection.client_secret or config["AMOCRM_CLIENT_SECRET"]
         if not (client_id and client_secret and connection.refresh_token and connection.base_domain):
             raise OAuthError("The connection has no integration keys or refresh token", hint="Missing keys")
-        base = oauth.base_url(connection.base_domain, config["AMOCRM_DEV_HOSTS"])
-        return oauth.refresh(base, client_id, client_secret, connection.refresh_token, self.redirect_uri,
-                             timeout=config["AMOCRM_TIMEOUT_SECONDS"])
+        timeout = config["AMOCRM_TIMEOUT_SECONDS"]
+        try:
+            return oauth.refresh(regions.account_url(connection.base_domain), client_id, client_secret,
+                                 connection.refresh_token, self.redirect_uri, timeout=timeout)
+        except OAuthError as refusal:
+            new_host = self._renamed_host(connection) if refusal.status in (401, 404) else None
+            if new_host is None:
+                raise
+        pair = oauth.refresh(regions.account_url(new_host), client_id, client_secret, connection.refresh_token,
+                             self.redirect_uri, timeout=timeout)
+        log.info("amoCRM account of workspace %s was renamed: it now answers at its new address", self.workspace_id)
+        connection.base_domain = new_host
+        return pair
+
+    def _renamed_host(self, connection: AmoCRMConnection) -> str | None:
+        """The account's new host when amoCRM says it moved, within the connection's region, for the same account;
+        None when it did not move or the answer cannot be trusted (then the refusal stands)."""
+        region = regions.region(connection.region)
+        try:
+            api_host = regions.account_host(oauth.api_domain_of(connection.access_token) or region.api_domain,
+                                            region.name)
+            found = oauth.account_domain(regions.account_url(api_host), connection.refresh_token,
+                                         timeout=self.app.config["AMOCRM_TIMEOUT_SECONDS"])
+            new_host = regions.account_host(found.domain, region.name)
+        except oauth.InvalidReferer:
+            log.warning("amoCRM subdomain lookup of workspace %s named a host outside its region", self.workspace_id)
+            return None
+        except AmoCRMError as exc:
+            log.info("amoCRM subdomain lookup of workspace %s failed (HTTP %s)", self.workspace_id, exc.status)
+            return None
+        if new_host == connection.base_domain:
+            return None
+        if None not in (found.account_id, connection.amocrm_account_id) and \
+                found.account_id != connection.amocrm_account_id:
+            log.warning("amoCRM subdomain lookup of workspace %s named another account", self.workspace_id)
+            return None
+        return new_host
 
     def _needs_reauth(self, connection: AmoCRMConnection, message: str) -> None:
         connection.status = NEEDS_REAUTH
         connection.last_error = message
         log.warning("amoCRM connection of workspace %s needs re-authorization", self.workspace_id)
 
-    def _remember(self, token: str, expires_at: datetime | None) -> None:
+    def _remember(self, token: str, expires_at: datetime | None, base_domain: str | None = None) -> None:
         with self._lock:
             self._access_token, self._expires_at = token, expires_at
+            self._base_domain = base_domain or self._base_domain
 
 
 class StaticTokens:

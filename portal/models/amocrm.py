@@ -21,7 +21,11 @@ class AmoCRMConnection(TenantOwned, db.Model):
     __table_args__ = (UniqueConstraint("workspace_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The account's host (`example.amocrm.ru`, `example.kommo.com`): the OAuth `referer`, updated when amoCRM says the
+    # account was renamed. Every URL to the account is built from it.
     base_domain: Mapped[str | None] = mapped_column(String(255))
+    # amocrm | kommo (portal.amocrm.regions), chosen before connecting; None: the configured default (AMOCRM_REGION).
+    region: Mapped[str | None] = mapped_column(String(8))
     amocrm_account_id: Mapped[int | None] = mapped_column(BigInteger)
     account_name: Mapped[str | None] = mapped_column(String(255))
     auth_type: Mapped[str] = mapped_column(String(16), default="oauth")  # oauth | long_lived

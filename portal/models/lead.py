@@ -73,6 +73,8 @@ class Lead(TenantOwned, db.Model):
     # sha256 of the normalised submission the key came with: the same key with another body is refused.
     idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
     is_spam: Mapped[bool] = mapped_column(default=False)
+    # Made by Settings → amoCRM → "Send a test lead": pushed like any lead, left out of reports and the dashboard.
+    is_test: Mapped[bool] = mapped_column(server_default=text("false"))  # a server default only, as deal_merged
     # A repeat from the same phone or e-mail within the duplicate window points at the first lead.
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
 

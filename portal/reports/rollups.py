@@ -20,7 +20,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
-from sqlalchemy import and_, event, inspect, select
+from sqlalchemy import and_, event, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from portal.extensions import db, redis_connection
@@ -77,7 +77,8 @@ def compute_days(workspace_id: int, attribution: str, timezone: str, first: date
     lead_day = local_day(Lead.created_at, timezone)
     leads = (select(lead_day, *lead_columns, db.func.count())
              .where(Lead.workspace_id == workspace_id, Lead.created_at >= period.starts_at,
-                    Lead.created_at < period.ends_at, Lead.is_spam.is_(False), Lead.duplicate_of_id.is_(None))
+                    Lead.created_at < period.ends_at, Lead.is_spam.is_(False), Lead.duplicate_of_id.is_(None),
+                    Lead.is_test.is_(False))
              .group_by(lead_day, *lead_columns))
     for day, *values, count in db.session.execute(leads):
         result[as_day(day)][pick_tags(tuple(values), attribution)][0] += count
@@ -87,7 +88,7 @@ def compute_days(workspace_id: int, attribution: str, timezone: str, first: date
     alive = (Deal.workspace_id == workspace_id, Deal.deleted.is_(False))
     from_form = (select(lead_day, *lead_columns, *aggregates).join(Deal, Deal.lead_id == Lead.id)
                  .where(Lead.workspace_id == workspace_id, Lead.created_at >= period.starts_at,
-                        Lead.created_at < period.ends_at, *alive)
+                        Lead.created_at < period.ends_at, Lead.is_test.is_(False), *alive)
                  .group_by(lead_day, *lead_columns, Deal.state))
     for day, *values, state, count, amount in db.session.execute(from_form):
         _add(result[as_day(day)][pick_tags(tuple(values), attribution)], COHORT, state, count, amount)
@@ -107,7 +108,7 @@ def compute_days(workspace_id: int, attribution: str, timezone: str, first: date
         closed = (select(basis_day, *lead_columns, *deal_columns, Deal.lead_id.is_(None), *aggregates)
                   .outerjoin(Lead, and_(Lead.id == Deal.lead_id, Lead.workspace_id == workspace_id))
                   .where(*alive, Deal.state.in_(states), day_column >= period.starts_at,
-                         day_column < period.ends_at)
+                         day_column < period.ends_at, or_(Lead.id.is_(None), Lead.is_test.is_(False)))
                   .group_by(basis_day, *lead_columns, *deal_columns, Deal.lead_id.is_(None), Deal.state))
         for row in db.session.execute(closed):
             tags = deal_tags(tuple(row[1:1 + width]), tuple(row[1 + width:4 + width]), row[4 + width],

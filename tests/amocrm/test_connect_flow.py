@@ -29,9 +29,9 @@ def logged_in(base: str, email: str) -> requests.Session:
     return session
 
 
-def button_of(page: str) -> dict:
-    tag = re.search(r'<script class="amocrm_oauth"([^>]*)>', page)
-    assert tag, "the settings page has no amoCRM button"
+def button_of(page: str, tag_class: str = "amocrm_oauth") -> dict:
+    tag = re.search(rf'<script class="{tag_class}"([^>]*)>', page)
+    assert tag, f"the settings page has no {tag_class} button"
     return {name: html.unescape(value) for name, value in re.findall(r'data-([\w-]+)="([^"]*)"', tag.group(1))}
 
 
@@ -46,12 +46,16 @@ def consent_url(sandbox_url: str, button: dict) -> str:
     return requests.Request("GET", f"{sandbox_url}/oauth", params=params).prepare().url
 
 
-def decide(url: str, decision: str = "allow") -> requests.Response:
-    """Open amoCRM's consent page and press Allow / Deny; returns the sandbox's answer (not followed)."""
+def decide(url: str, decision: str = "allow", account_id: int | None = None) -> requests.Response:
+    """Open amoCRM's consent page, pick the account (the first unless `account_id`) and press Allow / Deny;
+    returns the sandbox's answer (not followed)."""
     page = requests.get(url, timeout=10)
     assert page.status_code == 200, page.text
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
     fields = {key: html.unescape(value) for key, value in fields.items()}
+    if account_id is not None:
+        assert f'<option value="{account_id}">' in page.text
+        fields["account_id"] = str(account_id)
     return requests.post(f"{urlsplit(url).scheme}://{urlsplit(url).netloc}/oauth",
                          data={**fields, "decision": decision}, allow_redirects=False, timeout=10)
 
@@ -310,3 +314,87 @@ def test_the_first_secrets_post_for_a_state_wins_and_later_ones_are_refused(app,
     with app.app_context():
         row = db.session.scalar(db.select(OAuthState))
         assert (row.client_id, row.client_secret) == ("first-client", "s1")
+
+
+# -- regions: amoCRM or Kommo ---------------------------------------------------------------------------
+
+@pytest.fixture
+def kommo_region(app, sandbox):
+    """Kommo's button script and consent page, played by the sandbox (its /auth/button.js is Kommo's)."""
+    app.config.update(KOMMO_OAUTH_URL=f"{sandbox.base_url}/oauth",
+                      KOMMO_BUTTON_SRC=f"{sandbox.base_url}/auth/button.js")
+
+
+def choose_region(base: str, session: requests.Session, region: str) -> requests.Response:
+    page = session.get(f"{base}/settings/amocrm").text
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    return session.post(f"{base}/settings/amocrm/region", data={"csrf_token": token, "region": region},
+                        allow_redirects=False)
+
+
+def test_kommo_region_connects_with_kommos_button_on_the_accounts_own_host(app, live_server, sandbox, owner,
+                                                                         shared_integration, kommo_region,
+                                                                         owner_session):
+    """The owner picks Kommo: the page carries Kommo's button (class kommo_oauth, Kommo's script, data-theme, no
+    data-color); consent picks a Kommo account living on its own host; the connection keeps that host and region,
+    and the API is spoken to there."""
+    account = sandbox.create_account(name="Kommo shop", subdomain="kommoshop", platform="kommo", own_host=True)
+    assert choose_region(live_server, owner_session, "kommo").status_code == 302
+    page = owner_session.get(f"{live_server}/settings/amocrm").text
+    assert 'class="amocrm_oauth"' not in page
+    button = button_of(page, "kommo_oauth")
+    assert f'src="{sandbox.base_url}/auth/button.js"' in page
+    assert button["title"] == "Connect Kommo" and button["theme"] == "light" and "color" not in button
+    answer = decide(consent_url(sandbox.base_url, button), account_id=account["id"])
+    assert answer.status_code == 302 and query_of(answer.headers["Location"])["referer"] == account["host"]
+    result = owner_session.get(answer.headers["Location"])
+    assert result.status_code == 200, result.text
+    row = connection_row(app, workspace_of(app, owner))
+    assert row.status == "connected" and row.region == "kommo"
+    assert row.base_domain == account["host"] and row.amocrm_account_id == account["id"]
+    assert sandbox.state()["counters"]["requests_by_account"].get(str(account["id"]), 0) >= 2
+    status = owner_session.get(f"{live_server}/amocrm/status").json()
+    assert status["region"] == "kommo" and status["baseDomain"] == account["host"]
+    # Connected: the region stays until the owner disconnects.
+    assert choose_region(live_server, owner_session, "amocrm").status_code == 302
+    assert connection_row(app, workspace_of(app, owner)).region == "kommo"
+
+
+@pytest.mark.parametrize(("region", "referer", "message"), [
+    ("kommo", "shop.amocrm.ru", "did not come from a Kommo account address"),
+    ("amocrm", "shop.kommo.com", "did not come from an amoCRM account address"),
+])
+def test_a_referer_of_the_other_region_sends_nothing(app, live_server, sandbox, owner, shared_integration,
+                                                     kommo_region, owner_session, monkeypatch, region, referer,
+                                                     message):
+    """A Kommo workspace never sends its keys to an amoCRM host, nor an amoCRM workspace to a Kommo host."""
+    assert choose_region(live_server, owner_session, region).status_code == 302
+    page = owner_session.get(f"{live_server}/settings/amocrm").text
+    state = button_of(page, "kommo_oauth" if region == "kommo" else "amocrm_oauth")["state"]
+    code = query_of(sandbox.authorize(shared_integration["client_id"], state=state)["redirect_url"])["code"]
+    outbound = []
+    real_send = requests.Session.send
+
+    def recording_send(self, prepared, **kwargs):
+        outbound.append(prepared.url)
+        return real_send(self, prepared, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "send", recording_send)
+    answer = owner_session.get(f"{live_server}/amocrm/callback",
+                               params={"code": code, "state": state, "referer": referer})
+    assert answer.status_code == 400 and message in html.unescape(answer.text)
+    assert [url for url in outbound if not url.startswith(live_server)] == []
+    assert sandbox.counters()["tokens_issued"] == 0
+    assert connection_row(app, workspace_of(app, owner)).status == "disconnected"
+
+
+def test_members_cannot_choose_the_region(app, live_server, sandbox, owner, make_user, shared_integration):
+    make_user("member@example.com", role="member", workspace_id=workspace_of(app, owner))
+    member = logged_in(live_server, "member@example.com")
+    page = member.get(f"{live_server}/settings/amocrm").text
+    assert 'action="/settings/amocrm/region"' not in page
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', member.get(f"{live_server}/login").text)
+    answer = member.post(f"{live_server}/settings/amocrm/region",
+                         data={"csrf_token": token.group(1) if token else "", "region": "kommo"})
+    assert answer.status_code in (400, 403)
+    assert connection_row(app, workspace_of(app, owner)) is None

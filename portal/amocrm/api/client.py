@@ -57,6 +57,9 @@ class TokenProvider(Protocol):
     def refresh_after_unauthorized(self, rejected_token: str) -> str:
         """amoCRM said 401 to `rejected_token`: refresh once (under the lock) and return the token to replay with."""
 
+    # Optional: `account_base_url() -> str | None`, the account's address as the provider knows it now. The client
+    # moves there after asking for a token and before replaying a 401 (a renamed account answers at a new host).
+
 
 def decode_body(response: requests.Response) -> Any:
     """JSON when the body is JSON, its text otherwise (amoCRM's nginx pages are HTML), None when empty."""
@@ -150,9 +153,11 @@ class AmoCRMClient:
 
     def _request_once(self, method: str, path: str, *, params=None, json=None) -> Any:
         token = self.tokens.access_token()
+        self._follow_account()  # a refresh due now may have found the account at a new address
         response, body = self._send(method, path, token, params, json)
         if response.status_code == 401:
             token = self.tokens.refresh_after_unauthorized(token)
+            self._follow_account()
             response, body = self._send(method, path, token, params, json)
         if response.status_code == 204:
             return None
@@ -162,6 +167,14 @@ class AmoCRMClient:
                                   status=response.status_code, body=body)
             return body
         raise error_for(method, response, body)
+
+    def _follow_account(self) -> None:
+        """Take the account's current address from the token provider: the 401 may have been the old host of a
+        renamed account, which the refresh found out (portal.amocrm.token_provider)."""
+        current = getattr(self.tokens, "account_base_url", None)
+        base = current() if callable(current) else None
+        if base:
+            self.base_url = base.rstrip("/")
 
     def _url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jwt
 import requests
 
 from portal.amocrm.api.client import decode_body, error_for
@@ -90,6 +91,50 @@ def refresh(base: str, client_id: str, client_secret: str, refresh_token: str, r
     if redirect_uri:
         body["redirect_uri"] = redirect_uri
     return _token_call(base, body, session, timeout)
+
+
+@dataclass(frozen=True)
+class AccountDomain:
+    """Where an account lives now, as `GET /oauth2/account/current/subdomain` says."""
+
+    account_id: int | None
+    subdomain: str
+    domain: str  # the account's host, e.g. `newname.amocrm.ru`
+
+
+def api_domain_of(access_token: str | None) -> str | None:
+    """The `api_domain` claim of an amoCRM access token (`api-b.amocrm.ru`): the host that answers the subdomain
+    lookup. Read without verifying the signature: it only chooses where to ask, and that host is checked against
+    the allowed domains before anything is sent. None when the token is no JWT or has no such claim (old tokens)."""
+    try:
+        claims = jwt.decode(access_token or "", options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    value = claims.get("api_domain") if isinstance(claims, dict) else None
+    return value.strip().lower() if isinstance(value, str) and value.strip() else None
+
+
+def account_domain(base: str, refresh_token: str, *, session: requests.Session | None = None,
+                   timeout: float = 15.0) -> AccountDomain:
+    """Ask amoCRM where the account of `refresh_token` lives now (after a subdomain rename the old host answers
+    404 or 401). `base` is the API host of the token's `api_domain` claim. The refresh token travels in
+    `X-Refresh-Token` and is not used up (PHP SDK `AmoCRMOAuth::getAccountDomainByRefreshToken`)."""
+    url = base.rstrip("/") + "/oauth2/account/current/subdomain"
+    try:
+        response = (session or requests).get(url, timeout=timeout,
+                                             headers={"X-Refresh-Token": refresh_token, "Accept": "application/json"})
+    except requests.RequestException as exc:
+        raise TransportError(f"{exc.__class__.__name__} on the amoCRM subdomain lookup") from exc
+    body = decode_body(response)
+    if response.status_code != 200 or not isinstance(body, dict):
+        raise AmoCRMError(f"amoCRM answered {response.status_code} to the subdomain lookup",
+                          status=response.status_code, body=_without_secrets(body))
+    domain, subdomain = body.get("domain"), body.get("subdomain")
+    if not isinstance(domain, str) or not domain.strip():
+        raise AmoCRMError("amoCRM's subdomain lookup named no domain", status=200, body=body)
+    account_id = body.get("id")
+    return AccountDomain(account_id if isinstance(account_id, int) and not isinstance(account_id, bool) else None,
+                         str(subdomain or ""), domain.strip().lower())
 
 
 def _token_call(base: str, payload: dict, session: requests.Session | None, timeout: float) -> TokenSet:

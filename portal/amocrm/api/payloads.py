@@ -20,6 +20,9 @@ TRACKING_FIELDS = (
 )
 TRACKING_CODES = frozenset(code for _attribute, code in TRACKING_FIELDS)
 SOURCE_TAG = "leadpath"
+# A lead made by "Send a test lead" goes under this name, with this tag, so nobody takes it for a customer.
+TEST_DEAL_NAME = "Leadpath test lead"
+TEST_TAG = "leadpath-test"
 NAME_LIMIT = 255
 TRACKING_VALUE_LIMIT = 255
 
@@ -39,6 +42,7 @@ class LeadForPush:
     gclid: str | None = None
     yclid: str | None = None
     fbclid: str | None = None
+    test: bool = False
 
 
 def lead_tag(lead_id: int) -> str:
@@ -81,6 +85,11 @@ def deal_name(template: str, lead: LeadForPush) -> str:
     return (name.strip() or f"Lead #{lead.id}")[:NAME_LIMIT]
 
 
+def sent_deal_name(template: str, lead: LeadForPush) -> str:
+    """The name a lead's deal is created with: the test lead's own, else the workspace template's."""
+    return TEST_DEAL_NAME if lead.test else deal_name(template, lead)
+
+
 def tracking_fields(lead: LeadForPush) -> list[dict]:
     return [{"field_code": code, "values": [{"value": value[:TRACKING_VALUE_LIMIT]}]}
             for attribute, code in TRACKING_FIELDS if (value := getattr(lead, attribute))]
@@ -104,10 +113,11 @@ def complex_item(lead: LeadForPush, *, batch: str, pipeline_id: int | None, stat
     for a field it lacks is left out (amoCRM would refuse the whole request)."""
     item = {
         "request_id": request_id(lead.id),
-        "name": deal_name(name_template, lead),
+        "name": sent_deal_name(name_template, lead),
         "price": 0,
         "_embedded": {
-            "tags": [{"name": SOURCE_TAG}, {"name": lead_tag(lead.id)}, {"name": batch_tag(batch)}],
+            "tags": [{"name": SOURCE_TAG}, {"name": lead_tag(lead.id)}, {"name": batch_tag(batch)},
+                     *([{"name": TEST_TAG}] if lead.test else [])],
             "contacts": [contact(lead, existing_contact_id)],
         },
     }
