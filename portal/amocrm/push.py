@@ -496,9 +496,11 @@ def record_results(context: PushContext, leads: list[Lead], results: list[dict],
 
 def merged_outcomes(context: PushContext, merged: list[tuple[Lead, int, int | None]]) -> list[tuple]:
     """`merged: true`: amoCRM's duplicate control found existing data. The deal it names is this lead's own when it
-    carries the lead's tag and was created by this push; otherwise it existed before (made by a manager, a call, an
-    earlier lead) and the lead is linked to it as merged, so its revenue never moves to this lead. One read per
-    merged deal (they are few); a deal that cannot be read counts as merged: revenue stays where it was."""
+    carries the lead's tag and the name it was sent with and was created by this push (a merge adds the lead's tags
+    to the existing deal, and a deal made moments before the push passes the clock check); otherwise it existed
+    before (made by a manager, a call, an earlier lead) and the lead is linked to it as merged, so its revenue never
+    moves to this lead. One read per merged deal (they are few); a deal that cannot be read counts as merged:
+    revenue stays where it was."""
     outcomes = []
     for lead, deal_id, contact_id in merged:
         made_here = False
@@ -512,7 +514,8 @@ def merged_outcomes(context: PushContext, merged: list[tuple[Lead, int, int | No
                 deal = {}
             created_at = deal.get("created_at")
             made_here = (payloads.lead_id_from_tags(deal) == lead.id and isinstance(created_at, int)
-                         and created_at >= since)
+                         and created_at >= since
+                         and deal.get("name") == payloads.sent_deal_name(context.name_template, as_payload(lead)))
         outcomes.append((lead, deal_id, contact_id, not made_here))
     return outcomes
 
