@@ -1,12 +1,12 @@
 """The amoCRM client as amoCRM documents it may answer, with a recorded fake transport: next links that leave out
 the caller's parameters, accounts that ignore list filters or the order, 403 for missing rights beside the 403
-block page (on the token endpoint too)."""
+block page (on the token endpoint too), the latter two from the sandbox."""
 import json
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
-from fixtures.sync import StaticTokens
+from fixtures.sync import CLIENT_ID, CLIENT_SECRET, StaticTokens
 
 from portal.amocrm.adoption import find_created_deals
 from portal.amocrm.api import oauth
@@ -14,7 +14,6 @@ from portal.amocrm.api.client import AmoCRMClient
 from portal.amocrm.api.errors import AccountBlocked, Forbidden, OAuthError
 
 BASE = "https://example.amocrm.ru"
-BLOCK_PAGE = "<html><head><title>403 Forbidden</title></head><body><center><h1>403 Forbidden</h1></center></body>"
 
 
 class FakeSession:
@@ -121,16 +120,36 @@ def test_adoption_needs_both_tags_and_ignores_what_search_would_say():
     assert "query" not in session.asked[0][2]
 
 
-@pytest.mark.parametrize("body, error", [(BLOCK_PAGE, AccountBlocked),
-                                         ({"title": "Forbidden", "type": "https://httpstatus.es/403", "status": 403,
-                                           "detail": "Access denied"}, Forbidden)])
-def test_403_is_a_block_only_as_amocrms_html_page(body, error):
-    with pytest.raises(error) as raised:
-        client(FakeSession((403, body))).get_pipelines()
-    assert type(raised.value) is error
+def sandbox_client(app, sandbox, connected) -> AmoCRMClient:
+    return AmoCRMClient(sandbox.base_url, StaticTokens(connected.tokens["access_token"]))
 
 
-def test_the_block_page_on_the_token_endpoint_is_not_a_revoked_token():
+@pytest.mark.integration
+def test_403_for_missing_rights_is_not_a_block(app, sandbox, connected):
+    """The connected user may not read deals (the account's `denied` rights, set through the sandbox's control API):
+    amoCRM refuses that kind of call with a problem JSON 403, and only that kind."""
+    sandbox.set_account(connected.account["id"], denied=["leads:read"])
+    api = sandbox_client(app, sandbox, connected)
+    with pytest.raises(Forbidden) as raised:
+        api.get_pipelines()
+    assert type(raised.value) is Forbidden and raised.value.body["status"] == 403
+    assert api.get_account()["id"] == connected.account["id"]  # other kinds of call still work
+    assert sandbox.counters()["http_403_rights"] == 1
+
+
+@pytest.mark.integration
+def test_403_is_a_block_as_amocrms_html_page(app, sandbox, connected):
+    """amoCRM's block (after repeated limit violations) is its nginx HTML page on every call."""
+    sandbox.faults(block=True)
     with pytest.raises(AccountBlocked) as raised:
-        oauth.refresh(BASE, "id", "secret", "def502", session=FakeSession((403, BLOCK_PAGE)))
+        sandbox_client(app, sandbox, connected).get_pipelines()
+    assert type(raised.value) is AccountBlocked and "<html" in raised.value.body.lower()
+
+
+@pytest.mark.integration
+def test_the_block_page_on_the_token_endpoint_is_not_a_revoked_token(app, sandbox, connected):
+    sandbox.faults(block=True)
+    with pytest.raises(AccountBlocked) as raised:
+        oauth.refresh(sandbox.base_url, CLIENT_ID, CLIENT_SECRET, connected.tokens["refresh_token"], timeout=5)
     assert not isinstance(raised.value, OAuthError)  # the token provider marks only OAuthError "needs reconnecting"
+
