@@ -103,9 +103,9 @@ def demo_sandbox_state_file(app: Flask) -> str:
 
 def start_demo_sandbox(app: Flask, port: int, sandbox_port: int) -> str:
     """Serve the amoCRM sandbox on `sandbox_port` with a shared integration for this portal, and point the
-    portal's amoCRM settings (keys, button script, OAuth page) at it. Its state (accounts, tokens, signing key,
-    deals, id counters) is kept beside the demo's database, so a restarted demo keeps its connection and deals.
-    Returns the sandbox URL."""
+    portal's amoCRM settings (keys, both regions' button scripts and OAuth pages) at it. Its state (accounts,
+    tokens, signing key, deals, id counters) is kept beside the demo's database, so a restarted demo keeps its
+    connection and deals. Returns the sandbox URL."""
     from portal.sandbox import create_app as create_sandbox
     from portal.sandbox.server import serve_in_thread
 
@@ -119,6 +119,7 @@ def start_demo_sandbox(app: Flask, port: int, sandbox_port: int) -> str:
     app.config.update(
         AMOCRM_CLIENT_ID=client_id, AMOCRM_CLIENT_SECRET=client_secret,
         AMOCRM_BUTTON_SRC=f"{server.url}/auth/button.min.js", AMOCRM_OAUTH_URL=f"{server.url}/oauth",
+        KOMMO_BUTTON_SRC=f"{server.url}/auth/button.js", KOMMO_OAUTH_URL=f"{server.url}/oauth",
         AMOCRM_DEV_HOSTS=[f"{DEMO_HOST}:{server.port}", f"localhost:{server.port}"],
         PUBLIC_BASE_URL=app.config.get("PUBLIC_BASE_URL") or portal_url)
     return server.url
