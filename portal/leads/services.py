@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import cast, exists, func, select, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
 
+from portal.amocrm import regions
 from portal.extensions import db
 from portal.models import AmoCRMConnection, Deal, Lead, SyncLogEntry
 from portal.models.deal import LOST, OPEN, WON
@@ -209,15 +209,11 @@ def latest_deals(workspace_id: int, lead_ids: list[int]) -> dict[int, Deal]:
 
 
 def deal_base_url(workspace_id: int) -> str | None:
-    """`https://<account host>/leads/detail/` for the workspace's amoCRM account (http for dev hosts)."""
+    """`https://<account host>/leads/detail/` for the workspace's amoCRM account (http for dev hosts), from the
+    account's current host (it changes when the account is renamed in amoCRM)."""
     base_domain = db.session.scalar(select(AmoCRMConnection.base_domain)
                                     .where(AmoCRMConnection.workspace_id == workspace_id))
-    if not base_domain:
-        return None
-    host = base_domain.split(":")[0]
-    scheme = "http" if host in current_app.config["AMOCRM_DEV_HOSTS"] or \
-        base_domain in current_app.config["AMOCRM_DEV_HOSTS"] else "https"
-    return f"{scheme}://{base_domain}/leads/detail/"
+    return regions.account_url(base_domain) + "/leads/detail/" if base_domain else None
 
 
 def iter_leads(workspace_id: int, filters: LeadFilters, chunk: int = 1000):

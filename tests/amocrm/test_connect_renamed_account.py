@@ -13,6 +13,7 @@ from portal.amocrm.scheduling import schedule_push
 from portal.extensions import db
 from portal.jobs.queues import AMOCRM
 from portal.jobs.worker import build_worker
+from portal.leads.services import deal_base_url
 from portal.models import AmoCRMConnection, Lead, Workspace
 from portal.models.lead import SYNCED
 from portal.models.types import utcnow
@@ -73,6 +74,7 @@ def test_a_rename_is_recovered_during_a_push(app, sandbox, token_expired):
         assert connection.base_domain == new_host
         assert connection.refresh_token != first_refresh_token  # refreshed once, at the new host
         assert account_link(connection, "/leads/detail/1") == f"http://{new_host}/leads/detail/1"
+        assert deal_base_url(workspace_id) == f"http://{new_host}/leads/detail/"  # the leads pages' deal links
         leads = db.session.scalars(db.select(Lead).where(Lead.id.in_(lead_ids))).all()
         assert {lead.sync_status for lead in leads} == {SYNCED}
         deal_ids = {lead.amocrm_lead_id for lead in leads}
