@@ -264,8 +264,7 @@ def disconnect(workspace: Workspace) -> None:
 
 def chosen_region(workspace_id: int) -> str:
     """The workspace's region (amocrm | kommo): the one it connected with, or chose before connecting."""
-    connection = connection_of(workspace_id)
-    return regions.region(connection.region if connection else None).name
+    return regions.of_connection(connection_of(workspace_id)).name
 
 
 def choose_region(workspace_id: int, region_name: str) -> None:
@@ -293,7 +292,7 @@ def status_payload(connection: AmoCRMConnection | None) -> dict:
                 "tokenExpiresAt": None, "lastRefreshAt": None, "lastError": None}
     return {"connected": connection.status == CONNECTED, "status": connection.status,
             "subdomain": _subdomain(connection.base_domain),
-            "baseDomain": connection.base_domain, "region": regions.region(connection.region).name,
+            "baseDomain": connection.base_domain, "region": regions.of_connection(connection).name,
             "accountId": connection.amocrm_account_id,
             "tokenExpiresAt": _iso(connection.expires_at), "lastRefreshAt": _iso(connection.last_refresh_at),
             "connectedAt": _iso(connection.connected_at), "lastError": connection.last_error,

@@ -66,6 +66,14 @@ def region_of_host(host: str, fallback: str | None) -> str:
     return region(fallback).name
 
 
+def of_connection(connection) -> Region:
+    """The region of a workspace's connection row (or None): the one chosen (or connected with); for a connection
+    made before regions existed, the one its account host belongs to; else the default."""
+    if connection is None or connection.region in REGION_NAMES or not connection.base_domain:
+        return region(connection.region if connection is not None else None)
+    return region(region_of_host(connection.base_domain, None))
+
+
 def account_url(host: str) -> str:
     """`https://host` of an account (http for a development host such as the sandbox)."""
     return oauth.base_url(host, dev_hosts())

@@ -30,7 +30,7 @@ def _reauth_banner() -> dict:
 
 def _page(pipeline_form=None, token_form=None, status: int = 200, region_form=None):
     current = connection.connection_of(current_user.workspace_id)
-    region = regions.region(current.region if current else None)
+    region = regions.of_connection(current)
     pipeline_form = pipeline_form or PipelineForm()
     pipeline_form.target.choices = connection.status_choices(current)
     if current and current.pipeline_id and not pipeline_form.is_submitted():

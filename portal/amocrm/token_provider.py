@@ -192,7 +192,7 @@ class ConnectionTokens:
     def _renamed_host(self, connection: AmoCRMConnection) -> str | None:
         """The account's new host when amoCRM says it moved, within the connection's region, for the same account;
         None when it did not move or the answer cannot be trusted (then the refusal stands)."""
-        region = regions.region(connection.region)
+        region = regions.of_connection(connection)
         try:
             api_host = regions.account_host(oauth.api_domain_of(connection.access_token) or region.api_domain,
                                             region.name)

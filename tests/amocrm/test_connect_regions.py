@@ -59,3 +59,13 @@ def test_the_api_domain_claim_names_where_to_ask_for_a_renamed_account():
     assert oauth.api_domain_of(token) == "api-b.amocrm.ru"
     assert oauth.api_domain_of(jwt.encode({"account_id": 1}, "k", algorithm="HS256")) is None  # an older token
     assert oauth.api_domain_of("not a token") is None and oauth.api_domain_of(None) is None
+
+
+def test_a_connection_made_before_regions_is_known_by_its_host(app_context):
+    from portal.models import AmoCRMConnection
+
+    assert regions.of_connection(None).name == "amocrm"
+    assert regions.of_connection(AmoCRMConnection(base_domain="shop.kommo.com")).name == "kommo"
+    assert regions.of_connection(AmoCRMConnection(base_domain="shop.amocrm.ru")).name == "amocrm"
+    # A choice made after disconnecting wins over the host of the account connected before.
+    assert regions.of_connection(AmoCRMConnection(base_domain="shop.amocrm.ru", region="kommo")).name == "kommo"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fixtures.connect import query_of, sandbox_fixture, sandbox_host, sandbox_server_fixture  # noqa: F401
+from fixtures.live_services import wait_until
 from fixtures.support import DATABASE_URL, REDIS_URL, csrf_from, post_form, workspace_of
 
 from portal.amocrm.api import oauth
@@ -286,6 +287,16 @@ def test_a_refusal_after_another_process_rotated_the_pair_uses_the_new_pair(app,
 
     from portal.amocrm import token_provider as tokens
 
+    def queued_on_the_row_lock():
+        """Until the other process waits for our row lock (on a busy machine a fixed pause is not enough)."""
+        if not db.engine.dialect.name == "postgresql":
+            time.sleep(0.5)
+            return
+        with db.engine.connect() as probe:
+            waiting = db.text("SELECT count(*) FROM pg_stat_activity"
+                              " WHERE datname = current_database() AND wait_event_type = 'Lock'")
+            wait_until(lambda: probe.scalar(waiting), message="the writer to wait for the row lock")
+
     connect_through_callback(owner_client, sandbox, keys)
     workspace_id = workspace_of(app, owner)
     expire_everything(app, sandbox, workspace_id)
@@ -307,7 +318,7 @@ def test_a_refusal_after_another_process_rotated_the_pair_uses_the_new_pair(app,
         writer = threading.Thread(target=store_their_pair)
         writer.start()
         writers.append(writer)
-        time.sleep(0.5)  # it is queued on the row lock now
+        queued_on_the_row_lock()
         raise TokenRevoked("Token has been revoked", hint="Token has been revoked", status=401)
 
     monkeypatch.setattr(tokens.oauth, "refresh", rotated_elsewhere)
