@@ -207,11 +207,13 @@ def start_sandbox() -> tuple[subprocess.Popen, str]:
     return server, url
 
 
-def seed_events(sandbox_url: str, events: int) -> int:
+def seed_events(sandbox_url: str, events: int, list_filters: str) -> int:
     """A workspace connected to the sandbox's account, `events` deals in it (made through amoCRM's API, 250 per
     call), and one stored webhook event per deal (a status change, through the inbox as the acknowledgement
     stores it; its processing is scheduled). The acknowledgement phase's events (deals amoCRM never had) are
-    removed first. → the workspace's id."""
+    removed first. `list_filters`: "applied" (an account with amoCRM's filtering feature) or "ignored" (without it:
+    a `filter[id][]` read answers the unfiltered list, and each deal it leaves out is read on its own).
+    → the workspace's id."""
     import requests
     from fixtures.sync import connect_workspace
     from sqlalchemy import text
@@ -229,6 +231,7 @@ def seed_events(sandbox_url: str, events: int) -> int:
         db.session.execute(text("TRUNCATE webhook_events, webhook_receipts RESTART IDENTITY CASCADE"))
         db.session.commit()
         app.extensions["leadpath_redis"].flushdb()
+    control.set_account(control.main_account()["id"], list_filters=list_filters)
     connected = connect_workspace(app, control, "Bench processing", None, keys["client_id"], keys["client_secret"],
                                   redirect_uri)
     session = requests.Session()
@@ -299,6 +302,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker: > 1 runs gthread")
     parser.add_argument("--process-seconds", type=int, default=60)
     parser.add_argument("--events", type=int, default=6000, help="deals in the sandbox, one webhook event each")
+    parser.add_argument("--list-filters", choices=("applied", "ignored"), default="applied",
+                        help="the sandbox account has amoCRM's filtering feature (applied) or not (ignored)")
     parser.add_argument("--no-minimal", action="store_true", help="skip the minimal handler's run")
     args = parser.parse_args()
     path = prepare()
@@ -318,14 +323,15 @@ def main() -> None:
         from portal.sandbox.control import SandboxControl
 
         control = SandboxControl(sandbox_url)
-        seed_events(sandbox_url, args.events)
+        seed_events(sandbox_url, args.events, args.list_filters)
         seeded = sum(control.counters()["requests_by_account"].values())
         worked = process(args.process_seconds, sandbox_url)
         calls = sum(control.counters()["requests_by_account"].values()) - seeded
     finally:
         sandbox.terminate()
         sandbox.wait(10)
-    print(f"WORK {worked['rate']:.0f} events/s by one worker, deals read from the amoCRM sandbox at 7 requests/s "
+    print(f"WORK {worked['rate']:.0f} events/s by one worker, deals read from the amoCRM sandbox at 7 requests/s, "
+          f"list filters {args.list_filters} "
           f"({worked['processed']} of {worked['waiting']} processed in {worked['seconds']:.1f} s, events by status "
           f"{worked['statuses']}, {worked['deals']} deals recorded, {calls} amoCRM calls; "
           f"load {worked['load_before']} → {worked['load_after']})")
