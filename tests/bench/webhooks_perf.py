@@ -26,7 +26,9 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "bench")]
+
+from cpu import cpu_snapshot, cpu_split, describe_split  # noqa: E402
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/leadpath_bench_webhooks")
@@ -163,8 +165,10 @@ def acknowledge(path: str, duration: int, workers: int, threads: int, minimal: b
         subprocess.run(["wrk", "-t", "4", "-c", "32", "-d", "3s", "-s", script.name,
                         f"http://127.0.0.1:{PORT}{path}"], capture_output=True, check=True)  # warm up
         load_before = load()
+        before = cpu_snapshot()
         result = subprocess.run(["wrk", "-t", "4", "-c", "32", "-d", f"{duration}s", "--latency", "-s", script.name,
                                  f"http://127.0.0.1:{PORT}{path}"], capture_output=True, text=True, check=True)
+        after = cpu_snapshot()
         os.unlink(script.name)
     finally:
         server.terminate()
@@ -175,7 +179,12 @@ def acknowledge(path: str, duration: int, workers: int, threads: int, minimal: b
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return {"rate": rate, "p50_ms": _ms(p50), "p99_ms": _ms(p99), "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+    requests_made = int(re.search(r"(\d+) requests in", output).group(1))
+    # CPU per request does not depend on what else the machine runs, as the rate does.
+    used = cpu_split(before, after, {"app": {server.pid}, "postgres": "postgres", "redis": "redis-server",
+                                     "wrk": set()}, finished_children="wrk")
+    return {"rate": rate, "requests": requests_made, "cpu": used, "app_cpu_ms": used["app"] * 1000 / requests_made,
+            "p50_ms": _ms(p50), "p99_ms": _ms(p99), "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
             "load_before": load_before, "load_after": load(), "raw": output}
 
 
@@ -313,11 +322,16 @@ def main() -> None:
     print(f"ACK  {ack['rate']:.0f} webhooks/s, p50 {ack['p50_ms']:.1f} ms, p99 {ack['p99_ms']:.1f} ms, "
           f"non-2xx {ack['non_2xx']} (gunicorn {server_kind}, 32 connections; "
           f"load {ack['load_before']} → {ack['load_after']}, {os.cpu_count()} cores)")
+    print("     " + describe_split(ack["cpu"], ack["requests"], "acknowledgement"))
     if not args.no_minimal:
         base = acknowledge(path, args.duration, args.workers, args.threads, minimal=True)
         print(f"MIN  {base['rate']:.0f} req/s, p50 {base['p50_ms']:.1f} ms, p99 {base['p99_ms']:.1f} ms (a minimal "
               f"Flask form handler, same settings; load {base['load_before']} → {base['load_after']}); "
               f"ack ratio {ack['rate'] / base['rate']:.0%}")
+        print("     " + describe_split(base["cpu"], base["requests"], "request"))
+        print(f"     app CPU per request: the acknowledgement {ack['app_cpu_ms']:.2f} ms, the minimal handler "
+              f"{base['app_cpu_ms']:.2f} ms: {base['app_cpu_ms'] / ack['app_cpu_ms']:.0%} (the ratio on an idle "
+              f"machine, where the app's CPU is what limits both)")
     sandbox, sandbox_url = start_sandbox()
     try:
         from portal.sandbox.control import SandboxControl
