@@ -2,7 +2,7 @@
 
 amoCRM's account webhooks carry no signature: anyone holding a workspace's webhook URL can post a body saying a
 deal was won for any price. So a webhook only says *which* deals changed; what they hold now is read from the
-API (`GET /api/v4/leads?filter[id][]=…`, up to 250 deals per call, through the workspace's shared rate limiter).
+API (`GET /api/v4/leads?filter[id][]=…`, up to 100 deals per call, through the workspace's shared rate limiter).
 A forged body can at most cause a re-read.
 """
 from collections.abc import Iterable

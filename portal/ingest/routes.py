@@ -12,6 +12,9 @@ ENDPOINTS = (
     # GET (and HEAD) /api/leads: the reports API's lead list, a Flask view.
     Endpoint(lead_intake.PATH, {"POST": lead_intake.submit_lead, "GET": PORTAL, "HEAD": PORTAL},
              cors=lead_intake.CORS, wrong_method=lead_intake.WRONG_METHOD),
+    # The snippet asks whether its page may send leads, when a refused POST's 403 is unreadable to it.
+    Endpoint(lead_intake.ORIGIN_PATH, {"GET": lead_intake.check_page_origin}, cors=lead_intake.ORIGIN_CORS,
+             wrong_method=lead_intake.ORIGIN_WRONG_METHOD),
     Endpoint(amocrm_webhook.PATH, {"POST": amocrm_webhook.acknowledge_webhook},
              wrong_method=amocrm_webhook.WRONG_METHOD),
 )

@@ -4,6 +4,9 @@ The intake is the public endpoint that must take bursts of thousands of requests
 answers its CORS preflight and 405s, and gives every answer the request id, log line, security and CORS headers,
 the JSON error shape and the 503 while PostgreSQL is unreachable; this handler reads, checks and stores the lead.
 GET /api/leads (the reports API's lead list) is the Flask portal's.
+
+GET /api/leads/origin answers the snippet's one question a refused page cannot read from its 403: may this page's
+origin send leads to the workspace? (`check_page_origin`.)
 """
 from flask import Flask
 from werkzeug.wrappers import Request
@@ -31,6 +34,9 @@ from portal.log_context import workspace_id_var
 
 PATH = "/api/leads"
 WRONG_METHOD = "Send leads with POST."
+ORIGIN_PATH = "/api/leads/origin"
+ORIGIN_WRONG_METHOD = "Ask with GET /api/leads/origin?userAccountId=<workspace>."
+REFUSED_MESSAGE = "This site is not allowed to send leads to this workspace."
 ACCEPTED_MESSAGE = "Thank you! Your request has been received."
 _LIMIT_NAMES = {"ip": "address", "workspace": "workspace"}
 
@@ -56,7 +62,7 @@ def submit_lead(app: Flask, request: Request) -> Reply:
     workspace_id_var.set(str(workspace.id))
     readable_by = _readable_by(app, request, workspace)
     if readable_by is None and request.headers.get("Origin"):  # never reflected: that site may not read it
-        raise Refusal(403, "This site is not allowed to send leads to this workspace.", allow_origin=None)
+        raise Refusal(403, REFUSED_MESSAGE, allow_origin=None)
     try:
         submission = validate(document, request.headers, workspace.country)
     except SubmissionInvalid as invalid:
@@ -87,6 +93,33 @@ def vouch_for_preflight(app: Flask, request: Request) -> str | None:
 
 
 CORS = Cors(allow_headers=f"Content-Type, {IDEMPOTENCY_HEADER}, {WORKSPACE_HEADER}", vouch=vouch_for_preflight)
+
+
+def check_page_origin(app: Flask, request: Request) -> Reply:
+    """200 `{"allowed": bool}` (with the refusal's message when not): may the asking page's origin send leads to the
+    workspace named by `?userAccountId=` (or X-Workspace)?
+
+    A refused page's browser hides the POST's 403 (it names no origin a refused page may read), so the snippet sees
+    a failed fetch, as it would on a lost connection. It then asks here, with a simple GET that needs no preflight,
+    and drops the lead only on a readable `false`; a proxy's error page or a real outage leaves the lead queued.
+    The answer is readable by any page (`*`) and reflects no origin: it says only whether the Origin the browser
+    set is allowed, which a server could learn from the POST's 403 anyway. Each question reads the workspace, so it
+    counts against the address's lead limit (429 over it)."""
+    public_id = workspace_public_id({}, request.headers, request.args)
+    retry_after = preflight_over_limit(app, request.remote_addr or "127.0.0.1")
+    if retry_after:
+        raise Refusal(429, f"Too many leads from this address: try again in {retry_after} s.", retry_after)
+    try:
+        workspace = find_workspace(public_id)
+    except WorkspaceNotFound:
+        raise _unknown_workspace() from None
+    workspace_id_var.set(str(workspace.id))
+    if _readable_by(app, request, workspace) is not None or not request.headers.get("Origin"):
+        return json_reply(200, {"allowed": True})
+    return json_reply(200, {"allowed": False, "message": REFUSED_MESSAGE})
+
+
+ORIGIN_CORS = Cors(allow_headers="Content-Type")
 
 
 def _readable_by(app: Flask, request: Request, workspace: CachedWorkspace) -> str | None:

@@ -158,8 +158,8 @@ def check_rate_limits(app, ip: str, workspace_key: str) -> LimitExceeded | None:
     return LimitExceeded("ip" if index == 1 else "workspace", retry_after)
 
 
-def preflight_over_limit(app, ip: str) -> bool:
-    """Count a preflight that names a workspace (it costs a workspace read) against the address's lead limit:
-    True when that limit is reached."""
-    index, _retry_after = rate_limiter(app).hit([("lead-ip:" + ip, parse_limit(app.config["LEAD_RATE_LIMIT_IP"]))])
-    return index != 0
+def preflight_over_limit(app, ip: str) -> int:
+    """Count a preflight or an origin question that names a workspace (it costs a workspace read) against the
+    address's lead limit: the seconds until it may ask again when that limit is reached, else 0."""
+    index, retry_after = rate_limiter(app).hit([("lead-ip:" + ip, parse_limit(app.config["LEAD_RATE_LIMIT_IP"]))])
+    return 0 if index == 0 else max(int(retry_after), 1)

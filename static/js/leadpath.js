@@ -11,6 +11,7 @@
   var workspace = script.getAttribute("data-workspace");
   var endpoint = (script.getAttribute("data-api") || new URL(script.src, location.href).origin)
     .replace(/\/+$/, "") + "/api/leads";
+  var originCheck = endpoint + "/origin?userAccountId=" + encodeURIComponent(workspace || "");
   var DAY = 864e5, KEEP = 90 * DAY, STATE = "leadpath", OUTBOX = "leadpath_outbox", HONEYPOT = "lp_website";
   var TAGS = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "yclid", "fbclid"];
   var FIRST = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer", "landing_page"];
@@ -25,19 +26,25 @@
       queued: "Спасибо! Заявка сохранена и уйдёт, как только появится связь.",
       soon: "Спасибо! Заявка сохранена и уйдёт через несколько минут.",
       held: "Заявка ещё не отправлена: не закрывайте страницу, мы повторим попытку.",
-      check: "Проверьте форму: ", failed: "Не удалось отправить заявку." },
+      check: "Проверьте форму: ", failed: "Не удалось отправить заявку.",
+      refused: "Этому сайту не разрешено отправлять заявки в это пространство Leadpath. Владелец сайта может " +
+        "разрешить его в Leadpath: Настройки → Форма заявки." },
     uk: { name: "Імʼя", phone: "Телефон", email: "E-mail", message: "Повідомлення", send: "Надіслати",
       sending: "Надсилаємо…", need: "Вкажіть телефон або e-mail.", ok: "Дякуємо! Заявку прийнято.",
       queued: "Дякуємо! Заявку збережено, її буде надіслано, щойно зʼявиться звʼязок.",
       soon: "Дякуємо! Заявку збережено, її буде надіслано за кілька хвилин.",
       held: "Заявку ще не надіслано: не закривайте сторінку, ми спробуємо ще раз.",
-      check: "Перевірте форму: ", failed: "Не вдалося надіслати заявку." },
+      check: "Перевірте форму: ", failed: "Не вдалося надіслати заявку.",
+      refused: "Цьому сайту не дозволено надсилати заявки до цього простору Leadpath. Власник сайту може " +
+        "дозволити його в Leadpath: Налаштування → Форма заявки." },
     en: { name: "Name", phone: "Phone", email: "E-mail", message: "Message", send: "Send", sending: "Sending…",
       need: "Leave a phone number or an e-mail.", ok: "Thank you! Your request has been received.",
       queued: "Thank you! Your request is saved and will be sent as soon as the connection is back.",
       soon: "Thank you! Your request is saved and will be sent within a few minutes.",
       held: "Your request is not sent yet: please keep this page open while we retry.",
-      check: "Please check the form: ", failed: "Your request could not be sent." }
+      check: "Please check the form: ", failed: "Your request could not be sent.",
+      refused: "This site is not allowed to send leads to this workspace. The site owner can allow it in " +
+        "Leadpath: Settings → Lead form." }
   };
   function texts(element) {
     var holder = element && element.closest && element.closest("[data-lang]");
@@ -154,10 +161,21 @@
         return { status: status, data: data || {}, final: status < 500 && !/^(408|425|429)$/.test(status),
           wait: response.headers.get("Retry-After") * 1000 || 0 };
       });
-    }).catch(function () { return { data: {}, wait: 0 }; }).then(function (answer) {
+    }).catch(refusedOrLost).then(function (answer) {
       clearTimeout(timeout);
       return answer;
     });
+  }
+  // A failed fetch is a lost connection, a proxy's error page without CORS headers, or Leadpath's 403 to a site
+  // the workspace does not allow (no page of that site may read it). Only Leadpath's own readable answer to "may
+  // this page send leads?" makes it a refusal, which is final; anything else keeps the lead for a retry.
+  function refusedOrLost() {
+    var lost = { data: {}, wait: 0 };
+    return fetch(originCheck, { mode: "cors", credentials: "omit" }).then(function (response) {
+      return response.ok ? response.json() : {};
+    }).then(function (data) {
+      return data && data.allowed === false ? { status: 403, data: { refused: true }, final: true, wait: 0 } : lost;
+    }).catch(function () { return lost; });
   }
 
   // The outbox: each lead is stored before it is sent and dropped once Leadpath has answered for it; where storage
@@ -226,7 +244,8 @@
       var data = answer.data;
       if (!answer.final) { return { ok: true, queued: true, saved: answer.saved, status: answer.status }; }
       return answer.status < 300 ? { ok: true, leadId: data.leadId }
-        : { ok: false, status: answer.status, message: data.message || texts().failed, errors: data.errors || {} };
+        : { ok: false, status: answer.status, refused: !!data.refused, message: data.message || texts().failed,
+          errors: data.errors || {} };
     });
   }
 
@@ -330,7 +349,8 @@
         if (inputs[name]) { mark(inputs[name], result.errors[name]); }
         if (problems.indexOf(result.errors[name]) < 0) { problems.push(result.errors[name]); }
       }
-      say(status, "error", problems.length ? TEXT.check + problems.join(" ") : result.message);
+      say(status, "error", problems.length ? TEXT.check + problems.join(" ") : result.refused ? TEXT.refused
+        : result.message);
       if ((invalid = form.querySelector("[aria-invalid=true]"))) { invalid.focus(); }
     });
   }

@@ -182,6 +182,33 @@ def test_leads_are_read_by_id_in_one_call_and_a_missing_one_is_none(api, calls):
     assert [call.path.split("?")[0] for call in calls] == ["/api/v4/leads", "/api/v4/leads/999999999"]
 
 
+class RequestLines(requests.Session):
+    """Records each request line as it goes out."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def send(self, prepared, **kwargs):
+        self.lines.append(f"{prepared.method} {prepared.path_url} HTTP/1.1")
+        return super().send(prepared, **kwargs)
+
+
+def test_many_leads_are_read_by_id_in_request_lines_a_front_server_accepts(sandbox, tokens):
+    """250 ids in one `filter[id][]` query make a ~7.5 KB request line: gunicorn (4 KB) and nginx (8 KB by
+    default) answer 414 to such lines, and webhook processing would never read its deals."""
+    sandbox.set_account(sandbox.main_account()["id"], list_filters="applied")
+    session = RequestLines()
+    api = AmoCRMClient(sandbox.base_url, tokens, timeout=5, session=session)
+    ids = [item["id"] for start in range(0, 260, 50)
+           for item in api.create_leads_complex([{"name": f"Lead {start + n}"} for n in range(50)])]
+    del session.lines[:]
+    found = api.get_leads_by_id(ids)
+    assert sorted(lead["id"] for lead in found.values()) == sorted(ids)
+    assert len(session.lines) == 3 and all(line.startswith("GET /api/v4/leads?") for line in session.lines)
+    assert max(len(line) for line in session.lines) <= 4094  # gunicorn's limit_request_line
+
+
 class WithoutApiFiltering(requests.Session):
     """An account where API filtering is not enabled: amoCRM ignores `filter[…]` and answers an unfiltered list."""
 

@@ -119,3 +119,44 @@ def test_preflights_that_name_a_workspace_count_against_the_address_limit(databa
     answers = [_allow_origin(_preflight(client, f"?userAccountId={public_id}")) for _ in range(3)]
     assert answers == [None, None, "*"]
     assert post_lead(client, public_id, headers={"Origin": EVIL}, phone="+79991234567").status_code == 429
+
+
+# GET /api/leads/origin: the snippet's question when a POST failed unreadably (a refusal, or a lost connection).
+
+def _ask(client, public_id, origin):
+    return client.get(f"/api/leads/origin?userAccountId={public_id}", headers={"Origin": origin} if origin else {})
+
+
+def test_the_origin_question_says_refused_without_naming_the_origin(client, restricted_workspace):
+    _workspace_id, public_id = restricted_workspace
+    refused = _ask(client, public_id, EVIL)
+    assert refused.status_code == 200
+    assert refused.get_json() == {"allowed": False,
+                                  "message": "This site is not allowed to send leads to this workspace."}
+    assert _allow_origin(refused) == "*"  # readable by the refused page, and its origin is not reflected
+    assert EVIL not in str(refused.headers) and "Access-Control-Allow-Credentials" not in refused.headers
+
+
+@pytest.mark.parametrize("origin", ["https://shop.example", "https://promo.example:8443", "http://localhost", None])
+def test_the_origin_question_says_allowed_for_listed_own_and_originless_callers(client, restricted_workspace, origin):
+    _workspace_id, public_id = restricted_workspace
+    answer = _ask(client, public_id, origin)
+    assert (answer.status_code, answer.get_json(), _allow_origin(answer)) == (200, {"allowed": True}, "*")
+
+
+def test_the_origin_question_for_an_open_or_unknown_workspace(client, open_workspace):
+    _workspace_id, public_id = open_workspace
+    assert _ask(client, public_id, EVIL).get_json() == {"allowed": True}
+    unknown = _ask(client, "no-such-workspace", EVIL)
+    assert unknown.status_code == 404 and "userAccountId" in unknown.get_json()["message"]
+    assert client.post("/api/leads/origin").status_code == 405
+
+
+def test_origin_questions_count_against_the_address_limit(database_schema, restricted_workspace):
+    from fixtures.support import make_app
+
+    _workspace_id, public_id = restricted_workspace
+    client = make_app(LEAD_RATE_LIMIT_IP="2 per minute").test_client()
+    answers = [_ask(client, public_id, EVIL) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    assert int(answers[2].headers["Retry-After"]) >= 1 and _allow_origin(answers[2]) == "*"

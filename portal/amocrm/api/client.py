@@ -31,6 +31,10 @@ from portal.amocrm.api.errors import (
 
 MAX_COMPLEX_ITEMS = 50
 MAX_PAGE_LIMIT = 250
+# Ids per `filter[id][]` read. Each id costs ~30 bytes of request line (`filter%5Bid%5D%5B%5D=20000473&`): 250
+# make ~7.5 KB, over the limits of common front servers (gunicorn 4 KB, nginx 8 KB by default), which answer 414.
+# 100 keep the line near 3 KB whatever the ids' length.
+MAX_IDS_PER_READ = 100
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 READ_RETRIES = 2  # a GET that failed for a transient reason (timeout, 5xx) is tried this many more times
 READ_RETRY_PAUSE = 0.25  # seconds before the first retry, doubled for the next
@@ -236,14 +240,14 @@ class AmoCRMClient:
     def get_leads_by_id(self, lead_ids: Iterable[int]) -> dict[int, dict | None]:
         """{id: the lead as amoCRM holds it now, or None when it is deleted or unknown}, for every id asked.
 
-        One `GET /api/v4/leads?filter[id][]=…` per MAX_PAGE_LIMIT ids. API filtering is not enabled on every
-        account, and an unsupported filter is silently ignored (an unfiltered list comes back): so only the ids
-        asked for are taken from the answer, and an id missing from it is read on its own (`GET …/leads/{id}`,
-        204 → None)."""
+        One `GET /api/v4/leads?filter[id][]=…` per MAX_IDS_PER_READ ids (a request line front servers accept).
+        API filtering is not enabled on every account, and an unsupported filter is silently ignored (an unfiltered
+        list comes back): so only the ids asked for are taken from the answer, and an id missing from it is read on
+        its own (`GET …/leads/{id}`, 204 → None)."""
         wanted = sorted({int(lead_id) for lead_id in lead_ids})
         found: dict[int, dict | None] = {}
-        for start in range(0, len(wanted), MAX_PAGE_LIMIT):
-            chunk = wanted[start:start + MAX_PAGE_LIMIT]
+        for start in range(0, len(wanted), MAX_IDS_PER_READ):
+            chunk = wanted[start:start + MAX_IDS_PER_READ]
             body = self.request("GET", "/api/v4/leads", params={"filter[id][]": chunk, "limit": MAX_PAGE_LIMIT})
             asked = set(chunk)
             for lead in _embedded(body, "leads"):
