@@ -1,4 +1,4 @@
-"""Mail: the outbox of e-mails to deliver, password-reset links, users' verified e-mail addresses
+"""Mail: the outbox of e-mails to deliver, password-reset links, users' verified e-mail addresses; the setup checklist's workspace state
 
 Revision ID: b3e9d1f7a2c6
 Revises: e7a1c3b5d902
@@ -54,9 +54,15 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_password_resets_user_id'), ['user_id'], unique=False)
     with op.batch_alter_table('users') as batch_op:
         batch_op.add_column(sa.Column('email_verified_at', sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table('workspaces') as batch_op:
+        batch_op.add_column(sa.Column('snippet_seen_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('onboarding_dismissed_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('workspaces') as batch_op:
+        batch_op.drop_column('onboarding_dismissed_at')
+        batch_op.drop_column('snippet_seen_at')
     with op.batch_alter_table('users') as batch_op:
         batch_op.drop_column('email_verified_at')
     with op.batch_alter_table('password_resets') as batch_op:

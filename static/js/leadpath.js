@@ -9,8 +9,8 @@
   var script = document.currentScript || document.querySelector("script[data-workspace][src*='leadpath']");
   if (!script) { return; }
   var workspace = script.getAttribute("data-workspace");
-  var endpoint = (script.getAttribute("data-api") || new URL(script.src, location.href).origin)
-    .replace(/\/+$/, "") + "/api/leads";
+  var api = (script.getAttribute("data-api") || new URL(script.src, location.href).origin).replace(/\/+$/, "");
+  var endpoint = api + "/api/leads";
   var DAY = 864e5, KEEP = 90 * DAY, STATE = "leadpath", OUTBOX = "leadpath_outbox", HONEYPOT = "lp_website";
   var TAGS = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "yclid", "fbclid"];
   var FIRST = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer", "landing_page"];
@@ -368,6 +368,14 @@
     container.appendChild(form);
   }
 
+  // Once per browser (marked for 90 days): a beacon telling Leadpath the snippet runs on a site, for the setup
+  // checklist's installation check. The page never waits for it, and nothing is read back.
+  function announce() {
+    var mark = "leadpath_seen_" + workspace;
+    if (!workspace || read(mark) || !navigator.sendBeacon) { return; }
+    if (navigator.sendBeacon(api + "/api/snippet/seen/" + encodeURIComponent(workspace), "")) { write(mark, 1); }
+  }
+
   function scan() {
     each(document.querySelectorAll("[data-leadpath-form]"), render);
     each(document.querySelectorAll("form[data-leadpath]"), enhance);
@@ -380,5 +388,6 @@
     if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", scan); } else { scan(); }
     remember();
     flush();
+    announce();
   } catch (e) { /* the host page never sees an exception of ours */ }
 })(window, document);
