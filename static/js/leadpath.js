@@ -2,7 +2,9 @@
  * Remembers the first touch and the last campaign touch (UTM tags, click ids, referrer, landing page) for 90 days,
  * sends <form data-leadpath> (or the form it renders into <div data-leadpath-form>) to Leadpath, and keeps every lead
  * in the browser until Leadpath has answered for it. No dependencies; the only global is window.Leadpath.
- * Optional: data-api="https://leads.example.com" when the API is not where this file is served from. */
+ * Optional: data-api="https://leads.example.com" when the API is not where this file is served from; data-style on
+ * the form, its <div data-leadpath-form> or this <script> gives the form a default look (leadpath-form.css, served
+ * beside this file) for a page with no styles of its own. */
 (function (window, document) {
   "use strict";
   if (window.Leadpath && window.Leadpath.submit) { return; }
@@ -263,8 +265,21 @@
     form.appendChild(box);
   }
 
+  // The default look: the stylesheet beside this file, linked once, for forms that ask for it (data-style).
+  function style(form) {
+    if (!(form.closest("[data-style]") || script.hasAttribute("data-style"))) { return; }
+    form.classList.add("leadpath-styled");
+    if (document.querySelector("link[data-leadpath-style]")) { return; }
+    var link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = new URL("../css/leadpath-form.css", script.src).href;
+    link.setAttribute("data-leadpath-style", "");
+    (document.head || document.documentElement).appendChild(link);
+  }
+
   function enhance(form) {
     var status = form.querySelector("[data-leadpath-status]");
+    style(form);
     addHoneypot(form);
     if (!status) {
       status = form.appendChild(document.createElement("p"));
