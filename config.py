@@ -110,6 +110,7 @@ class Config:
     MAIL_SMTP_TIMEOUT_SECONDS = float(os.environ.get("MAIL_SMTP_TIMEOUT_SECONDS", 15))
     MAIL_FROM = os.environ.get("MAIL_FROM", "Leadpath <no-reply@localhost>")
     MAIL_MAX_BACKOFF_SECONDS = int(os.environ.get("MAIL_MAX_BACKOFF_SECONDS", 3600))
+    MAIL_RETENTION_DAYS = int(os.environ.get("MAIL_RETENTION_DAYS", 30))  # sent mails kept this long
     # /dev/outbox: every mail sent, with its links, for anyone to read. Development and the demo only.
     MAIL_OUTBOX_PAGE = False
 

@@ -26,6 +26,7 @@ PERIODIC_JOBS: list[Periodic] = [
     every(24 * HOUR, DEFAULT, "portal.amocrm.jobs.prune_sync_log"),
     # Mails not delivered yet (SMTP was down, a job was lost): try again once due.
     every(ENQUEUE_EVERY_SECONDS, DEFAULT, "portal.mail.outbox.enqueue_due_mail"),
+    every(24 * HOUR, DEFAULT, "portal.mail.outbox.prune_sent_mail"),
     # Keep the report cache warm, within the cache's lifetime.
     every(WARM_EVERY_SECONDS, DEFAULT, "portal.reports.cache_warmer.warm_report_caches"),
 ]

@@ -31,6 +31,9 @@ def request_password_reset(email: str) -> None:
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
         return
+    # Links of this account that are used or long expired are of no further use: kept one day for the count below.
+    db.session.execute(delete(PasswordReset).where(PasswordReset.user_id == user.id,
+                                                   PasswordReset.expires_at < utcnow() - timedelta(days=1)))
     recent = db.session.scalar(select(func.count(PasswordReset.id)).where(
         PasswordReset.user_id == user.id, PasswordReset.created_at > utcnow() - RESET_WINDOW))
     if recent >= current_app.config["PASSWORD_RESET_MAILS_PER_ACCOUNT"]:

@@ -1,4 +1,6 @@
 """Accounts: sign-up, log-in and log-out, accepting an invitation, password reset, e-mail confirmation."""
+import time
+
 from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -29,6 +31,20 @@ bp.before_app_request(restore_remembered_session)
 def _after_login_target() -> str:
     target = request.args.get("next")
     return target if is_safe_next(target) else url_for("dashboard.index")
+
+
+# The account pages' 429s say what was limited and how long to wait, in the reader's language.
+LIMITED_PAGES = {"auth.signup": "signup", "auth.forgot_password": "reset", "auth.resend_verification": "verify"}
+
+
+@bp.errorhandler(429)
+def _rate_limited(error):
+    current = limiter.current_limit
+    wait = max(1, int(current.reset_at - time.time())) if current is not None else 60
+    response = make_response(render_template("auth/rate_limited.html", what=LIMITED_PAGES.get(request.endpoint),
+                                             minutes=max(1, (wait + 59) // 60)), 429)
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 def _succeeded(response) -> bool:

@@ -12,7 +12,7 @@ import smtplib
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from portal.extensions import db
 from portal.jobs.queues import DEFAULT, enqueue
@@ -94,3 +94,12 @@ def enqueue_due_mail() -> int:
 
 def recent_mails(limit: int = 100) -> list[OutboxMail]:
     return list(db.session.scalars(select(OutboxMail).order_by(OutboxMail.id.desc()).limit(limit)))
+
+
+def prune_sent_mail() -> int:
+    """Daily job: delete mails sent more than MAIL_RETENTION_DAYS ago (their one-time links are long dead).
+    Unsent mails are kept whatever their age."""
+    cutoff = utcnow() - timedelta(days=current_app.config["MAIL_RETENTION_DAYS"])
+    deleted = db.session.execute(delete(OutboxMail).where(OutboxMail.sent_at < cutoff)).rowcount
+    db.session.commit()
+    return deleted
