@@ -52,6 +52,11 @@ def test_password_reset_mail_sets_a_new_password_once_and_ends_every_other_sessi
         mail_app, smtp_server, owner, owner_client):
     other_browser = mail_app.test_client()
     assert log_in(other_browser, "owner@example.com").status_code == 302
+    remembered = mail_app.test_client()
+    assert post_form(remembered, "/login", {"email": "owner@example.com", "password": PASSWORD,
+                                            "remember": "y"}).status_code == 302
+    remembered.delete_cookie("session")
+    assert remembered.get("/").status_code == 200  # its remember-me cookie logs it back in
     stranger = mail_app.test_client()
 
     response = ask_for_reset(stranger, "Owner@Example.com ")
@@ -70,8 +75,9 @@ def test_password_reset_mail_sets_a_new_password_once_and_ends_every_other_sessi
     response = post_form(stranger, path, {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
     assert response.status_code == 302
     assert stranger.get("/").status_code == 200  # this browser is logged in
-    for client in (owner_client, other_browser):
-        assert client.get("/").status_code == 302  # every other session ended
+    remembered.delete_cookie("session")  # the browser was closed: only its remember-me cookie is left
+    for client in (owner_client, other_browser, remembered):
+        assert client.get("/").status_code == 302  # every other session ended, remember-me cookies with them
     with mail_app.app_context():
         assert db.session.scalar(select(func.count(UserSession.id))) == 1
     assert log_in(mail_app.test_client(), "owner@example.com", NEW_PASSWORD).status_code == 302
