@@ -90,6 +90,29 @@ class Config:
     LOGIN_FAILURES_PER_ADDRESS = os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "100 per 15 minutes")
     SIGNUP_RATE_LIMIT = os.environ.get("SIGNUP_RATE_LIMIT", "10 per hour")
     INVITE_TTL_HOURS = int(os.environ.get("INVITE_TTL_HOURS", 72))
+    PASSWORD_RESET_TTL_MINUTES = int(os.environ.get("PASSWORD_RESET_TTL_MINUTES", 60))
+    # Per client address: the "forgot password" form (it sends mail), and re-sending the verification mail.
+    PASSWORD_RESET_RATE_LIMIT = os.environ.get("PASSWORD_RESET_RATE_LIMIT", "5 per 15 minutes")
+    # Reset mails one account receives at most in 15 minutes, however many addresses ask (the form's answer
+    # is the same either way, so a flood neither reveals the account nor fills its inbox).
+    PASSWORD_RESET_MAILS_PER_ACCOUNT = int(os.environ.get("PASSWORD_RESET_MAILS_PER_ACCOUNT", 3))
+    EMAIL_VERIFICATION_TTL_HOURS = int(os.environ.get("EMAIL_VERIFICATION_TTL_HOURS", 7 * 24))
+
+    # Outgoing e-mail (portal.mail): password resets, invites, e-mail verification, sent over SMTP from the
+    # outbox table by a job; a failed delivery is tried again with backoff up to MAIL_MAX_BACKOFF_SECONDS.
+    # Without MAIL_SMTP_HOST mails wait in the outbox (the demo runs a local SMTP server of its own).
+    MAIL_SMTP_HOST = os.environ.get("MAIL_SMTP_HOST") or None
+    MAIL_SMTP_PORT = int(os.environ.get("MAIL_SMTP_PORT", 587))
+    MAIL_SMTP_USER = os.environ.get("MAIL_SMTP_USER") or None
+    MAIL_SMTP_PASSWORD = os.environ.get("MAIL_SMTP_PASSWORD") or None
+    # "starttls" (port 587), "ssl" (implicit TLS, port 465) or "none" (a relay on localhost only).
+    MAIL_SMTP_SECURITY = os.environ.get("MAIL_SMTP_SECURITY", "starttls").strip().lower()
+    MAIL_SMTP_TIMEOUT_SECONDS = float(os.environ.get("MAIL_SMTP_TIMEOUT_SECONDS", 15))
+    MAIL_FROM = os.environ.get("MAIL_FROM", "Leadpath <no-reply@localhost>")
+    MAIL_MAX_BACKOFF_SECONDS = int(os.environ.get("MAIL_MAX_BACKOFF_SECONDS", 3600))
+    MAIL_RETENTION_DAYS = int(os.environ.get("MAIL_RETENTION_DAYS", 30))  # sent mails kept this long
+    # /dev/outbox: every mail sent, with its links, for anyone to read. Development and the demo only.
+    MAIL_OUTBOX_PAGE = False
 
     # Lead intake (POST /api/leads)
     LEAD_RATE_LIMIT_IP = os.environ.get("LEAD_RATE_LIMIT_IP", "30 per minute")
@@ -172,6 +195,7 @@ class Config:
 
 
 class DevelopmentConfig(Config):
+    MAIL_OUTBOX_PAGE = True
     SQLALCHEMY_DATABASE_URI = Config.SQLALCHEMY_DATABASE_URI or f"sqlite:///{INSTANCE_DIR / 'leadpath.db'}"
     AMOCRM_DEV_HOSTS = Config.AMOCRM_DEV_HOSTS or ["127.0.0.1:5001", "localhost:5001"]
 

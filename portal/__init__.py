@@ -107,7 +107,9 @@ def register_blueprints(app: Flask) -> None:
     from portal.extensions import csrf
     from portal.health import bp as health_bp
     from portal.leads.routes import bp as leads_bp
+    from portal.mail.routes import bp as mail_bp
     from portal.metrics.routes import bp as metrics_bp
+    from portal.onboarding.routes import bp as onboarding_bp
     from portal.reports.api import api_bp as reports_api_bp
     from portal.reports.routes import bp as reports_bp
     from portal.settings.routes import bp as settings_bp
@@ -124,6 +126,8 @@ def register_blueprints(app: Flask) -> None:
         spend_bp,
         sync_bp,
         metrics_bp,
+        mail_bp,
+        onboarding_bp,
     ):
         app.register_blueprint(blueprint)
     csrf.exempt(reports_api_bp)  # read-only, Bearer token: no session to forge

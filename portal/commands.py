@@ -21,6 +21,7 @@ from portal.extensions import db
 from portal.intake.commands import leads
 from portal.jobs.queues import QUEUE_NAMES
 from portal.models import User
+from portal.models.types import utcnow
 from portal.tenancy import workspace_id_for
 
 DEMO_EMAIL = "demo@example.com"
@@ -48,7 +49,10 @@ def seed_demo_workspace() -> tuple[bool, object]:
     user = db.session.scalar(select(User).where(User.email == DEMO_EMAIL))
     if user is not None:
         return False, user
-    return True, sign_up("Demo workspace", "Demo Owner", DEMO_EMAIL, DEMO_PASSWORD)
+    user = sign_up("Demo workspace", "Demo Owner", DEMO_EMAIL, DEMO_PASSWORD)
+    user.email_verified_at = utcnow()  # a made-up address: no mail can confirm it
+    db.session.commit()
+    return True, user
 
 
 @click.command()
@@ -75,15 +79,30 @@ def demo(port: int, sandbox_port: int) -> None:
         seed_demo_data(user.workspace_id)
     # The sandbox first: the worker's first jobs already need the amoCRM settings that point at it (plain http).
     sandbox_url = start_demo_sandbox(app, port, sandbox_port)
+    smtp_note = start_demo_mail(app)
     start_in_process(app, PERIODIC_JOBS)
     click.echo("")
     click.echo(f"  Leadpath demo: http://{DEMO_HOST}:{port}")
     click.echo(f"  Log in as {DEMO_EMAIL} / {DEMO_PASSWORD}" + (" (created)" if created else ""))
     click.echo(f"  amoCRM sandbox: {sandbox_url}/_sandbox/ (Settings → amoCRM connects to it)")
+    click.echo(f"  E-mails: http://{DEMO_HOST}:{port}/dev/outbox ({smtp_note})")
     click.echo(f"  Data is kept in {db.engine.url.database}; Ctrl+C stops.")
     click.echo("", nl=True)
     sys.stdout.flush()
     run_simple(DEMO_HOST, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+def start_demo_mail(app: Flask) -> str:
+    """Unless MAIL_SMTP_HOST points at a real server: a local SMTP server (aiosmtpd) that receives the demo's
+    mails, which the outbox page (/dev/outbox) shows with their links. Returns what the console says of it."""
+    from portal.mail.local_server import LocalSmtpServer
+
+    if app.config["MAIL_SMTP_HOST"]:
+        return f"sent through {app.config['MAIL_SMTP_HOST']}"
+    server = LocalSmtpServer(DEMO_HOST).start()
+    app.config.update(server.settings())
+    app.config["MAIL_OUTBOX_PAGE"] = True
+    return f"received by a local SMTP server on port {server.port}"
 
 
 def demo_integration_keys(secret_key: str) -> tuple[str, str]:

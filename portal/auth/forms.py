@@ -58,3 +58,22 @@ class ChangePasswordForm(FlaskForm):
 
 class EndOtherSessionsForm(FlaskForm):
     """A button: log out every other browser."""
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)],
+                       filters=[lambda value: value.strip() if value else value])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=PASSWORD_RULES)
+    confirm = PasswordField(_l("Repeat the new password"), validators=[DataRequired(), EqualTo(
+        "password", message=_l("The passwords differ."))])
+
+    def __init__(self, account_email: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.account_email = account_email
+
+
+class ResendVerificationForm(FlaskForm):
+    """A button: send the e-mail confirmation link again."""

@@ -5,10 +5,12 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.auth.sessions import end_other_sessions
 from portal.extensions import db
+from portal.mail.links import absolute_link
+from portal.mail.messages import invite_mail
 from portal.models import Invite, User, Workspace
 from portal.models.types import utcnow
 from portal.models.user import MEMBER, OWNER
@@ -67,14 +69,23 @@ def _token_hash(token: str) -> str:
 
 
 def create_invite(inviter: User, email: str) -> str:
-    """A new invite for `email` in the inviter's workspace. Returns the raw token (shown once, in the link)."""
+    """Invite `email` to the inviter's workspace and mail them the link (in the inviter's language). An address
+    has one open invite per workspace: inviting it again revokes the open one and sends a new link (only the
+    hash of a token is kept, so the old link cannot be re-sent). Returns the raw token (shown once)."""
     email = normalize_email(email)
     if db.session.scalar(select(User.id).where(User.email == email)):
         raise AccountError(_("That e-mail already has a Leadpath account."))
+    now = utcnow()
+    db.session.execute(update(Invite).where(
+        Invite.workspace_id == inviter.workspace_id, Invite.email == email, Invite.used_at.is_(None),
+        Invite.revoked_at.is_(None)).values(revoked_at=now))
     token = secrets.token_urlsafe(32)
-    ttl = timedelta(hours=current_app.config["INVITE_TTL_HOURS"])
-    db.session.add(Invite(workspace_id=inviter.workspace_id, email=email, token_hash=_token_hash(token),
-                          role=MEMBER, created_by_id=inviter.id, expires_at=utcnow() + ttl))
+    hours = current_app.config["INVITE_TTL_HOURS"]
+    invite = Invite(workspace_id=inviter.workspace_id, email=email, token_hash=_token_hash(token), role=MEMBER,
+                    created_by_id=inviter.id, created_at=now, expires_at=now + timedelta(hours=hours))
+    db.session.add(invite)
+    db.session.flush()
+    invite_mail(invite, inviter, absolute_link("auth.accept", token=token), hours)
     db.session.commit()
     return token
 
@@ -101,7 +112,8 @@ def accept_invite(token: str, name: str, password: str) -> User:
     if claimed != 1 or db.session.scalar(select(User.id).where(User.email == invite.email)):
         db.session.rollback()
         raise AccountError(_("This invite link has already been used. Log in instead."))
-    user = User(workspace_id=invite.workspace_id, email=invite.email, name=name.strip(), role=invite.role)
+    user = User(workspace_id=invite.workspace_id, email=invite.email, name=name.strip(), role=invite.role,
+                email_verified_at=utcnow())  # the invite link was mailed to this address
     user.set_password(password)
     db.session.add(user)
     db.session.commit()

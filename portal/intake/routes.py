@@ -13,6 +13,15 @@ from portal.intake.submission import HONEYPOT_FIELD
 
 bp = Blueprint("lead_form", __name__, url_prefix="/lead-form")
 
+# The code Settings → Lead form gives to paste, in one piece: the form shows where it is pasted (the <div>), with
+# the default look (data-style); the README shows the same shape.
+SNIPPET_CODE = ('<div data-leadpath-form data-style></div>\n'
+                '<script src="{script_url}" data-workspace="{workspace}" async></script>')
+
+
+def snippet_code(script_url: str, public_id: str) -> str:
+    return SNIPPET_CODE.format(script_url=script_url, workspace=public_id)
+
 
 @bp.get("")
 @login_required
@@ -40,6 +49,7 @@ def _render_settings(form):
     workspace = current_user.workspace
     base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url.rstrip("/")
     script_path = url_for("static", filename="js/leadpath.js")
-    return render_template("intake/settings.html", form=form, workspace=workspace, script_url=base + script_path,
+    return render_template("intake/settings.html", form=form, workspace=workspace,
+                           snippet_code=snippet_code(base + script_path, workspace.public_id),
                            script_path=script_path, api_url=base + request.script_root + PATH,
                            honeypot_field=HONEYPOT_FIELD)

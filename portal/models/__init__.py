@@ -6,6 +6,7 @@ from portal.models.ad_spend import AdSpend
 from portal.models.amocrm import AmoCRMConnection, AmoCRMContact, OAuthState
 from portal.models.deal import Deal
 from portal.models.lead import Lead
+from portal.models.mail import OutboxMail, PasswordReset
 from portal.models.user import Invite, User, UserSession
 from portal.models.workspace import ApiToken, Workspace
 
@@ -19,6 +20,8 @@ __all__ = [
     "Invite",
     "Lead",
     "OAuthState",
+    "OutboxMail",
+    "PasswordReset",
     "Deal",
     "SyncLogEntry",
     "User",

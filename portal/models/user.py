@@ -26,6 +26,8 @@ class User(UserMixin, TenantOwned, db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The language the user chose ("ru", "uk", "en"); None: follow the browser's Accept-Language.
     locale: Mapped[str | None] = mapped_column(String(8))
+    # When the user opened the verification link sent to `email` (or joined by an invite sent there).
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     workspace: Mapped[Workspace] = relationship(lazy="joined")
     # Deleted with the user by the ORM too, not only by ON DELETE CASCADE: SQLite (the demo) does not enforce
@@ -69,6 +71,8 @@ class Invite(TenantOwned, db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    workspace: Mapped[Workspace] = relationship(lazy="joined")
 
 
 class UserSession(db.Model):

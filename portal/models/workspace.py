@@ -37,6 +37,9 @@ class Workspace(db.Model):
     duplicate_window_hours: Mapped[int] = mapped_column(default=24)
     deal_name_template: Mapped[str] = mapped_column(String(200), default="Lead: {campaign}")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The setup checklist (portal.onboarding): when the snippet first ran on a site, when the owner hid the list.
+    snippet_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    onboarding_dismissed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:
         return f"<Workspace {self.id}>"

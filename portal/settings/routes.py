@@ -1,6 +1,6 @@
 """The settings area: one /settings prefix and one navigation. The workspace and team tabs are its own; the other
 tabs belong to their features, whose blueprints are mounted here."""
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import refresh
@@ -81,10 +81,27 @@ def invite():
             form.email.errors.append(str(error))
         else:
             new_invite_url = url_for("auth.accept", token=token, _external=True)
-            flash(_("Invite created. Send the link below to your teammate; it works once."), "success")
+            flash(_("Invite sent to %(email)s. You can also give them the link below; it works once.",
+                    email=form.email.data.strip().lower()), "success")
     users, invites = team(current_user.workspace_id)
     return render_template("settings/team.html", users=users, invites=invites, invite_form=form,
                            new_invite_url=new_invite_url), 200 if new_invite_url else 400
+
+
+@bp.post("/team/invites/<int:invite_id>/resend")
+@permission_required(MANAGE_TEAM)
+def resend(invite_id: int):
+    """A new link for an open invite, mailed again (the old link stops working)."""
+    invite = get_owned_or_404(Invite, invite_id)
+    if invite.used_at is not None or invite.revoked_at is not None:
+        abort(409, _("This invite was used or revoked in the meantime. Invite the address again."))
+    try:
+        create_invite(current_user, invite.email)
+    except AccountError as error:
+        flash(str(error), "error")
+    else:
+        flash(_("Invite sent to %(email)s again; the earlier link no longer works.", email=invite.email), "success")
+    return redirect(url_for("settings.team_page"))
 
 
 @bp.post("/team/invites/<int:invite_id>/revoke")

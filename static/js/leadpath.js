@@ -2,15 +2,17 @@
  * Remembers the first touch and the last campaign touch (UTM tags, click ids, referrer, landing page) for 90 days,
  * sends <form data-leadpath> (or the form it renders into <div data-leadpath-form>) to Leadpath, and keeps every lead
  * in the browser until Leadpath has answered for it. No dependencies; the only global is window.Leadpath.
- * Optional: data-api="https://leads.example.com" when the API is not where this file is served from. */
+ * Optional: data-api="https://leads.example.com" when the API is not where this file is served from; data-style on
+ * the form, its <div data-leadpath-form> or this <script> gives the form a default look (leadpath-form.css, served
+ * beside this file) for a page with no styles of its own. */
 (function (window, document) {
   "use strict";
   if (window.Leadpath && window.Leadpath.submit) { return; }
   var script = document.currentScript || document.querySelector("script[data-workspace][src*='leadpath']");
   if (!script) { return; }
   var workspace = script.getAttribute("data-workspace");
-  var endpoint = (script.getAttribute("data-api") || new URL(script.src, location.href).origin)
-    .replace(/\/+$/, "") + "/api/leads";
+  var api = (script.getAttribute("data-api") || new URL(script.src, location.href).origin).replace(/\/+$/, "");
+  var endpoint = api + "/api/leads";
   var originCheck = endpoint + "/origin?userAccountId=" + encodeURIComponent(workspace || "");
   var DAY = 864e5, KEEP = 90 * DAY, STATE = "leadpath", OUTBOX = "leadpath_outbox", HONEYPOT = "lp_website";
   var TAGS = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "yclid", "fbclid"];
@@ -282,8 +284,21 @@
     form.appendChild(box);
   }
 
+  // The default look: the stylesheet beside this file, linked once, for forms that ask for it (data-style).
+  function style(form) {
+    if (!(form.closest("[data-style]") || script.hasAttribute("data-style"))) { return; }
+    form.classList.add("leadpath-styled");
+    if (document.querySelector("link[data-leadpath-style]")) { return; }
+    var link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = new URL("../css/leadpath-form.css", script.src).href;
+    link.setAttribute("data-leadpath-style", "");
+    (document.head || document.documentElement).appendChild(link);
+  }
+
   function enhance(form) {
     var status = form.querySelector("[data-leadpath-status]");
+    style(form);
     addHoneypot(form);
     if (!status) {
       status = form.appendChild(document.createElement("p"));
@@ -388,6 +403,14 @@
     container.appendChild(form);
   }
 
+  // Once per browser (marked for 90 days): a beacon telling Leadpath the snippet runs on a site, for the setup
+  // checklist's installation check. The page never waits for it, and nothing is read back.
+  function announce() {
+    var mark = "leadpath_seen_" + workspace;
+    if (!workspace || read(mark) || !navigator.sendBeacon) { return; }
+    if (navigator.sendBeacon(api + "/api/snippet/seen/" + encodeURIComponent(workspace), "")) { write(mark, 1); }
+  }
+
   function scan() {
     each(document.querySelectorAll("[data-leadpath-form]"), render);
     each(document.querySelectorAll("form[data-leadpath]"), enhance);
@@ -400,5 +423,6 @@
     if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", scan); } else { scan(); }
     remember();
     flush();
+    announce();
   } catch (e) { /* the host page never sees an exception of ours */ }
 })(window, document);

@@ -11,6 +11,7 @@ STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # endpoint → why it takes no CSRF token (it authenticates some other way, or changes nothing)
 CSRF_EXEMPT = {
     "connection.secrets_hook": "amoCRM's servers post an integration's keys; bound to a server-made OAuth state",
+    "onboarding.snippet_seen": "the snippet's beacon from customers' sites (no session); sets one timestamp, once",
 }
 
 # Blueprints exempt as a whole → why. They must have no state-changing route.

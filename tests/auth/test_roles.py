@@ -14,6 +14,9 @@ PUBLIC = {
     "auth.login": "anyone may try to log in (throttled: portal.auth.throttle)",
     "auth.signup": "creates a new workspace and its owner",
     "auth.accept": "an invite link: the token in the URL is the authority",
+    "auth.forgot_password": "asks for a reset mail; the same answer for any address, rate-limited",
+    "auth.reset_password_page": "a password-reset link: the mailed single-use token is the authority",
+    "onboarding.snippet_seen": "the snippet's beacon from a customer's site: sets one timestamp, once",
     "connection.secrets_hook": "amoCRM's servers; bound to a server-made OAuth state",
 }
 # GET routes that change state (the OAuth redirect and callback), checked like the state-changing methods.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from fixtures.journey import LANDING, LANDING_PAGES, connect_with_the_button, field_values
+from fixtures.journey import connect_with_the_button, field_values, landing_pages
 from fixtures.live_services import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,8 +89,7 @@ def test_a_lead_from_the_demo_snippet_is_a_deal_in_the_demo_sandbox_within_secon
     page.goto(f"{base}/settings/lead-form")
     snippet = page.locator("#snippet-code").input_value()
     site, pages = other_origin_site
-    for path, (title, body) in LANDING_PAGES.items():
-        pages[path] = LANDING.format(title=title, body=body, snippet=snippet).encode()
+    pages.update(landing_pages(snippet))
     landing = page.context.browser.new_context().new_page()
     landing.goto(f"{site}/index.html?utm_source=google&utm_medium=cpc&utm_campaign=demo-spring")
     landing.click("#order")

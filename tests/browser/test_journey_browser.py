@@ -19,7 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from fixtures.journey import LANDING, LANDING_PAGES, connect_with_the_button, field_values
+from fixtures.journey import connect_with_the_button, field_values, landing_pages
 from fixtures.live_services import wait_until
 
 from portal.extensions import db
@@ -135,10 +135,10 @@ def test_a_new_customer_goes_from_sign_up_to_roi(app, live_server, sandbox, amoc
     # Settings → Lead form: the code to paste.
     page.goto(f"{live_server}/settings/lead-form")
     snippet = page.locator("#snippet-code").input_value()
-    assert snippet.startswith(f'<script src="{live_server}/static/js/leadpath.js"')
+    assert snippet.startswith('<div data-leadpath-form data-style></div>\n'
+                              f'<script src="{live_server}/static/js/leadpath.js"')
     site, pages = other_origin_site
-    for path, (title, body) in LANDING_PAGES.items():
-        pages[path] = LANDING.format(title=title, body=body, snippet=snippet).encode()
+    pages.update(landing_pages(snippet))
 
     # A visitor from the ad: lands with UTM tags, moves to the order page, sends the form.
     visitor = page.context.browser.new_context(viewport=VIEWPORT)

@@ -1,4 +1,6 @@
 """Settings → Lead form: the code to paste, allowed origins and the duplicate window (owner changes, members read)."""
+from html import unescape
+
 from fixtures.intake import post_lead
 from fixtures.support import log_in, post_form, workspace_of
 
@@ -16,7 +18,8 @@ def public_id_of(app, workspace_id: int) -> str:
 def test_page_shows_the_snippet_with_the_workspace_id_and_a_test_form(app, owner, owner_client):
     public_id = public_id_of(app, workspace_of(app, owner))
     html = owner_client.get(PAGE).get_data(as_text=True)
-    assert f'&lt;script src="http://localhost/static/js/leadpath.js" data-workspace="{public_id}" async&gt;' in html
+    code = f'<script src="http://localhost/static/js/leadpath.js" data-workspace="{public_id}" async>'
+    assert code in unescape(html.split('id="snippet-code"')[1].split("</textarea>")[0])
     assert "data-copy-target" in html and "Copy code" in html
     assert f'data-workspace="{public_id}"' in html and "data-leadpath-form" in html  # the live test form
     assert 'href="/settings/lead-form" aria-current="page">Lead form</a>' in html  # its Settings tab
