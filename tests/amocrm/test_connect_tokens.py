@@ -293,8 +293,8 @@ def test_a_refusal_after_another_process_rotated_the_pair_uses_the_new_pair(app,
             time.sleep(0.5)
             return
         with db.engine.connect() as probe:
-            waiting = db.text("SELECT count(*) FROM pg_stat_activity"
-                              " WHERE datname = current_database() AND wait_event_type = 'Lock'")
+            waiting = db.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                              " AND wait_event_type = 'Lock' AND position('FROM amocrm_connections' in query) > 0")
             wait_until(lambda: probe.scalar(waiting), message="the writer to wait for the row lock")
 
     connect_through_callback(owner_client, sandbox, keys)
