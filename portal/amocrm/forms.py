@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import PasswordField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 
@@ -12,3 +12,9 @@ class LongLivedTokenForm(FlaskForm):
     base_domain = StringField(_l("amoCRM address"), validators=[DataRequired(), Length(max=255)],
                               render_kw={"placeholder": "example.amocrm.ru"})
     token = PasswordField(_l("Long-lived token"), validators=[DataRequired(), Length(max=4096)])
+
+
+class DeliveryModeForm(FlaskForm):
+    mode = RadioField(_l("Deliver new leads"), choices=[
+        ("deal", _l("As a deal in the pipeline and stage chosen above")),
+        ("unsorted", _l("To Unsorted, for a manager to accept or decline"))], validators=[DataRequired()])

@@ -6,14 +6,15 @@ from flask import Blueprint, current_app, flash, jsonify, redirect, render_templ
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from portal.amocrm import authorization, connection
-from portal.amocrm.forms import LongLivedTokenForm, PipelineForm
+from portal.amocrm import authorization, connection, unsorted
+from portal.amocrm.forms import DeliveryModeForm, LongLivedTokenForm, PipelineForm
 from portal.amocrm.subscription import rotate_webhook_secret, webhook_health
 from portal.amocrm.sync_admin import sync_health
 from portal.auth.decorators import permission_required
 from portal.auth.permissions import MANAGE_AMOCRM
 from portal.errors import error_response
 from portal.extensions import csrf
+from portal.models.amocrm import DELIVER_AS_DEAL, DELIVER_TO_UNSORTED
 
 # The button's endpoints, the OAuth callback, secrets_uri, status and disconnect.
 bp = Blueprint("connection", __name__)
@@ -72,6 +73,33 @@ def choose_pipeline():
             flash(_("New leads will go to the chosen pipeline and status."), "success")
         return redirect(url_for("settings.amocrm.index"))
     return _page(pipeline_form=form, status=400)
+
+
+@settings_bp.post("/delivery")
+@permission_required(MANAGE_AMOCRM)
+def choose_delivery():
+    """Settings → amoCRM → Delivery: a deal in the chosen stage, or Unsorted."""
+    form = DeliveryModeForm()
+    if form.validate_on_submit():
+        try:
+            unsorted.choose_delivery_mode(current_user.workspace_id, form.mode.data)
+        except ValueError:
+            flash(_("Connect amoCRM first."), "error")
+        else:
+            flash(_("New leads go to Unsorted in amoCRM.") if form.mode.data == DELIVER_TO_UNSORTED
+                  else _("New leads go to amoCRM as deals."), "success")
+    else:
+        flash(_("Choose how new leads reach amoCRM."), "error")
+    return redirect(url_for("settings.amocrm.index") + "#amocrm-delivery")
+
+
+@settings_bp.app_context_processor
+def _delivery_settings() -> dict:
+    """What templates/settings/amocrm_delivery.html shows: its form and the workspace's Unsorted counts."""
+    def delivery(connection):
+        form = DeliveryModeForm(formdata=None, mode=connection.delivery_mode if connection else DELIVER_AS_DEAL)
+        return {"form": form, "counts": unsorted.unsorted_counts(current_user.workspace_id)}
+    return {"amocrm_delivery": delivery}
 
 
 @settings_bp.post("/webhook/rotate")

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 
 import requests
 from urllib3.exceptions import NewConnectionError
@@ -215,6 +215,26 @@ class AmoCRMClient:
             raise ValueError(f"create_leads_complex takes 1 to {MAX_COMPLEX_ITEMS} items, not {len(items)}")
         body = self.request("POST", "/api/v4/leads/complex", json=items)
         return body if isinstance(body, list) else []
+
+    def create_unsorted_forms(self, items: list[dict]) -> list[dict]:
+        """At most 50 Unsorted form items (amoCRM documents no maximum for this call: the complex call's is kept);
+        the answer's `_embedded.unsorted` items, each with its uid, request_id and the ids of what it made."""
+        if not 0 < len(items) <= MAX_COMPLEX_ITEMS:
+            raise ValueError(f"create_unsorted_forms takes 1 to {MAX_COMPLEX_ITEMS} items, not {len(items)}")
+        return _embedded(self.request("POST", "/api/v4/leads/unsorted/forms", json=items), "unsorted")
+
+    def get_unsorted(self, uid: str) -> dict | None:
+        """The Unsorted item while it waits for a manager; None (204) once it was accepted or declined."""
+        return self.request("GET", f"/api/v4/leads/unsorted/{quote(uid, safe='')}")
+
+    def iter_unsorted_forms(self, *, pipeline_id: int | None = None) -> Iterator[dict]:
+        """The form items waiting in Unsorted, newest first."""
+        params: dict[str, Any] = {"limit": MAX_PAGE_LIMIT, "page": 1, "filter[category][]": "forms",
+                                  "order[created_at]": "desc"}
+        if pipeline_id:
+            params["filter[pipeline_id]"] = int(pipeline_id)
+        for page in self.pages("/api/v4/leads/unsorted", "unsorted", params):
+            yield from page
 
     def get_lead(self, lead_id: int, with_: Sequence[str] = ()) -> dict | None:
         params = {"with": ",".join(with_)} if with_ else None

@@ -1,8 +1,10 @@
-"""Leadpath lead → amoCRM `POST /api/v4/leads/complex` item. Pure functions, no I/O.
+"""Leadpath lead → amoCRM `POST /api/v4/leads/complex` item, or `POST /api/v4/leads/unsorted/forms` item when the
+workspace delivers to Unsorted. Pure functions, no I/O.
 
-Every deal carries two tags besides `leadpath`: `lp-<lead id>` names the lead, and `lpb-<batch>` names the request
-that first carried it, so after an ambiguous failure (the request may have been applied, the response was lost)
-the deals that request created are recognised in the deals list (`portal.amocrm.adoption`).
+Every deal (and every Unsorted item's lead) carries two tags besides `leadpath`: `lp-<lead id>` names the lead,
+and `lpb-<batch>` names the request that first carried it, so after an ambiguous failure (the request may have
+been applied, the response was lost) the deals that request created are recognised in the deals list
+(`portal.amocrm.adoption`).
 """
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +41,10 @@ class LeadForPush:
     gclid: str | None = None
     yclid: str | None = None
     fbclid: str | None = None
+    # For an Unsorted item's form metadata: where and when the form was sent, from which address.
+    landing_page: str | None = None
+    ip: str | None = None
+    sent_at: int | None = None  # unix seconds
 
 
 def lead_tag(lead_id: int) -> str:
@@ -119,6 +125,76 @@ def complex_item(lead: LeadForPush, *, batch: str, pipeline_id: int | None, stat
     if fields:
         item["custom_fields_values"] = fields
     return item
+
+
+UNSORTED_SOURCE_NAME = "Leadpath"
+UNSORTED_FORM_ID = "leadpath"
+METADATA_TEXT_LIMIT = 255
+
+
+def unsorted_source_uid(lead_id: int, batch: str) -> str:
+    """The item's `source_uid`: the lead and the request that first carried it (kept on every resend), so a resend
+    of an item amoCRM already holds is the same data, which amoCRM refuses instead of duplicating."""
+    return f"lp{lead_id}-{batch}"
+
+
+def unsorted_item(lead: LeadForPush, *, batch: str, pipeline_id: int | None, name_template: str,
+                  sendable: Callable[[str], bool] | None = None) -> dict:
+    """The `POST /api/v4/leads/unsorted/forms` item for one lead: its deal (name, tags, tracking fields, as a
+    complex item's) and a new contact inside `_embedded`, and the form's `metadata` at the top level (amoCRM
+    unsorted-api; PHP SDK FormsMetadata). The item lands in the pipeline's incoming stage; a manager accepts it
+    into the pipeline or declines it. Existing contacts are not linked: an Unsorted item's contacts stay hidden
+    until it is accepted, and amoCRM offers the manager its duplicates then."""
+    deal = complex_item(lead, batch=batch, pipeline_id=None, status_id=None, name_template=name_template,
+                        sendable=sendable)
+    deal.pop("request_id")
+    contact_data = deal["_embedded"].pop("contacts")
+    page = (lead.landing_page or lead.referrer or "")[:METADATA_TEXT_LIMIT]
+    metadata = {
+        "form_id": UNSORTED_FORM_ID,
+        "form_name": "Leadpath",
+        "form_page": page,
+        "form_sent_at": lead.sent_at,
+    }
+    if lead.ip:
+        metadata["ip"] = lead.ip
+    if lead.referrer:
+        metadata["referer"] = lead.referrer[:METADATA_TEXT_LIMIT]
+    item = {
+        "request_id": request_id(lead.id),
+        "source_name": UNSORTED_SOURCE_NAME,
+        "source_uid": unsorted_source_uid(lead.id, batch),
+        "metadata": metadata,
+        "_embedded": {"leads": [deal], "contacts": contact_data},
+    }
+    if pipeline_id:
+        item["pipeline_id"] = pipeline_id
+    return item
+
+
+def deal_part(item: dict) -> dict:
+    """The deal inside a push item: the item itself (complex), or the lead inside an Unsorted item."""
+    leads = (item.get("_embedded") or {}).get("leads")
+    return leads[0] if "source_uid" in item and isinstance(leads, list) and leads else item
+
+
+def unsorted_results(items: list) -> list[dict]:
+    """An Unsorted create answer's `_embedded.unsorted` items in the complex answer's shape
+    (`{id, contact_id, request_id, merged}`), plus the item's `uid`. Items without a lead id are left out."""
+    results = []
+    for item in items or []:
+        if not isinstance(item, dict):
+            continue
+        embedded = item.get("_embedded") if isinstance(item.get("_embedded"), dict) else {}
+        leads = [entry for entry in embedded.get("leads") or [] if isinstance(entry, dict)]
+        contacts = [entry for entry in embedded.get("contacts") or [] if isinstance(entry, dict)]
+        lead_id = leads[0].get("id") if leads else None
+        if not isinstance(lead_id, int) or isinstance(lead_id, bool) or not isinstance(item.get("uid"), str):
+            continue
+        contact_id = contacts[0].get("id") if contacts else None
+        results.append({"id": lead_id, "contact_id": contact_id if isinstance(contact_id, int) else None,
+                        "request_id": [str(item.get("request_id", ""))], "merged": False, "uid": item["uid"][:64]})
+    return results
 
 
 def contact_keys(phone: str | None, email: str | None) -> list[str]:
