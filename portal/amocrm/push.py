@@ -30,6 +30,11 @@ deal there). Such a lead is synced with its Unsorted uid and `unsorted_state` "w
 manager accepted or declined it (`portal.amocrm.unsorted`). Its contact is always sent as new data (an Unsorted
 item's contacts stay hidden until accepted), and is not remembered.
 
+Extra form fields go to the account's custom fields they are mapped to (`portal.amocrm.custom_fields`) when their
+values fit the field's type; the rest go into a common note on the deal, sent right after the batch's deals are
+made (`send_notes`: at most once — a note whose request failed is logged, not resent, since a resend could double
+it). A mapped field amoCRM refuses is unmapped and the leads go again without it.
+
 One module past 400 lines on purpose: claim, adoption, send and the outcome of each failure are one protocol, whose
 exactly-once guarantee is only checkable when read together. The job that runs it is `portal.amocrm.jobs.push_leads`.
 """
@@ -63,6 +68,7 @@ from portal.amocrm.api.errors import (
     ValidationFailed,
 )
 from portal.amocrm.connection import apply_pipelines, connection_of
+from portal.amocrm.custom_fields import mapping_for_push, unmap_fields
 from portal.amocrm.token_provider import NotConnected
 from portal.amocrm.unsorted import incoming_statuses
 from portal.extensions import db
@@ -107,6 +113,8 @@ class PushContext:
     delivery_mode: str = DELIVER_AS_DEAL
     # The pipelines' incoming ("Unsorted") status ids: a found deal in one of them still waits for a manager.
     incoming_statuses: frozenset[int] = frozenset()
+    # {extra form field name: {"entity", "field"}}: where extra form fields go (`custom_fields.mapping_for_push`).
+    mapping: dict = field(default_factory=dict)
 
     @property
     def to_unsorted(self) -> bool:
@@ -300,12 +308,14 @@ def existing_contact_for(lead: Lead, known: dict[str, int]) -> int | None:
     return None
 
 
-def as_payload(lead: Lead) -> payloads.LeadForPush:
+def as_payload(lead: Lead, mapping: dict | None = None, *, contact_is_new: bool = True) -> payloads.LeadForPush:
+    extra = payloads.extra_values(lead.extra_fields, mapping or {}, contact_is_new=contact_is_new) \
+        if lead.extra_fields else None
     return payloads.LeadForPush(
         id=lead.id, name=lead.name, phone=lead.phone, email=lead.email, utm_source=lead.utm_source,
         utm_medium=lead.utm_medium, utm_campaign=lead.utm_campaign, utm_term=lead.utm_term,
         utm_content=lead.utm_content, referrer=lead.referrer, gclid=lead.gclid, yclid=lead.yclid, fbclid=lead.fbclid,
-        landing_page=lead.landing_page, ip=lead.ip, sent_at=int(lead.created_at.timestamp()))
+        landing_page=lead.landing_page, ip=lead.ip, sent_at=int(lead.created_at.timestamp()), extra=extra)
 
 
 def send_batch(context: PushContext, leads: list[Lead], outcome: PushOutcome) -> None:
@@ -328,15 +338,17 @@ def send_batch(context: PushContext, leads: list[Lead], outcome: PushOutcome) ->
         set_committed_value(lead, "push_batch", lead.push_batch or batch)
         set_committed_value(lead, "push_batch_at", lead.push_batch_at if lead.id not in fresh else now)
         set_committed_value(lead, "next_attempt_at", lease_until)
+    existing = {lead.id: existing_contact_for(lead, known) for lead in leads}
+    sent = {lead.id: as_payload(lead, context.mapping, contact_is_new=existing[lead.id] is None) for lead in leads}
     if context.to_unsorted:
-        items = [payloads.unsorted_item(as_payload(lead), batch=lead.push_batch, pipeline_id=context.pipeline_id,
+        items = [payloads.unsorted_item(sent[lead.id], batch=lead.push_batch, pipeline_id=context.pipeline_id,
                                         name_template=context.name_template, sendable=context.sendable)
                  for lead in leads]
     else:
-        items = [payloads.complex_item(as_payload(lead), batch=lead.push_batch, pipeline_id=context.pipeline_id,
+        items = [payloads.complex_item(sent[lead.id], batch=lead.push_batch, pipeline_id=context.pipeline_id,
                                        status_id=context.status_id, name_template=context.name_template,
-                                       existing_contact_id=existing_contact_for(lead, known),
-                                       sendable=context.sendable) for lead in leads]
+                                       existing_contact_id=existing[lead.id], sendable=context.sendable)
+                 for lead in leads]
     outcome.calls += 1
     outcome.batch_sizes.append(len(items))
     try:
@@ -368,6 +380,29 @@ def send_batch(context: PushContext, leads: list[Lead], outcome: PushOutcome) ->
     else:
         context.batch_size = min(BATCH_SIZE, context.batch_size * 2)  # back up after a 504 made it smaller
         record_results(context, leads, results, outcome)
+        send_notes(context, [(lead, sent[lead.id].extra.note) for lead in leads
+                             if lead.sync_status == SYNCED and sent[lead.id].extra and sent[lead.id].extra.note])
+
+
+def send_notes(context: PushContext, notes: list[tuple[Lead, str]]) -> None:
+    """The note with each lead's unsent extra fields, on its deal: one `POST /api/v4/leads/notes` for the batch.
+    Sent once: a failed request is logged and not resent (a resend after an unknown outcome could double it)."""
+    if not notes:
+        return
+    items = [payloads.note_item(lead.id, lead.amocrm_lead_id, text) for lead, text in notes]
+    try:
+        made = context.client.add_lead_notes(items)
+    except AmoCRMError as error:
+        log.warning("workspace %s: the notes of %d leads could not be added: %s", context.workspace_id, len(items),
+                    error.__class__.__name__)
+        return
+    by_lead = {lead.id: lead for lead, _text in notes}
+    batch_ids = list(by_lead)
+    for note in made:
+        lead_id = payloads.lead_id_from_request_id(str(note.get("request_id", "")), batch_ids)
+        if lead_id is not None and isinstance(note.get("id"), int):
+            by_lead[lead_id].extra_note_id = note["id"]
+    db.session.commit()
 
 
 def record_dropped_fields(context: PushContext, leads: list[Lead]) -> None:
@@ -420,19 +455,27 @@ def refused_validation(context: PushContext, leads: list[Lead], items: list[dict
     named: dict[int, list[str]] = {}
     missing: set[str] = set()
     already: set[int] = set()
+    refused_fields: set[int] = set()
     for item in error.errors:
         lead_id = payloads.lead_id_from_request_id(item.get("request_id", ""), batch_ids)
         if lead_id is None:
             continue
         code = _missing_field_code(payloads.deal_part(items_by_lead[lead_id]), str(item.get("path") or ""))
+        mapped = _mapped_field_id(items_by_lead[lead_id], str(item.get("path") or ""))
         if code is not None:
             missing.add(code)
+        elif mapped is not None:
+            refused_fields.add(mapped)
         elif context.to_unsorted and str(item.get("path") or "").endswith("source_uid"):
             already.add(lead_id)  # this item is in Unsorted already: an earlier request carried it
         else:
             named.setdefault(lead_id, []).append(f"{item.get('path', '')}: {item.get('detail') or item.get('code')}")
     if missing:
         learn_missing_fields(context, missing)
+    if refused_fields:
+        unmap_fields(context.workspace_id, refused_fields)
+        context.mapping = {name: target for name, target in context.mapping.items()
+                           if target["field"]["id"] not in refused_fields}
     if already:  # adopted from Unsorted once the read finds it; the others go again
         outcome.retried += len(already)
         outcome.failed += defer([lead for lead in leads if lead.id in already],
@@ -441,7 +484,7 @@ def refused_validation(context: PushContext, leads: list[Lead], items: list[dict
         if not leads:
             return
         batch_ids = [lead.id for lead in leads]
-    if not named and (missing or already):  # only fields the account lacks: every lead goes again without them
+    if not named and (missing or already or refused_fields):  # only fields: every lead goes again without them
         release(leads, forget_attempt=True, untag=fresh)
         return
     if not named:  # it named no item: the request as a whole is wrong, so every lead in it fails
@@ -469,6 +512,28 @@ def refused_validation(context: PushContext, leads: list[Lead], items: list[dict
         db.session.execute(AmoCRMContact.__table__.delete().where(
             AmoCRMContact.workspace_id == context.workspace_id, AmoCRMContact.key.in_(stale_contacts)))
     db.session.commit()
+
+
+MAPPED_FIELD_PATH = re.compile(
+    r"^(?:_embedded\.leads\.0\.)?(?:(_embedded\.contacts\.0)\.)?custom_fields_values\.(\d+)\.")
+
+
+def _mapped_field_id(item: dict, path: str) -> int | None:
+    """The id of the mapped custom field (sent by `field_id`) a validation error's path points into, on the deal
+    or its contact; None for anything else."""
+    found = MAPPED_FIELD_PATH.search(path)
+    if found is None:
+        return None
+    deal = payloads.deal_part(item)
+    if found.group(1):
+        contacts = (item.get("_embedded") or {}).get("contacts") or (deal.get("_embedded") or {}).get("contacts")
+        owner = contacts[0] if contacts else {}
+    else:
+        owner = deal
+    values = owner.get("custom_fields_values") or []
+    index = int(found.group(2))
+    field_id = values[index].get("field_id") if index < len(values) else None
+    return field_id if isinstance(field_id, int) else None
 
 
 def _missing_field_code(item: dict, path: str) -> str | None:
@@ -608,7 +673,8 @@ def push_pending(workspace_id: int, client, limiter, recorder=None, *, time_budg
                           field_codes=frozenset(connection.lead_field_codes)
                           if connection.lead_field_codes is not None else None,
                           delivery_mode=connection.delivery_mode or DELIVER_AS_DEAL,
-                          incoming_statuses=incoming_statuses(connection.pipelines))
+                          incoming_statuses=incoming_statuses(connection.pipelines),
+                          mapping=mapping_for_push(connection))
     # The claimed leads are this push's own (leased) while it runs: keep their loaded state across its many
     # commits instead of reloading every lead, one SELECT each, after every commit.
     session = db.session()

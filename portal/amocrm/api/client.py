@@ -296,8 +296,21 @@ class AmoCRMClient:
 
     def iter_lead_custom_fields(self) -> Iterator[dict]:
         """The account's deal fields (amoCRM pages them by 50), tracking fields (UTM_*, GCLID…) included."""
-        for page in self.pages("/api/v4/leads/custom_fields", "custom_fields", {"limit": 50, "page": 1}):
+        return self.iter_custom_fields("leads")
+
+    def iter_custom_fields(self, entity: str) -> Iterator[dict]:
+        """The account's custom fields of `entity` (leads, contacts, companies), page by page (50 a page)."""
+        if entity not in ("leads", "contacts", "companies"):
+            raise ValueError(f"no custom fields for {entity!r}")
+        for page in self.pages(f"/api/v4/{entity}/custom_fields", "custom_fields", {"limit": 50, "page": 1}):
             yield from page
+
+    def add_lead_notes(self, items: list[dict]) -> list[dict]:
+        """`POST /api/v4/leads/notes`: `[{entity_id, note_type, params, request_id}]` → `_embedded.notes`
+        `[{id, entity_id, request_id}]`."""
+        if not 0 < len(items) <= MAX_PAGE_LIMIT:
+            raise ValueError(f"add_lead_notes takes 1 to {MAX_PAGE_LIMIT} items, not {len(items)}")
+        return _embedded(self.request("POST", "/api/v4/leads/notes", json=items), "notes")
 
     def pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[list[dict]]:
         """The `_embedded[key]` items of a list, one page at a time. A `_links.next` URL keeps what it says; the

@@ -6,8 +6,10 @@ and `lpb-<batch>` names the request that first carried it, so after an ambiguous
 been applied, the response was lost) the deals that request created are recognised in the deals list
 (`portal.amocrm.adoption`).
 """
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from portal.amocrm.api.field_values import FieldValueError, values_for
 
 TRACKING_FIELDS = (
     ("utm_source", "UTM_SOURCE"),
@@ -24,6 +26,50 @@ TRACKING_CODES = frozenset(code for _attribute, code in TRACKING_FIELDS)
 SOURCE_TAG = "leadpath"
 NAME_LIMIT = 255
 TRACKING_VALUE_LIMIT = 255
+
+
+NOTE_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class ExtraValues:
+    """A lead's extra form fields as amoCRM takes them: values for the mapped deal and contact fields, and the text
+    of a note on the deal for the rest (unmapped, or not fitting their field)."""
+
+    lead_fields: tuple = ()
+    contact_fields: tuple = ()
+    note: str | None = None
+
+
+def extra_values(extra: Mapping | None, mapping: Mapping, *, contact_is_new: bool = True) -> ExtraValues:
+    """Split the form's extra fields by `mapping` ({name: {"entity": "leads"|"contacts", "field": summary}}): a value
+    that fits its field's type goes to it; the others (unmapped, failing their type, or for a contact that exists
+    already and is not overwritten) go to the note, with the reason."""
+    lead_fields, contact_fields, lines = [], [], []
+    for name, value in (extra or {}).items():
+        shown = ", ".join(value) if isinstance(value, list) else str(value)
+        target = mapping.get(name)
+        if target is None:
+            lines.append(f"{name}: {shown}")
+            continue
+        field = target["field"]
+        if target["entity"] == "contacts" and not contact_is_new:
+            lines.append(f"{name}: {shown} (the contact exists in amoCRM: field “{field['name']}” left as it is)")
+            continue
+        try:
+            values = values_for(field, value)
+        except FieldValueError as error:
+            lines.append(f"{name}: {shown} (not sent to field “{field['name']}”: {error})")
+            continue
+        (lead_fields if target["entity"] == "leads" else contact_fields).append(
+            {"field_id": field["id"], "values": values})
+    note = ("Leadpath form fields:\n" + "\n".join(lines))[:NOTE_LIMIT] if lines else None
+    return ExtraValues(tuple(lead_fields), tuple(contact_fields), note)
+
+
+def note_item(lead_id: int, deal_id: int, text: str) -> dict:
+    """A common note on the deal (`POST /api/v4/leads/notes`)."""
+    return {"entity_id": deal_id, "note_type": "common", "params": {"text": text}, "request_id": request_id(lead_id)}
 
 
 @dataclass(frozen=True)
@@ -45,6 +91,7 @@ class LeadForPush:
     landing_page: str | None = None
     ip: str | None = None
     sent_at: int | None = None  # unix seconds
+    extra: ExtraValues | None = None
 
 
 def lead_tag(lead_id: int) -> str:
@@ -100,6 +147,8 @@ def contact(lead: LeadForPush, existing_contact_id: int | None = None) -> dict:
         fields.append({"field_code": "PHONE", "values": [{"value": lead.phone, "enum_code": "WORK"}]})
     if lead.email:
         fields.append({"field_code": "EMAIL", "values": [{"value": lead.email, "enum_code": "WORK"}]})
+    if lead.extra:
+        fields += list(lead.extra.contact_fields)
     return {"first_name": (lead.name or lead.phone or lead.email or "")[:NAME_LIMIT], "custom_fields_values": fields}
 
 
@@ -122,6 +171,8 @@ def complex_item(lead: LeadForPush, *, batch: str, pipeline_id: int | None, stat
         if status_id:
             item["status_id"] = status_id
     fields = [field for field in tracking_fields(lead) if sendable is None or sendable(field["field_code"])]
+    if lead.extra:
+        fields += list(lead.extra.lead_fields)
     if fields:
         item["custom_fields_values"] = fields
     return item
