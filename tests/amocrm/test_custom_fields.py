@@ -167,3 +167,24 @@ def test_the_owner_maps_fields_in_settings_and_a_member_cannot(app, sandbox, con
         assert db.session.scalar(select(AmoCRMConnection.field_mapping).where(
             AmoCRMConnection.workspace_id == connected.id)) == {"budget": {"entity": "leads", "field_id": budget}}
     assert post_form(owner, "/settings/amocrm/fields/refresh", {}, page="/settings/amocrm").status_code == 302
+
+
+@pytest.mark.integration
+def test_an_unsorted_item_carries_the_mapped_fields_and_its_lead_the_note(app, sandbox, connected, fields_read):
+    from portal.amocrm.unsorted import choose_delivery_mode
+
+    map_fields(app, connected, {"budget": "Бюджет клиента", "position": "Должность"})
+    with app.app_context():
+        choose_delivery_mode(connected.id, "unsorted")
+    [lead_id] = add_leads(app, connected.id, 1, extra_fields={"budget": "5000", "position": "CEO", "size": "L"})
+    assert pushed(app, connected).pushed == 1
+    [item] = sandbox.unsorted()
+    [deal] = item["_embedded"]["leads"]
+    assert {f["field_name"]: f["values"][0]["value"] for f in deal["custom_fields_values"]}["Бюджет клиента"] in (
+        "5000", 5000)
+    [contact] = item["_embedded"]["contacts"]
+    assert {f["field_name"]: f["values"][0]["value"] for f in contact["custom_fields_values"]}["Должность"] == "CEO"
+    [note] = api(sandbox, connected, "GET", f"leads/{deal['id']}/notes")["_embedded"]["notes"]
+    assert note["params"]["text"] == "Leadpath form fields:\nsize: L"
+    with app.app_context():
+        assert db.session.get(Lead, lead_id).unsorted_state == "waiting"

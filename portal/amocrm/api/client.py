@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, quote, urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
 from urllib3.exceptions import NewConnectionError
@@ -222,10 +222,6 @@ class AmoCRMClient:
         if not 0 < len(items) <= MAX_COMPLEX_ITEMS:
             raise ValueError(f"create_unsorted_forms takes 1 to {MAX_COMPLEX_ITEMS} items, not {len(items)}")
         return _embedded(self.request("POST", "/api/v4/leads/unsorted/forms", json=items), "unsorted")
-
-    def get_unsorted(self, uid: str) -> dict | None:
-        """The Unsorted item while it waits for a manager; None (204) once it was accepted or declined."""
-        return self.request("GET", f"/api/v4/leads/unsorted/{quote(uid, safe='')}")
 
     def iter_unsorted_forms(self, *, pipeline_id: int | None = None) -> Iterator[dict]:
         """The form items waiting in Unsorted, newest first."""
