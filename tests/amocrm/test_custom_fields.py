@@ -188,3 +188,15 @@ def test_an_unsorted_item_carries_the_mapped_fields_and_its_lead_the_note(app, s
     assert note["params"]["text"] == "Leadpath form fields:\nsize: L"
     with app.app_context():
         assert db.session.get(Lead, lead_id).unsorted_state == "waiting"
+
+
+@pytest.mark.integration
+def test_the_lead_page_lists_the_other_form_fields(app, connected, make_user):
+    make_user("boss@example.com", workspace_id=connected.id)
+    [lead_id] = add_leads(app, connected.id, 1, extra_fields={"company": "<b>Romashka</b>", "services": ["seo", "ads"]})
+    client = app.test_client()
+    log_in(client, "boss@example.com")
+    page = client.get(f"/leads/{lead_id}").get_data(as_text=True)
+    section = page[page.index('id="lead-extra-fields"'):]
+    assert "<dt>company</dt>" in section and "&lt;b&gt;Romashka&lt;/b&gt;" in section
+    assert "seo, ads" in section
