@@ -58,6 +58,17 @@ def has_waiting(workspace_id: int) -> bool:
                                                    Lead.unsorted_state == UNSORTED_WAITING).limit(1)) is not None
 
 
+WAITING_READ_LIMIT = 1000  # waiting leads whose deals one reconciliation reads by id (4 calls)
+
+
+def waiting_deal_ids(workspace_id: int, limit: int = WAITING_READ_LIMIT) -> list[int]:
+    """The deals of the workspace's leads still waiting in Unsorted, oldest first: reconciliation reads them by id,
+    since a declined lead's deal is deleted and never shows among the deals changed since the last run."""
+    return list(db.session.scalars(select(Lead.amocrm_lead_id).where(
+        Lead.workspace_id == workspace_id, Lead.unsorted_state == UNSORTED_WAITING, Lead.amocrm_lead_id.is_not(None))
+        .order_by(Lead.id).limit(limit)))
+
+
 def settle_waiting(workspace_id: int, snapshots: Iterable[DealSnapshot], incoming: frozenset[int],
                    said: dict[int, str] | None = None) -> int:
     """Move the workspace's waiting leads whose deals these snapshots show to accepted or declined. Does not

@@ -256,3 +256,18 @@ def test_the_lead_page_says_where_an_unsorted_lead_stands(app, connected, make_u
     log_in(client, "boss@example.com")
     page = client.get(f"/leads/{lead_id}").get_data(as_text=True)
     assert f'data-state="{state}"' in page and shown in page
+
+
+def test_a_decline_whose_webhook_was_lost_is_found_by_the_hourly_reconciliation(app, sandbox, unsorted_workspace):
+    from portal.amocrm.reconcile import reconcile_workspace
+
+    add_leads(app, unsorted_workspace.id, 2)
+    push(app, unsorted_workspace)
+    declined, accepted = sandbox.unsorted()
+    sandbox.decline_unsorted(declined["uid"])  # no webhook is subscribed: both events are lost
+    sandbox.accept_unsorted(accepted["uid"])
+    with app.app_context():
+        counts = reconcile_workspace(unsorted_workspace.id)
+    assert counts["unsorted_read"] == 1  # the accepted deal was among the changed deals; the declined one is gone
+    states = {lead.unsorted_uid: lead.unsorted_state for lead in leads_of(app, unsorted_workspace.id)}
+    assert states == {declined["uid"]: "declined", accepted["uid"]: "accepted"}
