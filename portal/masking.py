@@ -3,7 +3,10 @@ import re
 
 SECRET_KEYS = {"access_token", "refresh_token", "client_secret", "code", "password", "authorization", "token",
                "secret", "webhook_secret"}
-PERSONAL_KEYS = {"phone", "email", "name", "first_name", "last_name", "message", "ip", "user_agent"}
+# "text": a note's text (extra form fields); "form_page", "referer": an Unsorted item's metadata, whose query
+# strings may carry a visitor's e-mail or phone.
+PERSONAL_KEYS = {"phone", "email", "name", "first_name", "last_name", "message", "ip", "user_agent", "text",
+                 "form_page", "referer"}
 _PHONE_LIKE = re.compile(r"\+?[\d\s()\-]{6,}")
 
 

@@ -32,6 +32,9 @@ __all__ = ["ConnectError", "NotConnected", "client_for"]
 WEBHOOK_SETTINGS = ("add_lead", "update_lead", "status_lead", "delete_lead")
 # Contact events keep the contacts index fresh; an account (or plan) that refuses them still gets the deal events.
 CONTACT_WEBHOOK_SETTINGS = ("add_contact", "update_contact", "delete_contact")
+# Unsorted items added and gone (accepted or declined): they name the leads to read again. Their codes are only
+# partly documented, so they ride with the contact events; the lead's own events say the same in any case.
+UNSORTED_WEBHOOK_SETTINGS = ("add_unsorted", "delete_unsorted")
 INCOMING_STATUS_TYPE = 1
 WON_STATUS_ID, LOST_STATUS_ID = 142, 143
 
@@ -137,9 +140,10 @@ def after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoCR
 
 
 def subscribe_workspace_webhook(api: AmoCRMClient, destination: str) -> dict:
-    """Subscribe deal and contact events; when amoCRM refuses the contact events, the deal events alone."""
+    """Subscribe deal, contact and Unsorted events; when amoCRM refuses the others, the deal events alone."""
     try:
-        return api.subscribe_webhook(destination, WEBHOOK_SETTINGS + CONTACT_WEBHOOK_SETTINGS)
+        return api.subscribe_webhook(destination, WEBHOOK_SETTINGS + CONTACT_WEBHOOK_SETTINGS
+                                     + UNSORTED_WEBHOOK_SETTINGS)
     except ValidationFailed:
         log.info("amoCRM refused contact events for this webhook; deal events only")
         return api.subscribe_webhook(destination, WEBHOOK_SETTINGS)

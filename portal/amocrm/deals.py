@@ -19,6 +19,7 @@ from portal.amocrm.api.webhook_bodies import DealSnapshot
 from portal.amocrm.connection import client_for
 from portal.amocrm.scheduling import REFRESH_PIPELINES
 from portal.amocrm.sync_log import current_job_id
+from portal.amocrm.unsorted import has_waiting, incoming_statuses, settle_waiting
 from portal.extensions import db, redis_connection
 from portal.jobs.queues import AMOCRM, enqueue
 from portal.models import AmoCRMConnection, Deal, Lead, SyncLogEntry, Workspace
@@ -58,6 +59,9 @@ class DealContext:
     known: dict | None
     prefetched: "Prefetched | None" = None
     region: str = ""  # the workspace's country: how phones typed without a country code are read
+    # Leads of the workspace wait in Unsorted: deal reads also settle where they stand (`portal.amocrm.unsorted`).
+    unsorted_waiting: bool = False
+    incoming: frozenset = frozenset()
 
 
 def deal_context(workspace_id: int) -> DealContext:
@@ -65,13 +69,16 @@ def deal_context(workspace_id: int) -> DealContext:
     currency, region = db.session.execute(select(Workspace.currency, Workspace.country)
                                           .where(Workspace.id == workspace_id)).one()
     return DealContext(connection, currency, known_statuses(connection.pipelines if connection else None),
-                       region=region or "")
+                       region=region or "", unsorted_waiting=has_waiting(workspace_id),
+                       incoming=incoming_statuses(connection.pipelines if connection else None))
 
 
 def apply_deals(workspace_id: int, snapshots: list[DealSnapshot], context: DealContext | None = None,
-                refresh: bool = True) -> ProcessSummary:
+                refresh: bool = True, said: dict[int, str] | None = None) -> ProcessSummary:
     """apply_deal for each snapshot, then one pipelines refresh if any pipeline or status is unknown (unless
-    `refresh` is False: the caller asks for it). Does not commit: the caller's transaction."""
+    `refresh` is False: the caller asks for it), and leads waiting in Unsorted settled from the same reads (`said`:
+    what Unsorted webhooks claimed of some deals, see `portal.amocrm.unsorted.state_after`). Does not commit: the
+    caller's transaction."""
     summary = ProcessSummary()
     if not snapshots:
         return summary
@@ -84,6 +91,8 @@ def apply_deals(workspace_id: int, snapshots: list[DealSnapshot], context: DealC
             summary.unknown_pipelines.add(snapshot.pipeline_id)
     if refresh and summary.unknown_pipelines and context.connection is not None:
         request_pipelines_refresh(workspace_id)
+    if context.unsorted_waiting:
+        settle_waiting(workspace_id, snapshots, context.incoming, said)
     return summary
 
 

@@ -20,3 +20,14 @@ class RegionForm(FlaskForm):
     region = RadioField(_l("Where is your account?"), choices=[
         ("amocrm", _l("amoCRM (amocrm.ru, amocrm.com)")), ("kommo", _l("Kommo (kommo.com)"))],
         validators=[DataRequired()])
+
+
+class DeliveryModeForm(FlaskForm):
+    mode = RadioField(_l("Deliver new leads"), choices=[
+        ("deal", _l("As a deal in the pipeline and stage chosen above")),
+        ("unsorted", _l("To Unsorted, for a manager to accept or decline"))], validators=[DataRequired()])
+
+
+class FieldMappingForm(FlaskForm):
+    """Only its CSRF token: the rows (`name-<n>`, `field-<n>`) are as many as the extra fields seen, read by the
+    view (`portal.amocrm.routes.save_field_mapping`)."""

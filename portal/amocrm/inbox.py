@@ -26,6 +26,7 @@ from portal.amocrm.deals import ProcessSummary, apply_deals, deal_context, prefe
 from portal.amocrm.scheduling import schedule_processing
 from portal.amocrm.sync_log import current_job_id, stored_document
 from portal.amocrm.token_provider import NotConnected
+from portal.amocrm.unsorted import deals_named
 from portal.extensions import db
 from portal.ingest.workspaces import CachedWorkspace, cached_workspace
 from portal.log_context import workspace_id_var
@@ -272,7 +273,10 @@ def process_events(workspace_id: int, event_ids: list[int]) -> int:
     ids = [event_id for event_id, _payload in pending]
     try:
         notifications = {event_id: parse_notification(payload, []) for event_id, payload in pending}
-        deals = _read_deals_or_set_aside(workspace_id, ids, notifications.values())
+        named = {event_id: deals_named(workspace_id, notification) for event_id, notification in notifications.items()}
+        db.session.rollback()
+        deals = _read_deals_or_set_aside(workspace_id, ids, notifications.values(),
+                                         {deal_id for deal_ids, _said in named.values() for deal_id in deal_ids})
         if deals is None:
             return 0
         events = db.session.scalars(
@@ -290,7 +294,9 @@ def process_events(workspace_id: int, event_ids: list[int]) -> int:
         with db.session.no_autoflush:
             for event in events:
                 notification = notifications[event.id]
-                summary = apply_deals(workspace_id, _as_read(notification, deals), context, refresh=False)
+                also, said = named[event.id]
+                summary = apply_deals(workspace_id, _as_read(notification, deals, also), context, refresh=False,
+                                      said=said)
                 apply_contact_events(workspace_id, notification.others, context.region)
                 unknown_pipelines |= summary.unknown_pipelines
                 _mark_processed(event, notification, summary, now)
@@ -310,18 +316,19 @@ def process_events(workspace_id: int, event_ids: list[int]) -> int:
     return processed
 
 
-def _as_read(notification, deals: dict[int, DealSnapshot]) -> list[DealSnapshot]:
-    """The event's deals as amoCRM holds them now, each once (a deal amoCRM's answer left out is skipped)."""
-    deal_ids = dict.fromkeys(snapshot.deal_id for snapshot in notification.deals)
+def _as_read(notification, deals: dict[int, DealSnapshot], also: set[int] = frozenset()) -> list[DealSnapshot]:
+    """The event's deals (and `also`: those its Unsorted items concern) as amoCRM holds them now, each once (a deal
+    amoCRM's answer left out is skipped)."""
+    deal_ids = dict.fromkeys([snapshot.deal_id for snapshot in notification.deals] + sorted(also))
     return [deals[deal_id] for deal_id in deal_ids if deal_id in deals]
 
 
-def _read_deals_or_set_aside(workspace_id: int, event_ids: list[int],
-                             notifications) -> dict[int, DealSnapshot] | None:
+def _read_deals_or_set_aside(workspace_id: int, event_ids: list[int], notifications,
+                             also: set[int] = frozenset()) -> dict[int, DealSnapshot] | None:
     """The events' deals read from amoCRM; None when they cannot be: without a usable connection the events are
     set aside (`ignored`: reconciliation reads the deals once the account is connected again), on an amoCRM
     error they stay `received` with the error noted, for the sweeper to bring back."""
-    deal_ids = {snapshot.deal_id for notification in notifications for snapshot in notification.deals}
+    deal_ids = {snapshot.deal_id for notification in notifications for snapshot in notification.deals} | set(also)
     try:
         return read_deals(workspace_id, deal_ids)
     except NotConnected:
@@ -393,14 +400,16 @@ def process_event(event_id: int) -> str | None:
     workspace_id_var.set(str(workspace_id))
     try:
         notification = parse_notification(event.payload, [])  # what could not be read was flagged when received
-        deals = _read_deals_or_set_aside(workspace_id, [event_id], [notification])
+        also, said = deals_named(workspace_id, notification)
+        db.session.rollback()
+        deals = _read_deals_or_set_aside(workspace_id, [event_id], [notification], also)
         if deals is None:
             return db.session.scalar(select(WebhookEvent.status).where(WebhookEvent.id == event_id))
         event = db.session.scalar(select(WebhookEvent).where(WebhookEvent.id == event_id).with_for_update())
         if event.status != RECEIVED:
             db.session.rollback()
             return event.status
-        summary = apply_deals(workspace_id, _as_read(notification, deals))
+        summary = apply_deals(workspace_id, _as_read(notification, deals, also), said=said)
         apply_contact_events(workspace_id, notification.others, workspace_region(workspace_id))
         _mark_processed(event, notification, summary, utcnow())
         db.session.commit()

@@ -23,6 +23,18 @@ amoCRM errors are retried the same way, so a lead fails with the reason after SY
 are missing; 401 after a refresh, a lost connection or the 403 block page (account blocked) stop the workspace's
 sync and leave the leads pending until someone reconnects or resumes.
 
+Delivery to Unsorted (the workspace's choice) follows the same protocol with `POST /api/v4/leads/unsorted/forms`:
+the same claim, batch tag and lead tags (on the item's lead), the same outcomes per failure; adoption looks among
+the items waiting in Unsorted first (`find_waiting_unsorted`), then in the deals list (an item accepted since is a
+deal there). Such a lead is synced with its Unsorted uid and `unsorted_state` "waiting" until amoCRM's reads say a
+manager accepted or declined it (`portal.amocrm.unsorted`). Its contact is always sent as new data (an Unsorted
+item's contacts stay hidden until accepted), and is not remembered.
+
+Extra form fields go to the account's custom fields they are mapped to (`portal.amocrm.custom_fields`) when their
+values fit the field's type; the rest go into a common note on the deal, sent right after the batch's deals are
+made (`send_notes`: at most once — a note whose request failed is logged, not resent, since a resend could double
+it). A mapped field amoCRM refuses is unmapped and the leads go again without it.
+
 One module past 400 lines on purpose: claim, adoption, send and the outcome of each failure are one protocol, whose
 exactly-once guarantee is only checkable when read together. The job that runs it is `portal.amocrm.jobs.push_leads`.
 """
@@ -41,7 +53,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
 
-from portal.amocrm.adoption import CLOCK_MARGIN_SECONDS, find_created_deals
+from portal.amocrm.adoption import CLOCK_MARGIN_SECONDS, find_created_deals, find_waiting_unsorted
 from portal.amocrm.api import payloads
 from portal.amocrm.api.errors import (
     AccountBlocked,
@@ -56,11 +68,13 @@ from portal.amocrm.api.errors import (
     ValidationFailed,
 )
 from portal.amocrm.connection import apply_pipelines, connection_of
+from portal.amocrm.custom_fields import mapping_for_push, unmap_fields
 from portal.amocrm.token_provider import NotConnected
+from portal.amocrm.unsorted import incoming_statuses
 from portal.extensions import db
 from portal.models import AmoCRMConnection, AmoCRMContact, Lead, Workspace
-from portal.models.amocrm import BLOCKED, CONNECTED
-from portal.models.lead import FAILED, PENDING, SYNCED
+from portal.models.amocrm import BLOCKED, CONNECTED, DELIVER_AS_DEAL, DELIVER_TO_UNSORTED
+from portal.models.lead import FAILED, PENDING, SYNCED, UNSORTED_ACCEPTED, UNSORTED_WAITING
 from portal.models.types import utcnow
 
 BATCH_SIZE = 50
@@ -96,6 +110,15 @@ class PushContext:
     batch_size: int = BATCH_SIZE
     # The codes of the account's deal fields, None when not known (then every tracking value is sent).
     field_codes: frozenset[str] | None = None
+    delivery_mode: str = DELIVER_AS_DEAL
+    # The pipelines' incoming ("Unsorted") status ids: a found deal in one of them still waits for a manager.
+    incoming_statuses: frozenset[int] = frozenset()
+    # {extra form field name: {"entity", "field"}}: where extra form fields go (`custom_fields.mapping_for_push`).
+    mapping: dict = field(default_factory=dict)
+
+    @property
+    def to_unsorted(self) -> bool:
+        return self.delivery_mode == DELIVER_TO_UNSORTED
 
     def sendable(self, code: str) -> bool:
         return self.field_codes is None or code in self.field_codes
@@ -197,6 +220,17 @@ def _synced_statement(rows: int):
                 "FROM done WHERE leads.id = done.id").bindparams(bindparam("now", type_=Lead.synced_at.type))
 
 
+def mark_unsorted(states: dict[int, tuple[str | None, str]]) -> None:
+    """Store, for leads delivered to Unsorted, the item's uid and where it stands: one UPDATE for the batch. The
+    caller commits."""
+    if states:
+        table = Lead.__table__
+        db.session.execute(update(table).where(table.c.id == bindparam("lead_id"))
+                           .values(unsorted_uid=bindparam("uid"), unsorted_state=bindparam("state")),
+                           [{"lead_id": lead_id, "uid": uid, "state": state}
+                            for lead_id, (uid, state) in states.items()])
+
+
 def remember_contacts(workspace_id: int, pairs: dict[str, int]) -> None:
     """Upsert the workspace's contact map (phone / e-mail → amoCRM contact id)."""
     if not pairs:
@@ -229,14 +263,25 @@ def adopt_existing_deals(context: PushContext, leads: list[Lead], outcome: PushO
     if not wanted:
         return leads
     since = min(lead.push_batch_at or lead.created_at for lead in wanted.values())
-    outcome.calls += 1
-    found = find_created_deals(context.client, {lead_id: lead.push_batch for lead_id, lead in wanted.items()},
-                               int(since.timestamp()))
+    batches = {lead_id: lead.push_batch for lead_id, lead in wanted.items()}
+    found = {}
+    if context.to_unsorted:
+        outcome.calls += 1
+        found = find_waiting_unsorted(context.client, batches, int(since.timestamp()), context.pipeline_id)
+    if len(found) < len(batches):
+        outcome.calls += 1
+        found.update(find_created_deals(context.client, {lead_id: batch for lead_id, batch in batches.items()
+                                                         if lead_id not in found}, int(since.timestamp())))
     if found:
         mark_synced([(wanted[lead_id], deal.deal_id, deal.contact_id, False) for lead_id, deal in found.items()])
-        remember_contacts(context.workspace_id, {
-            key: deal.contact_id for lead_id, deal in found.items() if deal.contact_id
-            for key in payloads.contact_keys(wanted[lead_id].phone, wanted[lead_id].email)})
+        if context.to_unsorted:
+            mark_unsorted({lead_id: (deal.uid, UNSORTED_WAITING if deal.uid or deal.status_id in
+                                     context.incoming_statuses else UNSORTED_ACCEPTED)
+                           for lead_id, deal in found.items()})
+        else:
+            remember_contacts(context.workspace_id, {
+                key: deal.contact_id for lead_id, deal in found.items() if deal.contact_id
+                for key in payloads.contact_keys(wanted[lead_id].phone, wanted[lead_id].email)})
         outcome.adopted += len(found)
         db.session.commit()
     return [lead for lead in leads if lead.id not in found]
@@ -263,16 +308,19 @@ def existing_contact_for(lead: Lead, known: dict[str, int]) -> int | None:
     return None
 
 
-def as_payload(lead: Lead) -> payloads.LeadForPush:
+def as_payload(lead: Lead, mapping: dict | None = None, *, contact_is_new: bool = True) -> payloads.LeadForPush:
+    extra = payloads.extra_values(lead.extra_fields, mapping or {}, contact_is_new=contact_is_new) \
+        if lead.extra_fields else None
     return payloads.LeadForPush(
         id=lead.id, name=lead.name, phone=lead.phone, email=lead.email, utm_source=lead.utm_source,
         utm_medium=lead.utm_medium, utm_campaign=lead.utm_campaign, utm_term=lead.utm_term,
         utm_content=lead.utm_content, referrer=lead.referrer, gclid=lead.gclid, yclid=lead.yclid, fbclid=lead.fbclid,
+        landing_page=lead.landing_page, ip=lead.ip, sent_at=int(lead.created_at.timestamp()), extra=extra,
         test=bool(lead.is_test))
 
 
 def send_batch(context: PushContext, leads: list[Lead], outcome: PushOutcome) -> None:
-    known = known_contacts(context.workspace_id, leads)
+    known = {} if context.to_unsorted else known_contacts(context.workspace_id, leads)
     leads, later = split_shared_contacts(leads, known)
     if later:
         release(later, forget_attempt=True)
@@ -291,14 +339,24 @@ def send_batch(context: PushContext, leads: list[Lead], outcome: PushOutcome) ->
         set_committed_value(lead, "push_batch", lead.push_batch or batch)
         set_committed_value(lead, "push_batch_at", lead.push_batch_at if lead.id not in fresh else now)
         set_committed_value(lead, "next_attempt_at", lease_until)
-    items = [payloads.complex_item(as_payload(lead), batch=lead.push_batch, pipeline_id=context.pipeline_id,
-                                   status_id=context.status_id, name_template=context.name_template,
-                                   existing_contact_id=existing_contact_for(lead, known),
-                                   sendable=context.sendable) for lead in leads]
+    existing = {lead.id: existing_contact_for(lead, known) for lead in leads}
+    sent = {lead.id: as_payload(lead, context.mapping, contact_is_new=existing[lead.id] is None) for lead in leads}
+    if context.to_unsorted:
+        items = [payloads.unsorted_item(sent[lead.id], batch=lead.push_batch, pipeline_id=context.pipeline_id,
+                                        name_template=context.name_template, sendable=context.sendable)
+                 for lead in leads]
+    else:
+        items = [payloads.complex_item(sent[lead.id], batch=lead.push_batch, pipeline_id=context.pipeline_id,
+                                       status_id=context.status_id, name_template=context.name_template,
+                                       existing_contact_id=existing[lead.id], sendable=context.sendable)
+                 for lead in leads]
     outcome.calls += 1
     outcome.batch_sizes.append(len(items))
     try:
-        results = context.client.create_leads_complex(items)
+        if context.to_unsorted:
+            results = payloads.unsorted_results(context.client.create_unsorted_forms(items))
+        else:
+            results = context.client.create_leads_complex(items)
     except RateLimited as error:
         context.limiter.pause(error.retry_after or DEFAULT_RETRY_AFTER)
         release(leads, forget_attempt=True, untag=fresh)
@@ -323,6 +381,29 @@ def send_batch(context: PushContext, leads: list[Lead], outcome: PushOutcome) ->
     else:
         context.batch_size = min(BATCH_SIZE, context.batch_size * 2)  # back up after a 504 made it smaller
         record_results(context, leads, results, outcome)
+        send_notes(context, [(lead, sent[lead.id].extra.note) for lead in leads
+                             if lead.sync_status == SYNCED and sent[lead.id].extra and sent[lead.id].extra.note])
+
+
+def send_notes(context: PushContext, notes: list[tuple[Lead, str]]) -> None:
+    """The note with each lead's unsent extra fields, on its deal: one `POST /api/v4/leads/notes` for the batch.
+    Sent once: a failed request is logged and not resent (a resend after an unknown outcome could double it)."""
+    if not notes:
+        return
+    items = [payloads.note_item(lead.id, lead.amocrm_lead_id, text) for lead, text in notes]
+    try:
+        made = context.client.add_lead_notes(items)
+    except AmoCRMError as error:
+        log.warning("workspace %s: the notes of %d leads could not be added: %s", context.workspace_id, len(items),
+                    error.__class__.__name__)
+        return
+    by_lead = {lead.id: lead for lead, _text in notes}
+    batch_ids = list(by_lead)
+    for note in made:
+        lead_id = payloads.lead_id_from_request_id(str(note.get("request_id", "")), batch_ids)
+        if lead_id is not None and isinstance(note.get("id"), int):
+            by_lead[lead_id].extra_note_id = note["id"]
+    db.session.commit()
 
 
 def record_dropped_fields(context: PushContext, leads: list[Lead]) -> None:
@@ -374,18 +455,37 @@ def refused_validation(context: PushContext, leads: list[Lead], items: list[dict
     items_by_lead = dict(zip(batch_ids, items, strict=True))
     named: dict[int, list[str]] = {}
     missing: set[str] = set()
+    already: set[int] = set()
+    refused_fields: set[int] = set()
     for item in error.errors:
         lead_id = payloads.lead_id_from_request_id(item.get("request_id", ""), batch_ids)
         if lead_id is None:
             continue
-        code = _missing_field_code(items_by_lead[lead_id], str(item.get("path") or ""))
+        code = _missing_field_code(payloads.deal_part(items_by_lead[lead_id]), str(item.get("path") or ""))
+        mapped = _mapped_field_id(items_by_lead[lead_id], str(item.get("path") or ""))
         if code is not None:
             missing.add(code)
+        elif mapped is not None:
+            refused_fields.add(mapped)
+        elif context.to_unsorted and str(item.get("path") or "").endswith("source_uid"):
+            already.add(lead_id)  # this item is in Unsorted already: an earlier request carried it
         else:
             named.setdefault(lead_id, []).append(f"{item.get('path', '')}: {item.get('detail') or item.get('code')}")
     if missing:
         learn_missing_fields(context, missing)
-    if not named and missing:  # only fields the account lacks: every lead goes again without them
+    if refused_fields:
+        unmap_fields(context.workspace_id, refused_fields)
+        context.mapping = {name: target for name, target in context.mapping.items()
+                           if target["field"]["id"] not in refused_fields}
+    if already:  # adopted from Unsorted once the read finds it; the others go again
+        outcome.retried += len(already)
+        outcome.failed += defer([lead for lead in leads if lead.id in already],
+                                "amoCRM says this lead is in Unsorted already; it is looked for there")
+        leads = [lead for lead in leads if lead.id not in already]
+        if not leads:
+            return
+        batch_ids = [lead.id for lead in leads]
+    if not named and (missing or already or refused_fields):  # only fields: every lead goes again without them
         release(leads, forget_attempt=True, untag=fresh)
         return
     if not named:  # it named no item: the request as a whole is wrong, so every lead in it fails
@@ -413,6 +513,28 @@ def refused_validation(context: PushContext, leads: list[Lead], items: list[dict
         db.session.execute(AmoCRMContact.__table__.delete().where(
             AmoCRMContact.workspace_id == context.workspace_id, AmoCRMContact.key.in_(stale_contacts)))
     db.session.commit()
+
+
+MAPPED_FIELD_PATH = re.compile(
+    r"^(?:_embedded\.leads\.0\.)?(?:(_embedded\.contacts\.0)\.)?custom_fields_values\.(\d+)\.")
+
+
+def _mapped_field_id(item: dict, path: str) -> int | None:
+    """The id of the mapped custom field (sent by `field_id`) a validation error's path points into, on the deal
+    or its contact; None for anything else."""
+    found = MAPPED_FIELD_PATH.search(path)
+    if found is None:
+        return None
+    deal = payloads.deal_part(item)
+    if found.group(1):
+        contacts = (item.get("_embedded") or {}).get("contacts") or (deal.get("_embedded") or {}).get("contacts")
+        owner = contacts[0] if contacts else {}
+    else:
+        owner = deal
+    values = owner.get("custom_fields_values") or []
+    index = int(found.group(2))
+    field_id = values[index].get("field_id") if index < len(values) else None
+    return field_id if isinstance(field_id, int) else None
 
 
 def _missing_field_code(item: dict, path: str) -> str | None:
@@ -469,6 +591,7 @@ def record_results(context: PushContext, leads: list[Lead], results: list[dict],
     contacts: dict[str, int] = {}
     done = []
     merged = []
+    unsorted: dict[int, tuple[str | None, str]] = {}
     for result in results or []:
         request_ids = result.get("request_id")
         request_ids = request_ids if isinstance(request_ids, list) else [request_ids]
@@ -477,16 +600,19 @@ def record_results(context: PushContext, leads: list[Lead], results: list[dict],
         if lead is None or not result.get("id"):
             continue
         contact_id = int(result["contact_id"]) if result.get("contact_id") else None
+        if "uid" in result:
+            unsorted[lead.id] = (result["uid"], UNSORTED_WAITING)
         if result.get("merged") is True:
             merged.append((lead, int(result["id"]), contact_id))
         else:
             done.append((lead, int(result["id"]), contact_id, False))
         outcome.pushed += 1
-        if contact_id:
+        if contact_id and lead.id not in unsorted:  # an Unsorted item's contact is hidden until accepted
             for key in payloads.contact_keys(lead.phone, lead.email):
                 contacts[key] = contact_id
     done += merged_outcomes(context, merged)
     mark_synced(done)
+    mark_unsorted(unsorted)
     remember_contacts(context.workspace_id, contacts)
     db.session.commit()
     if by_id:  # amoCRM answered without them: unknown, so look before resending
@@ -549,7 +675,10 @@ def push_pending(workspace_id: int, client, limiter, recorder=None, *, time_budg
     context = PushContext(workspace_id, client, limiter, connection.pipeline_id, connection.status_id,
                           workspace.deal_name_template,
                           field_codes=frozenset(connection.lead_field_codes)
-                          if connection.lead_field_codes is not None else None)
+                          if connection.lead_field_codes is not None else None,
+                          delivery_mode=connection.delivery_mode or DELIVER_AS_DEAL,
+                          incoming_statuses=incoming_statuses(connection.pipelines),
+                          mapping=mapping_for_push(connection))
     # The claimed leads are this push's own (leased) while it runs: keep their loaded state across its many
     # commits instead of reloading every lead, one SELECT each, after every commit.
     session = db.session()

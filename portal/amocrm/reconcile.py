@@ -1,7 +1,8 @@
 """Reconciliation: webhooks get lost, so the deals amoCRM changed since the last run are read back and applied
 with the same upsert as webhook events. Runs right after connecting (the 90-day backfill), every hour (jobs
 `reconcile_workspace` and `reconcile_connected_workspaces` in `portal.amocrm.jobs`), and from
-`flask --app wsgi amocrm reconcile WORKSPACE [--since DATE]`."""
+`flask --app wsgi amocrm reconcile WORKSPACE [--since DATE]`. The deals of leads still waiting in Unsorted are read
+by id as well (`_read_waiting_unsorted`)."""
 import json
 import logging
 import time
@@ -10,11 +11,12 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 
 from portal.amocrm.api.errors import AmoCRMError
-from portal.amocrm.api.webhook_bodies import deal_from_api
+from portal.amocrm.api.webhook_bodies import DealSnapshot, deal_from_api
 from portal.amocrm.connection import NotConnected, client_for
 from portal.amocrm.contacts_index import refresh_contacts_index
 from portal.amocrm.deals import apply_deals
 from portal.amocrm.sync_log import current_job_id
+from portal.amocrm.unsorted import waiting_deal_ids
 from portal.extensions import db
 from portal.log_context import workspace_id_var
 from portal.models import AmoCRMConnection, SyncLogEntry
@@ -72,6 +74,7 @@ def reconcile_workspace(workspace_id: int, since_iso: str | None = None) -> dict
                 _apply(workspace_id, batch, counts)
                 batch = []
         _apply(workspace_id, batch, counts)
+        _read_waiting_unsorted(client, workspace_id, counts)
     except AmoCRMError as exc:
         db.session.rollback()
         _log(workspace_id, since, counts, clock, error=f"{exc.__class__.__name__}: {str(exc)[:300]}",
@@ -90,6 +93,24 @@ def reconcile_workspace(workspace_id: int, since_iso: str | None = None) -> dict
     db.session.commit()
     log.info("reconciled workspace %s since %s: %s", workspace_id, since.isoformat(), counts)
     return counts
+
+
+def _read_waiting_unsorted(client, workspace_id: int, counts: dict) -> None:
+    """The deals of leads still waiting in Unsorted, read by id: a lost webhook about an accept shows among the
+    changed deals anyway, but a decline deletes the deal, which no list of changed deals shows."""
+    deal_ids = waiting_deal_ids(workspace_id)
+    db.session.rollback()
+    if not deal_ids:
+        return
+    snapshots = []
+    for deal_id, lead in client.get_leads_by_id(deal_ids).items():
+        try:
+            snapshots.append(DealSnapshot(deal_id, action="delete", is_deleted=True) if lead is None
+                             else deal_from_api(lead))
+        except ValueError:
+            continue
+    counts["unsorted_read"] = len(snapshots)
+    _apply(workspace_id, snapshots, counts)
 
 
 def _apply(workspace_id: int, batch: list, counts: dict) -> None:

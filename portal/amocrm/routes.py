@@ -6,14 +6,15 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from portal.amocrm import authorization, connection, delivery_check, regions
-from portal.amocrm.forms import LongLivedTokenForm, PipelineForm, RegionForm
+from portal.amocrm import authorization, connection, custom_fields, delivery_check, regions, unsorted
+from portal.amocrm.forms import DeliveryModeForm, FieldMappingForm, LongLivedTokenForm, PipelineForm, RegionForm
 from portal.amocrm.subscription import rotate_webhook_secret, webhook_health
 from portal.amocrm.sync_admin import sync_health
 from portal.auth.decorators import permission_required
 from portal.auth.permissions import MANAGE_AMOCRM
 from portal.errors import error_response
 from portal.extensions import csrf
+from portal.models.amocrm import DELIVER_AS_DEAL, DELIVER_TO_UNSORTED
 
 # The button's endpoints, the OAuth callback, secrets_uri, status and disconnect.
 bp = Blueprint("connection", __name__)
@@ -76,6 +77,80 @@ def choose_pipeline():
             flash(_("New leads will go to the chosen pipeline and status."), "success")
         return redirect(url_for("settings.amocrm.index"))
     return _page(pipeline_form=form, status=400)
+
+
+@settings_bp.post("/delivery")
+@permission_required(MANAGE_AMOCRM)
+def choose_delivery():
+    """Settings → amoCRM → Delivery: a deal in the chosen stage, or Unsorted."""
+    form = DeliveryModeForm()
+    if form.validate_on_submit():
+        try:
+            unsorted.choose_delivery_mode(current_user.workspace_id, form.mode.data)
+        except ValueError:
+            flash(_("Connect amoCRM first."), "error")
+        else:
+            flash(_("New leads go to Unsorted in amoCRM.") if form.mode.data == DELIVER_TO_UNSORTED
+                  else _("New leads go to amoCRM as deals."), "success")
+    else:
+        flash(_("Choose how new leads reach amoCRM."), "error")
+    return redirect(url_for("settings.amocrm.index") + "#amocrm-delivery")
+
+
+@settings_bp.app_context_processor
+def _delivery_settings() -> dict:
+    """What templates/settings/amocrm_delivery.html shows: its form and the workspace's Unsorted counts."""
+    def delivery(connection):
+        form = DeliveryModeForm(formdata=None, mode=connection.delivery_mode if connection else DELIVER_AS_DEAL)
+        return {"form": form, "counts": unsorted.unsorted_counts(current_user.workspace_id)}
+    return {"amocrm_delivery": delivery}
+
+
+@settings_bp.post("/fields/refresh")
+@permission_required(MANAGE_AMOCRM)
+def refresh_fields():
+    """Settings → amoCRM → Custom fields: read the account's deal and contact fields again."""
+    try:
+        read = custom_fields.refresh_custom_fields(current_user.workspace_id)
+    except custom_fields.FieldsError as error:
+        flash(str(error), "error")
+    else:
+        flash(_("Custom fields read from amoCRM: %(leads)s of deals, %(contacts)s of contacts.",
+                leads=len(read["leads"]), contacts=len(read["contacts"])), "success")
+    return redirect(url_for("settings.amocrm.index") + "#amocrm-fields")
+
+
+@settings_bp.post("/fields/mapping")
+@permission_required(MANAGE_AMOCRM)
+def save_field_mapping():
+    """Settings → amoCRM → Custom fields: which extra form field goes to which amoCRM field."""
+    if not FieldMappingForm().validate_on_submit():
+        flash(_("The form expired; try again."), "error")
+        return redirect(url_for("settings.amocrm.index") + "#amocrm-fields")
+    chosen = {}
+    for key, name in request.form.items():
+        if key.startswith("name-") and name:
+            chosen[name] = request.form.get("field-" + key[len("name-"):], "")
+    try:
+        mapped = custom_fields.save_mapping(current_user.workspace_id, chosen)
+    except custom_fields.FieldsError as error:
+        flash(str(error), "error")
+    else:
+        flash(_("Mapping saved: %(count)s form fields go to amoCRM fields; the others go into a note on the deal.",
+                count=mapped), "success")
+    return redirect(url_for("settings.amocrm.index") + "#amocrm-fields")
+
+
+@settings_bp.app_context_processor
+def _fields_settings() -> dict:
+    """What templates/settings/amocrm_fields.html shows: the fields as last read, the extra field names seen, the
+    mapping."""
+    def fields(connection):
+        return {"fields": custom_fields.mappable_fields(connection),
+                "read_at": ((connection.custom_fields or {}).get("read_at") if connection else None),
+                "names": custom_fields.extra_field_names(current_user.workspace_id, connection),
+                "mapping": (connection.field_mapping or {}) if connection else {}, "form": FieldMappingForm()}
+    return {"amocrm_fields": fields}
 
 
 @settings_bp.post("/webhook/rotate")

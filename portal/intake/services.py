@@ -4,6 +4,7 @@ The hot path (`accept_lead`) is one prepared INSERT … RETURNING in autocommit:
 the INSERT and a replayed idempotency key an ON CONFLICT DO NOTHING, so a new lead costs one round trip to
 PostgreSQL. The workspace is read from a per-process cache for a few seconds.
 """
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -90,6 +91,7 @@ def accept_lead(workspace: CachedWorkspace, submission: LeadSubmission, ip: str 
         "p_idempotency_key": submission.idempotency_key,
         "p_idempotency_fingerprint": fingerprint(submission) if submission.idempotency_key else None,
         "p_is_spam": submission.is_spam, "p_created_at": now,
+        "p_extra_fields": json.dumps(submission.extra_fields, ensure_ascii=False) if submission.extra_fields else None,
         "match_phone": submission.phone if check_repeats else None,
         "match_email": submission.email if check_repeats else None,
         "window_start": now - timedelta(hours=max(workspace.duplicate_window_hours, 0)),

@@ -20,8 +20,9 @@ from datetime import datetime
 
 import psycopg
 from psycopg import pq
-from sqlalchemy import Boolean, String, bindparam, case, event, func, literal, select, true
+from sqlalchemy import Boolean, String, Text, bindparam, case, cast, event, func, literal, select, true
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
@@ -292,6 +293,10 @@ def _insert_statement(dialect_name: str):
     # into both places again).
     repeat = select(repeat_of.label("id")).offset(0).subquery("repeat")
     values = {name: bindparam(f"p_{name}", type_=table.c[name].type) for name in _INSERT_COLUMNS}
+    # The extra form fields arrive as JSON text (`services.accept_lead`): the libpq path sends every value as text,
+    # and SQLite keeps JSON as text anyway.
+    extra = bindparam("p_extra_fields", type_=Text)
+    values["extra_fields"] = cast(extra, JSONB) if dialect_name == "postgresql" else extra
     values["duplicate_of_id"] = repeat.c.id
     values["sync_attempts"] = literal(0)  # the column defaults SQLAlchemy fills in before executing, written in
     values["sync_status"] = case((bindparam("p_is_spam", type_=Boolean), SKIPPED),

@@ -23,6 +23,12 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Hidden from people by the snippet; bots that fill every input fill this one too.
 HONEYPOT_FIELD = "lp_website"
 FIRST_TOUCH_FIELD = "first_touch"
+# The form's other named fields, {name: text or [texts]}: mapped to amoCRM custom fields, or noted on the deal.
+EXTRA_FIELD = "fields"
+MAX_EXTRA_FIELDS = 30
+MAX_EXTRA_NAME = 64
+MAX_EXTRA_VALUE = 1000
+MAX_EXTRA_VALUES = 20  # a group of checkboxes sends a list
 
 URL_KEYS = ("referrer", "landing_page")
 ATTRIBUTION_KEYS = UTM_KEYS + CLICK_ID_KEYS + URL_KEYS
@@ -65,6 +71,7 @@ class LeadSubmission:
     first_touch_at: datetime | None = None
     idempotency_key: str | None = None
     is_spam: bool = False
+    extra_fields: dict[str, str | list[str]] | None = None
 
 
 def fingerprint(submission: LeadSubmission) -> str:
@@ -74,7 +81,8 @@ def fingerprint(submission: LeadSubmission) -> str:
                   "message": submission.message, "attribution": submission.attribution,
                   "first_touch": submission.first_touch,
                   "first_touch_at": submission.first_touch_at.isoformat() if submission.first_touch_at else None,
-                  "is_spam": submission.is_spam}
+                  "is_spam": submission.is_spam, **({"fields": submission.extra_fields}
+                                                    if submission.extra_fields else {})}
     canonical = json.dumps(normalised, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -120,17 +128,25 @@ def _parse_json(data: bytes) -> dict:
 
 
 def _parse_form(form) -> dict:
-    """Form fields, first value of each; `first_touch[utm_source]` (or `first_touch.utm_source`) nest."""
+    """Form fields, first value of each; `first_touch[utm_source]` (or `first_touch.utm_source`) nest, and so do
+    `fields[<name>]` (every value of a repeated one: a list)."""
     document: dict = {}
     nested: dict = {}
+    extra: dict = {}
     for key, value in form.items():
         match = re.fullmatch(r"first_touch(?:\[(\w+)\]|\.(\w+))", key)
+        extra_match = re.fullmatch(r"fields\[([^\[\]]+)\]", key)
         if match:
             nested[match.group(1) or match.group(2)] = value
+        elif extra_match:
+            values = form.getlist(key)
+            extra[extra_match.group(1)] = values if len(values) > 1 else value
         else:
             document[key] = value
     if nested and FIRST_TOUCH_FIELD not in document:
         document[FIRST_TOUCH_FIELD] = nested
+    if extra and EXTRA_FIELD not in document:
+        document[EXTRA_FIELD] = extra
     return document
 
 
@@ -167,6 +183,7 @@ def validate(document: dict, headers, region: str) -> LeadSubmission:
         submission.idempotency_key = _text({IDEMPOTENCY_FIELD: key}, IDEMPOTENCY_FIELD, errors)
     else:
         submission.idempotency_key = _text(document, IDEMPOTENCY_FIELD, errors)
+    submission.extra_fields = _extra_fields(document.get(EXTRA_FIELD), errors)
     honeypot = document.get(HONEYPOT_FIELD)
     submission.is_spam = bool(honeypot) and not (isinstance(honeypot, str) and not honeypot.strip())
     if errors:
@@ -246,6 +263,48 @@ def _first_touch(value, submission: LeadSubmission, errors: dict) -> None:
             errors[f"{FIRST_TOUCH_FIELD}.timestamp"] = "An ISO 8601 date-time or milliseconds since 1970."
         elif submission.first_touch is None:
             submission.first_touch = touch
+
+
+def _extra_fields(value, errors: dict) -> dict | None:
+    """The form's other fields, bounded: at most MAX_EXTRA_FIELDS names of MAX_EXTRA_NAME characters, each a text
+    (numbers and true/false read as text) or a list of at most MAX_EXTRA_VALUES texts, of MAX_EXTRA_VALUE
+    characters each. Blank values are left out; anything else is a 400 naming the field."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, dict):
+        errors[EXTRA_FIELD] = "Must be an object of field names and their values."
+        return None
+    if len(value) > MAX_EXTRA_FIELDS:
+        errors[EXTRA_FIELD] = f"At most {MAX_EXTRA_FIELDS} extra fields."
+        return None
+    fields: dict[str, str | list[str]] = {}
+    for raw_name, raw in value.items():
+        name = _clean(str(raw_name), False)
+        label = f"{EXTRA_FIELD}.{name[:MAX_EXTRA_NAME]}"
+        if not name or len(name) > MAX_EXTRA_NAME:
+            errors[EXTRA_FIELD] = f"Field names are 1 to {MAX_EXTRA_NAME} characters."
+            continue
+        items = raw if isinstance(raw, list) else [raw]
+        if len(items) > MAX_EXTRA_VALUES:
+            errors[label] = f"At most {MAX_EXTRA_VALUES} values."
+            continue
+        texts = []
+        for item in items:
+            if isinstance(item, bool):
+                item = "true" if item else "false"
+            if item is None or not isinstance(item, str | int | float):
+                errors[label] = "Must be text or a list of texts."
+                break
+            text = _clean(str(item), multiline=True)
+            if len(text) > MAX_EXTRA_VALUE:
+                errors[label] = f"At most {MAX_EXTRA_VALUE} characters."
+                break
+            if text:
+                texts.append(text)
+        else:
+            if texts:
+                fields[name] = texts if isinstance(raw, list) else texts[0]
+    return fields or None
 
 
 def _timestamp(value) -> datetime | None:

@@ -13,6 +13,10 @@ NEEDS_REAUTH = "needs_reauth"
 DISCONNECTED = "disconnected"
 BLOCKED = "blocked"  # amoCRM answered 403 to everything: sync stops until someone looks
 
+# delivery_mode: how a lead reaches amoCRM
+DELIVER_AS_DEAL = "deal"  # a deal (and contact) in the chosen pipeline and stage
+DELIVER_TO_UNSORTED = "unsorted"  # an incoming lead in Unsorted, for a manager to accept or decline
+
 
 class AmoCRMConnection(TenantOwned, db.Model):
     """The workspace's one amoCRM account link. Secrets are encrypted at rest."""
@@ -54,6 +58,12 @@ class AmoCRMConnection(TenantOwned, db.Model):
     lead_field_codes: Mapped[list | None] = mapped_column(JSONDocument)
     # {code: {"count": n, "last_at": iso}} of values dropped for lack of a field, shown in Settings → amoCRM.
     dropped_fields: Mapped[dict | None] = mapped_column(JSONDocument)
+    delivery_mode: Mapped[str] = mapped_column(String(16), default=DELIVER_AS_DEAL, server_default=DELIVER_AS_DEAL)
+    # The account's custom fields as last read: {"leads": [...], "contacts": [...], "read_at": iso}, each field
+    # {id, name, code, type, enums: [{id, value}]} (`portal.amocrm.custom_fields`).
+    custom_fields: Mapped[dict | None] = mapped_column(JSONDocument)
+    # {extra form field name: {"entity": "leads"|"contacts", "field_id": id}}
+    field_mapping: Mapped[dict | None] = mapped_column(JSONDocument)
 
 
 class OAuthState(TenantOwned, db.Model):

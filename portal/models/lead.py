@@ -5,13 +5,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
 from portal.models.tenant import TenantOwned
-from portal.models.types import UTCDateTime, utcnow
+from portal.models.types import JSONDocument, UTCDateTime, utcnow
 
 # sync_status
 PENDING = "pending"
 SYNCED = "synced"
 FAILED = "failed"
 SKIPPED = "skipped"  # spam or a repeat: stored, never pushed
+
+# unsorted_state: where a lead delivered to amoCRM's Unsorted stands (None for a lead delivered as a deal)
+UNSORTED_WAITING = "waiting"
+UNSORTED_ACCEPTED = "accepted"
+UNSORTED_DECLINED = "declined"
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 CLICK_ID_KEYS = ("gclid", "yclid", "fbclid")
@@ -34,6 +39,9 @@ class Lead(TenantOwned, db.Model):
         # Only repeats point at a lead (ON DELETE SET NULL looks them up): the others need no entry.
         Index("ix_leads_duplicate_of_id", "duplicate_of_id", postgresql_where=text("duplicate_of_id IS NOT NULL"),
               sqlite_where=text("duplicate_of_id IS NOT NULL")),
+        # Deal reads look for the workspace's leads still waiting in Unsorted; most leads never go there.
+        Index("ix_leads_workspace_unsorted", "workspace_id", "unsorted_state",
+              postgresql_where=text("unsorted_state IS NOT NULL"), sqlite_where=text("unsorted_state IS NOT NULL")),
     )
 
     # Not indexed alone (as TenantOwned would): every index above starts with it, and each index costs every INSERT.
@@ -92,6 +100,14 @@ class Lead(TenantOwned, db.Model):
     # is linked to that deal, but the deal's revenue stays with whoever made it. A server default only: the
     # intake's INSERT writes every column with a Python default itself.
     deal_merged: Mapped[bool] = mapped_column(server_default=text("false"))
+    # Delivered to Unsorted: the item's uid and where it stands (waiting, accepted, declined), settled from amoCRM's
+    # reads of the lead (`portal.amocrm.unsorted`). The lead's deal id is amocrm_lead_id either way.
+    unsorted_uid: Mapped[str | None] = mapped_column(String(64))
+    unsorted_state: Mapped[str | None] = mapped_column(String(16))
+    # The form's named fields beyond name, phone, e-mail and message ({name: text}, bounded by the intake), and the
+    # amoCRM note that carries those not sent to a mapped custom field.
+    extra_fields: Mapped[dict | None] = mapped_column(JSONDocument)
+    extra_note_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -196,6 +196,21 @@ def custom_field_one(entity, field_id):
     return hal(dict(field, _links=link(f"{entity}/custom_fields/{field_id}")))
 
 
+@bp.delete("/<any(leads, contacts, companies):entity>/custom_fields/<int:field_id>")
+def custom_field_delete(entity, field_id):
+    """Admin only; 204. A predefined field (tracking, phone, e-mail) cannot be deleted (403)."""
+    state = sandbox().state
+    with state.lock:
+        fields = g.account[FIELD_LISTS[entity]]
+        field = next((f for f in fields if f["id"] == field_id), None)
+        if field is None:
+            return faults.problem(404, "Not Found", "Custom field not found")
+        if field.get("is_predefined") or field["type"] == "tracking_data" or field.get("code") in ("PHONE", "EMAIL"):
+            return faults.problem(403, "Forbidden", "This field cannot be deleted")
+        fields.remove(field)
+    return no_content()
+
+
 @bp.post("/<any(leads, contacts, companies):entity>/custom_fields")
 def custom_fields_create(entity):
     """Admin only (the guard answers 403 otherwise); 201 with the created fields (Kommo errors page)."""

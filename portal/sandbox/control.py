@@ -101,5 +101,17 @@ class SandboxControl:
     def leads(self) -> list:
         return self.state()["leads"]
 
+    def unsorted(self) -> list:
+        """Every Unsorted item, with its ``status``: new (waiting), accepted or declined."""
+        return self._call("GET", "unsorted")
+
+    def accept_unsorted(self, uid: str, status_id: int | None = None) -> dict:
+        """A manager accepts the item in amoCRM's interface."""
+        return self._call("POST", f"unsorted/{uid}/accept", {"status_id": status_id} if status_id else {})
+
+    def decline_unsorted(self, uid: str) -> dict:
+        """A manager declines the item."""
+        return self._call("POST", f"unsorted/{uid}/decline", {})
+
     def deliveries(self) -> list:
         return self.state()["deliveries"]

@@ -32,17 +32,22 @@
                                            ``webhooks``, ``contacts``), ``platform`` (amocrm|kommo)
 - ``POST /_sandbox/leads/<id>/status``     ``{status_id, pipeline_id?, price?}`` (JSON, or the page's form)
 - ``DELETE /_sandbox/leads/<id>``          deletes the deal (``leads[delete]`` webhook)
+- ``GET  /_sandbox/unsorted``              every Unsorted item (waiting, accepted, declined) of every account
+- ``POST /_sandbox/unsorted/<uid>/accept`` ``{status_id?}``: a manager accepts the item (webhooks as amoCRM sends)
+- ``POST /_sandbox/unsorted/<uid>/decline`` a manager declines it
 """
 
 import copy
 
 from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 
+from . import unsorted
 from .changes import announce
 from .oauth import authorize, public_host, sandbox
 from .records import finish_update
 from .search import drop_from_index
 from .state import DEFAULT_CONFIG, NO_FAULTS, OPENSTAT_FIELD_CODES, TRACKING_FIELD_CODES
+from .validation import ValidationFailed
 
 bp = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
 
@@ -194,6 +199,8 @@ def setting_errors(body: dict) -> list[str]:
         "is_admin": lambda v: isinstance(v, bool),
         "denied": lambda v: isinstance(v, list) and all(isinstance(kind, str) for kind in v),
         "platform": lambda v: v in ("amocrm", "kommo"),
+        "unsorted_decline_methods": lambda v: isinstance(v, list) and v and set(v) <= {"DELETE", "POST"},
+        "unsorted_decline_outcome": lambda v: v in ("delete", "lost"),
     }
     for key, check in checks.items():
         if key in body and not check(body[key]):
@@ -202,7 +209,8 @@ def setting_errors(body: dict) -> list[str]:
 
 
 ACCOUNT_KEYS = {"name", "subdomain", "duplicate_control", "tracking_fields", "own_host"}
-SETTING_KEYS = {"search_index_delay", "list_filters", "duplicate_rules", "is_admin", "denied", "platform"}
+SETTING_KEYS = {"search_index_delay", "list_filters", "duplicate_rules", "is_admin", "denied", "platform",
+                "unsorted_decline_methods", "unsorted_decline_outcome"}
 
 
 @bp.post("/accounts")
@@ -304,3 +312,27 @@ def lead_delete(lead_id):
         account = state.accounts[lead["account_id"]]
         announce(lead["account_id"], host_url(), [("delete", lead, {})], "leads", account["users"][0]["id"])
     return "", 204
+
+
+@bp.get("/unsorted")
+def unsorted_items():
+    with sandbox().state.lock:
+        return jsonify(copy.deepcopy(list(sandbox().state.unsorted.values())))
+
+
+@bp.post("/unsorted/<uid>/<any(accept, decline):verb>")
+def unsorted_by_manager(uid, verb):
+    """A manager's accept or decline in amoCRM's interface: what the API's accept/decline do, webhooks included."""
+    body = json_body()
+    state = sandbox().state
+    with state.lock:
+        item = state.unsorted.get(uid)
+        if item is None or item["status"] != "new":
+            return bad_request("no such item waiting in Unsorted", 404)
+        g.account = state.accounts[item["account_id"]]
+        g.user_id = g.account["users"][0]["id"]
+        try:
+            result = unsorted.accept(item, body.get("status_id")) if verb == "accept" else unsorted.decline(item)
+        except ValidationFailed:
+            return bad_request("status_id must be a working status of the item's pipeline")
+    return jsonify(result)

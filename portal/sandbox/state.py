@@ -260,6 +260,8 @@ class SandboxState:
             "is_admin": True,
             "denied": [],
             "platform": "amocrm",
+            "unsorted_decline_methods": ["DELETE"],
+            "unsorted_decline_outcome": "delete",
         }
 
     def _user(self, account_id, name, login, is_admin):

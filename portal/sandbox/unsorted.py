@@ -10,6 +10,15 @@
 - ``POST …/{uid}/accept`` ``{user_id?, status_id?}``: the lead moves to ``status_id`` (default the first
   working status) and its contacts become visible; ``DELETE …/{uid}/decline`` ``{user_id?}``: the lead is
   deleted. Both answer ``{uid, category, pipeline_id, created_at, _embedded{leads[{id}], contacts, companies}}``.
+  The decline's method is DELETE in Kommo's reference and the PHP SDK; one public client sends POST: the
+  account setting ``unsorted_decline_methods`` (default ``["DELETE"]``) says which are served, and
+  ``unsorted_decline_outcome`` what a decline does to the lead: ``delete`` (default) or ``lost`` (status 143),
+  a variant reported but not documented.
+- ``metadata`` of a form item (PHP SDK FormsMetadata, amoCRM unsorted-api): ``form_id`` and ``form_name`` (text),
+  ``form_page`` (text), ``form_sent_at`` (unix seconds) are required; ``ip``, ``referer``, ``visitor_uid``,
+  ``form_type`` optional text.
+- The control API (``/_sandbox/unsorted/<uid>/accept|decline``) lets a "manager" do the same, with the same
+  webhooks.
 - Webhooks: ``add_unsorted`` on create; ``delete_unsorted`` with ``[action]=accept|decline`` and
   ``[accept_result]`` / ``[decline_result]`` lead ids when it leaves Unsorted (bodies from third-party parsers;
   amoCRM does not publish an example).
@@ -29,7 +38,7 @@ from .oauth import sandbox
 from .parties import build_party, store_party
 from .records import build_lead, finish_update, publish, store_lead
 from .search import drop_from_index, index_entity
-from .state import now
+from .state import LOST_STATUS_ID, now
 from .validation import MAX_LIMIT, ValidationFailed, collection_body, error, fail, is_int, request_id
 
 bp = api_blueprint("sandbox_unsorted")
@@ -54,6 +63,8 @@ def check_form(account: dict, body: dict, errors: list) -> None:
             error(errors, "NotBlank", key, "This value should not be blank.")
     if not isinstance(body.get("metadata"), dict):
         error(errors, "FieldMissing", "metadata", "This field is missing.")
+    else:
+        check_metadata(body["metadata"], errors)
     pipeline_id = body.get("pipeline_id")
     if pipeline_id is not None and sandbox().state.pipeline(account, pipeline_id) is None:
         error(errors, "NotSupportedChoice", "pipeline_id", "The value you selected is not a valid choice.")
@@ -69,6 +80,27 @@ def check_form(account: dict, body: dict, errors: list) -> None:
     }
     if body.get("source_uid") in waiting:
         error(errors, "NotUnique", "source_uid", "This data is already in Unsorted.")
+
+
+METADATA_TEXT = ("form_id", "form_name", "form_page")
+METADATA_OPTIONAL_TEXT = ("ip", "referer", "visitor_uid", "form_type")
+
+
+def check_metadata(metadata: dict, errors: list) -> None:
+    for key in METADATA_TEXT:
+        value = metadata.get(key)
+        if value is None:
+            error(errors, "FieldMissing", f"metadata.{key}", "This field is missing.")
+        elif not isinstance(value, str | int) or isinstance(value, bool):
+            error(errors, "InvalidType", f"metadata.{key}", "This value should be of type string.")
+    sent_at = metadata.get("form_sent_at")
+    if sent_at is None:
+        error(errors, "FieldMissing", "metadata.form_sent_at", "This field is missing.")
+    elif not is_int(sent_at):
+        error(errors, "InvalidType", "metadata.form_sent_at", "This value should be of type int.")
+    for key in METADATA_OPTIONAL_TEXT:
+        if metadata.get(key) is not None and not isinstance(metadata[key], str):
+            error(errors, "InvalidType", f"metadata.{key}", "This value should be of type string.")
 
 
 @bp.post("/leads/unsorted/forms")
@@ -235,49 +267,72 @@ def answer(item: dict) -> dict:
     }
 
 
+def accept(item: dict, status_id) -> dict:
+    """A waiting item accepted (by the API or a manager, as ``g.account`` / ``g.user_id``): its lead moves to
+    ``status_id`` (default the pipeline's first working status), its contacts become visible, webhooks go."""
+    state = sandbox().state
+    lead = state.leads.get(item["_embedded"]["leads"][0]["id"])
+    pipeline = state.pipeline(g.account, item["pipeline_id"])
+    working = [s["id"] for s in pipeline["statuses"] if s["type"] == 0]
+    if status_id is not None and status_id not in working:
+        fail("NotSupportedChoice", "status_id", "The value you selected is not a valid choice.")
+    changes = []
+    if lead is not None:
+        before = copy.deepcopy(lead)
+        lead["status_id"] = status_id or working[0]
+        changes = finish_update(lead, before)
+    for contact in item["_embedded"]["contacts"]:
+        stored = state.contacts.get(contact["id"])
+        if stored is not None:
+            stored["is_unsorted"] = False
+            index_entity("contacts", stored)
+    item["status"] = "accepted"
+    publish(changes)
+    publish(
+        [("delete", item, {"action": "accept", "result": {"leads": [lead["id"]] if lead else []}})],
+        "unsorted",
+    )
+    return answer(item)
+
+
+def decline(item: dict) -> dict:
+    """A waiting item declined: its lead deleted (or closed as lost, per the account's
+    ``unsorted_decline_outcome``), webhooks go."""
+    state = sandbox().state
+    lead_id = item["_embedded"]["leads"][0]["id"]
+    if g.account["settings"].get("unsorted_decline_outcome", "delete") == "lost":
+        lead = state.leads.get(lead_id)
+        if lead is not None:
+            before = copy.deepcopy(lead)
+            lead["status_id"] = LOST_STATUS_ID
+            publish(finish_update(lead, before))
+    else:
+        lead = state.leads.pop(lead_id, None)
+        if lead is not None:
+            drop_from_index("leads", lead["id"])
+            publish([("delete", lead, {})])
+    item["status"] = "declined"
+    publish(
+        [("delete", item, {"action": "decline", "result": {"leads": [lead["id"]] if lead else []}})],
+        "unsorted",
+    )
+    return answer(item)
+
+
 @bp.post("/leads/unsorted/<uid>/accept")
 def unsorted_accept(uid):
     body = request.get_json(silent=True, force=True) or {}
     state = sandbox().state
     with state.lock:
         item = take_waiting(uid)
-        lead = state.leads.get(item["_embedded"]["leads"][0]["id"])
-        pipeline = state.pipeline(g.account, item["pipeline_id"])
         status_id = body.get("status_id") if isinstance(body, dict) else None
-        working = [s["id"] for s in pipeline["statuses"] if s["type"] == 0]
-        if status_id is not None and status_id not in working:
-            fail("NotSupportedChoice", "status_id", "The value you selected is not a valid choice.")
-        changes = []
-        if lead is not None:
-            before = copy.deepcopy(lead)
-            lead["status_id"] = status_id or working[0]
-            changes = finish_update(lead, before)
-        for contact in item["_embedded"]["contacts"]:
-            stored = state.contacts.get(contact["id"])
-            if stored is not None:
-                stored["is_unsorted"] = False
-                index_entity("contacts", stored)
-        item["status"] = "accepted"
-        publish(changes)
-        publish(
-            [("delete", item, {"action": "accept", "result": {"leads": [lead["id"]] if lead else []}})],
-            "unsorted",
-        )
-        return hal(answer(item))
+        return hal(accept(item, status_id))
 
 
-@bp.delete("/leads/unsorted/<uid>/decline")
+@bp.route("/leads/unsorted/<uid>/decline", methods=["DELETE", "POST"])
 def unsorted_decline(uid):
+    if request.method not in g.account["settings"].get("unsorted_decline_methods", ["DELETE"]):
+        abort(faults.problem(405, "Method Not Allowed", "Method Not Allowed"))
     state = sandbox().state
     with state.lock:
-        item = take_waiting(uid)
-        lead = state.leads.pop(item["_embedded"]["leads"][0]["id"], None)
-        if lead is not None:
-            drop_from_index("leads", lead["id"])
-            publish([("delete", lead, {})])
-        item["status"] = "declined"
-        publish(
-            [("delete", item, {"action": "decline", "result": {"leads": [lead["id"]] if lead else []}})],
-            "unsorted",
-        )
-        return hal(answer(item))
+        return hal(decline(take_waiting(uid)))

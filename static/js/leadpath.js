@@ -144,6 +144,7 @@
     ["name", "phone", "email", "message", HONEYPOT].forEach(function (key) {
       if (fields[key]) { body[key] = String(fields[key]); }
     });
+    if (fields.fields) { body.fields = fields.fields; }
     copy(last, body, TAGS.concat("referrer", "landing_page"));
     copy(first, body.first_touch, FIRST);
     body.first_touch.timestamp = new Date(first.ts).toISOString();
@@ -269,6 +270,41 @@
     return found;
   }
 
+  // Every other named input of the form (checked boxes and radios, every chosen option), as the API's "fields":
+  // within its bounds (30 names of 64 characters, values of 1000), so a big form is cut rather than refused.
+  function extrasOf(form, inputs) {
+    var extras = {}, count = 0, own = [];
+    for (var key in inputs) { own.push(inputs[key]); }
+    each(form.elements, function (element) {
+      var name = element.name, values = [];
+      if (!name || element.disabled || own.indexOf(element) >= 0 || name.length > 64 ||
+          /^(submit|button|reset|image|file|password)$/.test(element.type) || /^(userAccountId|idempotency_key)$/.test(name)) {
+        return;
+      }
+      if (/^(checkbox|radio)$/.test(element.type)) {
+        if (!element.checked) { return; }
+        values.push(element.value);
+      } else if (element.type === "select-multiple") {
+        each(element.options, function (option) { if (option.selected) { values.push(option.value); } });
+      } else {
+        values.push(element.value);
+      }
+      values = values.map(function (value) { return String(value).trim().slice(0, 1000); })
+        .filter(function (value) { return value; });
+      if (!values.length) { return; }
+      if (!(name in extras)) {
+        if (count >= 30) { return; }
+        count += 1;
+        extras[name] = [];
+      }
+      extras[name] = extras[name].concat(values).slice(0, 20);
+    });
+    for (var field in extras) {
+      if (extras[field].length === 1) { extras[field] = extras[field][0]; }
+    }
+    return count ? extras : null;
+  }
+
   function addHoneypot(form) {
     if (form.elements[HONEYPOT]) { return; }
     var box = document.createElement("div"), input = document.createElement("input");
@@ -342,6 +378,8 @@
     var status = enhance(form), inputs = inputsOf(form), fields = {}, button = form.querySelector("[type=submit]");
     var TEXT = texts(form);
     for (var key in inputs) { fields[key] = inputs[key].value; }
+    var extras = extrasOf(form, inputs);
+    if (extras) { fields.fields = extras; }
     each(form.querySelectorAll(".leadpath-field-error"), function (note) { note.parentNode.removeChild(note); });
     each(form.querySelectorAll("[aria-invalid]"), function (input) {
       input.removeAttribute("aria-invalid");

@@ -116,7 +116,8 @@ def assert_connected(app, owner, sandbox, live_server):
         destination = f"{live_server}/webhooks/amocrm/{workspace.public_id}/{workspace.webhook_secret}"
     hooks = [h for h in state["webhooks"] if h["destination"] == destination]
     assert hooks and sorted(hooks[0]["settings"]) == sorted(["add_lead", "update_lead", "status_lead", "delete_lead",
-                                                             "add_contact", "update_contact", "delete_contact"])
+                                                             "add_contact", "update_contact", "delete_contact",
+                                                             "add_unsorted", "delete_unsorted"])
     # Stored encrypted: the raw columns hold neither the token nor the webhook URL with its secret.
     with app.app_context():
         raw_token, raw_url = db.session.execute(db.text(

@@ -111,6 +111,20 @@ def test_unknown_entities_and_actions_are_ignored():
     assert notification.deals == [] and notification.account_id == 1
 
 
+def test_unsorted_events_name_their_item_and_every_lead_they_mention():
+    pairs = [("unsorted[add][0][uid]", "abc"), ("unsorted[add][0][data][leads][0][id]", "11"),
+             ("unsorted[delete][0][uid]", "def"), ("unsorted[delete][0][action]", "accept"),
+             ("unsorted[delete][0][accept_result][leads][0]", "12"), ("unsorted[delete][1][uid]", "ghi"),
+             ("unsorted[delete][1][action]", "decline"), ("unsorted[delete][1][decline_result][leads][0]", "13"),
+             ("unsorted[delete][2][action]", "nonsense"), ("unsorted[delete][2][lead_id]", "not a number"),
+             ("account[id]", "1")]
+    notification = parse_notification(parse_form(body(pairs)))
+    assert [(e.action, e.uid, e.lead_ids, e.outcome) for e in notification.unsorted] == [
+        ("add", "abc", (11,), None), ("delete", "def", (12,), "accept"), ("delete", "ghi", (13,), "decline"),
+        ("delete", None, (), None)]
+    assert "unsorted[delete]" in notification.actions and notification.deals == []
+
+
 def test_a_body_without_account_has_no_account_id():
     assert parse_notification(parse_form(body([("leads[add][0][id]", "5")]))).account_id is None
 

@@ -18,6 +18,17 @@ BODIES = {
     "/contact.html": "<p>Leave your number.</p><div data-leadpath-form></div>",
     "/own-form.html": """<form data-leadpath><label>Your name <input name="name"></label>
         <label>Phone <input name="phone" type="tel"></label><button type="submit">Call me</button></form>""",
+    "/extra-form.html": """<form data-leadpath><label>Phone <input name="phone" type="tel"></label>
+        <label>Company <input name="company"></label><label>Budget <input name="budget" type="number"></label>
+        <label><input type="checkbox" name="services" value="seo" checked> SEO</label>
+        <label><input type="checkbox" name="services" value="ads" checked> Ads</label>
+        <label><input type="checkbox" name="services" value="smm"> SMM</label>
+        <label><input type="radio" name="contact_by" value="call"> Call</label>
+        <label><input type="radio" name="contact_by" value="chat" checked> Chat</label>
+        <select name="city"><option value="msk">Moscow</option><option value="kzn" selected>Kazan</option></select>
+        <input type="hidden" name="form_name" value="Pricing">
+        <label>Password <input type="password" name="secret" value="hunter2"></label>
+        <button type="submit">Send it</button></form>""",
 }
 
 
@@ -438,3 +449,17 @@ def test_a_referral_does_not_replace_the_ad_click_of_the_visit(app, live_server,
     send(page, "Returning Visitor", "+79991112233")
     [lead] = leads_arrive(page, app, workspace_id, 1)
     assert (lead.utm_source, lead.gclid, lead.referrer) == ("google", "ad-click-1", None)
+
+
+def test_every_named_input_of_the_form_is_sent_as_extra_fields(app, landing_site, page, workspace):
+    workspace_id, _ = workspace
+    page.goto(f"{landing_site}/extra-form.html")
+    page.get_by_label("Phone").fill("+7 999 123-45-67")
+    page.get_by_label("Company").fill("Romashka LLC")
+    page.get_by_label("Budget").fill("150000")
+    page.get_by_role("button", name="Send it").click()
+    page.wait_for_selector(".leadpath-status.leadpath-ok")
+    [lead] = wait_for_leads(app, workspace_id, 1)
+    assert lead.phone == "+79991234567"
+    assert lead.extra_fields == {"company": "Romashka LLC", "budget": "150000", "services": ["seo", "ads"],
+                                 "contact_by": "chat", "city": "kzn", "form_name": "Pricing"}

@@ -233,6 +233,22 @@ class AmoCRMClient:
         body = self.request("POST", "/api/v4/leads/complex", json=items)
         return body if isinstance(body, list) else []
 
+    def create_unsorted_forms(self, items: list[dict]) -> list[dict]:
+        """At most 50 Unsorted form items (amoCRM documents no maximum for this call: the complex call's is kept);
+        the answer's `_embedded.unsorted` items, each with its uid, request_id and the ids of what it made."""
+        if not 0 < len(items) <= MAX_COMPLEX_ITEMS:
+            raise ValueError(f"create_unsorted_forms takes 1 to {MAX_COMPLEX_ITEMS} items, not {len(items)}")
+        return _embedded(self.request("POST", "/api/v4/leads/unsorted/forms", json=items), "unsorted")
+
+    def iter_unsorted_forms(self, *, pipeline_id: int | None = None) -> Iterator[dict]:
+        """The form items waiting in Unsorted, newest first."""
+        params: dict[str, Any] = {"limit": MAX_PAGE_LIMIT, "page": 1, "filter[category][]": "forms",
+                                  "order[created_at]": "desc"}
+        if pipeline_id:
+            params["filter[pipeline_id]"] = int(pipeline_id)
+        for page in self.pages("/api/v4/leads/unsorted", "unsorted", params):
+            yield from page
+
     def get_lead(self, lead_id: int, with_: Sequence[str] = ()) -> dict | None:
         params = {"with": ",".join(with_)} if with_ else None
         return self.request("GET", f"/api/v4/leads/{int(lead_id)}", params=params)
@@ -293,8 +309,21 @@ class AmoCRMClient:
 
     def iter_lead_custom_fields(self) -> Iterator[dict]:
         """The account's deal fields (amoCRM pages them by 50), tracking fields (UTM_*, GCLID…) included."""
-        for page in self.pages("/api/v4/leads/custom_fields", "custom_fields", {"limit": 50, "page": 1}):
+        return self.iter_custom_fields("leads")
+
+    def iter_custom_fields(self, entity: str) -> Iterator[dict]:
+        """The account's custom fields of `entity` (leads, contacts, companies), page by page (50 a page)."""
+        if entity not in ("leads", "contacts", "companies"):
+            raise ValueError(f"no custom fields for {entity!r}")
+        for page in self.pages(f"/api/v4/{entity}/custom_fields", "custom_fields", {"limit": 50, "page": 1}):
             yield from page
+
+    def add_lead_notes(self, items: list[dict]) -> list[dict]:
+        """`POST /api/v4/leads/notes`: `[{entity_id, note_type, params, request_id}]` → `_embedded.notes`
+        `[{id, entity_id, request_id}]`."""
+        if not 0 < len(items) <= MAX_PAGE_LIMIT:
+            raise ValueError(f"add_lead_notes takes 1 to {MAX_PAGE_LIMIT} items, not {len(items)}")
+        return _embedded(self.request("POST", "/api/v4/leads/notes", json=items), "notes")
 
     def pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[list[dict]]:
         """The `_embedded[key]` items of a list, one page at a time. A `_links.next` URL keeps what it says; the

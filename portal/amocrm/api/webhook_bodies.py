@@ -191,16 +191,29 @@ class EntityEvent:
 
 
 @dataclass(frozen=True)
+class UnsortedEvent:
+    """An Unsorted item added, changed or gone (`unsorted[add|update|delete][N]`; on delete `[action]` is accept or
+    decline). Only which item and which leads it names: where the lead stands is read from amoCRM."""
+
+    action: str  # add | update | delete
+    uid: str | None
+    lead_ids: tuple[int, ...] = ()
+    outcome: str | None = None  # accept | decline, as the body says (not trusted: the lead is read)
+
+
+@dataclass(frozen=True)
 class Notification:
     account_id: int | None
     subdomain: str | None
     deals: list[DealSnapshot]
     others: list[EntityEvent]
+    unsorted: list[UnsortedEvent] = field(default_factory=list)
 
     @property
     def actions(self) -> list[str]:
         return sorted({f"leads[{deal.action}]" for deal in self.deals}
-                      | {f"{other.entity}s[{other.action}]" for other in self.others})
+                      | {f"{other.entity}s[{other.action}]" for other in self.others}
+                      | {f"unsorted[{event.action}]" for event in self.unsorted})
 
 
 def parse_notification(data: dict, problems: list[str] | None = None) -> Notification:
@@ -241,7 +254,38 @@ def parse_notification(data: dict, problems: list[str] | None = None) -> Notific
     for action, items in contacts.items():
         for _index, item in readable(_entries, items, f"contacts[{action}]") or []:
             others.append(_entity_from_webhook(action, item))
-    return Notification(account_id, subdomain, deals, others)
+
+    unsorted: list[UnsortedEvent] = []
+    items = data.get("unsorted") if isinstance(data.get("unsorted"), dict) else {}
+    for action, entries in items.items():
+        if action not in UNSORTED_ACTIONS:
+            continue
+        for _index, item in readable(_entries, entries, f"unsorted[{action}]") or []:
+            unsorted.append(_unsorted_from_webhook(action, item))
+    return Notification(account_id, subdomain, deals, others, unsorted)
+
+
+UNSORTED_ACTIONS = ("add", "update", "delete")
+
+
+def _unsorted_from_webhook(action: str, item: dict) -> UnsortedEvent:
+    """Every lead id the item's event names: `lead_id`, `data[leads][N][id]`, `accept_result[leads][N]`,
+    `decline_result[leads][N]` (third-party captures; amoCRM publishes no example body)."""
+    ids: list = [item.get("lead_id")]
+    data = item.get("data") if isinstance(item.get("data"), dict) else {}
+    for lead in _values(data.get("leads")):
+        ids.append(lead.get("id") if isinstance(lead, dict) else lead)
+    for key in ("accept_result", "decline_result"):
+        result = item.get(key) if isinstance(item.get(key), dict) else {}
+        ids.extend(_values(result.get("leads")))
+    lead_ids = tuple(dict.fromkeys(int(value) for value in ids if _is_int(value)))
+    uid = item.get("uid") if isinstance(item.get("uid"), str) and 0 < len(item["uid"]) <= 64 else None
+    outcome = item.get("action") if item.get("action") in ("accept", "decline") else None
+    return UnsortedEvent(action, uid, lead_ids, outcome)
+
+
+def _values(group) -> list:
+    return list(group.values()) if isinstance(group, dict) else group if isinstance(group, list) else []
 
 
 def _refuse(message: str) -> None:
