@@ -5,7 +5,7 @@ from portal.amocrm.push_sweeper import SWEEP_EVERY_SECONDS
 from portal.jobs import dead_workers
 from portal.jobs.queues import AMOCRM, DEFAULT, WEBHOOKS
 from portal.jobs.scheduler import Periodic, every
-from portal.reports.cache_warmer import WARM_EVERY_SECONDS
+from portal.reports.rollups import COMPACT_EVERY_SECONDS
 
 HOUR = 3600
 
@@ -23,6 +23,6 @@ PERIODIC_JOBS: list[Periodic] = [
     # Refresh tokens of idle connections before amoCRM lets them die.
     every(6 * HOUR, DEFAULT, "portal.amocrm.jobs.refresh_idle_connections"),
     every(24 * HOUR, DEFAULT, "portal.amocrm.jobs.prune_sync_log"),
-    # Keep the report cache warm, within the cache's lifetime.
-    every(WARM_EVERY_SECONDS, DEFAULT, "portal.reports.cache_warmer.warm_report_caches"),
+    # Fold the report rollups' delta rows (reports are right either way; folding keeps them few).
+    every(COMPACT_EVERY_SECONDS, DEFAULT, "portal.reports.rollups.compact_all"),
 ]

@@ -6,6 +6,7 @@ from portal.models.ad_spend import AdSpend
 from portal.models.amocrm import AmoCRMConnection, AmoCRMContact, OAuthState
 from portal.models.deal import Deal
 from portal.models.lead import Lead
+from portal.models.report_rollup import ReportRollup
 from portal.models.user import Invite, User, UserSession
 from portal.models.workspace import ApiToken, Workspace
 
@@ -20,6 +21,7 @@ __all__ = [
     "Lead",
     "OAuthState",
     "Deal",
+    "ReportRollup",
     "SyncLogEntry",
     "User",
     "UserSession",

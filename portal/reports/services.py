@@ -15,20 +15,15 @@ How the numbers are made (also shown on the page, see templates/reports/_definit
   average deal = revenue / won, CPA = spend / won, ROI = (revenue − spend) / spend, ad-cost share =
   spend / revenue. A division by zero is shown as "—".
 
-Performance: the figures are read from per-day aggregates (portal.reports.rollups: computed by grouped queries on
-the (workspace_id, created_at) / (workspace_id, closed_at) indexes, cached in Redis for past days, live for
-today). Folding case, picking the attribution and drilling down happen here in Python on those few rows.
+Performance: the figures are sums of per-day rollups PostgreSQL keeps on every write (portal.reports.rollups), one
+grouped query for the rows and one for the series; no cache is involved.
 """
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
-
-from portal.extensions import db
-from portal.models import AdSpend
-from portal.reports.periods import Period, today_in
-from portal.reports.rollups import CLOSED, COHORT, LEADS, load_days
+from portal.reports.periods import Period
+from portal.reports.rollups import CLOSED, COHORT, LEADS, SPEND, aggregate
 from portal.reports.tags import (
     NONE_LABEL,
     normalize_tag,
@@ -143,80 +138,38 @@ class RoiReport:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Queries
-
-
-def _spend_rows(workspace_id: int, period: Period):
-    statement = (select(AdSpend.utm_source, AdSpend.utm_medium, AdSpend.utm_campaign,
-                        func.coalesce(func.sum(AdSpend.amount), 0))
-                 .where(AdSpend.workspace_id == workspace_id, AdSpend.date >= period.start,
-                        AdSpend.date <= period.end)
-                 .group_by(AdSpend.utm_source, AdSpend.utm_medium, AdSpend.utm_campaign))
-    for source, medium, campaign, amount in db.session.execute(statement):
-        yield (normalize_tag(source), normalize_tag(medium), normalize_tag(campaign)), Decimal(amount)
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # The report
-
-
-def _row_key(tags: tuple[str, str, str], query: ReportQuery) -> str | None:
-    """The row a (source, medium, campaign) belongs to at the query's drill-down level, or None if filtered out."""
-    source, medium, campaign = tags
-    if query.source is not None and source != query.source:
-        return None
-    if query.source is not None and query.medium is not None and medium != query.medium:
-        return None
-    return {"source": source, "medium": medium, "campaign": campaign}[query.level]
 
 
 def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) -> RoiReport:
     period = query.period
     bucket = bucket_for(period)
-    points: dict[date, SeriesPoint] = {}
-    day = bucket_start(period.start, bucket)
-    while day <= period.end:
-        points[day] = SeriesPoint(day)
-        day = _next_bucket(day, bucket)
-    # Tight loop on purpose: a year is tens of thousands of cached (day, tags) rows.
     block = CLOSED if query.basis == "closed" else COHORT
-    level = LEVELS.index(query.level)
-    wanted_source, wanted_medium = query.drill_filters()
-    sums: dict[str, list[int]] = {}
-    days = load_days(workspace_id, query.attribution, period.timezone, period.start, period.end,
-                     today_in(period.timezone))
-    for day, day_rows in days.items():
-        point = points[bucket_start(day, bucket)]
-        for row in day_rows:
-            if wanted_source is not None and (row[0] != wanted_source or
-                                              (wanted_medium is not None and row[1] != wanted_medium)):
-                continue
-            point.leads += row[LEADS]
-            point.won += row[CLOSED + 1]
-            if not (row[LEADS] or row[block] or row[block + 1] or row[block + 2]):
-                continue  # only deals of the other date basis on this day
-            figures = sums.get(row[level])
-            if figures is None:
-                figures = sums[row[level]] = [0, 0, 0, 0, 0]
-            figures[0] += row[LEADS]
-            figures[1] += row[block]
-            figures[2] += row[block + 1]
-            figures[3] += row[block + 2]
-            figures[4] += row[block + 3]
-    rows = {key: ReportRow(key, Figures(leads=leads, open=open_, won=won, lost=lost,
-                                        revenue=Decimal(cents) / 100))
-            for key, (leads, open_, won, lost, cents) in sums.items()}
-    for tags, amount in _spend_rows(workspace_id, period):
-        key = _row_key(tags, query)
-        if key is not None:
-            rows.setdefault(key, ReportRow(key)).figures.spend += amount
-
+    filters = {name: value for name, value in zip(LEVELS, query.drill_filters(), strict=False) if value is not None}
+    rows = {}
+    for key, *figures in aggregate(workspace_id, query.attribution, period, (query.level,), filters):
+        if not (figures[LEADS] or any(figures[block:block + 4]) or figures[SPEND]):
+            continue  # only deals of the other date basis
+        rows[key] = ReportRow(key, Figures(spend=Decimal(figures[SPEND]) / 100, leads=figures[LEADS],
+                                           open=figures[block], won=figures[block + 1], lost=figures[block + 2],
+                                           revenue=Decimal(figures[block + 3]) / 100))
     ordered = sorted(rows.values(), key=lambda row: (-row.figures.revenue, -row.figures.spend,
                                                      -row.figures.leads, row.key))
     totals = Figures()
     for row in ordered:
         totals.add(row.figures)
-    series = list(points.values()) if with_series else []
+    series = []
+    if with_series:
+        points: dict[date, SeriesPoint] = {}
+        day = bucket_start(period.start, bucket)
+        while day <= period.end:
+            points[day] = SeriesPoint(day)
+            day = _next_bucket(day, bucket)
+        for day, *figures in aggregate(workspace_id, query.attribution, period, ("day",), filters):
+            point = points[bucket_start(day, bucket)]
+            point.leads += figures[LEADS]
+            point.won += figures[CLOSED + 1]
+        series = list(points.values())
     return RoiReport(query, ordered, totals, series, bucket)
 
 
