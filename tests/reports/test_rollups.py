@@ -64,7 +64,8 @@ def test_every_write_path_keeps_rollups_equal_to_the_base_tables(app, owner):
     with app.app_context():
         # Raw SQL, outside the ORM: a deal moved to another lead, a lead deleted (its deals lose their lead),
         # a deal deleted, spend deleted, a repeat marked
-        db.session.execute(text("UPDATE deals SET lead_id = :lead WHERE id = :id"), {"lead": ids["l2"], "id": ids["d3"]})
+        db.session.execute(text("UPDATE deals SET lead_id = :lead WHERE id = :id"),
+                           {"lead": ids["l2"], "id": ids["d3"]})
         db.session.execute(text("DELETE FROM leads WHERE id = :id"), {"id": ids["l1"]})
         db.session.execute(text("DELETE FROM deals WHERE id = :id"), {"id": ids["d5"]})
         db.session.execute(text("DELETE FROM ad_spend WHERE id = :id"), {"id": ids["s2"]})
@@ -108,7 +109,8 @@ def test_check_command_finds_a_tampered_rollup_and_rebuild_repairs_it(app, owner
                                 "VALUES (:ws, :day, 'b', 'google', 5)"), {"ws": ws, "day": D0})
         db.session.commit()
     result = runner.invoke(args=["reports", "check", "--workspace", str(ws)])
-    assert result.exit_code == 1 and "google" in result.output and "2 differences" in result.output  # last and first touch
+    # one difference for last touch, one for first
+    assert result.exit_code == 1 and "google" in result.output and "2 differences" in result.output
     result = runner.invoke(args=["reports", "rebuild"])
     assert result.exit_code == 0 and f"workspace {ws}:" in result.output
     assert runner.invoke(args=["reports", "check"]).exit_code == 0
