@@ -125,11 +125,13 @@ def roi_charts(report, currency: str) -> dict[str, Markup]:
     """The ROI page's two charts: revenue vs spend per row (top 12), leads and won deals over time."""
     top = report.rows[:12]
     channels = grouped_bar_chart(
-        [group_label(row.label) for row in top],
+        [group_label(row.full_label if report.query.view == "flat" else row.label) for row in top],
         [Series(_("Revenue, %(currency)s", currency=currency), [row.figures.revenue for row in top], PALETTE[0]),
          Series(_("Spend, %(currency)s", currency=currency), [row.figures.spend for row in top], PALETTE[1])],
         {"source": _("Revenue vs spend by source"), "medium": _("Revenue vs spend by medium"),
-         "campaign": _("Revenue vs spend by campaign")}[report.query.level])
+         "campaign": _("Revenue vs spend by campaign"), "content": _("Revenue by content"),
+         "term": _("Revenue by term"), "landing_path": _("Revenue by landing page"),
+         "referrer_domain": _("Revenue by referrer domain")}[report.query.level])
     date_format = "LLL y" if report.bucket == "month" else "d MMM"
     over_time = line_chart(
         [format_date(point.start, date_format) for point in report.series],

@@ -13,7 +13,7 @@ from portal.reports.charts import roi_charts
 from portal.reports.csv_output import csv_response
 from portal.reports.forms import ApiTokenForm
 from portal.reports.periods import PRESETS, parse_period, warn_about_period
-from portal.reports.services import drill_argument, parse_report_query, roi_report
+from portal.reports.services import LEVELS, TREE, drill_argument, parse_report_query, roi_report
 from portal.templating import group_label
 from portal.tenancy import current_workspace_id, get_owned_or_404
 
@@ -40,7 +40,43 @@ def roi():
     warn_about_period(request.args)
     report = roi_report(current_workspace_id(), _query())
     return render_template("reports/roi.html", report=report, presets=PRESETS, drill_argument=drill_argument,
-                           charts=roi_charts(report, current_user.workspace.currency))
+                           charts=roi_charts(report, current_user.workspace.currency), levels=LEVELS,
+                           breadcrumbs=_breadcrumbs(report.query),
+                           drill_link=lambda row: _drill_link(report.query, row),
+                           leads_link=lambda row: leads_link(report.query, row))
+
+
+def _period_args(query) -> dict:
+    period = query.period
+    return {"period": period.preset, "from": period.start.isoformat(), "to": period.end.isoformat()}
+
+
+def _breadcrumbs(query) -> list[tuple[str, str, str]]:
+    """(level, value, link) of each tree filter: the link shows the rows under it."""
+    crumbs, filters = [], {}
+    for name, value in query.filters.items():
+        filters[name] = drill_argument(value)
+        crumbs.append((name, value, url_for("reports.roi", **_period_args(query), basis=query.basis,
+                                            attribution=query.attribution, level=TREE[TREE.index(name) + 1],
+                                            **filters)))
+    return crumbs
+
+
+def _drill_link(query, row) -> str:
+    """The tree view one level down, under this row."""
+    filters = {name: drill_argument(value) for name, value in row.path.items()}
+    return url_for("reports.roi", **_period_args(query), basis=query.basis, attribution=query.attribution,
+                   level=query.next_level, **filters)
+
+
+def leads_link(query, row) -> str:
+    """The Leads page showing exactly the leads counted in this row: its tags (of the report's attribution),
+    created in the period, without spam and repeats. The leads column does not depend on the date basis."""
+    filters = {name: drill_argument(value) for name, value in row.path.items()}
+    attribution = {"attribution": "first"} if query.attribution == "first" else {}
+    return url_for("leads.index", period="custom", **{"from": query.period.start.isoformat(),
+                                                       "to": query.period.end.isoformat()},
+                   kind="unique", **attribution, **filters)
 
 
 @bp.get("/reports/roi.csv")
@@ -50,7 +86,8 @@ def roi_csv():
 
     def rows():
         for row in report.rows:
-            yield [group_label(row.label), *_csv_figures(row.figures)]
+            yield [group_label(row.full_label if report.query.view == "flat" else row.label),
+                   *_csv_figures(row.figures)]
         yield [_("Total"), *_csv_figures(report.totals)]
 
     period = report.query.period

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from flask_babel import gettext as _
+
 from portal.reports.periods import Period
 from portal.reports.rollups import CLOSED, COHORT, LEADS, SPEND, aggregate
 from portal.reports.tags import (
@@ -30,7 +32,12 @@ from portal.reports.tags import (
     tag_label,
 )
 
-LEVELS = ("source", "medium", "campaign")
+# The drill-down tree, then the levels shown as flat tables only.
+TREE = ("source", "medium", "campaign", "content", "term")
+LEVELS = (*TREE, "landing_path", "referrer_domain")
+VIEWS = ("tree", "flat")
+# Spend is recorded per source / medium / campaign: below that it cannot be split, so no spend-based figure is shown.
+SPEND_LEVELS = ("source", "medium", "campaign")
 BASES = ("created", "closed")
 ATTRIBUTIONS = ("last", "first")
 ZERO = Decimal("0")
@@ -38,20 +45,57 @@ ZERO = Decimal("0")
 
 @dataclass(frozen=True)
 class ReportQuery:
+    """What to show. Tree view: rows of `level` under the filtered tree levels above it (a row drills down to the
+    next tree level). Flat view: every row of `level` in the period, named by its path (a campaign with its source
+    and medium), no filters."""
+
     period: Period
     basis: str = "created"
     attribution: str = "last"
-    source: str | None = None  # normalised keys; "" is "(none)"
+    source: str | None = None  # normalised keys; "" is "(none)"; None: not filtered
     medium: str | None = None
+    campaign: str | None = None
+    content: str | None = None
+    term: str | None = None
+    chosen_level: str | None = None
+    view: str = "tree"
 
     @property
     def level(self) -> str:
-        if self.source is None:
-            return "source"
-        return "medium" if self.medium is None else "campaign"
+        if self.chosen_level in LEVELS and (self.view == "flat" or self.chosen_level in TREE):
+            return self.chosen_level
+        for name in TREE:
+            if getattr(self, name) is None:
+                return name
+        return TREE[-1]
+
+    @property
+    def filters(self) -> dict[str, str]:
+        """The tree levels above the shown level that are filtered (none in the flat view)."""
+        if self.view == "flat":
+            return {}
+        above = TREE[:TREE.index(self.level)]
+        return {name: getattr(self, name) for name in above if getattr(self, name) is not None}
+
+    @property
+    def group_by(self) -> tuple[str, ...]:
+        if self.view == "flat" and self.level in TREE:
+            return TREE[:TREE.index(self.level) + 1]
+        return (self.level,)
+
+    @property
+    def next_level(self) -> str | None:
+        """Where a row of the tree view drills down to (None at the bottom and in the flat view)."""
+        if self.view == "flat" or self.level not in TREE or self.level == TREE[-1]:
+            return None
+        return TREE[TREE.index(self.level) + 1]
+
+    @property
+    def spend_comparable(self) -> bool:
+        return self.level in SPEND_LEVELS
 
     def drill_filters(self) -> tuple[str | None, ...]:
-        return (self.source, self.medium if self.source is not None else None)
+        return tuple(self.filters.get(name) for name in TREE)
 
 
 @dataclass
@@ -62,6 +106,10 @@ class Figures:
     won: int = 0
     lost: int = 0
     revenue: Decimal = ZERO
+    # False at levels spend is not recorded at: spend and every figure made from it are unknown, not zero.
+    spend_known: bool = True
+    # Why ROI is not shown although spend and revenue exist (they are not comparable), else "".
+    roi_note: str = ""
 
     def add(self, other: "Figures") -> None:
         self.spend += other.spend
@@ -73,7 +121,7 @@ class Figures:
 
     @property
     def cpl(self) -> Decimal | None:
-        return _ratio(self.spend, self.leads)
+        return _ratio(self.spend, self.leads) if self.spend_known else None
 
     @property
     def conversion(self) -> Decimal | None:
@@ -86,20 +134,25 @@ class Figures:
 
     @property
     def cpa(self) -> Decimal | None:
-        return _ratio(self.spend, self.won)
+        return _ratio(self.spend, self.won) if self.spend_known else None
 
     @property
     def roi(self) -> Decimal | None:
+        if not self.spend_known or self.roi_note:
+            return None
         ratio = _ratio(self.revenue - self.spend, self.spend)
         return None if ratio is None else ratio * 100
 
     @property
     def cost_share(self) -> Decimal | None:
+        if not self.spend_known:
+            return None
         ratio = _ratio(self.spend, self.revenue)
         return None if ratio is None else ratio * 100
 
     def as_dict(self) -> dict:
-        return {"spend": self.spend, "leads": self.leads, "cpl": self.cpl, "open_deals": self.open,
+        return {"spend": self.spend if self.spend_known else None, "leads": self.leads, "cpl": self.cpl,
+                "open_deals": self.open,
                 "won": self.won, "lost": self.lost, "conversion_percent": self.conversion,
                 "revenue": self.revenue, "average_deal": self.average_deal, "cpa": self.cpa,
                 "roi_percent": self.roi, "cost_share_percent": self.cost_share}
@@ -115,10 +168,17 @@ def _ratio(numerator: Decimal, denominator) -> Decimal | None:
 class ReportRow:
     key: str
     figures: Figures = field(default_factory=Figures)
+    # The row's tags at every level it is keyed by (the query's filters, the flat view's parent levels, its own).
+    path: dict[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         return tag_label(self.key)
+
+    @property
+    def full_label(self) -> str:
+        """The label with its parent levels (the flat view's "google / cpc / brand")."""
+        return " / ".join(tag_label(value) for name, value in self.path.items() if name in TREE) or self.label
 
 
 @dataclass
@@ -145,17 +205,27 @@ def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) 
     period = query.period
     bucket = bucket_for(period)
     block = CLOSED if query.basis == "closed" else COHORT
-    filters = {name: value for name, value in zip(LEVELS, query.drill_filters(), strict=False) if value is not None}
+    filters = query.filters
+    group_by = query.group_by
+    width = len(group_by)
     rows = {}
-    for key, *figures in aggregate(workspace_id, query.attribution, period, (query.level,), filters):
-        if not (figures[LEADS] or any(figures[block:block + 4]) or figures[SPEND]):
-            continue  # only deals of the other date basis
-        rows[key] = ReportRow(key, Figures(spend=Decimal(figures[SPEND]) / 100, leads=figures[LEADS],
-                                           open=figures[block], won=figures[block + 1], lost=figures[block + 2],
-                                           revenue=Decimal(figures[block + 3]) / 100))
+    for result in aggregate(workspace_id, query.attribution, period, group_by, filters):
+        values, figures = result[:width], result[width:]
+        spend = figures[SPEND] if query.spend_comparable else 0
+        if not (figures[LEADS] or any(figures[block:block + 4]) or spend):
+            continue  # only deals of the other date basis (or spend, at a level spend is not recorded at)
+        path = {**filters, **dict(zip(group_by, values, strict=True))}
+        rows[values] = ReportRow(values[-1], Figures(
+            spend=Decimal(spend) / 100, leads=figures[LEADS], open=figures[block], won=figures[block + 1],
+            lost=figures[block + 2], revenue=Decimal(figures[block + 3]) / 100,
+            spend_known=query.spend_comparable), path)
+    for row in rows.values():
+        if row.key == "" and row.figures.spend and query.level in SPEND_LEVELS:
+            row.figures.roi_note = _("Spend without this tag cannot be matched to the leads and deals without it: "
+                                     "give that spend its tags in Ad spend.")
     ordered = sorted(rows.values(), key=lambda row: (-row.figures.revenue, -row.figures.spend,
                                                      -row.figures.leads, row.key))
-    totals = Figures()
+    totals = Figures(spend_known=query.spend_comparable)
     for row in ordered:
         totals.add(row.figures)
     series = []
@@ -203,9 +273,10 @@ def parse_report_query(args, period: Period) -> ReportQuery:
     """ReportQuery from request arguments (the page, its CSV and the API share this)."""
     basis = args.get("basis") if args.get("basis") in BASES else "created"
     attribution = args.get("attribution") if args.get("attribution") in ATTRIBUTIONS else "last"
-    source = _drill_value(args.get("source"))
-    medium = _drill_value(args.get("medium")) if source is not None else None
-    return ReportQuery(period, basis, attribution, source, medium)
+    tree = {name: _drill_value(args.get(name)) for name in TREE}
+    level = args.get("level") if args.get("level") in LEVELS else None
+    view = "flat" if args.get("view") == "flat" else "tree"
+    return ReportQuery(period, basis, attribution, **tree, chosen_level=level, view=view)
 
 
 def _drill_value(value) -> str | None:

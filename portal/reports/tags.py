@@ -4,12 +4,15 @@ Tags are grouped case-insensitively (trimmed, lower-cased); an empty tag is "(no
 its lead's tags (last or first touch); another deal its own UTM tags, or "(amoCRM, no UTM)" when it has none.
 """
 import re
+import sqlite3
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, cast, func
+from sqlalchemy import Date, case, cast, event, func, or_
+from sqlalchemy.engine import Engine
 
 from portal.extensions import db
+from portal.models import Lead
 
 NONE_LABEL = "(none)"
 WHITESPACE = " \t\r\n\f\v"
@@ -61,6 +64,38 @@ def touches(last: tuple, first: tuple) -> list[tuple[str, tuple[str, ...]]]:
         return [("b", last_tags)]
     first_tags = tag_set(first)
     return [("b", last_tags)] if first_tags == last_tags else [("l", last_tags), ("f", first_tags)]
+
+
+LEAD_LEVEL_COLUMNS = {
+    "source": ("utm_source", "first_utm_source", "leadpath_tag"),
+    "medium": ("utm_medium", "first_utm_medium", "leadpath_tag"),
+    "campaign": ("utm_campaign", "first_utm_campaign", "leadpath_tag"),
+    "content": ("utm_content", "first_utm_content", "leadpath_tag"),
+    "term": ("utm_term", "first_utm_term", "leadpath_tag"),
+    "landing_path": ("landing_page", "first_landing_page", "leadpath_url_path"),
+    "referrer_domain": ("referrer", "first_referrer", "leadpath_url_domain"),
+}
+
+
+def lead_level(name: str, attribution: str):
+    """SQL for a lead's normalised value at a report level, as the rollups count it (the same SQL functions on
+    PostgreSQL; on SQLite the same rules as Python functions, see register_sqlite_functions)."""
+    last, first, function = LEAD_LEVEL_COLUMNS[name]
+    value = getattr(func, function)(getattr(Lead, last))
+    if attribution != "first":
+        return value
+    has_first = or_(*(func.coalesce(column, "") != "" for column in
+                      (Lead.first_utm_source, Lead.first_utm_medium, Lead.first_utm_campaign)))
+    return case((has_first, getattr(func, function)(getattr(Lead, first))), else_=value)
+
+
+@event.listens_for(Engine, "connect")
+def register_sqlite_functions(dbapi_connection, connection_record) -> None:
+    """SQLite gets the PostgreSQL functions the leads filters use, written in Python."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.create_function("leadpath_tag", 1, normalize_tag, deterministic=True)
+        dbapi_connection.create_function("leadpath_url_path", 1, url_path, deterministic=True)
+        dbapi_connection.create_function("leadpath_url_domain", 1, url_domain, deterministic=True)
 
 
 def local_day(column, timezone: str):
