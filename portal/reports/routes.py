@@ -27,6 +27,15 @@ CSV_HEADER = [_p("CSV column", "group"), _p("CSV column", "spend"), _p("CSV colu
               _p("CSV column", "lost"), _p("CSV column", "conversion_percent"), _p("CSV column", "revenue"),
               _p("CSV column", "average_deal"), _p("CSV column", "cpa"), _p("CSV column", "roi_percent"),
               _p("CSV column", "cost_share_percent")]
+# With "compare": each compared figure in the previous period, its change, and the change in per cent.
+CSV_COMPARE_HEADER = [_p("CSV column", "spend_previous"), _p("CSV column", "spend_change"),
+                      _p("CSV column", "spend_change_percent"), _p("CSV column", "leads_previous"),
+                      _p("CSV column", "leads_change"), _p("CSV column", "leads_change_percent"),
+                      _p("CSV column", "won_previous"), _p("CSV column", "won_change"),
+                      _p("CSV column", "won_change_percent"), _p("CSV column", "revenue_previous"),
+                      _p("CSV column", "revenue_change"), _p("CSV column", "revenue_change_percent"),
+                      _p("CSV column", "roi_previous"), _p("CSV column", "roi_change"),
+                      _p("CSV column", "roi_change_percent")]
 
 
 def _query():
@@ -87,11 +96,19 @@ def roi_csv():
     def rows():
         for row in report.rows:
             yield [group_label(row.full_label if report.query.view == "flat" else row.label),
-                   *_csv_figures(row.figures)]
-        yield [_("Total"), *_csv_figures(report.totals)]
+                   *_csv_figures(row.figures), *_csv_changes(report.query, row.changes)]
+        yield [_("Total"), *_csv_figures(report.totals), *_csv_changes(report.query, report.totals_changes)]
 
     period = report.query.period
-    return csv_response(f"roi-{report.query.level}-{period.start}-{period.end}.csv", CSV_HEADER, rows())
+    header = CSV_HEADER + (CSV_COMPARE_HEADER if report.query.compare else [])
+    return csv_response(f"roi-{report.query.level}-{period.start}-{period.end}.csv", header, rows())
+
+
+def _csv_changes(query, row_changes) -> list:
+    if not query.compare:
+        return []
+    return [_csv_number(value) for change in row_changes.values()
+            for value in (change.previous, change.absolute, change.percent)]
 
 
 def _csv_figures(figures):

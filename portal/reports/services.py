@@ -18,7 +18,7 @@ How the numbers are made (also shown on the page, see templates/reports/_definit
 Performance: the figures are sums of per-day rollups PostgreSQL keeps on every write (portal.reports.rollups), one
 grouped query for the rows and one for the series; no cache is involved.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -59,6 +59,7 @@ class ReportQuery:
     term: str | None = None
     chosen_level: str | None = None
     view: str = "tree"
+    compare: bool = False  # with the previous period of the same length
 
     @property
     def level(self) -> str:
@@ -170,6 +171,11 @@ class ReportRow:
     figures: Figures = field(default_factory=Figures)
     # The row's tags at every level it is keyed by (the query's filters, the flat view's parent levels, its own).
     path: dict[str, str] = field(default_factory=dict)
+    previous: Figures | None = None  # the same row in the previous period (with query.compare)
+
+    @property
+    def changes(self) -> "dict[str, Change]":
+        return changes(self.figures, self.previous)
 
     @property
     def label(self) -> str:
@@ -183,9 +189,17 @@ class ReportRow:
 
 @dataclass
 class SeriesPoint:
+    """One bucket of the period. Won deals and revenue by closing day (as on the dashboard), spend by its day."""
+
     start: date
     leads: int = 0
     won: int = 0
+    revenue: Decimal = ZERO
+    spend: Decimal = ZERO
+
+    @property
+    def roi(self) -> Decimal | None:
+        return (self.revenue - self.spend) / self.spend * 100 if self.spend else None
 
 
 @dataclass
@@ -195,6 +209,50 @@ class RoiReport:
     totals: Figures
     series: list[SeriesPoint]
     bucket: str
+    previous_totals: Figures | None = None  # with query.compare
+
+    @property
+    def totals_changes(self) -> "dict[str, Change]":
+        return changes(self.totals, self.previous_totals)
+
+
+# The figures compared with the previous period: (name, kind) — a change of a percentage is in percentage points.
+COMPARED = (("spend", "money"), ("leads", "count"), ("won", "count"), ("revenue", "money"), ("roi", "points"))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One figure now and in the previous period."""
+
+    current: Decimal | int | None
+    previous: Decimal | int | None
+    kind: str = "count"
+
+    @property
+    def absolute(self) -> Decimal | int | None:
+        if self.current is None or self.previous is None:
+            return None
+        return self.current - self.previous
+
+    @property
+    def percent(self) -> Decimal | None:
+        """Relative change; None from zero or for percentages (their change is in points)."""
+        if self.kind == "points" or self.absolute is None or not self.previous:
+            return None
+        return Decimal(self.absolute) / abs(Decimal(self.previous)) * 100
+
+    @property
+    def direction(self) -> str | None:
+        if self.absolute is None:
+            return None
+        return "up" if self.absolute > 0 else "down" if self.absolute < 0 else "same"
+
+
+def changes(current: Figures, previous: Figures | None) -> dict[str, Change]:
+    previous = previous or Figures(spend_known=current.spend_known)
+    return {name: Change(getattr(current, name) if (name != "spend" or current.spend_known) else None,
+                         getattr(previous, name) if (name != "spend" or previous.spend_known) else None, kind)
+            for name, kind in COMPARED}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -239,8 +297,21 @@ def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) 
             point = points[bucket_start(day, bucket)]
             point.leads += figures[LEADS]
             point.won += figures[CLOSED + 1]
+            point.revenue += Decimal(figures[CLOSED + 3]) / 100
+            point.spend += Decimal(figures[SPEND]) / 100
         series = list(points.values())
-    return RoiReport(query, ordered, totals, series, bucket)
+    previous_totals = None
+    if query.compare:
+        before = roi_report(workspace_id, replace(query, period=period.previous(), compare=False), with_series=False)
+        by_path = {tuple(row.path.values()): row for row in ordered}
+        for old in before.rows:
+            row = by_path.get(tuple(old.path.values()))
+            if row is None:  # a row of the previous period only: shown with nothing now
+                row = ReportRow(old.key, Figures(spend_known=query.spend_comparable), old.path)
+                ordered.append(row)
+            row.previous = old.figures
+        previous_totals = before.totals
+    return RoiReport(query, ordered, totals, series, bucket, previous_totals)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -276,7 +347,8 @@ def parse_report_query(args, period: Period) -> ReportQuery:
     tree = {name: _drill_value(args.get(name)) for name in TREE}
     level = args.get("level") if args.get("level") in LEVELS else None
     view = "flat" if args.get("view") == "flat" else "tree"
-    return ReportQuery(period, basis, attribution, **tree, chosen_level=level, view=view)
+    compare = args.get("compare") in ("1", "on", "true")
+    return ReportQuery(period, basis, attribution, **tree, chosen_level=level, view=view, compare=compare)
 
 
 def _drill_value(value) -> str | None:

@@ -100,3 +100,38 @@ def test_every_row_links_to_exactly_its_leads(app, owner, owner_client):
             with app.app_context():
                 filters = parse_filters(MultiDict(parse_qsl(query, keep_blank_values=True)), "Europe/Moscow")
                 assert count_leads(ws, filters) == int(re.sub(r"\D", "", shown)), (args, href)
+
+
+def test_compare_with_the_previous_period_on_the_page_and_in_the_csv(app, owner, owner_client):
+    import csv
+    import io
+    from decimal import Decimal
+
+    ws = workspace_of(app, owner)
+    seed(app, ws)
+    before = PERIOD.previous().start
+    add_lead(app, ws, at(before), "google", "cpc", "brand")
+    add_lead(app, ws, at(before + timedelta(days=1)), "bing", "cpc", "old")  # nothing from bing now
+    add_spend(app, ws, before, "google", "cpc", "brand", 100)
+    report, rows = rows_of(app, ws, compare=True)
+    google = rows["google"].changes
+    assert (google["leads"].previous, google["leads"].current, google["leads"].absolute) == (1, 3, 2)
+    assert google["leads"].percent == 200 and google["leads"].direction == "up"
+    assert (google["spend"].absolute, google["roi"].kind) == (Decimal("200"), "points")
+    assert google["roi"].previous == Decimal("-100") and google["roi"].percent is None
+    assert rows["bing"].figures.leads == 0 and rows["bing"].changes["leads"].direction == "down"
+    assert report.totals_changes["leads"].previous == 2
+
+    html = owner_client.get(f"/reports/roi?{RANGE}&compare=1").get_data(as_text=True)
+    assert "Leads vs previous" in html and "delta-up" in html and "delta-down" in html
+    assert 'class="visually-hidden">up<' in html
+    response = owner_client.get(f"/reports/roi.csv?{RANGE}&compare=1")
+    table = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    header = table[0]
+    google_row = next(row for row in table if row[0] == "google")
+    assert header[-3:] == ["roi_previous", "roi_change", "roi_change_percent"]
+    assert google_row[header.index("leads_previous")] == "1"
+    assert google_row[header.index("leads_change")] == "2"
+    assert google_row[header.index("leads_change_percent")] == "200.00"
+    plain = list(csv.reader(io.StringIO(owner_client.get(f"/reports/roi.csv?{RANGE}").get_data(as_text=True))))
+    assert "leads_previous" not in plain[0]
