@@ -14,7 +14,7 @@ from portal.models.activity import RECEIVED
 from portal.models.lead import FAILED, PENDING
 from portal.models.types import utcnow
 from portal.reports.periods import Period
-from portal.reports.rollups import CLOSED, LEADS, SPEND, aggregate
+from portal.reports.services import SeriesPoint, bucket_for, over_time
 
 
 @dataclass
@@ -23,7 +23,8 @@ class PeriodFigures:
     won: int
     revenue: Decimal
     spend: Decimal
-    daily: list[tuple] = field(default_factory=list)  # (day, leads, won deals)
+    series: list[SeriesPoint] = field(default_factory=list)  # per bucket: the charts, which add up to the tiles
+    bucket: str = "day"
 
     @property
     def roi(self) -> Decimal | None:
@@ -33,15 +34,11 @@ class PeriodFigures:
 def period_figures(workspace_id: int, period: Period) -> PeriodFigures:
     """Leads created in the period (no spam, no repeats); deals won in it; spend dated in it. Read from the
     reports' rollups, so the numbers match the ROI report (basis "deal closed")."""
-    leads = won = cents = spend = 0
-    daily = []
-    for day, *figures in sorted(aggregate(workspace_id, "last", period, ("day",))):
-        daily.append((day, figures[LEADS], figures[CLOSED + 1]))
-        leads += figures[LEADS]
-        won += figures[CLOSED + 1]
-        cents += figures[CLOSED + 3]
-        spend += figures[SPEND]
-    return PeriodFigures(leads, won, Decimal(cents) / 100, Decimal(spend) / 100, daily)
+    bucket = bucket_for(period)
+    series = over_time(workspace_id, "last", period, bucket)
+    return PeriodFigures(sum(point.leads for point in series), sum(point.won for point in series),
+                         sum((point.revenue for point in series), Decimal(0)),
+                         sum((point.spend for point in series), Decimal(0)), series, bucket)
 
 
 def change_percent(current, previous) -> Decimal | None:

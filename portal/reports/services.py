@@ -286,20 +286,7 @@ def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) 
     totals = Figures(spend_known=query.spend_comparable)
     for row in ordered:
         totals.add(row.figures)
-    series = []
-    if with_series:
-        points: dict[date, SeriesPoint] = {}
-        day = bucket_start(period.start, bucket)
-        while day <= period.end:
-            points[day] = SeriesPoint(day)
-            day = _next_bucket(day, bucket)
-        for day, *figures in aggregate(workspace_id, query.attribution, period, ("day",), filters):
-            point = points[bucket_start(day, bucket)]
-            point.leads += figures[LEADS]
-            point.won += figures[CLOSED + 1]
-            point.revenue += Decimal(figures[CLOSED + 3]) / 100
-            point.spend += Decimal(figures[SPEND]) / 100
-        series = list(points.values())
+    series = over_time(workspace_id, query.attribution, period, bucket, filters) if with_series else []
     previous_totals = None
     if query.compare:
         before = roi_report(workspace_id, replace(query, period=period.previous(), compare=False), with_series=False)
@@ -315,7 +302,24 @@ def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) 
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Leads and won deals over time
+# Over time
+
+
+def over_time(workspace_id: int, attribution: str, period: Period, bucket: str,
+              filters: dict[str, str] | None = None) -> list[SeriesPoint]:
+    """Every bucket of the period (empty ones too): leads, won deals, revenue (closing day) and spend."""
+    points: dict[date, SeriesPoint] = {}
+    day = bucket_start(period.start, bucket)
+    while day <= period.end:
+        points[day] = SeriesPoint(day)
+        day = _next_bucket(day, bucket)
+    for day, *figures in aggregate(workspace_id, attribution, period, ("day",), filters or {}):
+        point = points[bucket_start(day, bucket)]
+        point.leads += figures[LEADS]
+        point.won += figures[CLOSED + 1]
+        point.revenue += Decimal(figures[CLOSED + 3]) / 100
+        point.spend += Decimal(figures[SPEND]) / 100
+    return list(points.values())
 
 
 def bucket_for(period: Period) -> str:

@@ -134,7 +134,8 @@ def test_page_shows_dashes_for_division_by_zero_and_drill_links(app, workspace, 
     assert vk_row.count("—") == 5  # CPL, conversion, average deal, CPA, ad-cost share
     assert "(amoCRM, no UTM)" in html and "(none)" in html
     assert "source=google" in html and "How these numbers are counted" in html
-    assert html.count("<svg") == 2 and "<rect class=\"chart-bar\"" in html
+    # two charts, each drawn wide and narrow (CSS shows one)
+    assert html.count("<svg") == 4 and html.count("chart-wide") == 2 and "<rect class=\"chart-bar\"" in html
 
 
 def test_a_deal_won_after_the_report_was_read_shows_up_at_once(app, workspace):
