@@ -20,6 +20,7 @@ from portal.models.deal import LOST, OPEN, WON
 from portal.models.lead import FAILED, PENDING, SKIPPED, SYNCED
 from portal.models.types import utcnow
 from portal.reports.periods import EARLIEST_DATE, LATEST_DATE, Period, parse_period
+from portal.reports.rollups import LEADS, aggregate
 from portal.reports.tags import NONE_LABEL, lead_level, normalize_tag
 from portal.tenancy import MAX_ID
 
@@ -171,7 +172,7 @@ SEARCH_WINDOWS_DAYS = (3, 30, 365, None)
 
 
 def _is_filtered(filters: LeadFilters) -> bool:
-    return any(value is not None for value in (filters.source, filters.medium, filters.campaign)) or bool(
+    return any(getattr(filters, name) is not None for name in TAG_FILTERS) or bool(
         filters.sync_status or filters.deal_state or filters.search or filters.kind not in ("", "all"))
 
 
@@ -200,12 +201,25 @@ def lead_page(workspace_id: int, filters: LeadFilters, cursor: str | None = None
                     deal_base_url(workspace_id))
 
 
+def counted_by_rollups(filters: LeadFilters) -> bool:
+    """A ROI report row's leads (tags, a period, first-time leads only, nothing else): the rollups count them
+    exactly, at any size, so the page shows the report's very number."""
+    return (filters.period is not None and filters.kind == "unique" and not filters.sync_status
+            and not filters.deal_state and not filters.search)
+
+
 # Counting stops here: an exact total of a million rows costs a scan per page view; past it the page says "more than".
 COUNT_LIMIT = 10_000
 
 
 def count_leads(workspace_id: int, filters: LeadFilters) -> int:
-    """How many leads match the filters, up to COUNT_LIMIT + 1 (more than COUNT_LIMIT when it returns that)."""
+    """How many leads match the filters, up to COUNT_LIMIT + 1 (more than COUNT_LIMIT when it returns that),
+    or exactly when the report's rollups hold the answer (see counted_by_rollups)."""
+    if counted_by_rollups(filters):
+        figures = aggregate(workspace_id, filters.attribution, filters.period, (),
+                            {name: getattr(filters, name) for name in TAG_FILTERS
+                             if getattr(filters, name) is not None})
+        return figures[0][LEADS] if figures else 0
     matching = select(Lead.id).where(*_conditions(workspace_id, filters)).limit(COUNT_LIMIT + 1).subquery()
     return db.session.scalar(select(func.count()).select_from(matching)) or 0
 

@@ -266,9 +266,24 @@ def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) 
     filters = query.filters
     group_by = query.group_by
     width = len(group_by)
+    # One pass over the rollups gives rows and series alike when rows are few (the tree's upper levels); a flat
+    # table of many keys reads its rows and its series separately, so no (key × day) result grows large.
+    together = with_series and query.view == "tree" and query.level in SPEND_LEVELS
+    if together:
+        by_day = aggregate(workspace_id, query.attribution, period, (*group_by, "day"), filters)
+        series = _series_from(by_day, period, bucket, width)
+        summed: dict[tuple, list[int]] = {}
+        for result in by_day:
+            total = summed.setdefault(tuple(result[:width]), [0] * (len(result) - width - 1))
+            for index, value in enumerate(result[width + 1:]):
+                total[index] += value
+        results = [(*key, *figures) for key, figures in summed.items()]
+    else:
+        results = aggregate(workspace_id, query.attribution, period, group_by, filters)
+        series = over_time(workspace_id, query.attribution, period, bucket, filters) if with_series else []
     rows = {}
-    for result in aggregate(workspace_id, query.attribution, period, group_by, filters):
-        values, figures = result[:width], result[width:]
+    for result in results:
+        values, figures = tuple(result[:width]), result[width:]
         spend = figures[SPEND] if query.spend_comparable else 0
         if not (figures[LEADS] or any(figures[block:block + 4]) or spend):
             continue  # only deals of the other date basis (or spend, at a level spend is not recorded at)
@@ -286,7 +301,6 @@ def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) 
     totals = Figures(spend_known=query.spend_comparable)
     for row in ordered:
         totals.add(row.figures)
-    series = over_time(workspace_id, query.attribution, period, bucket, filters) if with_series else []
     previous_totals = None
     if query.compare:
         before = roi_report(workspace_id, replace(query, period=period.previous(), compare=False), with_series=False)
@@ -308,12 +322,18 @@ def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) 
 def over_time(workspace_id: int, attribution: str, period: Period, bucket: str,
               filters: dict[str, str] | None = None) -> list[SeriesPoint]:
     """Every bucket of the period (empty ones too): leads, won deals, revenue (closing day) and spend."""
+    return _series_from(aggregate(workspace_id, attribution, period, ("day",), filters or {}), period, bucket, 0)
+
+
+def _series_from(results, period: Period, bucket: str, skip: int) -> list[SeriesPoint]:
+    """Buckets from aggregate() rows of (skip level values, day, figures)."""
     points: dict[date, SeriesPoint] = {}
     day = bucket_start(period.start, bucket)
     while day <= period.end:
         points[day] = SeriesPoint(day)
         day = _next_bucket(day, bucket)
-    for day, *figures in aggregate(workspace_id, attribution, period, ("day",), filters or {}):
+    for result in results:
+        day, figures = result[skip], result[skip + 1:]
         point = points[bucket_start(day, bucket)]
         point.leads += figures[LEADS]
         point.won += figures[CLOSED + 1]

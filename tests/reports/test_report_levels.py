@@ -97,6 +97,8 @@ def test_every_row_links_to_exactly_its_leads(app, owner, owner_client):
             assert path == "/leads"
             response = owner_client.get(unescape(href))
             assert response.status_code == 200
+            total = re.search(r'id="leads-total">Leads found: ([^<]+)<', response.get_data(as_text=True)).group(1)
+            assert total == shown, (args, href)  # the page's own total, from the same rollups
             with app.app_context():
                 filters = parse_filters(MultiDict(parse_qsl(query, keep_blank_values=True)), "Europe/Moscow")
                 assert count_leads(ws, filters) == int(re.sub(r"\D", "", shown)), (args, href)
