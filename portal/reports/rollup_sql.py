@@ -19,6 +19,10 @@ A change to these functions needs a migration that runs SQL_STATEMENTS again (CR
 LEVELS = "source, medium, campaign, content, term, landing_path, referrer_domain"
 FIGURES = ("leads, cohort_open, cohort_won, cohort_lost, cohort_revenue, closed_open, closed_won, closed_lost, "
            "closed_revenue, spend")
+# The columns after workspace_id of one fact row f (day, attribution, tags[], figures[]), as delta rows.
+FACT_VALUES = ("f.day, f.attribution, false, f.tags[1], f.tags[2], f.tags[3], f.tags[4], f.tags[5], f.tags[6], "
+               "f.tags[7], f.figures[1], f.figures[2], f.figures[3], f.figures[4], f.figures[5], f.figures[6], "
+               "f.figures[7], f.figures[8], f.figures[9], f.figures[10]")
 WHITESPACE = r"E' \t\r\n\f\x0B'"  # E'\v' is not an escape in PostgreSQL: it would trim "v"
 
 SQL_STATEMENTS = [
@@ -122,7 +126,7 @@ RETURNS void LANGUAGE sql VOLATILE AS $$
 $$""",
     # A deal's rollup rows with its lead as it is now. FOR SHARE: a concurrent change of the lead's tags waits
     # for this transaction (or this one for it), so deltas of the lead and of its deals never cross.
-    """
+    f"""
 CREATE OR REPLACE FUNCTION leadpath_rollup_deal(d deals, sign integer) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -135,10 +139,10 @@ BEGIN
     IF d.lead_id IS NOT NULL THEN
         SELECT * INTO lead FROM leads WHERE id = d.lead_id AND workspace_id = d.workspace_id FOR SHARE;
     END IF;
-    PERFORM leadpath_rollup_append(d.workspace_id, f.day, f.attribution, f.tags, f.figures)
-    FROM leadpath_deal_facts(d, lead, tz, sign) f;
+    INSERT INTO report_rollups (workspace_id, day, attribution, merged, {LEVELS}, {FIGURES})
+    SELECT d.workspace_id, {FACT_VALUES} FROM leadpath_deal_facts(d, lead, tz, sign) f;
 END $$""",
-    """
+    f"""
 CREATE OR REPLACE FUNCTION leadpath_rollup_lead(l leads, sign integer) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -147,8 +151,8 @@ BEGIN
     IF l.is_spam OR l.duplicate_of_id IS NOT NULL THEN RETURN; END IF;
     SELECT timezone INTO tz FROM workspaces WHERE id = l.workspace_id;
     IF tz IS NULL THEN RETURN; END IF;
-    PERFORM leadpath_rollup_append(l.workspace_id, f.day, f.attribution, f.tags, f.figures)
-    FROM leadpath_lead_facts(l, tz, sign) f;
+    INSERT INTO report_rollups (workspace_id, day, attribution, merged, {LEVELS}, {FIGURES})
+    SELECT l.workspace_id, {FACT_VALUES} FROM leadpath_lead_facts(l, tz, sign) f;
 END $$""",
     # Leads: the lead's own row, and its deals' rows, which follow the lead's tags and creation day.
     """
