@@ -1,4 +1,6 @@
-"""The ROI report: leads, deals and ad spend grouped by source → medium → campaign.
+"""The ROI report: leads, deals and ad spend grouped at one level — a drill-down tree source → medium → campaign →
+content → term, or a flat table of any level, landing page path and referrer domain included — optionally
+compared with the previous period.
 
 How the numbers are made (also shown on the page, see templates/reports/_definitions.html):
 
