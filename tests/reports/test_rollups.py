@@ -128,3 +128,22 @@ def test_levels_are_normalised_alike_in_postgresql_and_python(app):
             assert tuple(row) == (url_path(url), url_domain(url), normalize_tag(url)), url
     assert url_path("https://Shop.example/Sale/?utm=1") == "/sale/" and url_path("https://shop.example") == "/"
     assert url_domain("http://user:pw@WWW.Example.COM:8080/p") == "example.com" and url_domain("/x") == ""
+
+
+def test_a_lead_from_the_public_intake_is_in_the_report_at_once(app, client):
+    """The intake's own INSERT (beneath the ORM) and a repeat of it: counted once, right away."""
+    from fixtures.intake import SEED_000_PAYLOAD, make_workspace, post_lead
+
+    from portal.reports.periods import today_in
+
+    workspace_id, public_id = make_workspace(app)
+    payload = {**SEED_000_PAYLOAD, "landing_page": "https://shop.example/Spring?utm_source=google",
+               "utm_content": "Banner"}
+    assert post_lead(client, public_id, **payload).status_code == 201
+    assert post_lead(client, public_id, **payload).status_code in (200, 201)  # a repeat: not counted again
+    with app.app_context():
+        today = today_in("Europe/Moscow")
+        period = Period(today - timedelta(days=1), today, "Europe/Moscow")
+        assert aggregate(workspace_id, "last", period, ("source", "content", "landing_path")) == [
+            ("google", "banner", "/spring", 1, 0, 0, 0, 0, 0, 0, 0, 0, 0)]
+    assert_agree(app, workspace_id)
