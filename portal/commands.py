@@ -1,4 +1,4 @@
-"""CLI: `flask --app wsgi demo | worker | scheduler | leads | amocrm | sync | demo-data | keys`.
+"""CLI: `flask --app wsgi demo | worker | scheduler | leads | amocrm | sync | demo-data | keys | reports`.
 
 Commands import what only they need (the demo's sandbox, the worker, the scheduler, demo data) when they run:
 every web process builds this CLI with the app, and must not pay for them at start-up.
@@ -22,6 +22,7 @@ from portal.intake.commands import leads
 from portal.jobs.queues import QUEUE_NAMES
 from portal.models import User
 from portal.models.types import utcnow
+from portal.reports.commands import reports_cli
 from portal.tenancy import workspace_id_for
 
 DEMO_EMAIL = "demo@example.com"
@@ -42,6 +43,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(leads)
     app.cli.add_command(demo_data)
     app.cli.add_command(keys)
+    app.cli.add_command(reports_cli)
 
 
 def seed_demo_workspace() -> tuple[bool, object]:

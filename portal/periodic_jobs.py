@@ -6,7 +6,7 @@ from portal.jobs import dead_workers
 from portal.jobs.queues import AMOCRM, DEFAULT, WEBHOOKS
 from portal.jobs.scheduler import Periodic, every
 from portal.mail.outbox import ENQUEUE_EVERY_SECONDS
-from portal.reports.cache_warmer import WARM_EVERY_SECONDS
+from portal.reports.rollups import COMPACT_EVERY_SECONDS
 
 HOUR = 3600
 
@@ -27,6 +27,6 @@ PERIODIC_JOBS: list[Periodic] = [
     # Mails not delivered yet (SMTP was down, a job was lost): try again once due.
     every(ENQUEUE_EVERY_SECONDS, DEFAULT, "portal.mail.outbox.enqueue_due_mail"),
     every(24 * HOUR, DEFAULT, "portal.mail.outbox.prune_sent_mail"),
-    # Keep the report cache warm, within the cache's lifetime.
-    every(WARM_EVERY_SECONDS, DEFAULT, "portal.reports.cache_warmer.warm_report_caches"),
+    # Fold the report rollups' delta rows (reports are right either way; folding keeps them few).
+    every(COMPACT_EVERY_SECONDS, DEFAULT, "portal.reports.rollups.compact_all"),
 ]

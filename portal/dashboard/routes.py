@@ -3,7 +3,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from portal.dashboard.services import dashboard
-from portal.reports.charts import daily_chart
+from portal.reports.charts import money_charts
 from portal.reports.periods import parse_period, warn_about_period
 from portal.tenancy import current_workspace_id
 
@@ -20,4 +20,5 @@ def index():
     period = parse_period(request.args, current_user.workspace.timezone)
     data = dashboard(current_workspace_id(), period)
     return render_template("dashboard/index.html", data=data, presets=DASHBOARD_PRESETS,
-                           chart=daily_chart(data["current"].daily))
+                           charts=money_charts(data["current"].series, data["current"].bucket,
+                                               current_user.workspace.currency))

@@ -8,13 +8,13 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import AdSpend, AmoCRMConnection, Lead, SyncLogEntry, WebhookEvent
+from portal.models import AmoCRMConnection, Lead, SyncLogEntry, WebhookEvent
 from portal.models.activity import FAILED as EVENT_FAILED
 from portal.models.activity import RECEIVED
 from portal.models.lead import FAILED, PENDING
 from portal.models.types import utcnow
-from portal.reports.periods import Period, today_in
-from portal.reports.rollups import CLOSED, LEADS, load_days
+from portal.reports.periods import Period
+from portal.reports.services import SeriesPoint, bucket_for, over_time
 
 
 @dataclass
@@ -23,7 +23,8 @@ class PeriodFigures:
     won: int
     revenue: Decimal
     spend: Decimal
-    daily: list[tuple] = field(default_factory=list)  # (day, leads, won deals)
+    series: list[SeriesPoint] = field(default_factory=list)  # per bucket: the charts, which add up to the tiles
+    bucket: str = "day"
 
     @property
     def roi(self) -> Decimal | None:
@@ -32,24 +33,12 @@ class PeriodFigures:
 
 def period_figures(workspace_id: int, period: Period) -> PeriodFigures:
     """Leads created in the period (no spam, no repeats); deals won in it; spend dated in it. Read from the
-    reports' per-day aggregates, so the numbers match the ROI report (basis "deal closed")."""
-    leads = won = 0
-    days = load_days(workspace_id, "last", period.timezone, period.start, period.end, today_in(period.timezone))
-    cents = 0
-    daily = []
-    for day in sorted(days):
-        day_leads = day_won = 0
-        for row in days[day]:
-            day_leads += row[LEADS]
-            day_won += row[CLOSED + 1]
-            cents += row[CLOSED + 3]
-        daily.append((day, day_leads, day_won))
-        leads += day_leads
-        won += day_won
-    revenue = Decimal(cents) / 100
-    spend = db.session.scalar(select(func.coalesce(func.sum(AdSpend.amount), 0)).where(
-        AdSpend.workspace_id == workspace_id, AdSpend.date >= period.start, AdSpend.date <= period.end))
-    return PeriodFigures(leads, won, revenue, Decimal(spend), daily)
+    reports' rollups, so the numbers match the ROI report (basis "deal closed")."""
+    bucket = bucket_for(period)
+    series = over_time(workspace_id, "last", period, bucket)
+    return PeriodFigures(sum(point.leads for point in series), sum(point.won for point in series),
+                         sum((point.revenue for point in series), Decimal(0)),
+                         sum((point.spend for point in series), Decimal(0)), series, bucket)
 
 
 def change_percent(current, previous) -> Decimal | None:

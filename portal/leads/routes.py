@@ -12,6 +12,7 @@ from portal.leads.services import (
     SYNC_STATES,
     CursorError,
     count_leads,
+    counted_by_rollups,
     deal_link,
     iter_leads,
     lead_detail,
@@ -47,7 +48,8 @@ def index():
     except CursorError:
         abort(400, _("This page link is not valid any more; start from the first page."))
     return render_template("leads/index.html", page=page, filters=filters, presets=PRESETS,
-                           total=count_leads(current_workspace_id(), filters), count_limit=COUNT_LIMIT,
+                           total=count_leads(current_workspace_id(), filters),
+                           count_limit=None if counted_by_rollups(filters) else COUNT_LIMIT,
                            sync_states=SYNC_STATES, deal_states=DEAL_STATES, kinds=KINDS, mask_phone=mask_phone,
                            mask_email=mask_email, deal_link=deal_link, first_page=not request.args.get("after"))
 

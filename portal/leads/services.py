@@ -20,7 +20,8 @@ from portal.models.deal import LOST, OPEN, WON
 from portal.models.lead import FAILED, PENDING, SKIPPED, SYNCED
 from portal.models.types import utcnow
 from portal.reports.periods import EARLIEST_DATE, LATEST_DATE, Period, parse_period
-from portal.reports.tags import NONE_LABEL, normalize_tag
+from portal.reports.rollups import LEADS, aggregate
+from portal.reports.tags import NONE_LABEL, lead_level, normalize_tag
 from portal.tenancy import MAX_ID
 
 PAGE_SIZE = 50
@@ -34,6 +35,9 @@ class CursorError(ValueError):
     pass
 
 
+TAG_FILTERS = ("source", "medium", "campaign", "content", "term", "landing_path", "referrer_domain")
+
+
 @dataclass(frozen=True)
 class LeadFilters:
     period: Period | None = None
@@ -44,6 +48,12 @@ class LeadFilters:
     deal_state: str | None = None
     kind: str = ""
     search: str = ""
+    # The ROI report's other levels (a report row links here with its tags) and the attribution its tags are of.
+    content: str | None = None
+    term: str | None = None
+    landing_path: str | None = None
+    referrer_domain: str | None = None
+    attribution: str = "last"
 
     def as_args(self) -> dict:
         """The filters as query arguments (for links that keep them)."""
@@ -51,10 +61,12 @@ class LeadFilters:
         if self.period is not None:
             args.update({"period": self.period.preset, "from": self.period.start.isoformat(),
                          "to": self.period.end.isoformat()})
-        for name in ("source", "medium", "campaign"):
+        for name in TAG_FILTERS:
             value = getattr(self, name)
             if value is not None:
                 args[name] = value or NONE_LABEL
+        if self.attribution == "first":
+            args["attribution"] = "first"
         for name, value in (("sync", self.sync_status), ("deal", self.deal_state), ("kind", self.kind),
                             ("q", self.search)):
             if value:
@@ -76,17 +88,19 @@ def parse_filters(args, timezone: str) -> LeadFilters:
     deal_state = args.get("deal") if args.get("deal") in DEAL_STATES else None
     kind = args.get("kind") if args.get("kind") in KINDS else ""
     return LeadFilters(period, tag("source"), tag("medium"), tag("campaign"), sync_status, deal_state, kind,
-                       (args.get("q") or "").replace("\x00", "").strip()[:100])
+                       (args.get("q") or "").replace("\x00", "").strip()[:100], tag("content"), tag("term"),
+                       tag("landing_path"), tag("referrer_domain"),
+                       "first" if args.get("attribution") == "first" else "last")
 
 
 def _conditions(workspace_id: int, filters: LeadFilters) -> list:
     conditions = [Lead.workspace_id == workspace_id]
     if filters.period is not None:
         conditions += [Lead.created_at >= filters.period.starts_at, Lead.created_at < filters.period.ends_at]
-    for column, value in ((Lead.utm_source, filters.source), (Lead.utm_medium, filters.medium),
-                          (Lead.utm_campaign, filters.campaign)):
+    for name in TAG_FILTERS:
+        value = getattr(filters, name)
         if value is not None:
-            conditions.append(func.lower(func.trim(func.coalesce(column, ""))) == value)
+            conditions.append(lead_level(name, filters.attribution) == value)
     if filters.sync_status:
         conditions.append(Lead.sync_status == filters.sync_status)
     if filters.kind == "":
@@ -158,7 +172,7 @@ SEARCH_WINDOWS_DAYS = (3, 30, 365, None)
 
 
 def _is_filtered(filters: LeadFilters) -> bool:
-    return any(value is not None for value in (filters.source, filters.medium, filters.campaign)) or bool(
+    return any(getattr(filters, name) is not None for name in TAG_FILTERS) or bool(
         filters.sync_status or filters.deal_state or filters.search or filters.kind not in ("", "all"))
 
 
@@ -187,12 +201,25 @@ def lead_page(workspace_id: int, filters: LeadFilters, cursor: str | None = None
                     deal_base_url(workspace_id))
 
 
+def counted_by_rollups(filters: LeadFilters) -> bool:
+    """A ROI report row's leads (tags, a period, first-time leads only, nothing else): the rollups count them
+    exactly, at any size, so the page shows the report's very number."""
+    return (filters.period is not None and filters.kind == "unique" and not filters.sync_status
+            and not filters.deal_state and not filters.search)
+
+
 # Counting stops here: an exact total of a million rows costs a scan per page view; past it the page says "more than".
 COUNT_LIMIT = 10_000
 
 
 def count_leads(workspace_id: int, filters: LeadFilters) -> int:
-    """How many leads match the filters, up to COUNT_LIMIT + 1 (more than COUNT_LIMIT when it returns that)."""
+    """How many leads match the filters, up to COUNT_LIMIT + 1 (more than COUNT_LIMIT when it returns that),
+    or exactly when the report's rollups hold the answer (see counted_by_rollups)."""
+    if counted_by_rollups(filters):
+        figures = aggregate(workspace_id, filters.attribution, filters.period, (),
+                            {name: getattr(filters, name) for name in TAG_FILTERS
+                             if getattr(filters, name) is not None})
+        return figures[0][LEADS] if figures else 0
     matching = select(Lead.id).where(*_conditions(workspace_id, filters)).limit(COUNT_LIMIT + 1).subquery()
     return db.session.scalar(select(func.count()).select_from(matching)) or 0
 

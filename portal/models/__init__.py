@@ -7,6 +7,7 @@ from portal.models.amocrm import AmoCRMConnection, AmoCRMContact, OAuthState
 from portal.models.deal import Deal
 from portal.models.lead import Lead
 from portal.models.mail import OutboxMail, PasswordReset
+from portal.models.report_rollup import ReportRollup
 from portal.models.user import Invite, User, UserSession
 from portal.models.workspace import ApiToken, Workspace
 
@@ -23,6 +24,7 @@ __all__ = [
     "OutboxMail",
     "PasswordReset",
     "Deal",
+    "ReportRollup",
     "SyncLogEntry",
     "User",
     "UserSession",

@@ -54,8 +54,9 @@ def roi():
         "period": {"from": query.period.start.isoformat(), "to": query.period.end.isoformat(),
                    "timezone": query.period.timezone},
         "basis": query.basis, "attribution": query.attribution, "level": query.level,
+        "view": query.view, "filters": query.filters,
         "source": query.source, "medium": query.medium,
-        "rows": [{"key": row.key, "label": row.label,
+        "rows": [{"key": row.key, "label": row.label, "path": row.path,
                   **{name: _number(value) for name, value in row.figures.as_dict().items()}} for row in report.rows],
         "totals": {name: _number(value) for name, value in report.totals.as_dict().items()},
     })

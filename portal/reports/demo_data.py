@@ -3,7 +3,8 @@
 Several sources with their own campaigns, conversion and deal size; weekly and yearly seasonality with growth;
 a few tags written in other cases (" Google") to show case-insensitive grouping; spam, repeats, failed syncs;
 deals won / lost / open, some not from our form (with and without UTM). On PostgreSQL rows go in with COPY, so a
-million leads take well under a minute; elsewhere with executemany in chunks.
+million leads take well under a minute; elsewhere with executemany in chunks. The report rollups' triggers see
+COPY like any INSERT.
 """
 import math
 import random
@@ -18,7 +19,6 @@ from portal.extensions import db
 from portal.models import AdSpend, Deal, Lead, Workspace
 from portal.models.deal import LOST, LOST_STATUS_ID, OPEN, WON, WON_STATUS_ID
 from portal.models.lead import FAILED, PENDING, SKIPPED, SYNCED
-from portal.reports.rollups import forget_workspace
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,6 @@ def generate(workspace_id: int, leads: int, deals: int | None = None, spend_rows
                       "utm_campaign": campaign or "", "amount": amount, "currency": workspace.currency})
     _upsert_spend(spend)
     db.session.commit()
-    forget_workspace(workspace_id)  # COPY bypasses the ORM hooks that keep the report cache fresh
     return {"leads": leads, "deals": len(deal_rows), "spend_rows": len(spend)}
 
 

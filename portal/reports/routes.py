@@ -13,7 +13,7 @@ from portal.reports.charts import roi_charts
 from portal.reports.csv_output import csv_response
 from portal.reports.forms import ApiTokenForm
 from portal.reports.periods import PRESETS, parse_period, warn_about_period
-from portal.reports.services import drill_argument, parse_report_query, roi_report
+from portal.reports.services import LEVELS, TREE, drill_argument, parse_report_query, roi_report
 from portal.templating import group_label
 from portal.tenancy import current_workspace_id, get_owned_or_404
 
@@ -27,6 +27,15 @@ CSV_HEADER = [_p("CSV column", "group"), _p("CSV column", "spend"), _p("CSV colu
               _p("CSV column", "lost"), _p("CSV column", "conversion_percent"), _p("CSV column", "revenue"),
               _p("CSV column", "average_deal"), _p("CSV column", "cpa"), _p("CSV column", "roi_percent"),
               _p("CSV column", "cost_share_percent")]
+# With "compare": each compared figure in the previous period, its change, and the change in per cent.
+CSV_COMPARE_HEADER = [_p("CSV column", "spend_previous"), _p("CSV column", "spend_change"),
+                      _p("CSV column", "spend_change_percent"), _p("CSV column", "leads_previous"),
+                      _p("CSV column", "leads_change"), _p("CSV column", "leads_change_percent"),
+                      _p("CSV column", "won_previous"), _p("CSV column", "won_change"),
+                      _p("CSV column", "won_change_percent"), _p("CSV column", "revenue_previous"),
+                      _p("CSV column", "revenue_change"), _p("CSV column", "revenue_change_percent"),
+                      _p("CSV column", "roi_previous"), _p("CSV column", "roi_change"),
+                      _p("CSV column", "roi_change_percent")]
 
 
 def _query():
@@ -40,7 +49,43 @@ def roi():
     warn_about_period(request.args)
     report = roi_report(current_workspace_id(), _query())
     return render_template("reports/roi.html", report=report, presets=PRESETS, drill_argument=drill_argument,
-                           charts=roi_charts(report, current_user.workspace.currency))
+                           charts=roi_charts(report, current_user.workspace.currency), levels=LEVELS,
+                           breadcrumbs=_breadcrumbs(report.query),
+                           drill_link=lambda row: _drill_link(report.query, row),
+                           leads_link=lambda row: leads_link(report.query, row))
+
+
+def _period_args(query) -> dict:
+    period = query.period
+    return {"period": period.preset, "from": period.start.isoformat(), "to": period.end.isoformat()}
+
+
+def _breadcrumbs(query) -> list[tuple[str, str, str]]:
+    """(level, value, link) of each tree filter: the link shows the rows under it."""
+    crumbs, filters = [], {}
+    for name, value in query.filters.items():
+        filters[name] = drill_argument(value)
+        crumbs.append((name, value, url_for("reports.roi", **_period_args(query), basis=query.basis,
+                                            attribution=query.attribution, level=TREE[TREE.index(name) + 1],
+                                            **filters)))
+    return crumbs
+
+
+def _drill_link(query, row) -> str:
+    """The tree view one level down, under this row."""
+    filters = {name: drill_argument(value) for name, value in row.path.items()}
+    return url_for("reports.roi", **_period_args(query), basis=query.basis, attribution=query.attribution,
+                   level=query.next_level, **filters)
+
+
+def leads_link(query, row) -> str:
+    """The Leads page showing exactly the leads counted in this row: its tags (of the report's attribution),
+    created in the period, without spam and repeats. The leads column does not depend on the date basis."""
+    filters = {name: drill_argument(value) for name, value in row.path.items()}
+    attribution = {"attribution": "first"} if query.attribution == "first" else {}
+    return url_for("leads.index", period="custom", **{"from": query.period.start.isoformat(),
+                                                       "to": query.period.end.isoformat()},
+                   kind="unique", **attribution, **filters)
 
 
 @bp.get("/reports/roi.csv")
@@ -50,11 +95,20 @@ def roi_csv():
 
     def rows():
         for row in report.rows:
-            yield [group_label(row.label), *_csv_figures(row.figures)]
-        yield [_("Total"), *_csv_figures(report.totals)]
+            yield [group_label(row.full_label if report.query.view == "flat" else row.label),
+                   *_csv_figures(row.figures), *_csv_changes(report.query, row.changes)]
+        yield [_("Total"), *_csv_figures(report.totals), *_csv_changes(report.query, report.totals_changes)]
 
     period = report.query.period
-    return csv_response(f"roi-{report.query.level}-{period.start}-{period.end}.csv", CSV_HEADER, rows())
+    header = CSV_HEADER + (CSV_COMPARE_HEADER if report.query.compare else [])
+    return csv_response(f"roi-{report.query.level}-{period.start}-{period.end}.csv", header, rows())
+
+
+def _csv_changes(query, row_changes) -> list:
+    if not query.compare:
+        return []
+    return [_csv_number(value) for change in row_changes.values()
+            for value in (change.previous, change.absolute, change.percent)]
 
 
 def _csv_figures(figures):

@@ -16,7 +16,9 @@ class SpendForm(FlaskForm):
     date = DateField(_l("Date (or the first day of a range)"), validators=[DataRequired()])
     date_to = DateField(_l("Last day of the range (optional: the amount is spread evenly over the days)"),
                         validators=[Optional()])
-    utm_source = StringField(_l("Source (utm_source)"), validators=[Length(max=200)])
+    # Spend without a source matches no leads: its ROI would be meaningless (the "(none)" row).
+    utm_source = StringField(_l("Source (utm_source)"), validators=[
+        DataRequired(_l("Enter the source this money was spent on, as in the ads' utm_source.")), Length(max=200)])
     utm_medium = StringField(_l("Medium (utm_medium)"), validators=[Length(max=200)])
     utm_campaign = StringField(_l("Campaign (utm_campaign)"), validators=[Length(max=200)])
     amount = DecimalField(_l("Amount"), places=2, validators=[finite, DataRequired(), NumberRange(min=0, max=10 ** 11)])
@@ -38,3 +40,5 @@ class ImportForm(FlaskForm):
 
 class ConfirmImportForm(FlaskForm):
     content = HiddenField(validators=[DataRequired()])
+    # The source the user assigned in the preview to rows without one ("" = none assigned: those rows are refused).
+    assigned_source = StringField(_l("Source for the rows without one"), validators=[Optional(), Length(max=200)])

@@ -96,9 +96,24 @@ def import_preview():
     except SpendError as error:
         flash(str(error), "error")
         return redirect(url_for("spend.index"))
-    preview = preview_import(content)
-    confirm = ConfirmImportForm(content=content)
+    return _render_preview(content, "")
+
+
+def _render_preview(content: str, assigned_source: str):
+    preview = preview_import(content, assigned_source)
+    confirm = ConfirmImportForm(content=content, assigned_source=preview.assigned_source)
     return render_template("spend/import_preview.html", preview=preview, confirm=confirm, columns=COLUMNS)
+
+
+@bp.post("/import/assign")
+@permission_required(CHANGE_SPEND)
+def import_assign_source():
+    """The preview again, with a source given to the rows that have none."""
+    form = ConfirmImportForm()
+    if not form.validate_on_submit():
+        flash(_("The import expired; upload the file again."), "error")
+        return redirect(url_for("spend.index"))
+    return _render_preview(form.content.data, form.assigned_source.data or "")
 
 
 @bp.post("/import/confirm")
@@ -109,7 +124,8 @@ def import_confirm():
         flash(_("The import expired; upload the file again."), "error")
         return redirect(url_for("spend.index"))
     try:
-        created, updated, skipped = import_spend(current_workspace_id(), form.content.data)
+        created, updated, skipped = import_spend(current_workspace_id(), form.content.data,
+                                                 form.assigned_source.data or "")
     except SpendError as error:
         flash(str(error), "error")
         return redirect(url_for("spend.index"))

@@ -127,6 +127,12 @@ class ImportRow:
 class ImportPreview:
     rows: list[ImportRow]
     file_errors: list[str]
+    assigned_source: str = ""  # the source the user gave the rows without one
+
+    @property
+    def without_source(self) -> list[ImportRow]:
+        """Rows refused only for lacking a source (the user may assign one in the preview)."""
+        return [row for row in self.rows if row.errors == [NO_SOURCE_ERROR()]]
 
     @property
     def valid(self) -> list[ImportRow]:
@@ -168,22 +174,31 @@ def decode_upload(data: bytes) -> str:
     raise SpendError(_("The file is not text (UTF-8 or Windows-1251 expected)."))
 
 
-def preview_import(content: str) -> ImportPreview:
-    """Check every row; nothing is saved. Rows with errors are reported with their line number."""
+def NO_SOURCE_ERROR() -> str:  # noqa: N802 — a message, translated when asked for
+    return _("utm_source: empty — spend without a source matches no leads, so its ROI would be meaningless; "
+             "fill it in, or assign a source to these rows above")
+
+
+def preview_import(content: str, assigned_source: str = "") -> ImportPreview:
+    """Check every row; nothing is saved. Rows with errors are reported with their line number. A row without a
+    source is refused unless the user assigned one for such rows (assigned_source)."""
     try:
         dialect = csv.Sniffer().sniff(content[:2048], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
     # newline="": the csv module then reads \r\n, \n and old Mac \r line ends alike, and newlines inside quotes.
     reader = csv.reader(io.StringIO(content, newline=""), dialect)
+    assigned_source = (assigned_source or "").strip()[:200]
     try:
-        return _preview_rows(reader)
+        preview = _preview_rows(reader, assigned_source)
+        preview.assigned_source = assigned_source
+        return preview
     except csv.Error as error:  # a field over csv's 128 KiB limit, a stray quote in a strict dialect
         return ImportPreview([], [_("Line %(line)s cannot be read as CSV: %(error)s.", line=reader.line_num,
                                     error=error)])
 
 
-def _preview_rows(reader) -> ImportPreview:
+def _preview_rows(reader, assigned_source: str) -> ImportPreview:
     header = [name.strip().lower() for name in next(reader, [])]
     missing = [name for name in COLUMNS if name not in header]
     if not header or missing:
@@ -220,6 +235,11 @@ def _preview_rows(reader) -> ImportPreview:
         for name in ("utm_source", "utm_medium", "utm_campaign"):
             if len(values[name].strip()) > 200:
                 row.errors.append(_("%(column)s: longer than 200 characters", column=name))
+        if not values["utm_source"].strip():
+            if assigned_source:
+                values["utm_source"] = assigned_source
+            else:
+                row.errors.append(NO_SOURCE_ERROR())
         if row.errors:
             continue
         key = (day, *_tags(values["utm_source"], values["utm_medium"], values["utm_campaign"]))
@@ -233,10 +253,10 @@ def _preview_rows(reader) -> ImportPreview:
     return ImportPreview(rows, [])
 
 
-def import_spend(workspace_id: int, content: str) -> tuple[int, int, int]:
+def import_spend(workspace_id: int, content: str, assigned_source: str = "") -> tuple[int, int, int]:
     """Save the valid rows of a previewed file (checked again: the preview is not trusted). Returns
     (created, updated, skipped)."""
-    preview = preview_import(content)
+    preview = preview_import(content, assigned_source)
     if preview.file_errors:
         raise SpendError(preview.file_errors[0])
     created, updated = _upsert(workspace_id, [row.parsed for row in preview.valid])

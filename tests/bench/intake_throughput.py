@@ -1,12 +1,14 @@
 """Benchmark: POST /api/leads under gunicorn + PostgreSQL + Redis, against a minimal Flask JSON handler.
 
     python tests/bench/intake_throughput.py [--seconds 10] [--connections 32] [--workers 4] [--rounds 2]
+                                            [--compare-rollups]
 
 Both apps run under the same gunicorn settings, one after the other, in rounds (minimal, intake, minimal, …), so
 the ratio is measured under the same machine load. The load comes from `wrk` (Debian's; installed with apt-get
 when missing) with a Lua script that sends a distinct lead per request: a Python load generator would be the
 bottleneck on a 2-core machine. Prints accepted leads/s, p50/p99 latency, the minimal handler's figures and the
-ratio; checks that every accepted lead is in the database.
+ratio; checks that every accepted lead is in the database. --compare-rollups adds, in each round, a run with the
+report rollups' lead trigger disabled, and prints the throughput with rollups as a share of that.
 
 The workspace starts with --history leads of the past 90 days, and the database is ANALYZEd as autovacuum would
 have done in a live system: a fresh table without statistics gets plans no running Leadpath ever sees.
@@ -145,6 +147,16 @@ def prepare_database(database: str, redis_url: str, history: int) -> tuple[str, 
     return url, public_id
 
 
+def set_rollup_trigger(database_url: str, enabled: bool) -> None:
+    """Switch the report rollups' trigger on leads (portal.reports.rollup_sql) on or off."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text(f"ALTER TABLE leads {'ENABLE' if enabled else 'DISABLE'} TRIGGER leads_rollup"))
+    engine.dispose()
+
+
 def count_leads(database_url: str) -> int:
     from sqlalchemy import create_engine, text
 
@@ -226,6 +238,8 @@ def main() -> int:
     parser.add_argument("--history", type=int, default=100_000, help="leads the workspace has already")
     parser.add_argument("--database", default="leadpath_bench_intake")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--compare-rollups", action="store_true",
+                        help="also run the intake with the report rollups' lead trigger disabled, in each round")
     args = parser.parse_args()
 
     from cryptography.fernet import Fernet
@@ -250,10 +264,14 @@ def main() -> int:
           f"{load_before[2]:.2f}; gunicorn --workers {args.workers} (sync); wrk -t{args.threads} "
           f"-c{args.connections} -d{args.seconds}s; {args.rounds} round(s)", flush=True)
 
-    results: dict[str, list[dict]] = {"minimal": [], "intake": []}
+    results: dict[str, list[dict]] = {"minimal": [], "intake": [], "no-rollups": []}
+    variants = [("minimal", "minimal_app:app", minimal_env, workdir), ("intake", "wsgi:app", intake_env, ROOT)]
+    if args.compare_rollups:
+        variants.append(("no-rollups", "wsgi:app", intake_env, ROOT))
     for round_number in range(1, args.rounds + 1):
-        for name, spec, env, cwd in (("minimal", "minimal_app:app", minimal_env, workdir),
-                                     ("intake", "wsgi:app", intake_env, ROOT)):
+        for name, spec, env, cwd in variants:
+            if args.compare_rollups:
+                set_rollup_trigger(database_url, enabled=name != "no-rollups")
             server = Gunicorn(spec, args.workers, env, cwd, args.gunicorn_threads)
             try:
                 server.wait_until_serving(public_id)
@@ -269,6 +287,9 @@ def main() -> int:
             if name == "intake":  # the minimal handler ran just before: the ratio of this round
                 ratio = result["per_second"] / results["minimal"][-1]["per_second"]
                 print(f"         ratio in this round: {ratio:.0%}", flush=True)
+            if name == "no-rollups":  # the intake with rollups ran just before
+                ratio = results["intake"][-1]["per_second"] / result["per_second"]
+                print(f"         with rollups / without, this round: {ratio:.1%}", flush=True)
             used = cpu_split(before, after, {"app": {server.process.pid}, "postgres": "postgres",
                                              "redis": "redis-server", "wrk": set()}, finished_children="wrk")
             print("         " + describe_split(used, result["requests"], "request"), flush=True)
@@ -289,6 +310,11 @@ def main() -> int:
                     for intake, minimal in zip(results["intake"], results["minimal"], strict=True))
     print(f"ratio:   {intake_rate / minimal_rate:.0%} of the minimal handler's throughput "
           f"(rounds: {', '.join(f'{ratio:.0%}' for ratio in ratios)})")
+    if args.compare_rollups:
+        without = mean("no-rollups", "per_second")
+        print(f"rollups: {intake_rate:.0f} leads/s with the report rollups' trigger, {without:.0f} without: "
+              f"{intake_rate / without:.1%}")
+        accepted += sum(result["accepted"] for result in results["no-rollups"])
     print(f"leads in the database: {stored} (accepted during measured runs: {accepted}; warm-ups add the rest)")
     print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
     shutil.rmtree(workdir, ignore_errors=True)

@@ -25,7 +25,8 @@ def test_dashboard_compares_with_the_previous_period_and_shows_health(app, owner
     tiles = html[html.index('id="dashboard-tiles"'):html.index('id="health"')]
     assert "5" in tiles and "+400%" in tiles  # 5 leads vs 1
     assert "RUB\u00a03,000" in tiles and "200%" in tiles  # revenue; ROI (3000 − 1000) / 1000
-    assert html.count("<polyline") == 2  # leads and won deals per day
+    counts = html[html.index('id="dashboard-chart"'):].split("</section>")[0]
+    assert counts.count("<polyline") == 4  # leads and won deals per day, drawn wide and narrow
     health = html[html.index('id="health"'):]
     # add_lead leaves leads pending unless told otherwise: 5 pending, 1 failed
     assert "waiting to sync: 5" in health and "failed: 1" in health and "not connected" in health
@@ -59,3 +60,27 @@ def test_demo_seed_gives_the_first_screen_numbers(app, owner, owner_client):
         seed_demo_data(workspace_of(app, owner))
     html = owner_client.get("/reports/roi?period=90d").get_data(as_text=True)
     assert "google" in html and "yandex" in html and html.count("chart-bar") > 4
+
+
+def test_dashboard_charts_revenue_spend_and_roi_with_the_same_numbers_as_its_table(app, owner, owner_client):
+    import re
+    from datetime import date, timedelta
+
+    from fixtures.reports import add_lead, add_sale, add_spend, at
+
+    ws = workspace_of(app, owner)
+    day = date.today() - timedelta(days=2)
+    lead = add_lead(app, ws, at(day), "google", "cpc", "brand")
+    add_sale(app, ws, lead, "won", 3000, at(day), at(day))
+    add_spend(app, ws, day, "google", "cpc", "brand", 1000)
+    html = owner_client.get("/?period=7d").get_data(as_text=True)
+    for chart in ("chart-money", "chart-roi", "dashboard-chart"):
+        section = html[html.index(f'id="{chart}"'):].split("</section>")[0]
+        assert section.count("<svg") == 2  # wide and narrow
+    money = html[html.index('id="chart-money"'):].split("</section>")[0]
+    # the point of that day carries its exact revenue and spend, and ROI 200 %
+    assert re.search(r"Revenue, RUB: 3,000 · Spend, RUB: 1,000", money)
+    roi = html[html.index('id="chart-roi"'):].split("</section>")[0]
+    assert "ROI: 200 %" in roi and 'tabindex="0"' in roi
+    table = html[html.index('id="chart-numbers"'):].split("</details>")[0]
+    assert "3,000" in table and "1,000" in table and "200%" in table

@@ -130,3 +130,42 @@ def test_other_workspaces_spend_is_invisible_and_untouchable(app, make_user, own
     assert owner_client.get(f"/reports/spend/{spend_id}/edit").status_code == 404
     assert post_form(owner_client, f"/reports/spend/{spend_id}/delete", {}, page="/reports/spend").status_code == 404
     assert len(spend_rows(app, other)) == 1
+
+
+def test_spend_without_a_source_is_refused_unless_one_is_assigned_in_the_preview(app, owner, owner_client):
+    import html as html_module
+    import re
+
+    blank = ("date,utm_source,utm_medium,utm_campaign,amount\n"
+             "2026-03-01,google,cpc,brand,100\n"
+             "2026-03-02,,cpc,,800\n"
+             "2026-03-03,  ,,,50\n")
+    response = upload(owner_client, blank)
+    page = response.get_data(as_text=True)
+    assert "Rows ready to import: 1;" in page and "with errors: 2" in page
+    assert "spend without a source matches no leads" in page and 'id="assign-source"' in page
+    ws = workspace_of(app, owner)
+    confirm(owner_client, page)
+    assert spend_rows(app, ws) == [("2026-03-01", "google", "brand", Decimal("100.00"))]  # the blank rows refused
+
+    content = html_module.unescape(re.search(r'name="content" value="([^"]*)"', page).group(1))
+    again = owner_client.post("/reports/spend/import/assign", data={
+        "csrf_token": csrf_from(page), "content": content, "assigned_source": " yandex "})
+    page = again.get_data(as_text=True)
+    assert again.status_code == 200 and "Rows ready to import: 3." in page and "“yandex”" in page
+    assert 'name="assigned_source" value="yandex"' in page
+    response = owner_client.post("/reports/spend/import/confirm", data={
+        "csrf_token": csrf_from(page), "content": content, "assigned_source": "yandex"})
+    assert response.status_code == 302
+    assert ("2026-03-02", "yandex", "", Decimal("800.00")) in spend_rows(app, ws)
+    # the confirm step checks again: without the assigned source the blank rows are skipped, not saved blank
+    owner_client.post("/reports/spend/import/confirm", data={"csrf_token": csrf_from(page), "content": content})
+    assert all(row[1] for row in spend_rows(app, ws))
+
+
+def test_spend_by_hand_needs_a_source(app, owner, owner_client):
+    page = owner_client.get("/reports/spend").get_data(as_text=True)
+    response = owner_client.post("/reports/spend", data={"csrf_token": csrf_from(page), "date": "2026-03-01",
+                                                         "utm_source": " ", "amount": "800"})
+    assert response.status_code == 400 and "Enter the source" in response.get_data(as_text=True)
+    assert spend_rows(app, workspace_of(app, owner)) == []

@@ -1,0 +1,58 @@
+from datetime import date
+
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+
+# The tag levels a rollup row is keyed by, in drill-down order (landing path and referrer domain stand beside the
+# UTM tree). Values are normalised: trimmed, lower-cased, "" for none (see portal.reports.tags).
+ROLLUP_LEVELS = ("source", "medium", "campaign", "content", "term", "landing_path", "referrer_domain")
+# The figures a rollup row sums. "cohort_*": deals by their lead's creation day (a deal not from our form: its own
+# creation day); "closed_*": won/lost deals by closing day, open deals by creation day. Money in cents.
+ROLLUP_FIGURES = ("leads", "cohort_open", "cohort_won", "cohort_lost", "cohort_revenue", "closed_open",
+                  "closed_won", "closed_lost", "closed_revenue", "spend")
+# attribution: "b" — the row counts for last and first touch alike (the lead's first-touch tags equal its last,
+# or it has none; deals not from our form; spend), "l" — last touch only, "f" — first touch only.
+BOTH, LAST, FIRST = "b", "l", "f"
+
+
+class ReportRollup(db.Model):
+    """Per-day report figures of a workspace, kept by PostgreSQL triggers on leads, deals and ad spend.
+
+    Writes append signed delta rows (merged = false); `portal.reports.rollups.compact` folds them into one merged
+    row per key. A report sums both kinds, so it is right before and after folding. On SQLite (demo, smoke tests)
+    the table stays empty and reports group the base tables instead.
+    """
+
+    __tablename__ = "report_rollups"
+    __table_args__ = (
+        Index("ix_report_rollups_workspace_day", "workspace_id", "day"),
+        Index("uq_report_rollups_merged_key", "workspace_id", "day", "attribution", *ROLLUP_LEVELS, unique=True,
+              postgresql_where=text("merged"), sqlite_where=text("merged")),
+        Index("ix_report_rollups_deltas", "workspace_id", postgresql_where=text("NOT merged"),
+              sqlite_where=text("NOT merged")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    attribution: Mapped[str] = mapped_column(String(1))
+    merged: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    source: Mapped[str] = mapped_column(String(200), server_default="")
+    medium: Mapped[str] = mapped_column(String(200), server_default="")
+    campaign: Mapped[str] = mapped_column(String(200), server_default="")
+    content: Mapped[str] = mapped_column(String(200), server_default="")
+    term: Mapped[str] = mapped_column(String(200), server_default="")
+    landing_path: Mapped[str] = mapped_column(String(200), server_default="")
+    referrer_domain: Mapped[str] = mapped_column(String(200), server_default="")
+    leads: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    cohort_open: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    cohort_won: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    cohort_lost: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    cohort_revenue: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    closed_open: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    closed_won: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    closed_lost: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    closed_revenue: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    spend: Mapped[int] = mapped_column(BigInteger, server_default="0")
