@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from fixtures.connect import query_of, sandbox_fixture, sandbox_host, sandbox_server_fixture  # noqa: F401
-from fixtures.live_services import wait_until
 from fixtures.support import DATABASE_URL, REDIS_URL, csrf_from, post_form, workspace_of
 
 from portal.amocrm.api import oauth
@@ -283,19 +282,7 @@ def test_a_refusal_after_another_process_rotated_the_pair_uses_the_new_pair(app,
                                                                              monkeypatch):
     """Before declaring the connection revoked, the refresh path compares the stored refresh token with the one
     it sent: another process that rotated it meanwhile stored a pair that works."""
-    import time
-
     from portal.amocrm import token_provider as tokens
-
-    def queued_on_the_row_lock():
-        """Until the other process waits for our row lock (on a busy machine a fixed pause is not enough)."""
-        if not db.engine.dialect.name == "postgresql":
-            time.sleep(0.5)
-            return
-        with db.engine.connect() as probe:
-            waiting = db.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                              " AND wait_event_type = 'Lock' AND position('FROM amocrm_connections' in query) > 0")
-            wait_until(lambda: probe.scalar(waiting), message="the writer to wait for the row lock")
 
     connect_through_callback(owner_client, sandbox, keys)
     workspace_id = workspace_of(app, owner)
@@ -318,10 +305,19 @@ def test_a_refusal_after_another_process_rotated_the_pair_uses_the_new_pair(app,
         writer = threading.Thread(target=store_their_pair)
         writer.start()
         writers.append(writer)
-        queued_on_the_row_lock()
         raise TokenRevoked("Token has been revoked", hint="Token has been revoked", status=401)
 
+    real_after_refusal = tokens.ConnectionTokens._after_refusal
+
+    def after_their_commit(self, refusal, sent):
+        # Our refresh's transaction has ended: the other process, blocked on our row lock until now, stores its
+        # pair before we look again (joined here, so a busy machine cannot reorder the two).
+        for writer in writers:
+            writer.join()
+        return real_after_refusal(self, refusal, sent)
+
     monkeypatch.setattr(tokens.oauth, "refresh", rotated_elsewhere)
+    monkeypatch.setattr(tokens.ConnectionTokens, "_after_refusal", after_their_commit)
     with app.app_context():
         assert client_for(workspace_id).get_account()["subdomain"] == "sandbox"
     for writer in writers:
