@@ -258,24 +258,27 @@ def process_events(workspace_id: int, event_ids: list[int]) -> int:
     number processed.
 
     The bodies only say which deals changed: their state and price are read from amoCRM (`read_deals`, one call
-    per 250 deals, before the transaction starts). When amoCRM cannot be read, the events stay `received` with
+    per 100 deals, or per 250 recently changed deals on an account without list filters, before the transaction
+    starts). When amoCRM cannot be read, the events stay `received` with
     the error noted and the sweeper brings them back. If applying fails, the batch rolls back and each event is
     processed on its own with `process_event`, which records the failure on the event that caused it.
     """
     workspace_id_var.set(str(workspace_id))
     pending = db.session.execute(
-        select(WebhookEvent.id, WebhookEvent.payload)
+        select(WebhookEvent.id, WebhookEvent.payload, WebhookEvent.received_at)
         .where(WebhookEvent.workspace_id == workspace_id, WebhookEvent.id.in_(event_ids),
                WebhookEvent.status == RECEIVED).order_by(WebhookEvent.id)).all()
     db.session.rollback()
     if not pending:
         return 0
-    ids = [event_id for event_id, _payload in pending]
+    ids = [event_id for event_id, _payload, _received_at in pending]
     try:
-        notifications = {event_id: parse_notification(payload, []) for event_id, payload in pending}
+        notifications = {event_id: parse_notification(payload, []) for event_id, payload, _received_at in pending}
         named = {event_id: deals_named(workspace_id, notification) for event_id, notification in notifications.items()}
         db.session.rollback()
-        deals = _read_deals_or_set_aside(workspace_id, ids, notifications.values(),
+        changed_since = min(_change_time(notifications[event_id], received_at)
+                            for event_id, _payload, received_at in pending)
+        deals = _read_deals_or_set_aside(workspace_id, ids, notifications.values(), changed_since,
                                          {deal_id for deal_ids, _said in named.values() for deal_id in deal_ids})
         if deals is None:
             return 0
@@ -323,14 +326,30 @@ def _as_read(notification, deals: dict[int, DealSnapshot], also: set[int] = froz
     return [deals[deal_id] for deal_id in deal_ids if deal_id in deals]
 
 
+# How far before an event's change amoCRM's updated_at may lie: amoCRM's clock against ours, and delivery time.
+CHANGE_TIME_MARGIN = 120  # seconds
+
+
+def _change_time(notification, received_at: datetime) -> int:
+    """Unix seconds no later than the event's change in amoCRM (minus CHANGE_TIME_MARGIN): the body's
+    last_modified when it says one before the event arrived (a retry delivered hours later still names its
+    change), else the arrival. Only the cost of a read depends on it, never what is read: a deal not found among
+    the deals changed since is read on its own (`read_deals`)."""
+    received = int(received_at.timestamp())
+    said = [snapshot.updated_at for snapshot in notification.deals
+            if isinstance(snapshot.updated_at, int) and 0 < snapshot.updated_at <= received]
+    return min(said, default=received) - CHANGE_TIME_MARGIN
+
+
 def _read_deals_or_set_aside(workspace_id: int, event_ids: list[int], notifications,
+                             changed_since: int | None = None,
                              also: set[int] = frozenset()) -> dict[int, DealSnapshot] | None:
     """The events' deals read from amoCRM; None when they cannot be: without a usable connection the events are
     set aside (`ignored`: reconciliation reads the deals once the account is connected again), on an amoCRM
     error they stay `received` with the error noted, for the sweeper to bring back."""
     deal_ids = {snapshot.deal_id for notification in notifications for snapshot in notification.deals} | set(also)
     try:
-        return read_deals(workspace_id, deal_ids)
+        return read_deals(workspace_id, deal_ids, changed_since)
     except NotConnected:
         db.session.rollback()
         db.session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(event_ids),
@@ -402,7 +421,8 @@ def process_event(event_id: int) -> str | None:
         notification = parse_notification(event.payload, [])  # what could not be read was flagged when received
         also, said = deals_named(workspace_id, notification)
         db.session.rollback()
-        deals = _read_deals_or_set_aside(workspace_id, [event_id], [notification], also)
+        deals = _read_deals_or_set_aside(workspace_id, [event_id], [notification],
+                                         _change_time(notification, event.received_at), also)
         if deals is None:
             return db.session.scalar(select(WebhookEvent.status).where(WebhookEvent.id == event_id))
         event = db.session.scalar(select(WebhookEvent).where(WebhookEvent.id == event_id).with_for_update())

@@ -103,7 +103,7 @@ def _read_waiting_unsorted(client, workspace_id: int, counts: dict) -> None:
     if not deal_ids:
         return
     snapshots = []
-    for deal_id, lead in client.get_leads_by_id(deal_ids).items():
+    for deal_id, lead in client.get_leads_by_id(deal_ids).leads.items():
         try:
             snapshots.append(DealSnapshot(deal_id, action="delete", is_deleted=True) if lead is None
                              else deal_from_api(lead))

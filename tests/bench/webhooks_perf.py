@@ -8,7 +8,8 @@ and created) and uses BENCH_REDIS_URL (default redis://127.0.0.1:6379/11, flushe
 with the production config's sync workers (--threads > 1 runs gthread); every request is a realistic ~1.3 KB
 `leads[status]` + `leads[update]` body with a distinct deal, so dedupe never short-cuts it.
 
-Processing reads each batch's deals from amoCRM (`GET /api/v4/leads?filter[id][]=…`, 250 per call), so its phase
+Processing reads each batch's deals from amoCRM (`GET /api/v4/leads?filter[id][]=…`, 100 per call; on an account
+without the filtering feature, pages of 250 recently updated deals), so its phase
 runs against the amoCRM sandbox under gunicorn, at amoCRM's 7 requests/s: a workspace connected to a sandbox
 account with `--events` deals, one webhook event per deal stored through the inbox, then one worker drains them.
 Targets: ≥ 1,000 webhooks/s acknowledged with p99 ≤ 50 ms (on 2 cores; read it as the ratio to the minimal
@@ -221,7 +222,7 @@ def seed_events(sandbox_url: str, events: int, list_filters: str) -> int:
     call), and one stored webhook event per deal (a status change, through the inbox as the acknowledgement
     stores it; its processing is scheduled). The acknowledgement phase's events (deals amoCRM never had) are
     removed first. `list_filters`: "applied" (an account with amoCRM's filtering feature) or "ignored" (without it:
-    a `filter[id][]` read answers the unfiltered list, and each deal it leaves out is read on its own).
+    a `filter[id][]` read answers the unfiltered list). Each event's last_modified is when its deals were made.
     → the workspace's id."""
     import requests
     from fixtures.sync import connect_workspace
@@ -246,6 +247,7 @@ def seed_events(sandbox_url: str, events: int, list_filters: str) -> int:
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {connected.tokens['access_token']}"
     deal_ids = []
+    made_from = int(time.time())
     while len(deal_ids) < events:
         batch = [{"name": f"Deal {len(deal_ids) + n}", "price": 50000, "pipeline_id": connected.pipeline_id,
                   "status_id": connected.status_id} for n in range(min(250, events - len(deal_ids)))]
@@ -259,10 +261,10 @@ def seed_events(sandbox_url: str, events: int, list_filters: str) -> int:
     with app.app_context():
         workspace = db.session.get(Workspace, connected.id)
         public_id, secret = workspace.public_id, workspace.webhook_secret
-        for n, deal_id in enumerate(deal_ids):
+        for deal_id in deal_ids:
             body = urlencode([(f"leads[status][0][{key}]", str(value)) for key, value in (
                 ("id", deal_id), ("status_id", connected.status_id), ("pipeline_id", connected.pipeline_id),
-                ("old_status_id", connected.status_id), ("price", 50000), ("last_modified", 1704912474 + n))]
+                ("old_status_id", connected.status_id), ("price", 50000), ("last_modified", made_from))]
                 + [("account[subdomain]", account["subdomain"]), ("account[id]", str(account["id"]))])
             receive_webhook(public_id, secret, body.encode())
         db.session.remove()

@@ -35,6 +35,9 @@ MAX_PAGE_LIMIT = 250
 # make ~7.5 KB, over the limits of common front servers (gunicorn 4 KB, nginx 8 KB by default), which answer 414.
 # 100 keep the line near 3 KB whatever the ids' length.
 MAX_IDS_PER_READ = 100
+# Pages of 250 leads looked through, newest-updated first, for the ids an account without the filtering feature
+# did not return: 20 pages are 5,000 recently changed leads; an id not among them is read on its own.
+MAX_RECENT_PAGES = 20
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 READ_RETRIES = 2  # a GET that failed for a transient reason (timeout, 5xx) is tried this many more times
 READ_RETRY_PAUSE = 0.25  # seconds before the first retry, doubled for the next
@@ -52,6 +55,15 @@ class CallRecord:
     request_json: Any
     response_body: Any
     error: str | None
+
+
+@dataclass
+class LeadsById:
+    """`get_leads_by_id`'s answer: {id: lead, or None when amoCRM has no such lead} for every id asked, and
+    whether the account answered a `filter[id][]` read with leads not asked for (it ignores list filters)."""
+
+    leads: dict[int, dict | None]
+    filters_ignored: bool
 
 
 class TokenProvider(Protocol):
@@ -253,27 +265,65 @@ class AmoCRMClient:
         params = {"with": ",".join(with_)} if with_ else None
         return self.request("GET", f"/api/v4/leads/{int(lead_id)}", params=params)
 
-    def get_leads_by_id(self, lead_ids: Iterable[int]) -> dict[int, dict | None]:
-        """{id: the lead as amoCRM holds it now, or None when it is deleted or unknown}, for every id asked.
+    def get_leads_by_id(self, lead_ids: Iterable[int], *, changed_since: int | None = None,
+                        filters_ignored: bool = False) -> LeadsById:
+        """Every id asked, as amoCRM holds the lead now (None when it is deleted or unknown), and whether the
+        account showed it ignores list filters.
 
         One `GET /api/v4/leads?filter[id][]=…` per MAX_IDS_PER_READ ids (a request line front servers accept).
-        API filtering is not enabled on every account, and an unsupported filter is silently ignored (an unfiltered
-        list comes back): so only the ids asked for are taken from the answer, and an id missing from it is read on
-        its own (`GET …/leads/{id}`, 204 → None)."""
+        API filtering is not enabled on every account, and an unsupported filter is silently ignored: an unfiltered
+        list comes back, told apart by leads that were not asked for. From then on (or at once, when the caller
+        already knows: `filters_ignored`) the ids are looked for in the account's leads newest-updated first
+        (`order[updated_at]=desc`, documented on every account), from the newest down to `changed_since` (unix
+        seconds: the oldest change the caller is after), unless the unfiltered answer was already the whole list.
+        Every item is checked against the ids asked, whichever list it came from; an id neither read found is
+        read on its own (`GET …/leads/{id}`, 204 → None), so a lead older than the pages scanned is never missed."""
         wanted = sorted({int(lead_id) for lead_id in lead_ids})
+        wanted_set = set(wanted)
         found: dict[int, dict | None] = {}
-        for start in range(0, len(wanted), MAX_IDS_PER_READ):
+        ignored = filters_ignored
+        whole_list_seen = False
+        for start in range(0, 0 if ignored else len(wanted), MAX_IDS_PER_READ):
             chunk = wanted[start:start + MAX_IDS_PER_READ]
             body = self.request("GET", "/api/v4/leads", params={"filter[id][]": chunk, "limit": MAX_PAGE_LIMIT})
             asked = set(chunk)
-            for lead in _embedded(body, "leads"):
-                lead_id = lead.get("id")
-                if isinstance(lead_id, int) and not isinstance(lead_id, bool) and lead_id in asked:
+            leads = _embedded(body, "leads")
+            for lead in leads:
+                lead_id = _lead_id(lead)
+                if lead_id in wanted_set:
                     found[lead_id] = lead
+                if lead_id not in asked:  # the filter was not applied: the other chunks would come back unfiltered
+                    ignored = True
+            if ignored:
+                # an unfiltered answer short of a page, with no next one, was the account's every lead
+                whole_list_seen = len(leads) < MAX_PAGE_LIMIT and _next_link(body) is None
+                break
+        missing = set(wanted) - set(found)
+        if ignored and missing and not whole_list_seen:
+            self._find_among_recently_updated(missing, found, changed_since)
         for lead_id in wanted:
             if lead_id not in found:
                 found[lead_id] = self.get_lead(lead_id)
-        return found
+        return LeadsById(found, filters_ignored=ignored)
+
+    def _find_among_recently_updated(self, missing: set[int], found: dict[int, dict | None],
+                                     changed_since: int | None) -> None:
+        """Page the account's leads newest-updated first, moving each lead asked for from `missing` to `found`,
+        until none is missing, a page ends before `changed_since`, or MAX_RECENT_PAGES pages (never more pages than
+        the single reads they could save). `filter[updated_at][from]` goes along: an account that honours it
+        answers fewer pages, one that ignores it loses nothing."""
+        params: dict[str, Any] = {"limit": MAX_PAGE_LIMIT, "page": 1, "order[updated_at]": "desc"}
+        if changed_since is not None:
+            params["filter[updated_at][from]"] = int(changed_since)
+        budget = min(MAX_RECENT_PAGES, len(missing))
+        for pages_read, page in enumerate(self.pages("/api/v4/leads", "leads", params), start=1):
+            for lead in page:
+                lead_id = _lead_id(lead)
+                if lead_id in missing:
+                    missing.discard(lead_id)
+                    found[lead_id] = lead
+            if not missing or pages_read >= budget or _past_the_window(page, "updated_at", changed_since):
+                return
 
     def iter_leads(self, *, updated_from: int | None = None, updated_to: int | None = None,
                    created_from: int | None = None, newest_first_by: str | None = None, query: str | None = None,
@@ -417,6 +467,11 @@ def _past_the_window(page: list[dict], field: str, low: int | None) -> bool:
     steps = list(zip(values, values[1:], strict=False))
     descending = all(newer >= older for newer, older in steps) and any(newer > older for newer, older in steps)
     return descending and values[-1] < low
+
+
+def _lead_id(lead: Any) -> int | None:
+    lead_id = lead.get("id") if isinstance(lead, dict) else None
+    return lead_id if isinstance(lead_id, int) and not isinstance(lead_id, bool) else None
 
 
 def _within(value: Any, low: int | None, high: int | None) -> bool:
