@@ -140,6 +140,8 @@ def apply_deal(workspace_id: int, snapshot: DealSnapshot, *, currency: str | Non
     if snapshot.price is not None:
         deal.amount = snapshot.price
     deal.deleted = snapshot.is_deleted
+    if snapshot.contact_id is not None:
+        deal.amocrm_contact_id = snapshot.contact_id
     state = state_for_status(deal.status_id)
     if state in (WON, LOST):
         if snapshot.closed_at:

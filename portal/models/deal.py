@@ -28,6 +28,7 @@ class Deal(TenantOwned, db.Model):
         Index("ix_deals_workspace_closed", "workspace_id", "closed_at"),
         Index("ix_deals_workspace_created", "workspace_id", "created_at"),
         Index("ix_deals_workspace_utm", "workspace_id", "utm_source", "utm_medium", "utm_campaign"),
+        Index("ix_deals_workspace_contact", "workspace_id", "amocrm_contact_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -37,6 +38,9 @@ class Deal(TenantOwned, db.Model):
     pipeline_id: Mapped[int | None] = mapped_column(BigInteger)
     status_id: Mapped[int | None] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(8), default=OPEN)
+    # The deal's main contact in amoCRM (`_embedded.contacts`, is_main), as amoCRM last showed it: which of a
+    # customer's deals came first (repeat sales). None: amoCRM has not said (or the deal has no contact).
+    amocrm_contact_id: Mapped[int | None] = mapped_column(BigInteger)
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -259,12 +259,14 @@ class AmoCRMClient:
         One `GET /api/v4/leads?filter[id][]=…` per MAX_IDS_PER_READ ids (a request line front servers accept).
         API filtering is not enabled on every account, and an unsupported filter is silently ignored (an unfiltered
         list comes back): so only the ids asked for are taken from the answer, and an id missing from it is read on
-        its own (`GET …/leads/{id}`, 204 → None)."""
+        its own (`GET …/leads/{id}`, 204 → None). Each lead carries its contacts (`with=contacts`): a deal's main
+        contact tells a customer's first sale from a repeat."""
         wanted = sorted({int(lead_id) for lead_id in lead_ids})
         found: dict[int, dict | None] = {}
         for start in range(0, len(wanted), MAX_IDS_PER_READ):
             chunk = wanted[start:start + MAX_IDS_PER_READ]
-            body = self.request("GET", "/api/v4/leads", params={"filter[id][]": chunk, "limit": MAX_PAGE_LIMIT})
+            body = self.request("GET", "/api/v4/leads", params={"filter[id][]": chunk, "limit": MAX_PAGE_LIMIT,
+                                                                 "with": "contacts"})
             asked = set(chunk)
             for lead in _embedded(body, "leads"):
                 lead_id = lead.get("id")
@@ -272,7 +274,7 @@ class AmoCRMClient:
                     found[lead_id] = lead
         for lead_id in wanted:
             if lead_id not in found:
-                found[lead_id] = self.get_lead(lead_id)
+                found[lead_id] = self.get_lead(lead_id, with_=("contacts",))
         return found
 
     def iter_leads(self, *, updated_from: int | None = None, updated_to: int | None = None,
