@@ -41,6 +41,9 @@ class Deal(TenantOwned, db.Model):
     # The deal's main contact in amoCRM (`_embedded.contacts`, is_main), as amoCRM last showed it: which of a
     # customer's deals came first (repeat sales). None: amoCRM has not said (or the deal has no contact).
     amocrm_contact_id: Mapped[int | None] = mapped_column(BigInteger)
+    # "n" the contact's first deal (or no contact), "r" a later one: kept by the PostgreSQL rollup triggers
+    # (portal.reports.rollup_sql) so a deal's report rows move when an earlier deal arrives; never set in Python.
+    sale_kind: Mapped[str] = mapped_column(String(1), server_default="n")
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -42,6 +42,9 @@ VIEWS = ("tree", "flat")
 SPEND_LEVELS = ("source", "medium", "campaign")
 BASES = ("created", "closed")
 ATTRIBUTIONS = ("last", "first")
+# Which deals the deal figures count: every deal, each customer's first (new), or their later ones (repeat). A
+# customer is an amoCRM contact; leads and spend are the same under every choice.
+SALES = ("all", "new", "repeat")
 ZERO = Decimal("0")
 
 
@@ -62,6 +65,7 @@ class ReportQuery:
     chosen_level: str | None = None
     view: str = "tree"
     compare: bool = False  # with the previous period of the same length
+    sales: str = "all"
 
     @property
     def level(self) -> str:
@@ -272,7 +276,7 @@ def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) 
     # table of many keys reads its rows and its series separately, so no (key × day) result grows large.
     together = with_series and query.view == "tree" and query.level in SPEND_LEVELS
     if together:
-        by_day = aggregate(workspace_id, query.attribution, period, (*group_by, "day"), filters)
+        by_day = aggregate(workspace_id, query.attribution, period, (*group_by, "day"), filters, query.sales)
         series = _series_from(by_day, period, bucket, width)
         summed: dict[tuple, list[int]] = {}
         for result in by_day:
@@ -281,8 +285,9 @@ def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) 
                 total[index] += value
         results = [(*key, *figures) for key, figures in summed.items()]
     else:
-        results = aggregate(workspace_id, query.attribution, period, group_by, filters)
-        series = over_time(workspace_id, query.attribution, period, bucket, filters) if with_series else []
+        results = aggregate(workspace_id, query.attribution, period, group_by, filters, query.sales)
+        series = (over_time(workspace_id, query.attribution, period, bucket, filters, query.sales)
+                  if with_series else [])
     rows = {}
     for result in results:
         values, figures = tuple(result[:width]), result[width:]
@@ -322,9 +327,10 @@ def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) 
 
 
 def over_time(workspace_id: int, attribution: str, period: Period, bucket: str,
-              filters: dict[str, str] | None = None) -> list[SeriesPoint]:
+              filters: dict[str, str] | None = None, sales: str = "all") -> list[SeriesPoint]:
     """Every bucket of the period (empty ones too): leads, won deals, revenue (closing day) and spend."""
-    return _series_from(aggregate(workspace_id, attribution, period, ("day",), filters or {}), period, bucket, 0)
+    return _series_from(aggregate(workspace_id, attribution, period, ("day",), filters or {}, sales), period,
+                        bucket, 0)
 
 
 def _series_from(results, period: Period, bucket: str, skip: int) -> list[SeriesPoint]:
@@ -374,7 +380,9 @@ def parse_report_query(args, period: Period) -> ReportQuery:
     level = args.get("level") if args.get("level") in LEVELS else None
     view = "flat" if args.get("view") == "flat" else "tree"
     compare = args.get("compare") in ("1", "on", "true")
-    return ReportQuery(period, basis, attribution, **tree, chosen_level=level, view=view, compare=compare)
+    sales = args.get("sales") if args.get("sales") in SALES else "all"
+    return ReportQuery(period, basis, attribution, **tree, chosen_level=level, view=view, compare=compare,
+                       sales=sales)
 
 
 def _drill_value(value) -> str | None:
