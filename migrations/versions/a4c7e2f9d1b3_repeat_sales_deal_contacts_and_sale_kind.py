@@ -1,7 +1,8 @@
 """Repeat sales: deals remember their main amoCRM contact, report rollups split deal figures by sale kind
 
 - deals.amocrm_contact_id (indexed with the workspace): the deal's main contact as amoCRM shows it; deals.sale_kind:
-  "n" its contact's first deal, "r" a later one, kept by the rollup triggers.
+  "n" its contact's first deal, "r" a later one, and deals.origin_lead_id: a repeat deal not from our form is
+  reported under the lead of its contact's first deal; both kept by the rollup triggers.
 - report_rollups.sale_kind: "n" a contact's first deal, "r" a later one, "" lead and spend rows; part of the merged
   rows' key. The rollup functions and triggers are installed again and every workspace rebuilt.
 
@@ -31,6 +32,10 @@ def upgrade():
     with op.batch_alter_table('deals') as batch_op:
         batch_op.add_column(sa.Column('amocrm_contact_id', sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column('sale_kind', sa.String(length=1), server_default='n', nullable=False))
+        batch_op.add_column(sa.Column('origin_lead_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key('fk_deals_origin_lead_id_leads', 'leads', ['origin_lead_id'], ['id'],
+                                    ondelete='SET NULL')
+        batch_op.create_index('ix_deals_origin_lead_id', ['origin_lead_id'], unique=False)
         batch_op.create_index('ix_deals_workspace_contact', ['workspace_id', 'amocrm_contact_id'], unique=False)
     with op.batch_alter_table('report_rollups') as batch_op:
         batch_op.add_column(sa.Column('sale_kind', sa.String(length=1), server_default='', nullable=False))
@@ -58,5 +63,8 @@ def downgrade():
                               unique=True, postgresql_where=sa.text('merged'), sqlite_where=sa.text('merged'))
     with op.batch_alter_table('deals') as batch_op:
         batch_op.drop_index('ix_deals_workspace_contact')
+        batch_op.drop_index('ix_deals_origin_lead_id')
+        batch_op.drop_constraint('fk_deals_origin_lead_id_leads', type_='foreignkey')
+        batch_op.drop_column('origin_lead_id')
         batch_op.drop_column('sale_kind')
         batch_op.drop_column('amocrm_contact_id')

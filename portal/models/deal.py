@@ -44,6 +44,9 @@ class Deal(TenantOwned, db.Model):
     # "n" the contact's first deal (or no contact), "r" a later one: kept by the PostgreSQL rollup triggers
     # (portal.reports.rollup_sql) so a deal's report rows move when an earlier deal arrives; never set in Python.
     sale_kind: Mapped[str] = mapped_column(String(1), server_default="n")
+    # A repeat deal not from our form: the lead of its contact's first deal, whose tags it is reported under (kept
+    # by the same triggers). None otherwise.
+    origin_lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -20,8 +20,11 @@ and every row change emits its old rows under its old kind and its new rows unde
 changes, the deals trigger sets the kind of each deal of the contacts it touched again (an UPDATE of only the rows
 whose kind is now wrong, which fires this trigger once more and moves their rows): an earlier deal that arrives late
 turns the one that came first into a repeat in the same transaction, and a statement changing many deals is seen
-whole (AFTER triggers run when the statement has ended). A per-workspace advisory lock makes those writers take
-turns, so two transactions never both take a contact's first deal for their own.
+whole (AFTER triggers run when the statement has ended). A repeat deal not from our form takes the tags and
+cohort day of its contact's first deal's lead when that deal came from our form (deals.origin_lead_id, kept by the
+same UPDATE): the customer's later purchases are credited to the channel that brought them. A per-workspace
+advisory lock makes those writers take turns, so two transactions never both take a contact's first deal for
+their own.
 
 A change to these functions needs a migration that runs SQL_STATEMENTS again (CREATE OR REPLACE) and REBUILD_ALL.
 """
@@ -133,6 +136,17 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
             AND NOT e.deleted AND e.id <> d.id AND (e.created_at, e.id) < (d.created_at, d.id))
         THEN 'r' ELSE 'n' END
 $$""",
+    # The lead whose tags a deal not from our form takes: its contact's first deal's lead, when that deal is a
+    # later one of the contact's and the first came from our form (NULL otherwise).
+    """
+CREATE OR REPLACE FUNCTION leadpath_deal_origin(d deals) RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN d.lead_id IS NULL AND d.amocrm_contact_id IS NOT NULL THEN (
+        SELECT e.lead_id FROM deals e WHERE e.workspace_id = d.workspace_id
+            AND e.amocrm_contact_id = d.amocrm_contact_id AND NOT e.deleted AND e.id <> d.id
+            AND (e.created_at, e.id) < (d.created_at, d.id)
+        ORDER BY e.created_at, e.id LIMIT 1) END
+$$""",
     # Append facts as delta rows.
     f"""
 CREATE OR REPLACE FUNCTION leadpath_rollup_append(workspace integer, day date, attribution text, tags text[],
@@ -156,8 +170,9 @@ BEGIN
     IF d.deleted THEN RETURN; END IF;
     SELECT timezone INTO tz FROM workspaces WHERE id = d.workspace_id;
     IF tz IS NULL THEN RETURN; END IF;  -- the workspace is being deleted: its rollups go with it
-    IF d.lead_id IS NOT NULL THEN
-        SELECT * INTO lead FROM leads WHERE id = d.lead_id AND workspace_id = d.workspace_id FOR SHARE;
+    IF coalesce(d.lead_id, d.origin_lead_id) IS NOT NULL THEN
+        SELECT * INTO lead FROM leads WHERE id = coalesce(d.lead_id, d.origin_lead_id)
+            AND workspace_id = d.workspace_id FOR SHARE;
     END IF;
     INSERT INTO report_rollups (workspace_id, day, attribution, merged, sale_kind, {LEVELS}, {FIGURES})
     SELECT d.workspace_id, {FACT_VALUES} FROM leadpath_deal_facts(d, lead, tz, sign) f;
@@ -190,10 +205,10 @@ BEGIN
             -- their lead_id next, and their trigger then finds no lead: a change from own tags to own tags).
             PERFORM leadpath_rollup_append(d.workspace_id, f.day, f.attribution, f.tags, f.figures, d.sale_kind)
             FROM deals d, leadpath_deal_facts(d, OLD, tz, -1) f
-            WHERE d.lead_id = OLD.id AND d.workspace_id = OLD.workspace_id;
+            WHERE coalesce(d.lead_id, d.origin_lead_id) = OLD.id AND d.workspace_id = OLD.workspace_id;
             PERFORM leadpath_rollup_append(d.workspace_id, f.day, f.attribution, f.tags, f.figures, d.sale_kind)
             FROM deals d, leadpath_deal_facts(d, CASE WHEN TG_OP = 'UPDATE' THEN NEW END, tz, 1) f
-            WHERE d.lead_id = OLD.id AND d.workspace_id = OLD.workspace_id;
+            WHERE coalesce(d.lead_id, d.origin_lead_id) = OLD.id AND d.workspace_id = OLD.workspace_id;
         END IF;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
@@ -207,12 +222,13 @@ LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN PERFORM leadpath_rollup_deal(OLD, -1); END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN PERFORM leadpath_rollup_deal(NEW, 1); END IF;
-    IF OLD.amocrm_contact_id IS NOT NULL OR NEW.amocrm_contact_id IS NOT NULL OR NEW.sale_kind <> 'n' THEN
+    IF OLD.amocrm_contact_id IS NOT NULL OR NEW.amocrm_contact_id IS NOT NULL OR NEW.sale_kind <> 'n'
+       OR NEW.origin_lead_id IS NOT NULL THEN
         PERFORM pg_advisory_xact_lock(21, coalesce(NEW.workspace_id, OLD.workspace_id));
-        UPDATE deals d SET sale_kind = leadpath_deal_kind(d)
+        UPDATE deals d SET sale_kind = leadpath_deal_kind(d), origin_lead_id = leadpath_deal_origin(d)
         WHERE d.workspace_id IN (OLD.workspace_id, NEW.workspace_id)
           AND (d.amocrm_contact_id IN (OLD.amocrm_contact_id, NEW.amocrm_contact_id) OR d.id = NEW.id)
-          AND d.sale_kind <> leadpath_deal_kind(d);
+          AND (d.sale_kind <> leadpath_deal_kind(d) OR d.origin_lead_id IS DISTINCT FROM leadpath_deal_origin(d));
     END IF;
     RETURN NULL;
 END $$""",
@@ -239,8 +255,9 @@ DECLARE
     written bigint;
 BEGIN
     SELECT timezone INTO tz FROM workspaces WHERE id = workspace;
-    UPDATE deals d SET sale_kind = leadpath_deal_kind(d)
-    WHERE d.workspace_id = workspace AND d.sale_kind <> leadpath_deal_kind(d);
+    UPDATE deals d SET sale_kind = leadpath_deal_kind(d), origin_lead_id = leadpath_deal_origin(d)
+    WHERE d.workspace_id = workspace
+      AND (d.sale_kind <> leadpath_deal_kind(d) OR d.origin_lead_id IS DISTINCT FROM leadpath_deal_origin(d));
     DELETE FROM report_rollups WHERE workspace_id = workspace;
     IF tz IS NULL THEN RETURN 0; END IF;
     INSERT INTO report_rollups (workspace_id, day, attribution, merged, sale_kind, {LEVELS}, {FIGURES})
@@ -251,7 +268,7 @@ BEGIN
     FROM (SELECT x.*, '' AS kind FROM leads l, leadpath_lead_facts(l, tz, 1) x WHERE l.workspace_id = workspace
           UNION ALL
           SELECT x.*, d.sale_kind FROM deals d
-                 LEFT JOIN leads l ON l.id = d.lead_id AND l.workspace_id = workspace,
+                 LEFT JOIN leads l ON l.id = coalesce(d.lead_id, d.origin_lead_id) AND l.workspace_id = workspace,
                  leadpath_deal_facts(d, l, tz, 1) x WHERE d.workspace_id = workspace
           UNION ALL
           SELECT x.*, '' FROM ad_spend s, leadpath_spend_facts(s, 1) x WHERE s.workspace_id = workspace) f
@@ -284,7 +301,8 @@ CREATE TRIGGER leads_rollup_delete BEFORE DELETE ON leads
     FOR EACH ROW EXECUTE FUNCTION leadpath_leads_rollup_trigger()""",
     """
 CREATE TRIGGER deals_rollup AFTER INSERT OR DELETE OR UPDATE OF workspace_id, lead_id, state, amount, closed_at,
-    created_at, deleted, amocrm_contact_id, sale_kind, utm_source, utm_medium, utm_campaign, utm_content, utm_term
+    created_at, deleted, amocrm_contact_id, sale_kind, origin_lead_id, utm_source, utm_medium, utm_campaign,
+    utm_content, utm_term
     ON deals FOR EACH ROW EXECUTE FUNCTION leadpath_deals_rollup_trigger()""",
     """
 CREATE TRIGGER ad_spend_rollup AFTER INSERT OR DELETE OR UPDATE OF workspace_id, date, utm_source, utm_medium,
@@ -318,6 +336,7 @@ DROP_STATEMENTS = [
     "DROP FUNCTION IF EXISTS leadpath_rollup_lead(leads, integer)",
     "DROP FUNCTION IF EXISTS leadpath_rollup_deal(deals, integer)",
     "DROP FUNCTION IF EXISTS leadpath_rollup_append(integer, date, text, text[], bigint[], text)",
+    "DROP FUNCTION IF EXISTS leadpath_deal_origin(deals)",
     "DROP FUNCTION IF EXISTS leadpath_deal_kind(deals)",
     "DROP FUNCTION IF EXISTS leadpath_spend_facts(ad_spend, integer)",
     "DROP FUNCTION IF EXISTS leadpath_deal_facts(deals, leads, text, integer)",

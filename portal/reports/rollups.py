@@ -113,16 +113,29 @@ def _deal_own_tags(values: tuple) -> tuple:
     return (*tags, "", "")
 
 
-def _sale_kind():
-    """A deal's sale kind as a column: "r" when its amoCRM contact has an earlier deal (created_at, then id; deleted
-    deals do not count), else "n" — the rule of leadpath_deal_kind in portal.reports.rollup_sql."""
+def _earlier_deals_of_the_contact():
+    """The deals of the same amoCRM contact before the deal (created_at, then id), deleted ones left out."""
     earlier = aliased(Deal)
-    repeat = (select(earlier.id).where(
+    return earlier, select(earlier.id).where(
         earlier.workspace_id == Deal.workspace_id, earlier.amocrm_contact_id == Deal.amocrm_contact_id,
         earlier.deleted.is_(False), earlier.id != Deal.id,
         or_(earlier.created_at < Deal.created_at, and_(earlier.created_at == Deal.created_at, earlier.id < Deal.id)))
-        .exists())
-    return case((and_(Deal.amocrm_contact_id.is_not(None), repeat), REPEAT_SALE), else_=NEW_SALE)
+
+
+def _sale_kind():
+    """A deal's sale kind as a column: "r" when its amoCRM contact has an earlier deal, else "n" — the rule of
+    leadpath_deal_kind in portal.reports.rollup_sql."""
+    _, earlier = _earlier_deals_of_the_contact()
+    return case((and_(Deal.amocrm_contact_id.is_not(None), earlier.exists()), REPEAT_SALE), else_=NEW_SALE)
+
+
+def _deal_lead():
+    """The lead whose tags a deal counts under: its own, or for a deal not from our form that is a later deal of
+    its contact, the contact's first deal's lead (leadpath_deal_origin in portal.reports.rollup_sql)."""
+    first, earlier = _earlier_deals_of_the_contact()
+    origin = earlier.with_only_columns(first.lead_id).order_by(first.created_at, first.id).limit(1)
+    return case((and_(Deal.lead_id.is_(None), Deal.amocrm_contact_id.is_not(None)), origin.scalar_subquery()),
+                else_=Deal.lead_id)
 
 
 def base_table_facts(workspace_id: int, attribution: str, period: Period | None) -> dict[tuple, list[int]]:
@@ -146,17 +159,17 @@ def base_table_facts(workspace_id: int, attribution: str, period: Period | None)
     for day, *values, count in db.session.execute(leads):
         facts[(as_day(day), _lead_tags(tuple(values), attribution), NOT_A_SALE)][LEADS] += count
 
-    kind = _sale_kind()
+    kind, deal_lead = _sale_kind(), _deal_lead()
     aggregates = (kind, Deal.state, func.count(), func.coalesce(func.sum(Deal.amount), 0))
     alive = (Deal.workspace_id == workspace_id, Deal.deleted.is_(False))
-    from_form = (select(lead_day, *LAST_COLUMNS, *FIRST_COLUMNS, *aggregates).join(Deal, Deal.lead_id == Lead.id)
+    from_form = (select(lead_day, *LAST_COLUMNS, *FIRST_COLUMNS, *aggregates).join(Deal, deal_lead == Lead.id)
                  .where(Lead.workspace_id == workspace_id, *within(Lead.created_at), Lead.is_test.is_(False), *alive)
                  .group_by(lead_day, *LAST_COLUMNS, *FIRST_COLUMNS, kind, Deal.state))
     for day, *values, sale, state, count, amount in db.session.execute(from_form):
         _add(facts[(as_day(day), _lead_tags(tuple(values), attribution), sale)], COHORT, state, count, amount)
     created_day = local_day(Deal.created_at, timezone)
     external = (select(created_day, *DEAL_COLUMNS, *aggregates)
-                .outerjoin(Lead, and_(Lead.id == Deal.lead_id, Lead.workspace_id == workspace_id))
+                .outerjoin(Lead, and_(Lead.id == deal_lead, Lead.workspace_id == workspace_id))
                 .where(*alive, Lead.id.is_(None), *within(Deal.created_at))
                 .group_by(created_day, *DEAL_COLUMNS, kind, Deal.state))
     for day, *values, sale, state, count, amount in db.session.execute(external):
@@ -165,7 +178,7 @@ def base_table_facts(workspace_id: int, attribution: str, period: Period | None)
     for day_column, states in ((Deal.closed_at, (WON, LOST)), (Deal.created_at, (OPEN,))):
         basis_day = local_day(day_column, timezone)
         closed = (select(basis_day, *LAST_COLUMNS, *FIRST_COLUMNS, *DEAL_COLUMNS, Lead.id.is_(None), *aggregates)
-                  .outerjoin(Lead, and_(Lead.id == Deal.lead_id, Lead.workspace_id == workspace_id))
+                  .outerjoin(Lead, and_(Lead.id == deal_lead, Lead.workspace_id == workspace_id))
                   .where(*alive, Deal.state.in_(states), day_column.is_not(None), *within(day_column),
                          or_(Lead.id.is_(None), Lead.is_test.is_(False)))
                   .group_by(basis_day, *LAST_COLUMNS, *FIRST_COLUMNS, *DEAL_COLUMNS, Lead.id.is_(None), kind,

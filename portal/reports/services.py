@@ -13,7 +13,9 @@ How the numbers are made (also shown on the page, see templates/reports/_definit
 - Date basis "lead created" (cohort): deals of the leads created in the period (a deal not from our form: created
   in the period). Basis "deal closed": deals won or lost in the period, plus open deals created in it.
 - Sales switch: all deals, new (each amoCRM contact's first deal by creation, then id; a deal without a contact
-  is new) or repeat (a contact's later deals). Leads and spend are the same under every choice.
+  is new) or repeat (a contact's later deals). A later deal not from our form counts under the tags (and cohort
+  day) of the lead of the contact's first deal, when that deal came from our form: repeat revenue is credited to
+  the channel that brought the customer. Leads and spend are the same under every choice.
 - A deal counts in its current state: a reopened deal is open again, a refunded deal moved to "lost" is lost.
 - Spend: ad spend rows dated in the period. Formulas: CPL = spend / leads, conversion = won / leads,
   average deal = revenue / won, CPA = spend / won, ROI = (revenue − spend) / spend, ad-cost share =

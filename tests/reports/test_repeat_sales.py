@@ -57,16 +57,16 @@ def test_new_repeat_and_all_sales_on_either_database(app, owner):
     ws = workspace_of(app, owner)
     customer(app, ws)
     every, new, repeat = (by_source(app, ws, sales) for sales in ("all", "new", "repeat"))
-    # all: every deal where it counts
-    assert every["google"][CLOSED_WON] == 2 and every["google"][CLOSED_REVENUE] == 125_000
-    assert every["(amocrm, no utm)"][CLOSED_REVENUE] == 45_000  # the repeat without tags and the anonymous deal
+    # all: every deal where it counts; contact 77's later deals made in amoCRM take its first lead's source
+    assert every["google"][CLOSED_WON] == 3 and every["google"][CLOSED_REVENUE] == 165_000
+    assert every["(amocrm, no utm)"][CLOSED_REVENUE] == 5_000  # only the deal without a contact
     # new: each contact's first deal, and the deal without a contact
     assert new["google"][CLOSED_WON] == 1 and new["google"][CLOSED_REVENUE] == 100_000
     assert new["yandex"][CLOSED_REVENUE] == 30_000
     assert new["(amocrm, no utm)"][CLOSED_REVENUE] == 5_000
-    # repeat: contact 77's later deals only
-    assert repeat["google"][CLOSED_WON] == 1 and repeat["google"][CLOSED_REVENUE] == 25_000
-    assert repeat["(amocrm, no utm)"][CLOSED_REVENUE] == 40_000
+    # repeat: contact 77's later deals only, under google
+    assert repeat["google"][CLOSED_WON] == 2 and repeat["google"][CLOSED_REVENUE] == 65_000
+    assert repeat.get("(amocrm, no utm)", [0] * 10)[CLOSED_REVENUE] == 0
     assert "yandex" not in repeat or repeat["yandex"][CLOSED_WON] == 0
     # leads and spend stay whole under every switch; new + repeat = all for every deal figure
     for source in every:
@@ -106,7 +106,8 @@ def test_an_earlier_deal_arriving_late_turns_the_first_arrived_into_a_repeat(app
     assert kinds(app, ws) == {early: "n", late: "r"}
     new, repeat = by_source(app, ws, "new"), by_source(app, ws, "repeat")
     assert new["google"][CLOSED_REVENUE] == 100_000 and new.get("(amocrm, no utm)", [0] * 10)[CLOSED_REVENUE] == 0
-    assert repeat["(amocrm, no utm)"][CLOSED_REVENUE] == 40_000 and repeat["google"][CLOSED_REVENUE] == 0
+    # ... and, made in amoCRM without tags, it is credited to the source of the customer's first lead
+    assert repeat["google"][CLOSED_REVENUE] == 40_000 and repeat.get("(amocrm, no utm)", [0] * 10)[CLOSED_WON] == 0
     assert_agree(app, ws)
     with app.app_context():
         # Equal creation times: the lower id comes first
@@ -141,7 +142,18 @@ def test_an_earlier_deal_arriving_late_turns_the_first_arrived_into_a_repeat(app
     assert kinds(app, ws) == {early: "n", late: "r"}
     assert_agree(app, ws)
     with app.app_context():
+        # The first lead's tags change: the repeat credited to it moves along
         db.session.execute(text("UPDATE leads SET utm_source = 'bing' WHERE id = :id"), {"id": lead})
+        db.session.commit()
+    assert by_source(app, ws, "repeat")["bing"][CLOSED_REVENUE] == 40_000
+    assert_agree(app, ws)
+    with app.app_context():
+        # The first lead deleted: neither deal came from our form any more
+        db.session.execute(text("DELETE FROM leads WHERE id = :id"), {"id": lead})
+        db.session.commit()
+    assert by_source(app, ws, "repeat")["(amocrm, no utm)"][CLOSED_REVENUE] == 40_000
+    assert_agree(app, ws)
+    with app.app_context():
         db.session.execute(text("DELETE FROM deals WHERE id = :id"), {"id": early})
         db.session.commit()
     assert kinds(app, ws) == {late: "n"}
@@ -161,9 +173,11 @@ def test_folding_rebuild_and_the_check_command_keep_the_split(app, owner, runner
     assert {sales: by_source(app, ws, sales) for sales in ("all", "new", "repeat")} == before
     result = runner.invoke(args=["reports", "check", "--workspace", str(ws)])
     assert result.exit_code == 0 and "agree" in result.output
-    with app.app_context():  # a repeat counted as new: the check names it
-        db.session.execute(text("UPDATE report_rollups SET sale_kind = 'n' WHERE workspace_id = :ws "
-                                "AND sale_kind = 'r'"), {"ws": ws})
+    with app.app_context():  # a repeat counted as new: the check names both
+        for kind, sign in (("r", -1), ("n", 1)):
+            db.session.execute(text("INSERT INTO report_rollups (workspace_id, day, attribution, sale_kind, source, "
+                                    "medium, campaign, closed_won) VALUES (:ws, :day, 'b', :kind, 'google', 'cpc', "
+                                    "'brand', :won)"), {"ws": ws, "day": day(9), "kind": kind, "won": sign})
         db.session.commit()
     result = runner.invoke(args=["reports", "check", "--workspace", str(ws)])
     assert result.exit_code == 1 and "repeat sale" in result.output and "new sale" in result.output
