@@ -217,6 +217,9 @@ def test_reconciliation_finds_a_deal_whose_webhook_never_came(app, sandbox, work
     sale = sale_of(app, workspace_id, deal_id)
     assert (sale.state, sale.amount) == ("won", Decimal(9000))
     assert sale.amocrm_contact_id == main_contact(app, workspace_id, deal_id)
+    with app.app_context():  # amoCRM's creation time orders the customer's deals
+        made = client_for(workspace_id).get_lead(deal_id)["created_at"]
+    assert int(sale.created_at.timestamp()) == made
 
 
 def test_a_reconcile_run_that_meets_a_500_is_retried_with_backoff(app, sandbox, workspace_id):
