@@ -8,6 +8,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from fixtures.live_services import wait_until
 from fixtures.reports import add_lead, add_sale, add_spend, at
 from fixtures.support import post_form, workspace_of
 from sqlalchemy import text
@@ -209,3 +210,38 @@ def test_the_switch_on_the_page_its_csv_and_the_api(app, owner, owner_client):
     assert roi["totals"]["leads"] == 2 and roi["totals"]["spend"] == 500
     odd = client.get(f"/api/reports/roi?{dates}&sales=<script>", headers=headers).get_json()
     assert odd["sales"] == "all" and odd["totals"]["won"] == 5
+
+
+@pytest.mark.integration
+def test_two_transactions_adding_deals_of_one_contact_at_once_agree(app, owner):
+    """Two writers insert a contact's deals concurrently, the later-made deal first: the second waits for the
+    first on the workspace's lock, then sees its deal, so exactly one is new."""
+    import threading
+
+    ws = workspace_of(app, owner)
+    insert = text("INSERT INTO deals (workspace_id, amocrm_lead_id, name, state, amount, currency, deleted, "
+                  "amocrm_updated_at, amocrm_contact_id, created_at, updated_at, closed_at) VALUES (:ws, :number, "
+                  "'', 'won', 100, 'RUB', false, 0, 55, :at, :at, :at) RETURNING id")
+    with app.app_context():
+        engine = db.engine
+    first = engine.connect()
+    first.begin()
+    later_id = first.execute(insert, {"ws": ws, "number": 9_000_001, "at": at(day(6))}).scalar()
+    done = {}
+
+    def second_writer():
+        with engine.begin() as connection:
+            done["id"] = connection.execute(insert, {"ws": ws, "number": 9_000_002, "at": at(day(1))}).scalar()
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 21 AND NOT granted")
+    with engine.connect() as probe:  # the second writer queues on the first one's lock
+        wait_until(lambda: probe.execute(waiting).scalar(), message="the second writer to wait for the lock")
+    first.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert kinds(app, ws) == {done["id"]: "n", later_id: "r"}
+    assert by_source(app, ws, "repeat")["(amocrm, no utm)"][CLOSED_WON] == 1
+    assert_agree(app, ws)
