@@ -3,7 +3,7 @@
 - report_rollups: per (workspace, local day, attribution, source, medium, campaign, content, term, landing path,
   referrer domain) counts and sums; writes append signed delta rows, `flask reports compact` folds them.
 - SQL functions that turn one lead, deal or spend row into its rollup rows (the triggers and the rebuild share
-  them), and the triggers themselves. Filled for existing data by `flask reports rebuild` (run here too).
+  them), and the triggers themselves, installed by the revision that last changed them.
 
 Revision ID: f3c8d1a2b6e4
 Revises: e7a1c3b5d902
@@ -13,7 +13,7 @@ Create Date: 2026-12-03 13:45:00
 import sqlalchemy as sa
 from alembic import op
 
-from portal.reports.rollup_sql import DROP_STATEMENTS, REBUILD_ALL, SQL_STATEMENTS
+from portal.reports.rollup_sql import DROP_STATEMENTS
 
 revision = 'f3c8d1a2b6e4'
 down_revision = 'f3c8d1a7b604'
@@ -44,10 +44,8 @@ def upgrade():
                               unique=True, postgresql_where=sa.text('merged'), sqlite_where=sa.text('merged'))
         batch_op.create_index('ix_report_rollups_deltas', ['workspace_id'], unique=False,
                               postgresql_where=sa.text('NOT merged'), sqlite_where=sa.text('NOT merged'))
-    if op.get_bind().dialect.name == 'postgresql':
-        for statement in SQL_STATEMENTS:
-            op.execute(statement)
-        op.execute(REBUILD_ALL)
+    # The functions and triggers (portal.reports.rollup_sql) read columns later revisions add: the latest revision
+    # that changed them installs them and rebuilds every workspace (a4c7e2f9d1b3).
 
 
 def downgrade():

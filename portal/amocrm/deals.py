@@ -104,7 +104,8 @@ def apply_deal(workspace_id: int, snapshot: DealSnapshot, *, currency: str | Non
 
     Ordering: a snapshot older (amoCRM `updated_at`) than what the row holds changes nothing; an equal one is
     applied again (the result is the same), except that an open one does not reopen a won/lost deal. Fields a
-    snapshot does not carry are left as they are. Moving to won
+    snapshot does not carry are left as they are; created_at is amoCRM's (first seen, until a snapshot says it).
+    Moving to won
     or lost sets closed_at (the snapshot's, else the time of the change); moving back out clears it.
     """
     if prefetched is not None:
@@ -140,6 +141,10 @@ def apply_deal(workspace_id: int, snapshot: DealSnapshot, *, currency: str | Non
     if snapshot.price is not None:
         deal.amount = snapshot.price
     deal.deleted = snapshot.is_deleted
+    if snapshot.contact_id is not None:
+        deal.amocrm_contact_id = snapshot.contact_id
+    if snapshot.created_at:  # amoCRM's creation time orders a customer's deals, whatever order they reach us in
+        deal.created_at = _from_unix(snapshot.created_at)
     state = state_for_status(deal.status_id)
     if state in (WON, LOST):
         if snapshot.closed_at:

@@ -64,7 +64,8 @@ def reconcile_workspace(workspace_id: int, since_iso: str | None = None) -> dict
     clock = time.perf_counter()
     batch = []
     try:
-        for lead in client.iter_leads(updated_from=int(since.timestamp()), newest_first_by="updated_at"):
+        for lead in client.iter_leads(updated_from=int(since.timestamp()), newest_first_by="updated_at",
+                                      with_=("contacts",)):
             try:
                 batch.append(deal_from_api(lead))
             except ValueError:

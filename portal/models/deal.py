@@ -28,6 +28,7 @@ class Deal(TenantOwned, db.Model):
         Index("ix_deals_workspace_closed", "workspace_id", "closed_at"),
         Index("ix_deals_workspace_created", "workspace_id", "created_at"),
         Index("ix_deals_workspace_utm", "workspace_id", "utm_source", "utm_medium", "utm_campaign"),
+        Index("ix_deals_workspace_contact", "workspace_id", "amocrm_contact_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -37,6 +38,15 @@ class Deal(TenantOwned, db.Model):
     pipeline_id: Mapped[int | None] = mapped_column(BigInteger)
     status_id: Mapped[int | None] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(8), default=OPEN)
+    # The deal's main contact in amoCRM (`_embedded.contacts`, is_main), as amoCRM last showed it: which of a
+    # customer's deals came first (repeat sales). None: amoCRM has not said (or the deal has no contact).
+    amocrm_contact_id: Mapped[int | None] = mapped_column(BigInteger)
+    # "n" the contact's first deal (or no contact), "r" a later one: kept by the PostgreSQL rollup triggers
+    # (portal.reports.rollup_sql) so a deal's report rows move when an earlier deal arrives; never set in Python.
+    sale_kind: Mapped[str] = mapped_column(String(1), server_default="n")
+    # A repeat deal not from our form: the lead of its contact's first deal, whose tags it is reported under (kept
+    # by the same triggers). None otherwise.
+    origin_lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

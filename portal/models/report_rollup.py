@@ -15,6 +15,10 @@ ROLLUP_FIGURES = ("leads", "cohort_open", "cohort_won", "cohort_lost", "cohort_r
 # attribution: "b" — the row counts for last and first touch alike (the lead's first-touch tags equal its last,
 # or it has none; deals not from our form; spend), "l" — last touch only, "f" — first touch only.
 BOTH, LAST, FIRST = "b", "l", "f"
+# sale_kind of deal figures: "n" — the first deal of its amoCRM contact (or a deal without one), "r" — a later deal
+# of the same contact (a repeat sale); lead and spend rows hold "". A report of new or of repeat sales sums the
+# rows of that kind and the "" rows (leads and spend stay whole).
+NEW_SALE, REPEAT_SALE, NOT_A_SALE = "n", "r", ""
 
 
 class ReportRollup(db.Model):
@@ -28,7 +32,8 @@ class ReportRollup(db.Model):
     __tablename__ = "report_rollups"
     __table_args__ = (
         Index("ix_report_rollups_workspace_day", "workspace_id", "day"),
-        Index("uq_report_rollups_merged_key", "workspace_id", "day", "attribution", *ROLLUP_LEVELS, unique=True,
+        Index("uq_report_rollups_merged_key", "workspace_id", "day", "attribution", "sale_kind", *ROLLUP_LEVELS,
+              unique=True,
               postgresql_where=text("merged"), sqlite_where=text("merged")),
         Index("ix_report_rollups_deltas", "workspace_id", postgresql_where=text("NOT merged"),
               sqlite_where=text("NOT merged")),
@@ -39,6 +44,7 @@ class ReportRollup(db.Model):
     day: Mapped[date] = mapped_column(Date)
     attribution: Mapped[str] = mapped_column(String(1))
     merged: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    sale_kind: Mapped[str] = mapped_column(String(1), server_default="")
     source: Mapped[str] = mapped_column(String(200), server_default="")
     medium: Mapped[str] = mapped_column(String(200), server_default="")
     campaign: Mapped[str] = mapped_column(String(200), server_default="")

@@ -53,7 +53,7 @@ def roi():
         "currency": workspace.currency,
         "period": {"from": query.period.start.isoformat(), "to": query.period.end.isoformat(),
                    "timezone": query.period.timezone},
-        "basis": query.basis, "attribution": query.attribution, "level": query.level,
+        "basis": query.basis, "attribution": query.attribution, "sales": query.sales, "level": query.level,
         "view": query.view, "filters": query.filters,
         "source": query.source, "medium": query.medium,
         "rows": [{"key": row.key, "label": row.label, "path": row.path,

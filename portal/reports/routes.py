@@ -66,7 +66,8 @@ def _breadcrumbs(query) -> list[tuple[str, str, str]]:
     for name, value in query.filters.items():
         filters[name] = drill_argument(value)
         crumbs.append((name, value, url_for("reports.roi", **_period_args(query), basis=query.basis,
-                                            attribution=query.attribution, level=TREE[TREE.index(name) + 1],
+                                            attribution=query.attribution, sales=query.sales,
+                                            level=TREE[TREE.index(name) + 1],
                                             **filters)))
     return crumbs
 
@@ -75,7 +76,7 @@ def _drill_link(query, row) -> str:
     """The tree view one level down, under this row."""
     filters = {name: drill_argument(value) for name, value in row.path.items()}
     return url_for("reports.roi", **_period_args(query), basis=query.basis, attribution=query.attribution,
-                   level=query.next_level, **filters)
+                   sales=query.sales, level=query.next_level, **filters)
 
 
 def leads_link(query, row) -> str:

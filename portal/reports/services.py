@@ -12,6 +12,10 @@ How the numbers are made (also shown on the page, see templates/reports/_definit
   "(amoCRM, no UTM)" when it has none. Deleted deals are left out.
 - Date basis "lead created" (cohort): deals of the leads created in the period (a deal not from our form: created
   in the period). Basis "deal closed": deals won or lost in the period, plus open deals created in it.
+- Sales switch: all deals, new (each amoCRM contact's first deal by creation, then id; a deal without a contact
+  is new) or repeat (a contact's later deals). A later deal not from our form counts under the tags (and cohort
+  day) of the lead of the contact's first deal, when that deal came from our form: repeat revenue is credited to
+  the channel that brought the customer. Leads and spend are the same under every choice.
 - A deal counts in its current state: a reopened deal is open again, a refunded deal moved to "lost" is lost.
 - Spend: ad spend rows dated in the period. Formulas: CPL = spend / leads, conversion = won / leads,
   average deal = revenue / won, CPA = spend / won, ROI = (revenue − spend) / spend, ad-cost share =
@@ -42,6 +46,9 @@ VIEWS = ("tree", "flat")
 SPEND_LEVELS = ("source", "medium", "campaign")
 BASES = ("created", "closed")
 ATTRIBUTIONS = ("last", "first")
+# Which deals the deal figures count: every deal, each customer's first (new), or their later ones (repeat). A
+# customer is an amoCRM contact; leads and spend are the same under every choice.
+SALES = ("all", "new", "repeat")
 ZERO = Decimal("0")
 
 
@@ -62,6 +69,7 @@ class ReportQuery:
     chosen_level: str | None = None
     view: str = "tree"
     compare: bool = False  # with the previous period of the same length
+    sales: str = "all"
 
     @property
     def level(self) -> str:
@@ -272,7 +280,7 @@ def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) 
     # table of many keys reads its rows and its series separately, so no (key × day) result grows large.
     together = with_series and query.view == "tree" and query.level in SPEND_LEVELS
     if together:
-        by_day = aggregate(workspace_id, query.attribution, period, (*group_by, "day"), filters)
+        by_day = aggregate(workspace_id, query.attribution, period, (*group_by, "day"), filters, query.sales)
         series = _series_from(by_day, period, bucket, width)
         summed: dict[tuple, list[int]] = {}
         for result in by_day:
@@ -281,8 +289,9 @@ def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) 
                 total[index] += value
         results = [(*key, *figures) for key, figures in summed.items()]
     else:
-        results = aggregate(workspace_id, query.attribution, period, group_by, filters)
-        series = over_time(workspace_id, query.attribution, period, bucket, filters) if with_series else []
+        results = aggregate(workspace_id, query.attribution, period, group_by, filters, query.sales)
+        series = (over_time(workspace_id, query.attribution, period, bucket, filters, query.sales)
+                  if with_series else [])
     rows = {}
     for result in results:
         values, figures = tuple(result[:width]), result[width:]
@@ -322,9 +331,10 @@ def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) 
 
 
 def over_time(workspace_id: int, attribution: str, period: Period, bucket: str,
-              filters: dict[str, str] | None = None) -> list[SeriesPoint]:
+              filters: dict[str, str] | None = None, sales: str = "all") -> list[SeriesPoint]:
     """Every bucket of the period (empty ones too): leads, won deals, revenue (closing day) and spend."""
-    return _series_from(aggregate(workspace_id, attribution, period, ("day",), filters or {}), period, bucket, 0)
+    return _series_from(aggregate(workspace_id, attribution, period, ("day",), filters or {}, sales), period,
+                        bucket, 0)
 
 
 def _series_from(results, period: Period, bucket: str, skip: int) -> list[SeriesPoint]:
@@ -374,7 +384,9 @@ def parse_report_query(args, period: Period) -> ReportQuery:
     level = args.get("level") if args.get("level") in LEVELS else None
     view = "flat" if args.get("view") == "flat" else "tree"
     compare = args.get("compare") in ("1", "on", "true")
-    return ReportQuery(period, basis, attribution, **tree, chosen_level=level, view=view, compare=compare)
+    sales = args.get("sales") if args.get("sales") in SALES else "all"
+    return ReportQuery(period, basis, attribution, **tree, chosen_level=level, view=view, compare=compare,
+                       sales=sales)
 
 
 def _drill_value(value) -> str | None:

@@ -230,6 +230,18 @@ def test_an_api_lead_maps_to_the_same_snapshot():
         "_embedded": {"tags": [{"id": 1, "name": "vip"}]}})
     assert (deal.deal_id, deal.status_id, deal.price, deal.closed_at) == (31, 143, Decimal(12000), 1704912400)
     assert deal.utm == {"utm_source": "yandex"} and deal.tags == ("vip",)
+    assert deal.contact_id is None  # read without `with=contacts`: not said
+
+
+def test_an_api_lead_names_its_main_contact():
+    def contact_of(contacts):
+        return deal_from_api({"id": 31, "_embedded": {"contacts": contacts}}).contact_id
+
+    assert contact_of([{"id": 5, "is_main": False}, {"id": 8, "is_main": True}]) == 8
+    assert contact_of([{"id": 5, "is_main": False}, {"id": 6}]) == 5  # none is main: the first
+    assert contact_of([]) is None
+    assert contact_of([{"id": "x"}, {"id": True, "is_main": True}, "7", None]) is None
+    assert deal_from_api({"id": 31, "_embedded": "hostile"}).contact_id is None
 
 
 keys = st.text(alphabet="abcxyzабв_-.", min_size=1, max_size=6)

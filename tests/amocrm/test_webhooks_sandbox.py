@@ -82,6 +82,12 @@ def create_deal(app, workspace_id: int, name: str = "Заявка с сайта"
         return created["id"]
 
 
+def main_contact(app, workspace_id: int, deal_id: int) -> int:
+    with app.app_context():
+        contacts = client_for(workspace_id).get_lead(deal_id, with_=("contacts",))["_embedded"]["contacts"]
+        return next(contact["id"] for contact in contacts if contact["is_main"])
+
+
 def make_lead(app, workspace_id: int, deal_id: int) -> int:
     with app.app_context():
         lead = Lead(workspace_id=workspace_id, name="Иван", utm_source="google", utm_medium="cpc",
@@ -118,6 +124,7 @@ def test_a_deal_moved_to_won_becomes_a_sale_of_the_lead_and_its_campaign(app, sa
     run_worker(app)
     sale = sale_of(app, subscribed, deal_id)
     assert (sale.state, sale.amount, sale.status_id, sale.lead_id) == ("won", Decimal(50000), 142, lead_id)
+    assert sale.amocrm_contact_id == main_contact(app, subscribed, deal_id)  # whose sale: new or repeat
     assert sale.closed_at is not None
     with app.app_context():
         campaign = db.session.scalar(select(Lead.utm_campaign).join(Deal, Deal.lead_id == Lead.id)
@@ -209,6 +216,10 @@ def test_reconciliation_finds_a_deal_whose_webhook_never_came(app, sandbox, work
         assert connection.reconciled_until is not None
     sale = sale_of(app, workspace_id, deal_id)
     assert (sale.state, sale.amount) == ("won", Decimal(9000))
+    assert sale.amocrm_contact_id == main_contact(app, workspace_id, deal_id)
+    with app.app_context():  # amoCRM's creation time orders the customer's deals
+        made = client_for(workspace_id).get_lead(deal_id)["created_at"]
+    assert int(sale.created_at.timestamp()) == made
 
 
 def test_a_reconcile_run_that_meets_a_500_is_retried_with_backoff(app, sandbox, workspace_id):

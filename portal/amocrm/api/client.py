@@ -277,7 +277,9 @@ class AmoCRMClient:
         (`order[updated_at]=desc`, documented on every account), from the newest down to `changed_since` (unix
         seconds: the oldest change the caller is after), unless the unfiltered answer was already the whole list.
         Every item is checked against the ids asked, whichever list it came from; an id neither read found is
-        read on its own (`GET …/leads/{id}`, 204 → None), so a lead older than the pages scanned is never missed."""
+        read on its own (`GET …/leads/{id}`, 204 → None), so a lead older than the pages scanned is never missed.
+        Each lead carries its contacts (`with=contacts`): a deal's main contact tells a customer's first sale from a
+        repeat."""
         wanted = sorted({int(lead_id) for lead_id in lead_ids})
         wanted_set = set(wanted)
         found: dict[int, dict | None] = {}
@@ -285,7 +287,8 @@ class AmoCRMClient:
         whole_list_seen = False
         for start in range(0, 0 if ignored else len(wanted), MAX_IDS_PER_READ):
             chunk = wanted[start:start + MAX_IDS_PER_READ]
-            body = self.request("GET", "/api/v4/leads", params={"filter[id][]": chunk, "limit": MAX_PAGE_LIMIT})
+            body = self.request("GET", "/api/v4/leads", params={"filter[id][]": chunk, "limit": MAX_PAGE_LIMIT,
+                                                                 "with": "contacts"})
             asked = set(chunk)
             leads = _embedded(body, "leads")
             for lead in leads:
@@ -303,7 +306,7 @@ class AmoCRMClient:
             self._find_among_recently_updated(missing, found, changed_since)
         for lead_id in wanted:
             if lead_id not in found:
-                found[lead_id] = self.get_lead(lead_id)
+                found[lead_id] = self.get_lead(lead_id, with_=("contacts",))
         return LeadsById(found, filters_ignored=ignored)
 
     def _find_among_recently_updated(self, missing: set[int], found: dict[int, dict | None],
@@ -312,7 +315,7 @@ class AmoCRMClient:
         until none is missing, a page ends before `changed_since`, or MAX_RECENT_PAGES pages (never more pages than
         the single reads they could save). `filter[updated_at][from]` goes along: an account that honours it
         answers fewer pages, one that ignores it loses nothing."""
-        params: dict[str, Any] = {"limit": MAX_PAGE_LIMIT, "page": 1, "order[updated_at]": "desc"}
+        params: dict[str, Any] = {"limit": MAX_PAGE_LIMIT, "page": 1, "order[updated_at]": "desc", "with": "contacts"}
         if changed_since is not None:
             params["filter[updated_at][from]"] = int(changed_since)
         budget = min(MAX_RECENT_PAGES, len(missing))

@@ -176,6 +176,7 @@ class DealSnapshot:
     is_deleted: bool = False
     utm: dict = field(default_factory=dict)  # utm_source … utm_content found in the custom fields
     tags: tuple[str, ...] = ()
+    contact_id: int | None = None  # the main contact (API reads with `with=contacts`); None: not said
 
 
 @dataclass(frozen=True)
@@ -349,7 +350,8 @@ def deal_from_api(lead: dict) -> DealSnapshot:
     """A DealSnapshot from an API v4 lead (`GET /api/v4/leads`)."""
     if not isinstance(lead, dict) or not _is_int(lead.get("id")):
         raise ValueError("an API lead needs an integer id")
-    tags = ((lead.get("_embedded") or {}).get("tags")) or []
+    embedded = lead.get("_embedded") if isinstance(lead.get("_embedded"), dict) else {}
+    tags = embedded.get("tags") if isinstance(embedded.get("tags"), list) else []
     return DealSnapshot(
         deal_id=int(lead["id"]),
         action="api",
@@ -363,7 +365,17 @@ def deal_from_api(lead: dict) -> DealSnapshot:
         is_deleted=bool(lead.get("is_deleted")),
         utm=_utm_from_fields(lead.get("custom_fields_values"), code_key="field_code", name_key="field_name"),
         tags=tuple(tag["name"] for tag in tags if isinstance(tag, dict) and isinstance(tag.get("name"), str)),
+        contact_id=_main_contact(embedded.get("contacts")),
     )
+
+
+def _main_contact(contacts) -> int | None:
+    """The id of the main contact among a lead's `_embedded.contacts` (is_main), else of its first contact."""
+    if not isinstance(contacts, list):
+        return None
+    ids = [(contact.get("is_main") is not True, position, contact["id"]) for position, contact in enumerate(contacts)
+           if isinstance(contact, dict) and _is_int(contact.get("id"))]
+    return int(min(ids)[2]) if ids else None
 
 
 def _utm_from_fields(fields, *, code_key: str, name_key: str) -> dict:
