@@ -185,7 +185,7 @@ def test_an_unsorted_item_carries_the_mapped_fields_and_its_lead_the_note(app, s
     [contact] = item["_embedded"]["contacts"]
     assert {f["field_name"]: f["values"][0]["value"] for f in contact["custom_fields_values"]}["Должность"] == "CEO"
     [note] = api(sandbox, connected, "GET", f"leads/{deal['id']}/notes")["_embedded"]["notes"]
-    assert note["params"]["text"] == "Leadpath form fields:\nsize: L"
+    assert note["params"]["text"] == f"Leadpath form fields:\nsize: L\nLeadpath lead #{lead_id}"
     with app.app_context():
         assert db.session.get(Lead, lead_id).unsorted_state == "waiting"
 
