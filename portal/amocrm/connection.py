@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from portal.amocrm import regions
 from portal.amocrm.api.client import AmoCRMClient, CallRecord
 from portal.amocrm.api.errors import AmoCRMError, ValidationFailed
+from portal.amocrm.api.field_values import fields_record
 from portal.amocrm.limiter import limiter_for_workspace
 from portal.amocrm.scheduling import BUILD_CONTACTS_INDEX, PUSH_LEADS, RECONCILE_RETRY, RECONCILE_WORKSPACE, push_job_id
 from portal.amocrm.token_provider import ConnectionTokens, NotConnected
@@ -119,9 +120,13 @@ def after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoCR
     except AmoCRMError:
         problems.append("the pipelines could not be read (use Refresh pipelines)")
     try:
-        apply_lead_fields(connection, api.iter_lead_custom_fields())
+        lead_fields = list(api.iter_lead_custom_fields())
     except AmoCRMError:
+        lead_fields = None
         connection.lead_field_codes = None  # unknown: every value is sent, and a refused field is learned then
+    else:
+        apply_lead_fields(connection, lead_fields)
+        read_custom_fields(connection, api, lead_fields)
     destination = webhook_destination(workspace)
     try:
         hook = subscribe_workspace_webhook(api, destination)
@@ -137,6 +142,19 @@ def after_connect(workspace: Workspace, connection: AmoCRMConnection, api: AmoCR
             retry=RECONCILE_RETRY)  # the backfill, tried again soon after an error
     enqueue(DEFAULT, BUILD_CONTACTS_INDEX, workspace.id, job_id=f"contacts-index-{workspace.id}")
     enqueue(AMOCRM, PUSH_LEADS, workspace.id, job_id=push_job_id(workspace.id))
+
+
+def read_custom_fields(connection: AmoCRMConnection, api: AmoCRMClient, lead_fields: list[dict]) -> None:
+    """Keep the deal and contact fields for Settings → amoCRM → Custom fields and the push's mapping, as Refresh
+    there does (`portal.amocrm.custom_fields`). A failed read keeps what was read before and does not fail the
+    connect: Refresh reads them again."""
+    try:
+        contact_fields = list(api.iter_custom_fields("contacts"))
+    except AmoCRMError:
+        log.info("the contact fields could not be read at connect; Refresh in Settings reads them")
+        return
+    connection.custom_fields = fields_record({"leads": lead_fields, "contacts": contact_fields},
+                                             utcnow().isoformat())
 
 
 def subscribe_workspace_webhook(api: AmoCRMClient, destination: str) -> dict:

@@ -1,7 +1,8 @@
 """The account's custom fields and which extra form field goes to which: Settings → amoCRM → Custom fields.
 
-The deal and contact fields are read from amoCRM (`GET /api/v4/{leads|contacts}/custom_fields`, 50 a page) when
-someone presses Refresh, and kept on the connection (`custom_fields`); the mapping (`field_mapping`) names a
+The deal and contact fields are read from amoCRM (`GET /api/v4/{leads|contacts}/custom_fields`, 50 a page) at
+connect (`connection.after_connect`; a failed read there leaves the last one) and when someone presses Refresh, and
+kept on the connection (`custom_fields`); the mapping (`field_mapping`) names a
 field by entity and id. The push (`portal.amocrm.push`) resolves the mapping against the fields as last read: a
 field gone from amoCRM, or one amoCRM refuses a value for, is unmapped and its values go to the deal's note.
 """
@@ -11,7 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.amocrm.api.errors import AmoCRMError
-from portal.amocrm.api.field_values import MAPPABLE_TYPES, field_summary
+from portal.amocrm.api.field_values import MAPPABLE_TYPES, fields_record
 from portal.amocrm.connection import ConnectError, client_for
 from portal.amocrm.token_provider import NotConnected
 from portal.extensions import db
@@ -39,13 +40,12 @@ def refresh_custom_fields(workspace_id: int) -> dict:
     """Read the account's deal and contact fields from amoCRM and keep them on the connection. Commits."""
     try:
         client = client_for(workspace_id)
-        read = {entity: [summary for field in client.iter_custom_fields(entity)
-                         if (summary := field_summary(field)) is not None] for entity in ENTITIES}
+        read = {entity: list(client.iter_custom_fields(entity)) for entity in ENTITIES}
     except (AmoCRMError, ConnectError, NotConnected) as error:
         db.session.rollback()
         raise FieldsError(_("amoCRM's fields could not be read: %(error)s", error=str(error))) from error
     connection = _connection(workspace_id)
-    connection.custom_fields = {**read, "read_at": utcnow().isoformat()}
+    connection.custom_fields = fields_record(read, utcnow().isoformat())
     db.session.commit()
     return connection.custom_fields
 

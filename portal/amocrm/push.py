@@ -31,9 +31,14 @@ manager accepted or declined it (`portal.amocrm.unsorted`). Its contact is alway
 item's contacts stay hidden until accepted), and is not remembered.
 
 Extra form fields go to the account's custom fields they are mapped to (`portal.amocrm.custom_fields`) when their
-values fit the field's type; the rest go into a common note on the deal, sent right after the batch's deals are
-made (`send_notes`: at most once — a note whose request failed is logged, not resent, since a resend could double
-it). A mapped field amoCRM refuses is unmapped and the leads go again without it.
+values fit the field's type; the rest go into a common note on the deal, exactly once. The note is owed from the
+transaction that stores the deal: a synced lead without `extra_note_id` whose `next_attempt_at` is set owes it, and
+`push_batch` = NOTE_UNKNOWN says its last note request (or the first, not yet answered) may have been applied. The
+note's text ends with the lead's marker (`payloads.note_marker`). After a known failure (429, 400, 401, 403) the
+note goes again after a backoff; after an unknown outcome (timeout, dropped answer, 5xx, 504, a worker that died)
+the deal's notes are read first (`GET /api/v4/leads/{id}/notes`, every page, every item re-checked) and the note
+is sent only when none carries the marker (`send_owed_notes`, run by every push and scheduled by the sweeper). A
+mapped field amoCRM refuses is unmapped and the leads go again without it.
 
 One module past 400 lines on purpose: claim, adoption, send and the outcome of each failure are one protocol, whose
 exactly-once guarantee is only checkable when read together. The job that runs it is `portal.amocrm.jobs.push_leads`.
@@ -44,11 +49,12 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
@@ -274,6 +280,9 @@ def adopt_existing_deals(context: PushContext, leads: list[Lead], outcome: PushO
                                                          if lead_id not in found}, int(since.timestamp())))
     if found:
         mark_synced([(wanted[lead_id], deal.deal_id, deal.contact_id, False) for lead_id, deal in found.items()])
+        for lead_id in found:  # a note for an adopted deal may have gone (its request's answer was lost): look first
+            if wanted[lead_id].extra_fields and as_payload(wanted[lead_id], context.mapping).extra.note:
+                owe_note(wanted[lead_id])
         if context.to_unsorted:
             mark_unsorted({lead_id: (deal.uid, UNSORTED_WAITING if deal.uid or deal.status_id in
                                      context.incoming_statuses else UNSORTED_ACCEPTED)
@@ -380,30 +389,132 @@ def send_batch(context: PushContext, leads: list[Lead], outcome: PushOutcome) ->
         raise StopSync("unauthorized") from error
     else:
         context.batch_size = min(BATCH_SIZE, context.batch_size * 2)  # back up after a 504 made it smaller
-        record_results(context, leads, results, outcome)
-        send_notes(context, [(lead, sent[lead.id].extra.note) for lead in leads
-                             if lead.sync_status == SYNCED and sent[lead.id].extra and sent[lead.id].extra.note])
+        notes = {lead.id: sent[lead.id].extra.note for lead in leads
+                 if sent[lead.id].extra and sent[lead.id].extra.note}
+        record_results(context, leads, results, outcome, notes)
+        send_notes(context, [(lead, notes[lead.id]) for lead in leads
+                             if lead.id in notes and lead.sync_status == SYNCED and lead.next_attempt_at])
+
+
+# -- the note of extra fields, exactly once ---------------------------------------------------------------------
+
+NOTE_UNKNOWN = "note"  # a synced lead's push_batch: its last note request's outcome is unknown
+
+
+def owed_notes():
+    """The condition for a synced lead that owes its deal the note (due or not)."""
+    return and_(Lead.sync_status == SYNCED, Lead.extra_note_id.is_(None), Lead.next_attempt_at.is_not(None))
+
+
+def owe_note(lead: Lead) -> None:
+    """From now on the lead owes its note, and a request for it may leave at once: whoever finds it due later looks
+    for the note before sending. The caller commits (with the deal, so a worker that dies loses nothing)."""
+    lead.next_attempt_at = utcnow() + LEASE
+    lead.push_batch = NOTE_UNKNOWN
 
 
 def send_notes(context: PushContext, notes: list[tuple[Lead, str]]) -> None:
-    """The note with each lead's unsent extra fields, on its deal: one `POST /api/v4/leads/notes` for the batch.
-    Sent once: a failed request is logged and not resent (a resend after an unknown outcome could double it)."""
+    """One `POST /api/v4/leads/notes` for the notes the leads owe (marked as owed, outcome unknown, and committed
+    before it leaves). Written → `extra_note_id`; refused (400) → given up with the reason; another known failure
+    → again after a backoff; an unknown outcome → again after SYNC_SETTLE_SECONDS and a backoff, looking first."""
     if not notes:
         return
     items = [payloads.note_item(lead.id, lead.amocrm_lead_id, text) for lead, text in notes]
+    leads = [lead for lead, _text in notes]
     try:
         made = context.client.add_lead_notes(items)
+    except RateLimited as error:
+        context.limiter.pause(error.retry_after or DEFAULT_RETRY_AFTER)
+        note_again(leads, "amoCRM asked to slow down (429)", known=True)
+    except ValidationFailed as error:
+        refused = {payloads.lead_id_from_request_id(str(item.get("request_id", "")), [lead.id for lead in leads])
+                   for item in error.errors}
+        for lead in leads:
+            if lead.id in refused:
+                lead.next_attempt_at = lead.push_batch = None
+                lead.last_error = f"amoCRM refused the note of extra fields: {error}"[:2000]
+        note_again([lead for lead in leads if lead.id not in refused], "not sent: another note was refused",
+                   known=True)
+    except (TransportError, ServerError) as error:
+        note_again(leads, f"{error.__class__.__name__}: {error}", known=False)
     except AmoCRMError as error:
-        log.warning("workspace %s: the notes of %d leads could not be added: %s", context.workspace_id, len(items),
-                    error.__class__.__name__)
-        return
-    by_lead = {lead.id: lead for lead, _text in notes}
-    batch_ids = list(by_lead)
-    for note in made:
-        lead_id = payloads.lead_id_from_request_id(str(note.get("request_id", "")), batch_ids)
-        if lead_id is not None and isinstance(note.get("id"), int):
-            by_lead[lead_id].extra_note_id = note["id"]
+        note_again(leads, f"{error.__class__.__name__}: {error}", known=True)
+    else:
+        by_lead = {lead.id: lead for lead in leads}
+        for note in made:
+            lead_id = payloads.lead_id_from_request_id(str(note.get("request_id", "")), list(by_lead))
+            if lead_id is not None and isinstance(note.get("id"), int):
+                note_written(by_lead.pop(lead_id), note["id"])
+        note_again(list(by_lead.values()), "amoCRM's answer did not mention this note", known=False)
     db.session.commit()
+
+
+def note_written(lead: Lead, note_id: int) -> None:
+    lead.extra_note_id = note_id
+    lead.next_attempt_at = lead.push_batch = lead.last_error = None
+
+
+def note_again(leads: list[Lead], error: str, *, known: bool) -> None:
+    """The note goes again after a backoff (counted in sync_attempts); `known`: it was certainly not written, so
+    no look first. The caller commits."""
+    settle = current_app.config["SYNC_SETTLE_SECONDS"]
+    ceiling = current_app.config["SYNC_MAX_BACKOFF_SECONDS"]
+    for lead in leads:
+        lead.sync_attempts += 1
+        delay = backoff_seconds(lead.sync_attempts, ceiling)
+        lead.next_attempt_at = utcnow() + timedelta(seconds=delay if known else max(settle, delay))
+        if known:
+            lead.push_batch = None
+        lead.last_error = f"The note of extra fields waits: {error}"[:2000]
+        log.warning("lead %s: the note of extra fields goes again: %s", lead.id, error.split(":")[0])
+
+
+def claim_owed_notes(workspace_id: int, size: int) -> list[Lead]:
+    """Take up to `size` synced leads of the workspace whose note is due, leased like claim_batch's."""
+    now = utcnow()
+    rows = db.session.scalars(
+        select(Lead).where(Lead.workspace_id == workspace_id, owed_notes(), Lead.next_attempt_at <= now)
+        .order_by(Lead.id).limit(size).with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)).all()
+    for lead in rows:
+        lead.next_attempt_at = now + LEASE
+    db.session.commit()
+    return rows
+
+
+def send_owed_notes(context: PushContext, outcome: PushOutcome, more: Callable[[], bool]) -> None:
+    """The notes owed by synced leads and due: those whose last request's outcome is unknown are looked for on
+    their deal first (every page of its common notes, each checked for the lead's marker); the others, and those
+    not found, are sent, written from the lead's fields and the mapping as they are now."""
+    while more():
+        leads = claim_owed_notes(context.workspace_id, context.batch_size)
+        if not leads:
+            return
+        due = []
+        for lead in leads:
+            note = payloads.extra_values(lead.extra_fields, context.mapping).note if lead.extra_fields else None
+            if note is None:  # every field has a custom field now: nothing left for a note
+                lead.next_attempt_at = lead.push_batch = None
+                continue
+            if lead.push_batch == NOTE_UNKNOWN:
+                outcome.calls += 1
+                try:
+                    found = next((item for item in context.client.iter_deal_notes(lead.amocrm_lead_id)
+                                  if payloads.is_lead_note(item, lead.id)), None)
+                except AmoCRMError as error:
+                    note_again([lead], f"the deal's notes could not be read: {error.__class__.__name__}",
+                               known=False)
+                    continue
+                if found is not None and isinstance(found.get("id"), int):
+                    note_written(lead, found["id"])
+                    continue
+            due.append((lead, note))
+        for lead, _note in due:
+            owe_note(lead)
+        db.session.commit()
+        if due:
+            outcome.calls += 1
+            send_notes(context, due)
 
 
 def record_dropped_fields(context: PushContext, leads: list[Lead]) -> None:
@@ -585,7 +696,10 @@ def retarget(context: PushContext) -> bool:
     return True
 
 
-def record_results(context: PushContext, leads: list[Lead], results: list[dict], outcome: PushOutcome) -> None:
+def record_results(context: PushContext, leads: list[Lead], results: list[dict], outcome: PushOutcome,
+                   notes: dict[int, str] | None = None) -> None:
+    """Store what amoCRM made for each lead; those with a note (`notes`: lead id → text) owe it from the same
+    commit."""
     by_id = {lead.id: lead for lead in leads}
     batch_ids = list(by_id)
     contacts: dict[str, int] = {}
@@ -612,6 +726,9 @@ def record_results(context: PushContext, leads: list[Lead], results: list[dict],
                 contacts[key] = contact_id
     done += merged_outcomes(context, merged)
     mark_synced(done)
+    for lead, *_rest in done:
+        if lead.id in (notes or {}):
+            owe_note(lead)
     mark_unsorted(unsorted)
     remember_contacts(context.workspace_id, contacts)
     db.session.commit()
@@ -685,6 +802,8 @@ def push_pending(workspace_id: int, client, limiter, recorder=None, *, time_budg
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
     try:
         _push_loop(context, outcome, recorder, started, time_budget)
+        if outcome.stopped is None:
+            send_owed_notes(context, outcome, lambda: time_budget is None or time.monotonic() - started < time_budget)
     finally:
         session.expire_on_commit = expire_on_commit
     return outcome
@@ -734,12 +853,15 @@ def due_pending_exists(workspace_id: int) -> bool:
     return db.session.scalar(select(Lead.id).where(
         Lead.workspace_id == workspace_id, Lead.sync_status == PENDING, Lead.is_spam.is_(False),
         Lead.duplicate_of_id.is_(None), or_(Lead.next_attempt_at.is_(None), Lead.next_attempt_at <= now)
-    ).limit(1)) is not None
+    ).limit(1)) is not None or db.session.scalar(select(Lead.id).where(
+        Lead.workspace_id == workspace_id, owed_notes(), Lead.next_attempt_at <= now).limit(1)) is not None
 
 
 def next_retry_at(workspace_id: int):
+    """When the workspace's next waiting lead or owed note is due."""
     return db.session.scalar(select(func.min(Lead.next_attempt_at)).where(
-        Lead.workspace_id == workspace_id, Lead.sync_status == PENDING, Lead.next_attempt_at.is_not(None)))
+        Lead.workspace_id == workspace_id, or_(Lead.sync_status == PENDING, owed_notes()),
+        Lead.next_attempt_at.is_not(None)))
 
 
 def clear_failed(leads_query) -> int:

@@ -2,7 +2,8 @@
 
 The intake schedules a push after each commit, but that can fail (Redis down) or be skipped (a marker left by
 a push that has already read its batch). Every `SWEEP_EVERY_SECONDS` this job finds workspaces with pending
-leads older than `MIN_AGE_SECONDS` that are due (`next_attempt_at` empty or past) and schedules their push.
+leads older than `MIN_AGE_SECONDS` that are due (`next_attempt_at` empty or past), or with a deal's note owed and
+due, and schedules their push.
 Also run by hand: `flask --app wsgi leads sweep`.
 """
 import logging
@@ -10,6 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import exists, or_, select
 
+from portal.amocrm.push import owed_notes
 from portal.amocrm.scheduling import schedule_push
 from portal.extensions import db
 from portal.models import Lead, Workspace
@@ -32,7 +34,9 @@ def workspaces_with_overdue_leads(min_age_seconds: int = MIN_AGE_SECONDS) -> lis
         or_(Lead.next_attempt_at.is_(None), Lead.next_attempt_at <= now),
         Lead.created_at < now - timedelta(seconds=min_age_seconds),
     )
-    ids = list(db.session.scalars(select(Workspace.id).where(overdue).order_by(Workspace.id)))
+    # A deal's note of extra fields owed by a synced lead (`push.owed_notes`) and due.
+    note_due = exists().where(Lead.workspace_id == Workspace.id, owed_notes(), Lead.next_attempt_at <= now)
+    ids = list(db.session.scalars(select(Workspace.id).where(or_(overdue, note_due)).order_by(Workspace.id)))
     db.session.rollback()  # read-only: end the transaction rather than hold it
     return ids
 

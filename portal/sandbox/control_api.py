@@ -15,7 +15,7 @@
                                            block_window, block_seconds``
 - ``POST /_sandbox/faults``                ``{rate_limit_per_sec, http_500_rate, timeout_rate,
                                            timeout_seconds, drop_after_commit_rate, latency_ms, html_429,
-                                           block}``; replaces the whole fault set, so ``{}`` means no faults
+                                           block, paths}``; replaces the whole fault set, so ``{}`` means no faults
 - ``POST /_sandbox/tokens/expire``         ``{account_id?, client_id?}``: access tokens issued so far → 401
 - ``POST /_sandbox/oauth/authorize``       ``{client_id, state, account_id?}`` → ``{redirect_url, code,
                                            referer, client_id, account_id}``; an integration with a

@@ -10,13 +10,14 @@ Order of checks for every API call: the block (403 nginx page) → bearer token 
 integration (``rate_limit_per_sec`` fault or ``SANDBOX_RATE_LIMIT_PER_SEC``) and per account
 (``SANDBOX_ACCOUNT_RATE_LIMIT_PER_SEC``), 429 as JSON ``retry_after`` or, with ``html_429``, an nginx page →
 ``latency_ms`` → ``http_500_rate`` → ``timeout_rate`` (sleeps ``timeout_seconds``, then 504) → the view →
-``drop_after_commit_rate`` (the write is kept, the client gets a 502 page).
+``drop_after_commit_rate`` (the write is kept, the client gets a 502 page). ``paths`` (a list of API paths, e.g.
+``["/api/v4/leads/notes"]``) limits the 500s, timeouts and drops to calls to exactly those paths.
 """
 
 import random
 import time
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 
 NGINX_PAGE = (
     "<html>\r\n<head><title>{code} {text}</title></head>\r\n<body>\r\n<center><h1>{code} {text}</h1>"
@@ -89,11 +90,18 @@ def rate_limited(state, client_id: str, account_id: int, caller: str) -> Respons
     return problem(429, "Too Many Requests", "Too many requests, slow down", retry_after=1)
 
 
+def aimed_here(faults: dict) -> bool:
+    """The injected 500s, timeouts and drops apply to this call (every call, or only the ``paths`` named)."""
+    return not faults["paths"] or request.path in faults["paths"]
+
+
 def before_view(state) -> Response | None:
     """Latency, 500s and timeouts; runs after authentication and rate limiting."""
     faults = dict(state.faults)
     if faults["latency_ms"]:
         time.sleep(faults["latency_ms"] / 1000)
+    if not aimed_here(faults):
+        return None
     if faults["http_500_rate"] and random.random() < faults["http_500_rate"]:
         state.count("http_500")
         return problem(500, "Internal Server Error", "Injected fault")
@@ -106,7 +114,7 @@ def before_view(state) -> Response | None:
 
 def after_write(state, response: Response) -> Response:
     rate = state.faults["drop_after_commit_rate"]
-    if rate and response.status_code < 300 and random.random() < rate:
+    if rate and aimed_here(state.faults) and response.status_code < 300 and random.random() < rate:
         state.count("drops_after_commit")
         return nginx_page(502, "Bad Gateway")
     return response

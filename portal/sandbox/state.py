@@ -90,6 +90,7 @@ NO_FAULTS = {
     "latency_ms": 0,
     "html_429": False,
     "block": False,
+    "paths": None,
 }
 MAX_DELIVERIES = 1000
 COUNTER_NAMES = (

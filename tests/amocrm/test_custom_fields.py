@@ -185,7 +185,7 @@ def test_an_unsorted_item_carries_the_mapped_fields_and_its_lead_the_note(app, s
     [contact] = item["_embedded"]["contacts"]
     assert {f["field_name"]: f["values"][0]["value"] for f in contact["custom_fields_values"]}["Должность"] == "CEO"
     [note] = api(sandbox, connected, "GET", f"leads/{deal['id']}/notes")["_embedded"]["notes"]
-    assert note["params"]["text"] == "Leadpath form fields:\nsize: L"
+    assert note["params"]["text"] == f"Leadpath form fields:\nsize: L\nLeadpath lead #{lead_id}"
     with app.app_context():
         assert db.session.get(Lead, lead_id).unsorted_state == "waiting"
 
@@ -200,3 +200,31 @@ def test_the_lead_page_lists_the_other_form_fields(app, connected, make_user):
     section = page[page.index('id="lead-extra-fields"'):]
     assert "<dt>company</dt>" in section and "&lt;b&gt;Romashka&lt;/b&gt;" in section
     assert "seo, ads" in section
+
+
+def connect_again(app, connected):
+    """The work after connecting (pipelines, fields, webhook, queued jobs), with the stored connection."""
+    from portal.amocrm.connection import after_connect, client_for
+    from portal.models import Workspace
+
+    with app.app_context():
+        connection = db.session.scalar(select(AmoCRMConnection).where(AmoCRMConnection.workspace_id == connected.id))
+        after_connect(db.session.get(Workspace, connected.id), connection, client_for(connected.id))
+        db.session.commit()
+        return connection.custom_fields, connection.lead_field_codes, connection.last_error
+
+
+@pytest.mark.integration
+def test_connect_reads_the_deal_and_contact_fields_for_the_mapping(app, sandbox, connected):
+    fields, _codes, _error = connect_again(app, connected)
+    assert fields and fields["read_at"]
+    assert "Должность" in {field["name"] for field in fields["contacts"]}
+    assert {"UTM_SOURCE"} <= {field["code"] for field in fields["leads"]}
+
+
+@pytest.mark.integration
+def test_a_failed_field_read_at_connect_leaves_the_connect_usable(app, sandbox, connected):
+    sandbox.faults(http_500_rate=1.0, paths=["/api/v4/contacts/custom_fields"])
+    fields, codes, error = connect_again(app, connected)
+    assert fields is None  # nothing read: Refresh (or the next connect) reads them
+    assert codes and "field" not in (error or "")  # the deal fields were read; nothing said about the rest

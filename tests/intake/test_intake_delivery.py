@@ -119,8 +119,12 @@ def test_sweeper_picks_workspaces_with_overdue_due_pending_leads(app, client, wo
         db.session.execute(db.update(Lead).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
         db.session.commit()
         assert workspaces_with_overdue_leads() == [workspace_id]
+        # A synced lead with a due time owes its deal the note of extra fields (`push.owed_notes`): swept too.
+        db.session.execute(db.update(Lead).values(sync_status=SYNCED))
+        db.session.commit()
+        assert workspaces_with_overdue_leads(min_age_seconds=0) == [workspace_id, quiet_id]
         for status in (SYNCED, SKIPPED):
-            db.session.execute(db.update(Lead).values(sync_status=status))
+            db.session.execute(db.update(Lead).values(sync_status=status, next_attempt_at=None))
             db.session.commit()
             assert workspaces_with_overdue_leads() == []
         db.session.execute(db.update(Lead).values(sync_status=PENDING))

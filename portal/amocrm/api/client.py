@@ -371,6 +371,13 @@ class AmoCRMClient:
         for page in self.pages(f"/api/v4/{entity}/custom_fields", "custom_fields", {"limit": 50, "page": 1}):
             yield from page
 
+    def iter_deal_notes(self, deal_id: int, note_type: str = "common") -> Iterator[dict]:
+        """`GET /api/v4/leads/{id}/notes?filter[note_type][]=…`: the deal's notes, page by page. Every item is
+        re-checked by the caller: a filter an account does not apply is silently ignored."""
+        params = {"limit": MAX_PAGE_LIMIT, "page": 1, "filter[note_type][]": note_type}
+        for page in self.pages(f"/api/v4/leads/{int(deal_id)}/notes", "notes", params):
+            yield from page
+
     def add_lead_notes(self, items: list[dict]) -> list[dict]:
         """`POST /api/v4/leads/notes`: `[{entity_id, note_type, params, request_id}]` → `_embedded.notes`
         `[{id, entity_id, request_id}]`."""

@@ -38,6 +38,13 @@ def field_summary(field: dict) -> dict | None:
             "type": kind, "enums": enums}
 
 
+def fields_record(read: dict[str, list[dict]], read_at: str) -> dict:
+    """What the connection keeps of the fields read ({entity: API custom fields}): the usable ones, summarised,
+    and when they were read (`AmoCRMConnection.custom_fields`)."""
+    return {**{entity: [summary for field in fields if (summary := field_summary(field)) is not None]
+               for entity, fields in read.items()}, "read_at": read_at}
+
+
 def values_for(field: dict, raw: str | list[str]) -> list[dict]:
     """The field's `values` for a form value (a text, or a list of texts for a group of checkboxes)."""
     kind = field["type"]

@@ -70,9 +70,25 @@ def extra_values(extra: Mapping | None, mapping: Mapping, *, contact_is_new: boo
     return ExtraValues(tuple(lead_fields), tuple(contact_fields), note)
 
 
+def note_marker(lead_id: int) -> str:
+    """The last line of the lead's note: how a read of the deal's notes finds a note whose answer was lost (a
+    common note's only documented parameter is its text)."""
+    return f"Leadpath lead #{int(lead_id)}"
+
+
 def note_item(lead_id: int, deal_id: int, text: str) -> dict:
-    """A common note on the deal (`POST /api/v4/leads/notes`)."""
-    return {"entity_id": deal_id, "note_type": "common", "params": {"text": text}, "request_id": request_id(lead_id)}
+    """A common note on the deal (`POST /api/v4/leads/notes`), its text ending with the lead's marker."""
+    marker = note_marker(lead_id)
+    body = text[:NOTE_LIMIT - len(marker) - 1] + "\n" + marker
+    return {"entity_id": deal_id, "note_type": "common", "params": {"text": body}, "request_id": request_id(lead_id)}
+
+
+def is_lead_note(note: dict, lead_id: int) -> bool:
+    """An API note is this lead's: a common note whose text ends with the lead's marker line."""
+    params = note.get("params") if isinstance(note, dict) else None
+    text = params.get("text") if isinstance(params, dict) else None
+    return (note.get("note_type") == "common" and isinstance(text, str)
+            and text.rstrip().rsplit("\n", 1)[-1].strip() == note_marker(lead_id))
 
 
 @dataclass(frozen=True)
