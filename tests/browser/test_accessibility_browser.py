@@ -4,7 +4,7 @@ import json
 
 import pytest
 from fixtures.accessibility import PORTAL_PAGES, PUBLIC_PAGES, run_axe, sample_data, sideways_overflow
-from fixtures.support import PASSWORD, workspace_of
+from fixtures.support import log_in_browser, workspace_of
 
 pytestmark = pytest.mark.browser
 WIDTHS = (1280, 390)
@@ -16,14 +16,6 @@ def page(browser):
     context = browser.new_context(bypass_csp=True)
     yield context.new_page()
     context.close()
-
-
-def log_in(page, base: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", "owner@example.com")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/**")
 
 
 def all_pages(app, owner) -> list[str]:
@@ -39,7 +31,7 @@ def test_every_page_has_no_serious_accessibility_violation(app, owner, live_serv
         for path in PUBLIC_PAGES:
             page.goto(live_server + path)
             found[f"{path} at {width}px"] = run_axe(page)
-    log_in(page, live_server)
+    log_in_browser(page, live_server)
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         for path in portal_pages:
@@ -57,7 +49,7 @@ def test_no_page_scrolls_sideways_at_390_px(app, owner, live_server, page):
     for path in PUBLIC_PAGES:
         page.goto(live_server + path)
         found[path] = sideways_overflow(page)
-    log_in(page, live_server)
+    log_in_browser(page, live_server)
     for path in portal_pages:
         page.goto(live_server + path)
         found[path] = sideways_overflow(page)
@@ -68,7 +60,7 @@ def test_no_page_scrolls_sideways_at_390_px(app, owner, live_server, page):
 
 def test_revenue_and_other_tiles_keep_their_values_inside_at_both_widths(app, owner, live_server, page):
     sample_data(app, workspace_of(app, owner))  # revenue 1,234,567,890.50 RUB: longer than a tile is wide
-    log_in(page, live_server)
+    log_in_browser(page, live_server)
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         page.goto(f"{live_server}/?period=30d")
@@ -83,7 +75,7 @@ def test_revenue_and_other_tiles_keep_their_values_inside_at_both_widths(app, ow
 
 def test_wide_tables_scroll_in_a_named_focusable_region(app, owner, live_server, page):
     ids = sample_data(app, workspace_of(app, owner))
-    log_in(page, live_server)
+    log_in_browser(page, live_server)
     page.set_viewport_size({"width": 390, "height": 844})
     for path in ("/leads", f"/leads/{ids['lead']}", "/reports/roi", "/reports/spend", "/settings/account"):
         page.goto(live_server + path)
@@ -106,7 +98,7 @@ def test_wide_tables_scroll_in_a_named_focusable_region(app, owner, live_server,
 def test_skip_link_is_the_first_stop_and_moves_to_the_content(app, owner, live_server, page):
     for path in ("/login", "/"):
         if path == "/":
-            log_in(page, live_server)
+            log_in_browser(page, live_server)
         page.goto(live_server + path)
         page.keyboard.press("Tab")
         focused = page.evaluate("() => [document.activeElement.className, document.activeElement.getAttribute('href')]")
@@ -119,7 +111,7 @@ def test_skip_link_is_the_first_stop_and_moves_to_the_content(app, owner, live_s
 
 
 def test_menu_folds_behind_a_button_on_a_phone_and_works_with_the_keyboard(app, owner, live_server, page):
-    log_in(page, live_server)
+    log_in_browser(page, live_server)
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server}/leads")
     toggle, menu = page.locator(".menu-toggle"), page.locator("#site-menu")
@@ -148,7 +140,7 @@ def test_menu_is_shown_without_javascript(app, owner, live_server, browser):
     context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
     try:
         page = context.new_page()
-        log_in(page, live_server)
+        log_in_browser(page, live_server)
         page.goto(f"{live_server}/leads")
         assert not page.locator(".menu-toggle").is_visible()
         assert page.locator(".mainnav a[href$='/reports/roi']").is_visible()

@@ -1,8 +1,8 @@
 """In real Chromium: the owner clicks the official button on Settings → amoCRM, allows access in the sandbox's
 popup, and Settings shows the account as connected (the popup reports back by postMessage and closes)."""
 import pytest
-from fixtures.connect import sandbox_fixture, sandbox_server_fixture  # noqa: F401
-from fixtures.support import PASSWORD
+from fixtures.connect import point_buttons_at, sandbox_fixture, sandbox_server_fixture  # noqa: F401
+from fixtures.support import log_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -10,24 +10,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 @pytest.fixture
 def configured(app, live_server, sandbox):
     keys = sandbox.create_integration("Leadpath (browser)", f"{live_server}/amocrm/callback")
-    app.config.update(AMOCRM_CLIENT_ID=keys["client_id"], AMOCRM_CLIENT_SECRET=keys["client_secret"],
-                      AMOCRM_OAUTH_URL=f"{sandbox.base_url}/oauth",
-                      AMOCRM_BUTTON_SRC=f"{sandbox.base_url}/auth/button.min.js")
+    point_buttons_at(app, sandbox, keys)
     return keys
-
-
-def log_in(page, live_server):
-    page.goto(f"{live_server}/login")
-    page.fill("#email", "owner@example.com")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server}/")
 
 
 def test_owner_connects_with_the_button_in_the_popup(live_server, page, owner, sandbox, configured):
     errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    log_in(page, live_server)
+    log_in_browser(page, live_server)
     page.goto(f"{live_server}/settings/amocrm")
     assert "Not connected" in page.inner_text("#amocrm-connection")
     with page.expect_popup() as popup_info:
@@ -46,7 +36,7 @@ def test_owner_connects_with_the_button_in_the_popup(live_server, page, owner, s
 
 
 def test_owner_who_denies_sees_why_and_stays_disconnected(live_server, page, owner, sandbox, configured):
-    log_in(page, live_server)
+    log_in_browser(page, live_server)
     page.goto(f"{live_server}/settings/amocrm")
     with page.expect_popup() as popup_info:
         page.click("button.amocrm_oauth_button")

@@ -2,8 +2,8 @@
 /auth/button.js, which renders only class="kommo_oauth" tags), then sends a test lead and, once the push job ran,
 sees its deal with a link into the account."""
 import pytest
-from fixtures.connect import sandbox_fixture, sandbox_server_fixture  # noqa: F401
-from fixtures.support import PASSWORD
+from fixtures.connect import point_buttons_at, sandbox_fixture, sandbox_server_fixture  # noqa: F401
+from fixtures.support import log_in_browser
 
 from portal.jobs.queues import AMOCRM
 from portal.jobs.worker import build_worker
@@ -14,26 +14,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 @pytest.fixture
 def configured(app, live_server, sandbox):
     keys = sandbox.create_integration("Leadpath (browser)", f"{live_server}/amocrm/callback")
-    app.config.update(AMOCRM_CLIENT_ID=keys["client_id"], AMOCRM_CLIENT_SECRET=keys["client_secret"],
-                      AMOCRM_OAUTH_URL=f"{sandbox.base_url}/oauth",
-                      AMOCRM_BUTTON_SRC=f"{sandbox.base_url}/auth/button.min.js",
-                      KOMMO_OAUTH_URL=f"{sandbox.base_url}/oauth",
-                      KOMMO_BUTTON_SRC=f"{sandbox.base_url}/auth/button.js")
+    point_buttons_at(app, sandbox, keys)
     return keys
-
-
-def log_in(page, live_server):
-    page.goto(f"{live_server}/login")
-    page.fill("#email", "owner@example.com")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server}/")
 
 
 def test_owner_connects_kommo_and_sends_a_test_lead(app, live_server, page, owner, sandbox, configured):
     errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    log_in(page, live_server)
+    log_in_browser(page, live_server)
     page.goto(f"{live_server}/settings/amocrm")
     page.check("#amocrm-region input[value=kommo]")
     page.click("#amocrm-region button[type=submit]")
