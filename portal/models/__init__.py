@@ -9,6 +9,7 @@ from portal.models.lead import Lead
 from portal.models.mail import OutboxMail, PasswordReset
 from portal.models.report_rollup import ReportRollup
 from portal.models.user import Invite, User, UserSession
+from portal.models.visit import Visit
 from portal.models.workspace import ApiToken, Workspace
 
 register_encrypted_columns(db.Model)  # secrets sealed for their row on flush, opened on load
@@ -28,6 +29,7 @@ __all__ = [
     "SyncLogEntry",
     "User",
     "UserSession",
+    "Visit",
     "WebhookEvent",
     "WebhookReceipt",
     "Workspace",

@@ -36,6 +36,8 @@ class Lead(TenantOwned, db.Model):
         Index("ix_leads_workspace_phone", "workspace_id", "phone"),
         Index("ix_leads_workspace_email", "workspace_id", "email"),
         Index("ix_leads_workspace_deal", "workspace_id", "amocrm_lead_id"),
+        Index("ix_leads_workspace_visitor", "workspace_id", "visitor_id",
+              postgresql_where=text("visitor_id IS NOT NULL"), sqlite_where=text("visitor_id IS NOT NULL")),
         # Only repeats point at a lead (ON DELETE SET NULL looks them up): the others need no entry.
         Index("ix_leads_duplicate_of_id", "duplicate_of_id", postgresql_where=text("duplicate_of_id IS NOT NULL"),
               sqlite_where=text("duplicate_of_id IS NOT NULL")),
@@ -75,6 +77,9 @@ class Lead(TenantOwned, db.Model):
     first_landing_page: Mapped[str | None] = mapped_column(String(2000))
     first_touch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # The snippet's first-party visitor id and the visit the form was sent in (portal.models.visit).
+    visitor_id: Mapped[str | None] = mapped_column(String(36))
+    visit_id: Mapped[str | None] = mapped_column(String(36))
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
