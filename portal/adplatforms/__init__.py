@@ -1,0 +1,1 @@
+"""Ad platforms: one package per platform (its wire client and emulator-facing facts), and what they share."""
