@@ -144,3 +144,49 @@ def test_google_customer_clients_of_a_manager_carry_their_levels(google_post):
     levels = {row["customerClient"]["id"]: row["customerClient"]["level"] for batch in answer.json()
               for row in batch.get("results", [])}
     assert levels == {"2222222222": "0", "3333333333": "1", "4444444444": "1", "6666666666": "1", "7777777777": "2"}
+
+
+HOSTILE_VALUES = ["", "x", "-1", "0", "99999999999999999999", "1,,2", "' OR 1=1 --", "%00", "\u0000", "日本", "[]",
+                  "{}", "2026-02-30", "9" * 5000]
+
+
+def test_vk_sandbox_answers_hostile_input_with_4xx_never_500(vk_server, vk_get):
+    for value in HOSTILE_VALUES:
+        for path, name in (("/api/v2/ad_plans.json", "limit"), ("/api/v2/ad_plans.json", "offset"),
+                           ("/api/v2/ad_plans.json", "fields"), ("/api/v2/ad_plans.json", "_status__in"),
+                           ("/api/v2/ad_plans.json", "_id__in"), ("/api/v2/statistics/ad_plans/day.json", "id"),
+                           ("/api/v2/statistics/ad_plans/day.json", "date_from")):
+            assert vk_get(path, **{name: value}).status_code < 500, (path, name, value)
+        for grant in ("authorization_code", "refresh_token", "agency_client_credentials", value):
+            answer = requests.post(f"{vk_server.url}/api/v2/oauth2/token.json", timeout=10, data={
+                "grant_type": grant, "client_id": "vk-test-client", "client_secret": "vk-test-secret", "code": value,
+                "refresh_token": value, "agency_client_id": value, "access_token": value})
+            assert 400 <= answer.status_code < 500, (grant, value)
+        answer = requests.post(f"{vk_server.url}/api/v2/oauth2/token/delete.json", timeout=10, data={
+            "client_id": "vk-test-client", "client_secret": "vk-test-secret", "user_id": value})
+        assert answer.status_code < 500
+        answer = requests.post(f"{vk_server.url}/_sandbox/users", json={"username": value, "agency_id": value},
+                               timeout=10)
+        assert answer.status_code < 500
+    big = requests.post(f"{vk_server.url}/api/v2/oauth2/token.json", data={"code": "x" * (2 * 1024 * 1024)},
+                        timeout=10)
+    assert big.status_code == 413
+
+
+def test_google_sandbox_answers_hostile_input_with_4xx_never_500(google_server, google_post):
+    for value in HOSTILE_VALUES:
+        for query in (value, f"SELECT campaign.id FROM campaign WHERE campaign.id = {value}",
+                      f"SELECT campaign.id FROM campaign WHERE campaign.id BETWEEN '{value}' AND 'b'",
+                      f"SELECT campaign.id FROM campaign WHERE campaign.name > {value}",
+                      f"SELECT campaign.id FROM campaign WHERE segments.date >= '{value}'",
+                      f"SELECT campaign.id FROM campaign WHERE campaign.status IN ({value})"):
+            answer = google_post("1111111111", {"query": query})
+            assert answer.status_code < 500, (query, answer.text[:200])
+        assert google_post(value or "x", {"query": "SELECT customer.id FROM customer"}).status_code < 500
+        assert google_post("1111111111", {"query": "SELECT campaign.id FROM campaign", "pageToken": value},
+                           method="search").status_code < 500
+        answer = requests.post(f"{google_server.url}/token", timeout=10, data={
+            "grant_type": value, "client_id": "google-test-client.apps.googleusercontent.com",
+            "client_secret": "google-test-secret", "code": value, "refresh_token": value})
+        assert 400 <= answer.status_code < 500
+    assert google_post("1111111111", ["not", "an", "object"]).status_code == 400

@@ -85,6 +85,14 @@ def test_accounts_are_direct_customers_and_every_client_below_a_manager(google_c
     assert accounts["7777777777"].manager_id == "2222222222"  # under a sub-manager, reached through the top one
 
 
+def test_a_cancelled_client_of_a_manager_is_not_listed(google_client, google_tokens, google_control):
+    google_control.post("/customers", {"id": "8888888888", "name": "Gone", "currency": "USD", "time_zone": "UTC",
+                                       "parent": "2222222222", "status": "CANCELED"})
+    listed = {account.external_id for account in google_client.accounts(google_tokens)}
+    assert "8888888888" not in listed and "3333333333" in listed
+    assert google_client.account_tokens(google_tokens, google_client.accounts(google_tokens)[0]) is None
+
+
 def test_an_account_reached_directly_and_through_a_manager_is_listed_once_directly(
         google_client, google_tokens, google_control):
     google_control.post("/users", {"email": "owner@sandbox.test",

@@ -97,19 +97,35 @@ def test_the_sixth_token_is_refused_with_what_to_do_and_deleting_frees_the_slots
     assert vk_connect(1001).access_token
 
 
-def test_agency_lists_its_clients_and_reads_each_with_the_clients_own_token(vk_client, vk_connect, vk_control):
+def test_agency_lists_its_clients_and_reads_each_with_the_clients_own_token(vk_client, vk_connect):
     agency_tokens = vk_connect(2001)
     accounts = vk_client.accounts(agency_tokens)
     assert [(account.external_id, account.name, account.manager_id) for account in accounts] == \
         [("2101", "Client One", "2001"), ("2102", "Client Two", "2001")]
-    assert vk_client.campaign_days(agency_tokens, accounts[0], moscow_today(), moscow_today()) == []
-    client_tokens = vk_client.agency_client_tokens(agency_tokens, accounts[0])
     last = moscow_today()
     first = last - timedelta(days=6)
+    with pytest.raises(AdPlatformError, match="client's own tokens"):  # never an empty import without a word
+        vk_client.campaign_days(agency_tokens, accounts[0], first, last)
+    client_tokens = vk_client.account_tokens(agency_tokens, accounts[0])
     days = vk_client.campaign_days(client_tokens, accounts[0], first, last)
     assert {day.campaign_name for day in days} == {"Client one — spring", "Client one — summer"}
     plan_ids = {int(day.campaign_id) for day in days}
     assert sum(day.cost for day in days) == expected_cost(plan_ids, first, last)
+
+
+def test_a_manager_lists_its_clients_through_manager_clients(vk_client, vk_connect, vk_control):
+    manager_tokens = vk_connect(4001)
+    [account] = vk_client.accounts(manager_tokens)
+    assert (account.external_id, account.name, account.manager_id) == ("4101", "Managed client", "4001")
+    assert any(call["path"] == "/api/v3/manager/clients.json" for call in vk_control.get("/calls"))
+    client_tokens = vk_client.account_tokens(manager_tokens, account)
+    days = vk_client.campaign_days(client_tokens, account, moscow_today(), moscow_today())
+    assert {day.campaign_name for day in days} <= {"Managed — search"}
+
+
+def test_an_advertiser_needs_no_tokens_of_its_own(vk_client, vk_connect):
+    tokens = vk_connect(1001)
+    assert vk_client.account_tokens(tokens, vk_client.accounts(tokens)[0]) is None
 
 
 def test_agency_client_tokens_count_against_the_clients_five(vk_client, vk_connect):

@@ -233,11 +233,17 @@ class GoogleAdsClient:
                 client_id = str(client.get("id") or "")
                 if not CUSTOMER_ID.match(client_id) or client.get("manager") or client_id in managed:
                     continue
+                if client.get("status", "ENABLED") != "ENABLED":
+                    continue  # cancelled, suspended or closed: reading it answers CUSTOMER_NOT_ENABLED
                 managed[client_id] = AdAccountInfo(
                     external_id=client_id, name=str(client.get("descriptiveName") or client_id),
                     currency=str(client.get("currencyCode") or ""), timezone=client.get("timeZone"),
                     manager_id=customer_id)
         return list(direct.values()) + [account for key, account in managed.items() if key not in direct]
+
+    def account_tokens(self, tokens: TokenSet, account: AdAccountInfo) -> TokenSet | None:
+        """None: one Google connection reads every account it reaches (managers' clients with login-customer-id)."""
+        return None
 
     def campaign_days(self, tokens: TokenSet, account: AdAccountInfo, first: date, last: date) -> list[CampaignDay]:
         """Cost per campaign and day of the account's time zone, from one searchStream."""

@@ -15,7 +15,7 @@ Agencies. An agency's token cannot read its clients' campaigns. `accounts()` lis
 agency); `agency_client_tokens()` obtains a client's own token (the extended agency-client-credentials grant, with
 the agency's token) — once per client, to be stored with that ad account and refreshed like any other, because
 each call of the grant takes one of the client's five token slots. `campaign_days()` is then called with the
-client's tokens.
+client's tokens (`account_tokens()` does this for any account: None when the connection's tokens suffice).
 
 Failures: `TokenRevoked` (401; `AccessTokenExpired`, its subclass, when a refresh cures it), `RetryLater` (429 past
 the per-second waits, 5xx, timeouts), `AdPlatformError` (anything else, with VK's message). `requests` exceptions
@@ -227,18 +227,20 @@ class VKAdsClient:
     # -- reads -----------------------------------------------------------------------------------------------
 
     def accounts(self, tokens: TokenSet) -> list[AdAccountInfo]:
-        """The advertiser itself, or, for an agency or manager, its clients (they share the agency's currency)."""
-        user = self._get(tokens, facts.USER_PATH)
-        if not isinstance(user, dict) or user.get("id") is None:
-            raise AdPlatformError("VK Ads answered the user request without a user id.")
+        """The advertiser itself, or, for an agency or manager, its active clients (they share its currency)."""
+        user = self.user(tokens)
         currency = str(user.get("currency") or "")
         user_id = str(user["id"])
         types = set(user.get("types") or [])
-        if not types & {"agency", "manager"}:
+        if "agency" in types:
+            clients_path = facts.AGENCY_CLIENTS_PATH
+        elif "manager" in types:
+            clients_path = facts.MANAGER_CLIENTS_PATH
+        else:
             return [AdAccountInfo(external_id=user_id, name=str(user.get("username") or user_id), currency=currency,
                                   timezone=facts.TIMEZONE)]
         accounts = []
-        for item in self._paginate(tokens, facts.AGENCY_CLIENTS_PATH, {}):
+        for item in self._paginate(tokens, clients_path, {}):
             client_user = item.get("user") or {}
             if client_user.get("id") is None or item.get("status", "active") != "active":
                 continue
@@ -248,6 +250,19 @@ class VKAdsClient:
                 name=str(info.get("client_name") or client_user.get("username") or client_user["id"]),
                 currency=currency, timezone=facts.TIMEZONE, manager_id=user_id))
         return accounts
+
+    def user(self, tokens: TokenSet) -> dict:
+        """The VK user the token belongs to (id, username, currency, types)."""
+        user = self._get(tokens, facts.USER_PATH)
+        if not isinstance(user, dict) or user.get("id") is None:
+            raise AdPlatformError("VK Ads answered the user request without a user id.")
+        return user
+
+    def account_tokens(self, tokens: TokenSet, account: AdAccountInfo) -> TokenSet | None:
+        """Tokens an account needs of its own, or None when the connection's tokens read it: an agency's or
+        manager's client is read only with the client's tokens (`agency_client_tokens`; store them with the
+        account, each call of the grant takes one of the client's five token slots)."""
+        return self.agency_client_tokens(tokens, account) if account.manager_id else None
 
     def campaigns(self, tokens: TokenSet) -> dict[str, str]:
         """{campaign id: name} of every ad plan, deleted ones included (they spent money too)."""
@@ -263,6 +278,12 @@ class VKAdsClient:
         last = min(last, today)
         if first > last:
             return []
+        # An agency's token reads the agency's own (empty) cabinet, not the client's: that would import no cost
+        # without a word, so the token's owner is checked first.
+        owner = str(self.user(tokens)["id"])
+        if owner != account.external_id:
+            raise AdPlatformError(f"These VK Ads tokens belong to user {owner}, not to account "
+                                  f"{account.external_id}: read an agency's client with the client's own tokens.")
         names = self.campaigns(tokens)
         ids = list(names)
         path = facts.STATISTICS_PATH.format(object=self.statistics_object)
@@ -277,7 +298,7 @@ class VKAdsClient:
 
     def _paginate(self, tokens: TokenSet, path: str, params: dict) -> Iterator[dict]:
         offset = 0
-        while True:
+        for _ in range(facts.LIST_PAGES_MAX):
             body = self._get(tokens, path, {**params, "limit": facts.LIST_LIMIT_MAX, "offset": offset})
             items = body.get("items") if isinstance(body, dict) else None
             if not isinstance(items, list):
@@ -287,6 +308,7 @@ class VKAdsClient:
             count = body.get("count")
             if not items or (isinstance(count, int) and offset >= count):
                 return
+        raise AdPlatformError(f"VK Ads kept answering {path} with more pages than any account has.")
 
     # -- the one way out -------------------------------------------------------------------------------------
 

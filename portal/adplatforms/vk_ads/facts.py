@@ -14,7 +14,8 @@ OAUTH_URL = "https://ads.vk.com/hq/settings/access"
 TOKEN_PATH = "/api/v2/oauth2/token.json"
 TOKEN_DELETE_PATH = "/api/v2/oauth2/token/delete.json"
 USER_PATH = "/api/v3/user.json"  # the User resource as documented (v3); currency, types, id, username
-AGENCY_CLIENTS_PATH = "/api/v2/agency/clients.json"
+AGENCY_CLIENTS_PATH = "/api/v2/agency/clients.json"  # for users of type "agency"
+MANAGER_CLIENTS_PATH = "/api/v3/manager/clients.json"  # for users of type "manager"; the same item shape
 AD_PLANS_PATH = "/api/v2/ad_plans.json"
 # Daily statistics of ad plans. The statistics page documents `{banners|campaigns|users}`; `ad_plans` is what the
 # new cabinet's campaigns are and what working clients call. The object is a constructor argument in case VK moves.
@@ -26,7 +27,8 @@ SCOPES = ("read_ads", "read_clients", "read_manager_clients")
 
 TOKENS_PER_USER = 5  # per (client_id, user); a sixth token is refused with HTTP 403 and cannot be raised
 ACCESS_TOKEN_SECONDS = 86400
-LIST_LIMIT_MAX = 50  # `limit` of ad_plans.json and agency/clients.json
+LIST_LIMIT_MAX = 50  # `limit` of ad_plans.json and the agency's and manager's clients
+LIST_PAGES_MAX = 10_000  # a list that never ends (no `count`, pages that repeat) stops here
 STATISTICS_IDS_MAX = 200  # ids per statistics request
 STATISTICS_DAYS_BACK = 365  # daily statistics are only kept for the last 365 days
 # Days per statistics request. The docs name no limit; some clients split at 92 days. Splitting costs nothing

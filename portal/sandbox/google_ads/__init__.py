@@ -21,6 +21,7 @@ from .state import GoogleSandboxState
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024  # a larger body answers 413
     app.extensions["google_ads_sandbox"] = GoogleSandboxState(config or {})
     app.register_blueprint(api.bp)
     app.register_blueprint(control.bp)

@@ -417,7 +417,7 @@ def search(version: str, customer_id: str):
         return rows
     size = state().config["GOOGLE_SANDBOX_BATCH_ROWS"]
     token = body.get("pageToken") or "0"
-    if not str(token).isdigit():
+    if not str(token).isdigit() or len(str(token)) > 12:
         return query_problem(gaql.QueryProblem("QUERY_ERROR", "Invalid page token."))
     start = int(token)
     page = {"results": rows[start:start + size], "fieldMask": ",".join(query.fields),

@@ -47,6 +47,8 @@ def tokens_of(text: str) -> list[tuple[str, object]]:
             found.append(("value", match.group("string")[1:-1]))
         elif match.group("number") is not None:
             number = match.group("number")
+            if len(number) > 30:
+                raise QueryProblem("BAD_NUMBER", "Error in query: a number is too long.")
             found.append(("value", float(number) if "." in number else int(number)))
         elif match.group("op") is not None:
             found.append(("op", match.group("op")))
@@ -208,7 +210,7 @@ def matches(row: dict, conditions: list[Condition]) -> bool:
             return False
         if operator == "IN" and value not in wanted or operator == "NOT IN" and value in wanted:
             return False
-        if operator == "BETWEEN" and not wanted[0] <= value <= wanted[1]:
+        if operator == "BETWEEN" and not (compare(value, ">=", wanted[0]) and compare(value, "<=", wanted[1])):
             return False
         if operator in (">", ">=", "<", "<=") and not compare(value, operator, wanted[0]):
             return False
@@ -220,6 +222,8 @@ def normalise(value: object, candidate: object) -> object:
     if isinstance(value, bool):
         return bool(candidate)
     if isinstance(value, int) and isinstance(candidate, str) and candidate.lstrip("-").isdigit():
+        if len(candidate) > 30:
+            raise QueryProblem("BAD_NUMBER", "Error in query: a number is too long.")
         return int(candidate)
     if isinstance(value, date):
         return as_date(candidate)
@@ -228,6 +232,12 @@ def normalise(value: object, candidate: object) -> object:
 
 def compare(value: object, operator: str, other: object) -> bool:
     try:
-        return {">": value > other, ">=": value >= other, "<": value < other, "<=": value <= other}[operator]
+        if operator == ">":
+            return value > other
+        if operator == ">=":
+            return value >= other
+        if operator == "<":
+            return value < other
+        return value <= other
     except TypeError:
         raise QueryProblem("BAD_VALUE", "Error in query: a value does not fit its field.") from None

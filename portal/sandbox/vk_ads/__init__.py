@@ -19,6 +19,7 @@ from .state import VKSandboxState
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024  # a larger body answers 413
     app.extensions["vk_ads_sandbox"] = VKSandboxState(config or {})
     app.register_blueprint(oauth.bp)
     app.register_blueprint(api.bp)

@@ -6,7 +6,8 @@ expired or revoked token → injected faults → per-user limits per calendar se
 ``X-RateLimit-{RPS,Hourly,Daily}-{Limit,Remaining}`` on every answer) → the resource.
 
 - ``GET /api/v2/user.json`` and ``/api/v3/user.json``: the token's user (id, username, currency, types).
-- ``GET /api/v2/agency/clients.json``: an agency's clients (``limit`` ≤ 50, ``offset``); others get 403.
+- ``GET /api/v2/agency/clients.json`` and ``/api/v3/manager/clients.json``: an agency's or a manager's clients
+  (``limit`` ≤ 50, ``offset``); users of another type get 403.
 - ``GET /api/v2/ad_plans.json``: ``limit`` (default 20, ≤ 50), ``offset``, ``fields``, ``_status``,
   ``_status__in``, ``_id__in``; ``{"count", "offset", "items"}``.
 - ``GET /api/v2/statistics/ad_plans/day.json``: ``id`` (≤ 200, the user's own plans), ``date_from``, ``date_to``
@@ -118,6 +119,18 @@ def user():
 def agency_clients():
     if "agency" not in g.vk_user["types"]:
         return error(403, "ERR_ACCESS_DENIED", "Available only to agency accounts")
+    return clients_page()
+
+
+@bp.get("/api/v3/manager/clients.json")
+def manager_clients():
+    if "manager" not in g.vk_user["types"]:
+        return error(403, "ERR_ACCESS_DENIED", "Available only to manager accounts")
+    return clients_page()
+
+
+def clients_page():
+    """The caller's clients (users whose agency_id is the caller), as AgencyClients and ManagerClients list them."""
     page = paging()
     if not isinstance(page, tuple):
         return page

@@ -22,7 +22,7 @@ def body() -> dict:
 
 def optional_user_id(data: dict) -> int | None:
     value = data.get("user_id")
-    return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() and len(str(value)) < 19 else None
 
 
 @bp.post("/reset")

@@ -167,7 +167,7 @@ def delete_tokens():
     sandbox = state()
     user_id = OWNER_USER_ID
     if form.get("user_id"):
-        user_id = int(form["user_id"]) if form["user_id"].isdigit() else -1
+        user_id = int(form["user_id"]) if form["user_id"].isdigit() and len(form["user_id"]) < 19 else -1
     elif form.get("username"):
         user_id = next((user["id"] for user in sandbox.users.values() if user["username"] == form["username"]), -1)
     if user_id not in sandbox.users:

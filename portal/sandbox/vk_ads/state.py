@@ -43,6 +43,10 @@ SEED_USERS = [
      "agency_id": 2001, "client_name": "Client One", "plans": ["Client one — spring", "Client one — summer"]},
     {"id": 2102, "username": "client-two@sandbox.test", "currency": "RUB", "types": ["advert", "agency_client"],
      "agency_id": 2001, "client_name": "Client Two", "plans": ["Client two — always on"]},
+    # A manager (a representative's account) with one client: its clients are listed by ManagerClients.
+    {"id": 4001, "username": "manager@sandbox.test", "currency": "RUB", "types": ["manager"], "plans": []},
+    {"id": 4101, "username": "managed@sandbox.test", "currency": "RUB", "types": ["advert"], "agency_id": 4001,
+     "client_name": "Managed client", "plans": ["Managed — search"]},
 ]
 
 
@@ -75,7 +79,7 @@ class VKSandboxState:
             user_id = id or self.next_user_id
             self.next_user_id = max(self.next_user_id, user_id + 1)
             if agency_id is not None and agency_id not in self.users:
-                raise ValueError(f"no agency {agency_id}")
+                raise ValueError(f"no agency or manager {agency_id}")
             user = {"id": user_id, "username": username, "currency": currency,
                     "types": types or (["advert", "agency_client"] if agency_id else ["advert"]),
                     "agency_id": agency_id, "client_name": client_name or username, "status": "active"}
