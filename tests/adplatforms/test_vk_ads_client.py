@@ -202,3 +202,11 @@ def test_an_unreachable_platform_is_retry_later():
     client = VKAdsClient(client_id="a", client_secret="b", api_url="http://127.0.0.1:9", timeout=2)
     with pytest.raises(RetryLater):
         client.refresh(TokenSet(access_token="a", refresh_token="r"))
+
+
+def test_a_wrong_app_secret_is_a_settings_problem_not_a_dead_connection(vk_server, vk_connect):
+    tokens = vk_connect(1001)
+    client = VKAdsClient(client_id="vk-test-client", client_secret="wrong", api_url=vk_server.url)
+    with pytest.raises(AdPlatformError, match="VK_ADS_CLIENT_SECRET") as failure:
+        client.refresh(tokens)
+    assert not isinstance(failure.value, TokenRevoked)

@@ -228,7 +228,14 @@ class GoogleAdsClient:
                     external_id=customer_id, name=str(customer.get("descriptiveName") or customer_id),
                     currency=str(customer.get("currencyCode") or ""), timezone=customer.get("timeZone"))
                 continue
-            for row in self.search_stream(tokens, customer_id, facts.CUSTOMER_CLIENT_QUERY, manager_id=customer_id):
+            try:
+                clients = self.search_stream(tokens, customer_id, facts.CUSTOMER_CLIENT_QUERY,
+                                             manager_id=customer_id)
+            except (TokenRevoked, RetryLater):
+                raise
+            except AdPlatformError:
+                continue  # a manager this user may not list: its clients are not reachable through it
+            for row in clients:
                 client = row.get("customerClient") or {}
                 client_id = str(client.get("id") or "")
                 if not CUSTOMER_ID.match(client_id) or client.get("manager") or client_id in managed:

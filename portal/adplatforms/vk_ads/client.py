@@ -211,7 +211,11 @@ class VKAdsClient:
         if response.status_code == 403:
             raise AdPlatformError(
                 "VK Ads refused a new token: it keeps at most five tokens per app and user. Disconnect unused "
-                "connections of this VK Ads user (or delete the app's tokens for it), then connect again.")
+                "connections of this VK Ads user (or delete the app's tokens for it), then connect again."
+                + (f" VK Ads said: {message}" if message else ""))
+        if code == "invalid_client":
+            raise AdPlatformError("VK Ads does not accept this app's client id and secret (VK_ADS_CLIENT_ID, "
+                                  "VK_ADS_CLIENT_SECRET), or the app is blocked.")
         if response.status_code == 429:
             raise RetryLater("VK Ads limits requests: try again shortly.",
                              seconds_until_limit_resets(response.headers, self.now()))
