@@ -10,6 +10,7 @@ import requests
 from conftest import REDIRECT_URI, consent, google_client_for
 
 from portal.adplatforms.base import AdAccountInfo, AdPlatformError, RetryLater, TokenRevoked
+from portal.adplatforms.google_ads.client import client_from_config
 from portal.sandbox.spend_figures import daily_figures
 
 
@@ -171,3 +172,22 @@ def test_developer_token_is_sent_only_when_configured(google_server, google_toke
 def test_a_sunset_api_version_is_a_clear_error(google_server, google_tokens):
     with pytest.raises(AdPlatformError, match="404"):
         google_client_for(google_server, api_version="v21").accessible_customer_ids(google_tokens)
+
+
+def test_a_short_term_limit_per_customer_is_retry_later(google_client, google_tokens, google_control):
+    google_control.post("/config", {"GOOGLE_SANDBOX_REQUESTS_PER_SECOND": 1})
+    with pytest.raises(RetryLater, match="RESOURCE_TEMPORARILY_EXHAUSTED") as failure:
+        for _ in range(3):  # at least two of them fall within one second
+            google_client.search_stream(google_tokens, "1111111111", "SELECT customer.id FROM customer")
+    assert failure.value.retry_after == 30.0
+
+
+def test_client_from_config_reads_the_google_settings():
+    client = client_from_config({"GOOGLE_ADS_CLIENT_ID": "id", "GOOGLE_ADS_CLIENT_SECRET": "secret",
+                                 "GOOGLE_ADS_API_URL": "https://ads.example", "GOOGLE_ADS_OAUTH_URL": "https://o.example",
+                                 "GOOGLE_ADS_TOKEN_URL": "https://t.example", "GOOGLE_ADS_API_VERSION": "v25",
+                                 "GOOGLE_ADS_DEVELOPER_TOKEN": "", "GOOGLE_ADS_TIMEOUT_SECONDS": 7}, requests.Session())
+    assert (client.api_url, client.token_url, client.api_version, client.developer_token, client.timeout) == \
+        ("https://ads.example", "https://t.example", "v25", None, 7.0)
+    defaults = client_from_config({})
+    assert (defaults.api_url, defaults.api_version) == ("https://googleads.googleapis.com", "v26")

@@ -9,7 +9,7 @@ import requests
 from conftest import REDIRECT_URI, consent
 
 from portal.adplatforms.base import AdPlatformError, RetryLater, TokenRevoked, TokenSet
-from portal.adplatforms.vk_ads.client import AccessTokenExpired, VKAdsClient
+from portal.adplatforms.vk_ads.client import AccessTokenExpired, VKAdsClient, client_from_config
 from portal.sandbox.spend_figures import daily_figures
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -210,3 +210,24 @@ def test_a_wrong_app_secret_is_a_settings_problem_not_a_dead_connection(vk_serve
     with pytest.raises(AdPlatformError, match="VK_ADS_CLIENT_SECRET") as failure:
         client.refresh(tokens)
     assert not isinstance(failure.value, TokenRevoked)
+
+
+def test_the_per_second_limit_is_kept_by_waiting_not_by_failing(vk_server, vk_connect, vk_control):
+    vk_control.post("/users/1001/ad_plans", {"count": 130})
+    vk_control.post("/config", {"VK_SANDBOX_LIMIT_RPS": 3})
+    client = VKAdsClient(client_id="vk-test-client", client_secret="vk-test-secret", api_url=vk_server.url)
+    tokens = vk_connect(1001)
+    [account] = client.accounts(tokens)
+    days = client.campaign_days(tokens, account, moscow_today(), moscow_today())
+    assert {int(day.campaign_id) for day in days} <= set(map(int, client.campaigns(tokens)))
+    paths = [call["path"] for call in vk_control.get("/calls")]
+    assert paths.count("/api/v2/ad_plans.json") > 6  # 3 pages twice, plus at least one answered 429 and repeated
+
+
+def test_client_from_config_reads_the_vk_settings():
+    client = client_from_config({"VK_ADS_CLIENT_ID": "id", "VK_ADS_CLIENT_SECRET": "secret",
+                                 "VK_ADS_API_URL": "https://vk.example/", "VK_ADS_OAUTH_URL": "https://vk.example/ok",
+                                 "VK_ADS_TIMEOUT_SECONDS": 5}, requests.Session())
+    assert (client.client_id, client.client_secret, client.api_url, client.timeout) == \
+        ("id", "secret", "https://vk.example", 5.0)
+    assert client.authorization_url("s", "https://app.example/cb").startswith("https://vk.example/ok?action=oauth2&")
