@@ -191,3 +191,10 @@ def test_client_from_config_reads_the_google_settings():
         ("https://ads.example", "https://t.example", "v25", None, 7.0)
     defaults = client_from_config({})
     assert (defaults.api_url, defaults.api_version) == ("https://googleads.googleapis.com", "v26")
+
+
+def test_when_every_customer_refuses_the_refusal_is_raised_not_an_empty_list(
+        google_client, google_tokens, google_control):
+    google_control.post("/users", {"email": "owner@sandbox.test", "customers": ["5555555555"]})
+    with pytest.raises(AdPlatformError, match="CUSTOMER_NOT_ENABLED"):
+        google_client.accounts(google_tokens)

@@ -213,15 +213,20 @@ class GoogleAdsClient:
         return [customer_id_of(name) for name in names or [] if isinstance(name, str)]
 
     def accounts(self, tokens: TokenSet) -> list[AdAccountInfo]:
+        """Every account with cost the token reaches. A customer that refuses to be read is skipped (a cancelled or
+        not yet enabled account answers PERMISSION_DENIED); when every one refuses, the last refusal is raised, so
+        a problem of the whole connection (an unapproved project, say) is never an empty list."""
         direct: dict[str, AdAccountInfo] = {}
         managed: dict[str, AdAccountInfo] = {}
+        refusal: AdPlatformError | None = None
         for customer_id in self.accessible_customer_ids(tokens):
             try:
                 rows = self.search_stream(tokens, customer_id, facts.CUSTOMER_QUERY)
             except (TokenRevoked, RetryLater):
                 raise
-            except AdPlatformError:
-                continue  # a cancelled or not yet enabled account answers PERMISSION_DENIED: nothing to import
+            except AdPlatformError as error:
+                refusal = error
+                continue
             customer = (rows[0].get("customer") or {}) if rows else {}
             if not customer.get("manager"):
                 direct[customer_id] = AdAccountInfo(
@@ -233,8 +238,9 @@ class GoogleAdsClient:
                                              manager_id=customer_id)
             except (TokenRevoked, RetryLater):
                 raise
-            except AdPlatformError:
-                continue  # a manager this user may not list: its clients are not reachable through it
+            except AdPlatformError as error:
+                refusal = error  # a manager this user may not list: its clients are not reachable through it
+                continue
             for row in clients:
                 client = row.get("customerClient") or {}
                 client_id = str(client.get("id") or "")
@@ -246,6 +252,8 @@ class GoogleAdsClient:
                     external_id=client_id, name=str(client.get("descriptiveName") or client_id),
                     currency=str(client.get("currencyCode") or ""), timezone=client.get("timeZone"),
                     manager_id=customer_id)
+        if not direct and not managed and refusal is not None:
+            raise refusal
         return list(direct.values()) + [account for key, account in managed.items() if key not in direct]
 
     def account_tokens(self, tokens: TokenSet, account: AdAccountInfo) -> TokenSet | None:
