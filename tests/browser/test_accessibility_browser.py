@@ -61,16 +61,16 @@ def test_no_page_scrolls_sideways_at_390_px(app, owner, live_server, page):
 def test_revenue_and_other_tiles_keep_their_values_inside_at_both_widths(app, owner, live_server, page):
     sample_data(app, workspace_of(app, owner))  # revenue 1,234,567,890.50 RUB: longer than a tile is wide
     log_in_browser(page, live_server)
-    for width in WIDTHS:
+    for width, lang in ((width, lang) for width in WIDTHS for lang in ("en", "ru")):
         page.set_viewport_size({"width": width, "height": 900})
-        page.goto(f"{live_server}/?period=30d")
+        page.goto(f"{live_server}/?period=30d&lang={lang}")  # ru: "1 234 567 891 ₽", grouped with spaces
         spilled = page.evaluate("""() => [...document.querySelectorAll('.tile')].filter(tile => {
             const box = tile.getBoundingClientRect();
             return [...tile.children].some(child => child.getBoundingClientRect().right > box.right + 0.5
                                                     || child.scrollWidth > child.clientWidth + 1);
         }).map(tile => tile.innerText)""")
         assert page.locator(".tile").count() >= 4
-        assert spilled == [], (width, spilled)
+        assert spilled == [], (width, lang, spilled)
 
 
 def test_wide_tables_scroll_in_a_named_focusable_region(app, owner, live_server, page):

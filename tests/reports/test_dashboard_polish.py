@@ -4,7 +4,7 @@ is not used) and names its date basis next to the report's, and test leads stay 
 import re
 from datetime import UTC, datetime
 
-from fixtures.reports import add_lead
+from fixtures.reports import add_lead, add_sale
 from fixtures.support import post_form, workspace_of
 
 from portal.extensions import db
@@ -77,3 +77,15 @@ def test_test_leads_are_not_counted_as_waiting(app, owner, owner_client):
         assert db.session.query(Lead).filter_by(workspace_id=ws, sync_status=PENDING).count() == 2
     html = owner_client.get("/").get_data(as_text=True)
     assert "waiting to sync: 1<" in html
+
+
+def test_dashboard_figures_are_written_the_readers_way(app, owner, owner_client):
+    ws = workspace_of(app, owner)
+    lead = add_lead(app, ws, datetime.now(UTC), "google")
+    add_sale(app, ws, lead, "won", "1234567.89", datetime.now(UTC), datetime.now(UTC))
+    def tiles(lang: str) -> list[str]:
+        html = owner_client.get(f"/?period=7d&lang={lang}").get_data(as_text=True)
+        return [value.strip() for value in re.findall(r'class="tile-value">([^<]*)<', html)]
+
+    assert any("1,234,568" in value for value in tiles("en"))
+    assert "1\u00a0234\u00a0568\u00a0₽" in tiles("ru")

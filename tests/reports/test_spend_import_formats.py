@@ -11,7 +11,7 @@ import pytest
 from fixtures.support import csrf_from, workspace_of
 from test_reports_spend import confirm, spend_rows
 
-from portal.spend.services import decode_upload, parse_amount, preview_import
+from portal.spend.services import SpendError, decode_upload, parse_amount, preview_import
 
 FILES = Path(__file__).parent.parent / "fixtures" / "spend_files"
 EXPECTED = [("2026-03-01", "yandex", "Весна", Decimal("1234.50")),
@@ -82,3 +82,8 @@ def test_binary_garbage_is_refused_with_a_message(owner_client):
     response = upload_bytes(owner_client, b"PK\x03\x04\x00\x00binary", "book.xlsx")
     assert response.status_code == 302
     assert "not text" in owner_client.get("/reports/spend").get_data(as_text=True)
+
+
+def test_a_broken_utf16_file_is_refused_with_a_message():
+    with pytest.raises(SpendError, match="UTF-16"):
+        decode_upload(b"\xff\xfe" + "Дата\tСумма".encode("utf-16-le") + b"\x00")
