@@ -96,6 +96,9 @@ class Config:
     # Reset mails one account receives at most in 15 minutes, however many addresses ask (the form's answer
     # is the same either way, so a flood neither reveals the account nor fills its inbox).
     PASSWORD_RESET_MAILS_PER_ACCOUNT = int(os.environ.get("PASSWORD_RESET_MAILS_PER_ACCOUNT", 3))
+    # Every "forgot password" answer takes at least this long, whether or not the address has an account: the
+    # work differs by a few milliseconds (storing the link and its mail), which timing would otherwise show.
+    PASSWORD_RESET_MIN_SECONDS = float(os.environ.get("PASSWORD_RESET_MIN_SECONDS", 0.25))
     EMAIL_VERIFICATION_TTL_HOURS = int(os.environ.get("EMAIL_VERIFICATION_TTL_HOURS", 7 * 24))
 
     # Outgoing e-mail (portal.mail): password resets, invites, e-mail verification, sent over SMTP from the
@@ -237,6 +240,7 @@ class TestingConfig(Config):
     AMOCRM_DEV_HOSTS = ["127.0.0.1", "localhost"]  # any port: test servers take free ports
     SYNC_SETTLE_SECONDS = float(os.environ.get("SYNC_SETTLE_SECONDS", 1))  # the sandbox applies at once or never
     SCHEDULE_DEBOUNCE_SECONDS = 0.0  # tests see each lead's scheduling at once (test_schedule_debounce.py: the rest)
+    PASSWORD_RESET_MIN_SECONDS = 0.0  # tests of the floor set it (tests/auth/test_password_reset_timing.py)
 
 
 class ProductionConfig(Config):

@@ -1,6 +1,6 @@
 """The navigation shared by every page and the display names of stored states. (Numbers, money and dates are
 formatted by the locale filters of portal.i18n.)"""
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context, request
 from flask_babel import lazy_gettext as _l
 
 from portal.auth.decorators import can
@@ -8,6 +8,8 @@ from portal.auth.decorators import can
 # Feature blueprints appear in the navigation once they are registered.
 NAV_ITEMS = [("dashboard.index", _l("Dashboard")), ("leads.index", _l("Leads")), ("reports.roi", _l("Reports")),
              ("settings.index", _l("Settings"))]
+# Blueprints without a menu item of their own, and the item they sit under (ad spend is reached from the report).
+NAV_SECTIONS = {"spend": "reports"}
 # Stored states (leads' sync, deals, roles, sync log entries) as a reader sees them.
 STATE_LABELS = {
     "pending": _l("waiting"), "synced": _l("in amoCRM"), "failed": _l("failed"), "skipped": _l("not sent"),
@@ -31,7 +33,14 @@ def register_template_helpers(app: Flask) -> None:
 
 def _navigation() -> dict:
     registered = current_app.view_functions
-    return {"nav_items": [item for item in NAV_ITEMS if item[0] in registered]}
+    return {"nav_items": [item for item in NAV_ITEMS if item[0] in registered], "nav_section": nav_section()}
+
+
+def nav_section() -> str:
+    """The menu item the current page belongs to: the top blueprint of its endpoint ("settings.api_tokens.index"
+    is under Settings), or the item NAV_SECTIONS puts it under."""
+    top = (request.endpoint or "").split(".")[0] if has_request_context() else ""
+    return NAV_SECTIONS.get(top, top)
 
 
 def state_label(state: str | None) -> str:

@@ -238,8 +238,11 @@ def auth():
 @permission_required(MANAGE_AMOCRM)
 def callback():
     if request.args.get("error"):
+        # Shown here without JavaScript; amocrm-callback.js takes the reader (or tells the opener) back to
+        # Settings → amoCRM, which says the same (?amocrm=denied).
         return _callback_result(False, _("Access was not granted in amoCRM, so nothing changed. To connect, "
-                                         "start again from Settings → amoCRM and choose “Allow”."), 400)
+                                         "start again from Settings → amoCRM and choose “Allow”."), 400,
+                                outcome="denied")
     try:
         connected = authorization.complete_authorization(
             current_user.workspace, current_user.id, state=request.args.get("state"),
@@ -253,8 +256,8 @@ def callback():
     return _callback_result(True, message, 200)
 
 
-def _callback_result(ok: bool, message: str, status: int):
-    return render_template("connection/callback.html", ok=ok, message=message), status
+def _callback_result(ok: bool, message: str, status: int, outcome: str = ""):
+    return render_template("connection/callback.html", ok=ok, message=message, outcome=outcome), status
 
 
 @bp.post("/amocrm/secrets")

@@ -6,6 +6,7 @@ from datetime import timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from portal.auth.sessions import end_other_sessions
 from portal.extensions import db
@@ -84,7 +85,12 @@ def create_invite(inviter: User, email: str) -> str:
     invite = Invite(workspace_id=inviter.workspace_id, email=email, token_hash=_token_hash(token), role=MEMBER,
                     created_by_id=inviter.id, created_at=now, expires_at=now + timedelta(hours=hours))
     db.session.add(invite)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:  # uq_invites_open_per_address: another invite to the address won a race with this one
+        db.session.rollback()
+        raise AccountError(_("An invite to this address was sent a moment ago by someone else; its link is in "
+                             "that mail. Invite again to send a new link instead.")) from None
     invite_mail(invite, inviter, absolute_link("auth.accept", token=token), hours)
     db.session.commit()
     return token

@@ -61,8 +61,10 @@ class Health:
 
 def health(workspace_id: int) -> Health:
     since = utcnow() - timedelta(hours=24)
+    # A test lead ("Send a test lead") reports on itself in Settings → amoCRM; it is no lead waiting or failing.
     counts = dict(db.session.execute(select(Lead.sync_status, func.count()).where(
-        Lead.workspace_id == workspace_id, Lead.sync_status.in_((PENDING, FAILED))).group_by(Lead.sync_status)).all())
+        Lead.workspace_id == workspace_id, Lead.sync_status.in_((PENDING, FAILED)), Lead.is_test.is_(False))
+        .group_by(Lead.sync_status)).all())
     connection = db.session.execute(select(AmoCRMConnection.status, AmoCRMConnection.last_sync_at,
                                            AmoCRMConnection.last_webhook_at)
                                     .where(AmoCRMConnection.workspace_id == workspace_id)).first()

@@ -22,7 +22,7 @@ from portal.leads.services import (
 from portal.leads.spam import mark_lead_spam
 from portal.masking import mask_email, mask_phone
 from portal.models import Lead
-from portal.reports.csv_output import csv_response
+from portal.reports.csv_output import csv_response, local_timestamp
 from portal.reports.periods import PRESETS, warn_about_period
 from portal.tenancy import current_workspace_id, get_owned_or_404
 
@@ -58,13 +58,15 @@ def index():
 @login_required
 def export_csv():
     workspace_id = current_workspace_id()
-    filters = parse_filters(request.args, current_user.workspace.timezone)
+    timezone = current_user.workspace.timezone
+    filters = parse_filters(request.args, timezone)
 
     def rows():
         for lead, deal in iter_leads(workspace_id, filters):
-            yield [lead.id, lead.created_at.isoformat(), lead.name, lead.phone, lead.email, lead.utm_source,
-                   lead.utm_medium, lead.utm_campaign, lead.utm_term, lead.utm_content, lead.first_utm_source,
-                   lead.first_utm_medium, lead.first_utm_campaign, lead.sync_status, lead.amocrm_lead_id,
+            yield [lead.id, local_timestamp(lead.created_at, timezone), lead.name, lead.phone, lead.email,
+                   lead.utm_source, lead.utm_medium, lead.utm_campaign, lead.utm_term, lead.utm_content,
+                   lead.first_utm_source, lead.first_utm_medium, lead.first_utm_campaign, lead.sync_status,
+                   lead.amocrm_lead_id,
                    deal.state if deal else "", deal.amount if deal else "", _("yes") if lead.is_spam else _("no"),
                    lead.duplicate_of_id or "", lead.landing_page]
 

@@ -20,10 +20,15 @@ def _language(user: User | None = None) -> str:
     return (user.locale if user is not None and user.locale else None) or str(get_locale() or "en")
 
 
-def password_reset_mail(user: User, link: str, minutes: int) -> OutboxMail:
+def password_reset_message(user: User, link: str, minutes: int) -> tuple[str, str]:
+    """The subject and body of a password-reset mail."""
     with force_locale(_language(user)):
-        subject = _("Reset your Leadpath password")
-        body = render_template("mail/password_reset.txt", user=user, link=link, minutes=minutes)
+        return (_("Reset your Leadpath password"),
+                render_template("mail/password_reset.txt", user=user, link=link, minutes=minutes))
+
+
+def password_reset_mail(user: User, link: str, minutes: int) -> OutboxMail:
+    subject, body = password_reset_message(user, link, minutes)
     return queue_mail(user.workspace_id, PASSWORD_RESET, user.email, subject, body)
 
 

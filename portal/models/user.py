@@ -1,7 +1,7 @@
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -61,6 +61,13 @@ class Invite(TenantOwned, db.Model):
     """A single-use, expiring link that lets a teammate join the workspace."""
 
     __tablename__ = "invites"
+    # One open invite per address and workspace, held by the database: two owners inviting the same address at
+    # the same moment cannot both leave a valid link (portal.auth.services.create_invite retries the loser).
+    __table_args__ = (
+        Index("uq_invites_open_per_address", "workspace_id", "email", unique=True,
+              postgresql_where=text("used_at IS NULL AND revoked_at IS NULL"),
+              sqlite_where=text("used_at IS NULL AND revoked_at IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254))

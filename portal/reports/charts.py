@@ -46,8 +46,8 @@ def _nice_ceiling(value: float) -> float:
 def _short_number(value: float) -> str:
     if abs(value) >= 1e3:  # 12.5K (en), 12,5 тыс. (ru)
         return format_compact_decimal(value, locale=get_locale() or "en", fraction_digits=1)
-    if value != int(value):  # ticks of a small axis (0.25, 0.5, …) would all round to 0 or 1
-        return f"{value:.2f}".rstrip("0").rstrip(".")
+    if value != int(value):  # ticks of a small axis (0.25, 0.5, …) would all round to 0 or 1; 3,75 in ru
+        return format_decimal(value, format="0.##")
     return f"{value:.0f}"
 
 
@@ -86,6 +86,13 @@ def _legend_height(series: Sequence[Series], width: int, left: float) -> float:
             lines, used = lines + 1, left
         used += room
     return 18 * lines
+
+
+def _axis_room(low: float, high: float, suffix: str = "", ticks: int = 4) -> float:
+    """Pixels left of the plot for the longest tick label ("37,5 тыс. %" is wider than "12.5K"): ~7.5 px a
+    character at the axis' 13 px, plus the gap."""
+    longest = max(len(_short_number(low + (high - low) * index / ticks) + suffix) for index in range(ticks + 1))
+    return 12 + 7.5 * longest
 
 
 def _gridlines(left: float, right: float, top: float, bottom: float, low: float, high: float,
@@ -161,12 +168,12 @@ def line_chart(labels: Sequence[str], series: Sequence[Series], title: str, heig
     Each point of time is one focusable mark with every series' exact value."""
 
     def draw(variant, width, most_labels, _characters):
-        left, right = 60, width - 12
-        top = 14 + _legend_height(series, width, left) + 8
-        bottom = height - 30
         values = [float(v) for s in series for v in s.values if v is not None]
         high = _nice_ceiling(max(values, default=0))
         low = -_nice_ceiling(-min(values)) if values and min(values) < 0 else 0.0
+        left, right = max(60, _axis_room(low, high, suffix)), width - 12
+        top = 14 + _legend_height(series, width, left) + 8
+        bottom = height - 30
         parts = _open(width, height, title, variant) + _legend(series, left, 20, width)
         parts += _gridlines(left, right, top, bottom, low, high, suffix=suffix)
         count = len(labels)

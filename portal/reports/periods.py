@@ -86,6 +86,15 @@ def period_warnings(args) -> list[str]:
         if value and _parse_date(value) is None:
             warnings.append(_("“%(value)s” is not a date between 1970 and 2199 (YYYY-MM-DD): the default period is "
                               "shown instead.", value=value[:40]))
+    start, end = _parse_date(args.get("from")), _parse_date(args.get("to"))
+    if preset in (None, "", "custom") and (start is None) != (end is None) and not warnings:
+        warnings.append(_("A custom range needs both dates, from and to: the default period is shown instead."))
+    if start and end and preset in (None, "", "custom"):
+        if end < start:
+            warnings.append(_("The range ended before it started: its dates were swapped."))
+        elif (end - start).days >= MAX_DAYS:
+            warnings.append(_("A range can cover at most %(days)s days: the last %(days)s days of it are shown.",
+                              days=MAX_DAYS))
     return warnings
 
 

@@ -35,7 +35,7 @@ class EditSpendForm(SpendForm):
 
 
 class ImportForm(FlaskForm):
-    file = FileField(_l("CSV file (date,utm_source,utm_medium,utm_campaign,amount)"), validators=[FileRequired()])
+    file = FileField(_l("CSV file (or Excel’s “Unicode text”)"), validators=[FileRequired()])
 
 
 class ConfirmImportForm(FlaskForm):

@@ -4,8 +4,10 @@ A row is unique per (workspace, date, source, medium, campaign): saving or impor
 the amount instead of adding a second row, so re-importing a file is harmless. Tags are stored trimmed; the
 reports group them case-insensitively.
 """
+import codecs
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
@@ -18,6 +20,19 @@ from portal.models import AdSpend
 from portal.reports.periods import Period
 
 COLUMNS = ("date", "utm_source", "utm_medium", "utm_campaign", "amount")
+# A file may leave out medium and campaign (spend for a whole source); date, source and amount it must have.
+REQUIRED_COLUMNS = ("date", "utm_source", "amount")
+# Header names as people and ad cabinets write them, in the languages Leadpath speaks, after normalise_header().
+# "day" and "cost" are left out on purpose: in exports they often mean something else (a weekday, a cost per click).
+HEADER_ALIASES = {
+    "date": ("date", "дата", "день"),
+    "utm_source": ("utm_source", "source", "источник", "джерело", "площадка", "майданчик"),
+    "utm_medium": ("utm_medium", "medium", "канал", "тип трафика", "тип трафіку", "channel"),
+    "utm_campaign": ("utm_campaign", "campaign", "кампания", "кампанія", "рекламная кампания",
+                     "рекламна кампанія"),
+    "amount": ("amount", "spend", "сумма", "сума", "расход", "расходы", "витрати", "витрата"),
+}
+HEADER_COLUMN = {alias: column for column, aliases in HEADER_ALIASES.items() for alias in aliases}
 MAX_IMPORT_ROWS = 20000
 MAX_AMOUNT = Decimal("100000000000")
 CENT = Decimal("0.01")
@@ -144,7 +159,8 @@ class ImportPreview:
 
 
 def parse_date(text: str) -> date:
-    text = text.strip()
+    """yyyy-mm-dd, dd.mm.yyyy or dd/mm/yyyy; a time after the date (Excel writes "01.03.2026 0:00") is ignored."""
+    text = text.strip().split(" ")[0].split("T")[0]
     for fmt in ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y"):
         try:
             return datetime.strptime(text, fmt).date()
@@ -153,12 +169,26 @@ def parse_date(text: str) -> date:
     raise ValueError
 
 
+# Currency marks a spreadsheet may leave in a money cell; spaces of any kind group thousands («1 234,50»).
+_CURRENCY_MARKS = re.compile(r"(?i)[₽$€₴]|руб\.?|грн\.?|rub|uah|usd|eur")
+_SPACES = re.compile(r"[\s\u00a0\u202f\u2009']")
+
+
 def parse_amount(text: str) -> Decimal:
-    cleaned = text.strip().replace("\u00a0", "").replace(" ", "")
-    if "," in cleaned and "." not in cleaned:
-        cleaned = cleaned.replace(",", ".")
-    else:
-        cleaned = cleaned.replace(",", "")
+    """An amount as spreadsheets write it: 1234.5, 1 234,50, 1.234,50, 1,234.50, 1234,5 ₽.
+
+    With both a comma and a dot, the later one is the decimal mark; a lone comma is a decimal comma (the Russian
+    and Ukrainian way: «1234,5»)."""
+    cleaned = _SPACES.sub("", _CURRENCY_MARKS.sub("", text))
+    if "," in cleaned and "." in cleaned:
+        decimal_mark = "," if cleaned.rfind(",") > cleaned.rfind(".") else "."
+        grouping = "." if decimal_mark == "," else ","
+        cleaned = cleaned.replace(grouping, "").replace(decimal_mark, ".")
+    elif "," in cleaned:
+        if cleaned.count(",") > 1:  # 1,234,567: only thousands
+            cleaned = cleaned.replace(",", "")
+        else:
+            cleaned = cleaned.replace(",", ".")
     amount = Decimal(cleaned)
     if not amount.is_finite():
         raise InvalidOperation
@@ -166,12 +196,50 @@ def parse_amount(text: str) -> Decimal:
 
 
 def decode_upload(data: bytes) -> str:
+    """The text of an uploaded file in the encodings Excel saves: UTF-8 with or without a BOM ("CSV UTF-8"),
+    UTF-16 with a BOM ("Unicode text", tab separated), and Windows-1251 (a Russian Windows' "CSV")."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise SpendError(_("The file starts like UTF-16 text but cannot be read as such; save it again as "
+                               "“CSV UTF-8”.")) from None
+    if b"\x00" in data[:4096]:
+        raise SpendError(_("The file is not text (UTF-8, UTF-16 or Windows-1251 expected): save it from the "
+                           "spreadsheet as “CSV UTF-8”."))
     for encoding in ("utf-8-sig", "cp1251"):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise SpendError(_("The file is not text (UTF-8 or Windows-1251 expected)."))
+    raise SpendError(_("The file is not text (UTF-8, UTF-16 or Windows-1251 expected): save it from the "
+                       "spreadsheet as “CSV UTF-8”."))
+
+
+def normalise_header(name: str) -> str:
+    """"  Расход (руб.) " → "расход"; "UTM_Source" → "utm_source"; "Рекламная  кампания" → "рекламная кампания"."""
+    name = re.sub(r"\(.*?\)|\[.*?\]", "", name.replace("\ufeff", ""))
+    name = re.sub(r"[\s\u00a0]+", " ", name).strip(" :,.;*").lower()
+    return name.replace("ё", "е")
+
+
+def header_positions(header: list[str]) -> dict[str, int]:
+    """Our column name → its position, for the header names we recognise (the first of each wins)."""
+    positions: dict[str, int] = {}
+    for index, name in enumerate(header):
+        column = HEADER_COLUMN.get(normalise_header(name))
+        if column and column not in positions:
+            positions[column] = index
+    return positions
+
+
+def sniff_delimiter(content: str) -> str:
+    """The delimiter of the header line: tab (Excel's "Unicode text"), `;` (Excel in ru/uk locales) or `,`. Read
+    from the header, not the data: data cells hold decimal commas («1 234,50») that fool a general sniffer."""
+    first_line = next((line for line in content.splitlines() if line.strip()), "")
+    counts = {delimiter: first_line.count(delimiter) for delimiter in ("\t", ";", ",")}
+    best = max(counts, key=lambda delimiter: counts[delimiter])  # ties: the order above
+    return best if counts[best] else ","
 
 
 def NO_SOURCE_ERROR() -> str:  # noqa: N802 — a message, translated when asked for
@@ -182,12 +250,8 @@ def NO_SOURCE_ERROR() -> str:  # noqa: N802 — a message, translated when asked
 def preview_import(content: str, assigned_source: str = "") -> ImportPreview:
     """Check every row; nothing is saved. Rows with errors are reported with their line number. A row without a
     source is refused unless the user assigned one for such rows (assigned_source)."""
-    try:
-        dialect = csv.Sniffer().sniff(content[:2048], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
     # newline="": the csv module then reads \r\n, \n and old Mac \r line ends alike, and newlines inside quotes.
-    reader = csv.reader(io.StringIO(content, newline=""), dialect)
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=sniff_delimiter(content))
     assigned_source = (assigned_source or "").strip()[:200]
     try:
         preview = _preview_rows(reader, assigned_source)
@@ -198,15 +262,23 @@ def preview_import(content: str, assigned_source: str = "") -> ImportPreview:
                                     error=error)])
 
 
+def missing_columns_message(header: list[str], missing: list[str]) -> str:
+    """Which columns the file lacks, which it has, and the names we understand, in the reader's language."""
+    expected = _("date, utm_source, amount (utm_medium and utm_campaign are optional; Russian or Ukrainian names "
+                 "such as «Дата», «Источник», «Канал», «Кампания», «Сумма» or «Расход» work too)")
+    found = ", ".join(f"«{name[:60]}»" for name in header if name) or _("nothing")
+    if not any(header):
+        return _("The file has no header line. Expected columns: %(expected)s.", expected=expected)
+    return _("The header must name the columns %(expected)s; missing: %(missing)s; found: %(found)s.",
+             expected=expected, missing=", ".join(missing), found=found)
+
+
 def _preview_rows(reader, assigned_source: str) -> ImportPreview:
-    header = [name.strip().lower() for name in next(reader, [])]
-    missing = [name for name in COLUMNS if name not in header]
-    if not header or missing:
-        columns, absent = ", ".join(COLUMNS), ", ".join(missing)
-        return ImportPreview([], [_("The header must name the columns %(columns)s; missing: %(missing)s.",
-                                    columns=columns, missing=absent) if header else
-                                  _("The header must name the columns %(columns)s.", columns=columns)])
-    positions = {name: header.index(name) for name in COLUMNS}
+    header = [name.strip() for name in next(reader, [])]
+    positions = header_positions(header)
+    missing = [name for name in REQUIRED_COLUMNS if name not in positions]
+    if not any(header) or missing:
+        return ImportPreview([], [missing_columns_message(header, missing)])
     rows: list[ImportRow] = []
     seen: dict[tuple, int] = {}
     for line, record in enumerate(reader, start=2):
@@ -214,7 +286,8 @@ def _preview_rows(reader, assigned_source: str) -> ImportPreview:
             continue
         if len(rows) >= MAX_IMPORT_ROWS:
             return ImportPreview(rows, [_("The file has more than %(count)s rows; split it.", count=MAX_IMPORT_ROWS)])
-        values = {name: (record[index] if index < len(record) else "") for name, index in positions.items()}
+        values = {name: (record[positions[name]] if positions.get(name, len(record)) < len(record) else "")
+                  for name in COLUMNS}
         row = ImportRow(line, values)
         rows.append(row)
         try:

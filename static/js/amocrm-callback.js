@@ -15,10 +15,13 @@
   } catch (e) {
     opener = null;  // another origin's window: never talk to it
   }
+  var outcome = result.getAttribute("data-outcome");  // "denied": access refused in amoCRM
   if (opener) {
-    opener.postMessage({ source: "leadpath-amocrm", ok: ok }, window.location.origin);
-    if (ok) { window.close(); }
+    opener.postMessage({ source: "leadpath-amocrm", ok: ok, outcome: outcome }, window.location.origin);
+    if (ok || outcome === "denied") { window.close(); }
   } else if (ok) {
     window.location.replace(result.getAttribute("data-settings-url"));
+  } else if (outcome === "denied") {
+    window.location.replace(result.getAttribute("data-settings-url") + "?amocrm=denied");
   }
 })();

@@ -61,16 +61,16 @@ def test_no_page_scrolls_sideways_at_390_px(app, owner, live_server, page):
 def test_revenue_and_other_tiles_keep_their_values_inside_at_both_widths(app, owner, live_server, page):
     sample_data(app, workspace_of(app, owner))  # revenue 1,234,567,890.50 RUB: longer than a tile is wide
     log_in_browser(page, live_server)
-    for width in WIDTHS:
+    for width, lang in ((width, lang) for width in WIDTHS for lang in ("en", "ru")):
         page.set_viewport_size({"width": width, "height": 900})
-        page.goto(f"{live_server}/?period=30d")
+        page.goto(f"{live_server}/?period=30d&lang={lang}")  # ru: "1 234 567 891 ₽", grouped with spaces
         spilled = page.evaluate("""() => [...document.querySelectorAll('.tile')].filter(tile => {
             const box = tile.getBoundingClientRect();
             return [...tile.children].some(child => child.getBoundingClientRect().right > box.right + 0.5
                                                     || child.scrollWidth > child.clientWidth + 1);
         }).map(tile => tile.innerText)""")
         assert page.locator(".tile").count() >= 4
-        assert spilled == [], (width, spilled)
+        assert spilled == [], (width, lang, spilled)
 
 
 def test_wide_tables_scroll_in_a_named_focusable_region(app, owner, live_server, page):
@@ -164,3 +164,58 @@ def test_a_form_with_errors_focuses_its_first_invalid_field_and_names_the_error(
         assert len(errors) == 1 and errors[0].inner_text().strip(), described
     # the fields without an error carry neither mark
     assert page.locator("main .field:not(.has-error) [aria-invalid]").count() == 0
+
+
+def known_link(app, model, **fields) -> str:
+    """A reset or invite link whose token the test knows (only its SHA-256 is stored, as the app does)."""
+    import hashlib
+    import secrets
+    from datetime import timedelta
+
+    from portal.extensions import db
+    from portal.models.types import utcnow
+
+    token = secrets.token_urlsafe(32)
+    with app.app_context():
+        db.session.add(model(token_hash=hashlib.sha256(token.encode()).hexdigest(), created_at=utcnow(),
+                             expires_at=utcnow() + timedelta(hours=1), **fields))
+        db.session.commit()
+    return token
+
+
+def test_the_link_pages_import_preview_and_connected_amocrm_have_no_serious_violation(
+        app, make_user, live_server, page, sandbox, connected, tmp_path):
+    from portal.models import Invite, PasswordReset
+
+    owner_id = make_user("connected-owner@example.com", workspace_id=connected.id)
+    reset = known_link(app, PasswordReset, user_id=owner_id)
+    invite = known_link(app, Invite, workspace_id=connected.id, email="new.teammate@example.com",
+                        role="member", created_by_id=owner_id)
+    spend_file = tmp_path / "spend.csv"
+    spend_file.write_text("Дата;Источник;Канал;Кампания;Сумма\n01.03.2026;yandex;cpc;spring;1 234,50\n"
+                          "32.03.2026;yandex;cpc;spring;abc\n02.03.2026;;cpc;spring;10\n", encoding="cp1251")
+    found = {}
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.context.clear_cookies()
+        for path in (f"/invite/{invite}", f"/password/reset/{reset}", "/password/forgot"):
+            response = page.goto(live_server + path)
+            assert response.status == 200 and page.locator("main form").count() == 1, path  # the form, not an error
+            found[f"{path} at {width}px"] = (run_axe(page), sideways_overflow(page) if width == 390 else None)
+        page.fill("#email", "someone@example.com")
+        page.click("main button[type=submit]")
+        page.wait_for_load_state()
+        found[f"reset mail sent at {width}px"] = (run_axe(page), sideways_overflow(page) if width == 390 else None)
+        log_in_browser(page, live_server, "connected-owner@example.com")
+        page.goto(f"{live_server}/settings/amocrm")
+        assert page.get_attribute("#amocrm-connection", "data-status") == "connected"
+        found[f"/settings/amocrm connected at {width}px"] = (run_axe(page),
+                                                             sideways_overflow(page) if width == 390 else None)
+        page.goto(f"{live_server}/reports/spend")
+        page.set_input_files("input[type=file]", str(spend_file))
+        page.click("#import-formats ~ form button[type=submit]")
+        page.wait_for_selector("#import-rows")
+        assert page.locator("#import-rows tr.row-error").count() == 2
+        found[f"import preview at {width}px"] = (run_axe(page), sideways_overflow(page) if width == 390 else None)
+    failures = {key: value for key, value in found.items() if value != ([], None)}
+    assert not failures, json.dumps(failures, indent=1, default=str)
