@@ -6,7 +6,6 @@ Nothing here touches the database or Flask.
 import hashlib
 import hmac
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -19,6 +18,7 @@ from portal.models.visit import DEVICE_CLASSES, ID_FORMAT_MESSAGE, visit_id_or_n
 
 # sendBeacon with a string body sends text/plain (a CORS-safelisted type: no preflight); other clients send JSON.
 BODY_TYPES = ("application/json", "text/plain")
+_FAST_TYPES = frozenset(("text/plain;charset=UTF-8", "text/plain;charset=utf-8", "text/plain", "application/json"))
 TAG_KEYS = UTM_KEYS + CLICK_ID_KEYS
 URL_KEYS = ("referrer", "landing_page")
 TAG_LIMIT, URL_LIMIT = 200, 2000
@@ -33,8 +33,6 @@ BOT_MARKERS = (
     "preview", "facebookexternalhit", "embedly", "python", "curl", "wget", "go-http-client", "java/", "okhttp",
     "axios", "node-fetch", "libwww", "httpclient", "http_request", "feedfetcher",
 )
-_BOT_PATTERN = re.compile("|".join("(?<!cu)bot" if marker == "bot" else re.escape(marker) for marker in BOT_MARKERS),
-                          re.IGNORECASE)
 
 
 class BeaconRefused(Exception):
@@ -57,15 +55,34 @@ class VisitBeacon:
 
 def read_document(request: Request, max_bytes: int) -> dict:
     """The beacon's JSON object, or BeaconRefused."""
+    environ = request.environ
+    length = environ.get("CONTENT_LENGTH", "")
+    if 0 < len(length) < 10 and length.isascii() and length.isdigit() and "HTTP_TRANSFER_ENCODING" not in environ:
+        size = int(length)
+        if size > max_bytes:
+            raise BeaconRefused(413, f"The beacon is larger than {max_bytes} bytes.")
+        if environ.get("CONTENT_TYPE") in _FAST_TYPES:
+            # What the snippet sends, read straight from the server's stream: werkzeug's parsing of the headers
+            # and wrapping of the stream cost more CPU than the JSON itself (as portal.intake.submission does).
+            try:
+                data = environ["wsgi.input"].read(size)
+            except OSError as error:  # the client went away
+                raise BeaconRefused(400, "The request body could not be read.") from error
+            if len(data) < size:
+                raise BeaconRefused(400, "The request body ended before its Content-Length.")
+            return _parse_json(data)
     if request.content_length is not None and request.content_length > max_bytes:
         raise BeaconRefused(413, f"The beacon is larger than {max_bytes} bytes.")
     if request.mimetype not in BODY_TYPES:
         raise BeaconRefused(415, "Send the visit as JSON (application/json or text/plain).")
     request.max_content_length = max_bytes  # a body without a Content-Length is cut off here
     try:
-        data = request.get_data(cache=False)
+        return _parse_json(request.get_data(cache=False))
     except RequestEntityTooLarge as error:
         raise BeaconRefused(413, f"The beacon is larger than {max_bytes} bytes.") from error
+
+
+def _parse_json(data: bytes) -> dict:
     try:
         document = json.loads(data)
     except (ValueError, RecursionError) as error:  # RecursionError: absurdly nested arrays
@@ -116,7 +133,11 @@ def _text(document: dict, key: str, limit: int, errors: dict) -> str | None:
 
 
 def is_bot(user_agent: str | None) -> bool:
-    return not user_agent or _BOT_PATTERN.search(user_agent[:512]) is not None
+    if not user_agent:
+        return True
+    agent = user_agent[:512].lower().replace("cubot", "")
+    # A substring test per marker costs less than one regular expression of them all (~3 against ~30 µs).
+    return any(marker in agent for marker in BOT_MARKERS)
 
 
 def ip_hash(secret_key: str, address: str, day: date) -> str:
