@@ -61,6 +61,6 @@ class Visit(TenantOwned, db.Model):
     referrer: Mapped[str | None] = mapped_column(String(2000))
     landing_page: Mapped[str | None] = mapped_column(String(2000))
     device: Mapped[str | None] = mapped_column(String(8))
-    # No raw IP is kept: a hash of it with a salt that changes every day (portal.ingest decides the salt).
+    # No raw IP is kept: a hash of it with a salt that changes every day (portal.visits.beacon.ip_hash).
     ip_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

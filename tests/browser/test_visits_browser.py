@@ -166,3 +166,22 @@ def test_leadpath_consent_starts_visits_on_the_next_page_too_when_called_again(a
     [lead] = leads_arrive(person, app, workspace_id, 1)
     assert (lead.visitor_id, lead.visit_id) == (visit.visitor_id, visit.visit_id)
     assert len(visits_of(app, workspace_id)) == 1
+
+
+def test_a_new_source_within_30_minutes_starts_a_visit_and_a_reload_does_not(app, other_origin_site, live_server,
+                                                                            workspace, person):
+    workspace_id, public_id = workspace
+    site = make_site(other_origin_site, live_server, public_id)
+    sent = beacons(person)
+    person.goto(f"{site}/index.html?utm_source=google&utm_campaign=spring")
+    visits_arrive(person, app, workspace_id, 1)
+    person.reload()
+    person.wait_for_timeout(800)
+    assert len(visits_of(app, workspace_id)) == 1 and len(sent) == 1
+    person.goto(f"{site}/index.html?utm_source=yandex&utm_campaign=spring")  # other tags: another visit
+    second = visits_arrive(person, app, workspace_id, 2)[-1]
+    assert second.utm_source == "yandex"
+    person.goto(f"{site}/contact.html", referer="https://www.bing.com/search?q=shop")  # another site's link
+    third = visits_arrive(person, app, workspace_id, 3)[-1]
+    assert third.referrer.startswith("https://www.bing.com/") and third.utm_source is None
+    assert len({visit.visitor_id for visit in visits_of(app, workspace_id)}) == 1
