@@ -121,6 +121,11 @@ class Config:
     LEAD_RATE_LIMIT_IP = os.environ.get("LEAD_RATE_LIMIT_IP", "30 per minute")
     LEAD_RATE_LIMIT_WORKSPACE = os.environ.get("LEAD_RATE_LIMIT_WORKSPACE", "1200 per minute")
     LEAD_MAX_BODY_BYTES = int(os.environ.get("LEAD_MAX_BODY_BYTES", 16 * 1024))
+    # Visit beacons (POST /api/visits): one per visit, so a person sends a few an hour; an office behind one address
+    # sends more. The workspace limit bounds what one site's traffic (or a flood naming it) costs.
+    VISIT_RATE_LIMIT_IP = os.environ.get("VISIT_RATE_LIMIT_IP", "60 per minute")
+    VISIT_RATE_LIMIT_WORKSPACE = os.environ.get("VISIT_RATE_LIMIT_WORKSPACE", "6000 per minute")
+    VISIT_MAX_BODY_BYTES = int(os.environ.get("VISIT_MAX_BODY_BYTES", 8 * 1024))
     # How long a web process trusts its copy of a workspace's intake settings (allowed origins, duplicate window).
     LEAD_WORKSPACE_CACHE_SECONDS = float(os.environ.get("LEAD_WORKSPACE_CACHE_SECONDS", 10))
     # How long a web process trusts its copy of a workspace's webhook secret and amoCRM account (0: no cache).

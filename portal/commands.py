@@ -190,21 +190,23 @@ def scheduler() -> None:
 @click.option("--spend-rows", type=int, default=None, help="Ad spend rows (default: up to 20,000).")
 @click.option("--days", default=365, show_default=True, help="Spread over this many days up to today.")
 @click.option("--seed", type=int, default=None, help="Random seed, for repeatable data.")
+@click.option("--visitors-per-lead", type=float, default=8.0, show_default=True,
+              help="Visitors who never send a form, per lead (0: no visits at all).")
 @with_appcontext
 def demo_data(workspace: str, leads: int, deals: int | None, spend_rows: int | None, days: int,
-              seed: int | None) -> None:
-    """Fill WORKSPACE (id or public id) with synthetic leads, deals and ad spend."""
+              seed: int | None, visitors_per_lead: float) -> None:
+    """Fill WORKSPACE (id or public id) with synthetic leads, visits, deals and ad spend."""
     from portal.reports.demo_data import generate
 
     workspace_id = workspace_id_for(workspace)
     if workspace_id is None:
         raise click.UsageError(f"no workspace {workspace!r} (give its id or public id)")
-    if leads < 0 or days < 1:
-        raise click.UsageError("--leads must be ≥ 0 and --days ≥ 1")
+    if leads < 0 or days < 1 or visitors_per_lead < 0:
+        raise click.UsageError("--leads and --visitors-per-lead must be ≥ 0 and --days ≥ 1")
     started = time.monotonic()
-    counts = generate(workspace_id, leads, deals, spend_rows, days, seed)
-    click.echo(f"Added {counts['leads']} leads, {counts['deals']} deals, {counts['spend_rows']} spend rows "
-               f"to workspace {workspace_id} in {time.monotonic() - started:.1f}s.")
+    counts = generate(workspace_id, leads, deals, spend_rows, days, seed, visitors_per_lead)
+    click.echo(f"Added {counts['leads']} leads, {counts['visits']} visits, {counts['deals']} deals, "
+               f"{counts['spend_rows']} spend rows to workspace {workspace_id} in {time.monotonic() - started:.1f}s.")
 
 
 @click.group()

@@ -7,6 +7,7 @@ from portal.jobs.queues import AMOCRM, DEFAULT, WEBHOOKS
 from portal.jobs.scheduler import Periodic, every
 from portal.mail.outbox import ENQUEUE_EVERY_SECONDS
 from portal.reports.rollups import COMPACT_EVERY_SECONDS
+from portal.visits.retention import PRUNE_EVERY_SECONDS as PRUNE_VISITS_EVERY_SECONDS
 
 HOUR = 3600
 
@@ -29,4 +30,6 @@ PERIODIC_JOBS: list[Periodic] = [
     every(24 * HOUR, DEFAULT, "portal.mail.outbox.prune_sent_mail"),
     # Fold the report rollups' delta rows (reports are right either way; folding keeps them few).
     every(COMPACT_EVERY_SECONDS, DEFAULT, "portal.reports.rollups.compact_all"),
+    # Visits past each workspace's retention (Settings → Workspace), in short batches.
+    every(PRUNE_VISITS_EVERY_SECONDS, DEFAULT, "portal.visits.retention.prune_visits"),
 ]

@@ -60,13 +60,13 @@ def submit_lead(app: Flask, request: Request) -> Reply:
     except WorkspaceNotFound:
         raise _unknown_workspace() from None
     workspace_id_var.set(str(workspace.id))
-    readable_by = _readable_by(app, request, workspace)
-    if readable_by is None and request.headers.get("Origin"):  # never reflected: that site may not read it
+    allow_origin = readable_by(app, request, workspace)
+    if allow_origin is None and request.headers.get("Origin"):  # never reflected: that site may not read it
         raise Refusal(403, REFUSED_MESSAGE, allow_origin=None)
     try:
         submission = validate(document, request.headers, workspace.country)
     except SubmissionInvalid as invalid:
-        raise Refusal(400, "Some fields are not valid.", allow_origin=readable_by, errors=invalid.errors) from None
+        raise Refusal(400, "Some fields are not valid.", allow_origin=allow_origin, errors=invalid.errors) from None
     user_agent = request.headers.get("User-Agent", "")[:512].replace("\x00", "") or None
     try:
         accepted = accept_lead(workspace, submission, request.remote_addr, user_agent)
@@ -74,7 +74,7 @@ def submit_lead(app: Flask, request: Request) -> Reply:
         raise _unknown_workspace() from None
     return json_reply(201 if accepted.created else 200,
                       {"success": True, "leadId": accepted.lead_id, "message": ACCEPTED_MESSAGE},
-                      allow_origin=readable_by)
+                      allow_origin=allow_origin)
 
 
 def vouch_for_preflight(app: Flask, request: Request) -> str | None:
@@ -89,7 +89,7 @@ def vouch_for_preflight(app: Flask, request: Request) -> str | None:
         workspace = find_workspace(public_id)
     except WorkspaceNotFound:
         return "*"
-    return _readable_by(app, request, workspace)
+    return readable_by(app, request, workspace)
 
 
 CORS = Cors(allow_headers=f"Content-Type, {IDEMPOTENCY_HEADER}, {WORKSPACE_HEADER}", vouch=vouch_for_preflight)
@@ -114,7 +114,7 @@ def check_page_origin(app: Flask, request: Request) -> Reply:
     except WorkspaceNotFound:
         raise _unknown_workspace() from None
     workspace_id_var.set(str(workspace.id))
-    if _readable_by(app, request, workspace) is not None or not request.headers.get("Origin"):
+    if readable_by(app, request, workspace) is not None or not request.headers.get("Origin"):
         return json_reply(200, {"allowed": True})
     return json_reply(200, {"allowed": False, "message": REFUSED_MESSAGE})
 
@@ -122,7 +122,7 @@ def check_page_origin(app: Flask, request: Request) -> Reply:
 ORIGIN_CORS = Cors(allow_headers="Content-Type")
 
 
-def _readable_by(app: Flask, request: Request, workspace: CachedWorkspace) -> str | None:
+def readable_by(app: Flask, request: Request, workspace: CachedWorkspace) -> str | None:
     """Access-Control-Allow-Origin for this workspace's answers: `*` when it takes leads from any site, the
     request's Origin when it is allowed, None for a refused origin (or none at all: not a browser)."""
     if not workspace.allowed_origins:

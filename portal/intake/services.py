@@ -91,6 +91,7 @@ def accept_lead(workspace: CachedWorkspace, submission: LeadSubmission, ip: str 
         "p_idempotency_key": submission.idempotency_key,
         "p_idempotency_fingerprint": fingerprint(submission) if submission.idempotency_key else None,
         "p_is_spam": submission.is_spam, "p_created_at": now,
+        "p_visitor_id": submission.visitor_id, "p_visit_id": submission.visit_id,
         "p_extra_fields": json.dumps(submission.extra_fields, ensure_ascii=False) if submission.extra_fields else None,
         "match_phone": submission.phone if check_repeats else None,
         "match_email": submission.email if check_repeats else None,

@@ -14,6 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
 from portal.models.lead import CLICK_ID_KEYS, UTM_KEYS
+from portal.models.visit import ID_FORMAT_MESSAGE, visit_id_or_none
 from portal.security import FORM_TYPES
 
 WORKSPACE_FIELD = "userAccountId"
@@ -25,6 +26,8 @@ HONEYPOT_FIELD = "lp_website"
 FIRST_TOUCH_FIELD = "first_touch"
 # The form's other named fields, {name: text or [texts]}: mapped to amoCRM custom fields, or noted on the deal.
 EXTRA_FIELD = "fields"
+# The snippet's visitor and the visit the form was sent in (portal.models.visit.ID_PATTERN); optional.
+VISITOR_KEYS = ("visitor_id", "visit_id")
 MAX_EXTRA_FIELDS = 30
 MAX_EXTRA_NAME = 64
 MAX_EXTRA_VALUE = 1000
@@ -72,6 +75,8 @@ class LeadSubmission:
     idempotency_key: str | None = None
     is_spam: bool = False
     extra_fields: dict[str, str | list[str]] | None = None
+    visitor_id: str | None = None
+    visit_id: str | None = None
 
 
 def fingerprint(submission: LeadSubmission) -> str:
@@ -82,7 +87,9 @@ def fingerprint(submission: LeadSubmission) -> str:
                   "first_touch": submission.first_touch,
                   "first_touch_at": submission.first_touch_at.isoformat() if submission.first_touch_at else None,
                   "is_spam": submission.is_spam, **({"fields": submission.extra_fields}
-                                                    if submission.extra_fields else {})}
+                                                    if submission.extra_fields else {}),
+                  # Only when sent, so a lead from an older snippet keeps the fingerprint it was stored with.
+                  **{key: getattr(submission, key) for key in VISITOR_KEYS if getattr(submission, key)}}
     canonical = json.dumps(normalised, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -184,6 +191,8 @@ def validate(document: dict, headers, region: str) -> LeadSubmission:
     else:
         submission.idempotency_key = _text(document, IDEMPOTENCY_FIELD, errors)
     submission.extra_fields = _extra_fields(document.get(EXTRA_FIELD), errors)
+    for key in VISITOR_KEYS:
+        setattr(submission, key, _visitor_id(document, key, errors))
     honeypot = document.get(HONEYPOT_FIELD)
     submission.is_spam = bool(honeypot) and not (isinstance(honeypot, str) and not honeypot.strip())
     if errors:
@@ -305,6 +314,16 @@ def _extra_fields(value, errors: dict) -> dict | None:
             if texts:
                 fields[name] = texts if isinstance(raw, list) else texts[0]
     return fields or None
+
+
+def _visitor_id(document: dict, key: str, errors: dict) -> str | None:
+    value = document.get(key)
+    if value is None or value == "":
+        return None
+    found = visit_id_or_none(value.strip() if isinstance(value, str) else value)
+    if found is None:
+        errors[key] = ID_FORMAT_MESSAGE
+    return found
 
 
 def _timestamp(value) -> datetime | None:

@@ -1,3 +1,4 @@
+import re
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
@@ -12,6 +13,19 @@ DESKTOP = "desktop"
 MOBILE = "mobile"
 TABLET = "tablet"
 DEVICE_CLASSES = (DESKTOP, MOBILE, TABLET)
+
+# Visitor and visit ids as the snippet makes them: 32 hex digits (128 random bits), or a UUID written with hyphens
+# (a site's own ids). Stored in lower case; anything else is refused, so an id is never a place for other data.
+ID_PATTERN = re.compile(r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+ID_FORMAT_MESSAGE = "Must be 32 hexadecimal digits or a UUID."
+
+
+def visit_id_or_none(value) -> str | None:
+    """The id in lower case when it has the format, else None (a value of another type included)."""
+    if not isinstance(value, str) or len(value) > 36:
+        return None
+    value = value.lower()
+    return value if ID_PATTERN.fullmatch(value) else None
 
 
 class Visit(TenantOwned, db.Model):
@@ -47,6 +61,6 @@ class Visit(TenantOwned, db.Model):
     referrer: Mapped[str | None] = mapped_column(String(2000))
     landing_page: Mapped[str | None] = mapped_column(String(2000))
     device: Mapped[str | None] = mapped_column(String(8))
-    # No raw IP is kept: a hash of it with a salt that changes every day (portal.ingest decides the salt).
+    # No raw IP is kept: a hash of it with a salt that changes every day (portal.visits.beacon.ip_hash).
     ip_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,10 +1,12 @@
-"""Synthetic but plausible leads, deals and ad spend for demos and benchmarks.
+"""Synthetic but plausible leads, deals, visits and ad spend for demos and benchmarks.
 
 Several sources with their own campaigns, conversion and deal size; weekly and yearly seasonality with growth;
 a few tags written in other cases (" Google") to show case-insensitive grouping; spam, repeats, failed syncs;
-deals won / lost / open, some not from our form (with and without UTM). On PostgreSQL rows go in with COPY, so a
-million leads take well under a minute; elsewhere with executemany in chunks. The report rollups' triggers see
-COPY like any INSERT.
+deals won / lost / open, some not from our form (with and without UTM). Visits: each lead's visitor came one to
+four times over up to two weeks (an ad, direct returns, a search engine's link), the lead carrying its visitor and
+its last visit; many more visitors never send a form (`visitors_per_lead`), so visits → leads (CR1) is plausible.
+On PostgreSQL rows go in with COPY, so a million leads take well under a minute (a few more with their visits);
+elsewhere with executemany in chunks. The report rollups' triggers see COPY like any INSERT.
 """
 import math
 import random
@@ -16,9 +18,10 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.extensions import db
-from portal.models import AdSpend, Deal, Lead, Workspace
+from portal.models import AdSpend, Deal, Lead, Visit, Workspace
 from portal.models.deal import LOST, LOST_STATUS_ID, OPEN, WON, WON_STATUS_ID
 from portal.models.lead import FAILED, PENDING, SKIPPED, SYNCED
+from portal.models.visit import DESKTOP, MOBILE, TABLET
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,11 @@ LAST_NAMES = ("Ivanov", "Smirnov", "Kuznetsov", "Popov", "Vasiliev", "Petrov", "
               "Fedorov", "Morozov", "Volkov", "Alekseev", "Lebedev", "Semenov", "Egorov", "Pavlov", "Kozlov")
 DOMAINS = ("example.com", "mail.example", "inbox.example", "corp.example")
 CHUNK = 5000
+# Visitors who never send a form, per lead: with ~1.6 visits each, visits → leads comes out at about 6 %.
+VISITORS_PER_LEAD = 8.0
+SEARCH_ENGINES = ("https://www.google.com/", "https://yandex.ru/", "https://www.bing.com/", "https://duckduckgo.com/")
+DEVICES, DEVICE_WEIGHTS = (DESKTOP, MOBILE, TABLET), (0.52, 0.43, 0.05)
+CLICK_IDS = {"google": "gclid", "yandex": "yclid", "facebook": "fbclid", "instagram": "fbclid"}
 # One COPY per this many rows: bounds memory and each statement's queue of foreign-key checks.
 COPY_CHUNK = 50_000
 PIPELINE_ID = 1000
@@ -104,14 +112,16 @@ def _bulk_insert(model, columns: list[str], rows: list[tuple]) -> None:
 LEAD_COLUMNS = ["id", "workspace_id", "name", "phone", "email", "message", "utm_source", "utm_medium",
                 "utm_campaign", "first_utm_source", "first_utm_medium", "first_utm_campaign", "landing_page",
                 "is_spam", "duplicate_of_id", "sync_status", "sync_attempts", "amocrm_lead_id", "last_error",
-                "created_at", "synced_at"]
+                "created_at", "synced_at", "visitor_id", "visit_id"]
+VISIT_COLUMNS = ["workspace_id", "visitor_id", "visit_id", "started_at", "utm_source", "utm_medium", "utm_campaign",
+                 "gclid", "yclid", "fbclid", "referrer", "landing_page", "device", "created_at"]
 DEAL_COLUMNS = ["workspace_id", "amocrm_lead_id", "lead_id", "name", "pipeline_id", "status_id", "state", "amount",
                 "currency", "closed_at", "deleted", "amocrm_updated_at", "utm_source", "utm_medium", "utm_campaign",
                 "created_at", "updated_at"]
 
 
 def generate(workspace_id: int, leads: int, deals: int | None = None, spend_rows: int | None = None,
-             days: int = 365, seed: int | None = None) -> dict:
+             days: int = 365, seed: int | None = None, visitors_per_lead: float = VISITORS_PER_LEAD) -> dict:
     """Add synthetic data to a workspace; returns the counts. Commits once at the end."""
     rng = random.Random(seed)
     workspace = db.session.get(Workspace, workspace_id)
@@ -130,7 +140,7 @@ def generate(workspace_id: int, leads: int, deals: int | None = None, spend_rows
     lead_ids = _reserve_ids("leads", leads)
     deal_base = (db.session.scalar(select(func.max(Deal.amocrm_lead_id)).where(Deal.workspace_id == workspace_id))
                  or 30_000_000) + 1
-    lead_rows, lead_meta = [], []
+    lead_rows, lead_meta, visit_rows, visit_count = [], [], [], 0
     for index, offset in enumerate(day_offsets):
         channel = rng.choices(CHANNELS, weights=channel_weights)[0]
         campaign = rng.choice(campaigns_of[channel])
@@ -157,18 +167,38 @@ def generate(workspace_id: int, leads: int, deals: int | None = None, spend_rows
         else:
             status, attempts, error = SYNCED, 1, None
         amocrm_id = deal_base + index if status == SYNCED else None
+        visitor_id = visit_id = None
+        if visitors_per_lead and not is_spam:  # spam comes from scripts that run no snippet
+            chain = _lead_chain(rng, workspace_id, created_at, first, (source, channel.medium, campaign))
+            visitor_id, visit_id = chain[-1][1], chain[-1][2]
+            visit_rows += chain
         lead_rows.append((
             lead_ids[index], workspace_id, f"{first_name} {last_name}", f"+79{rng.randint(0, 999_999_999):09d}",
             f"{first_name.lower()}.{last_name.lower()}{rng.randint(1, 9999)}@{rng.choice(DOMAINS)}",
             "Please call me back", source, channel.medium, campaign, *first,
             f"https://shop.example/{campaign or 'home'}", is_spam, duplicate_of, status, attempts, amocrm_id, error,
-            created_at, created_at + timedelta(seconds=3) if status == SYNCED else None))
+            created_at, created_at + timedelta(seconds=3) if status == SYNCED else None, visitor_id, visit_id))
         if status == SYNCED:
             lead_meta.append((index, channel, created_at))
         if len(lead_rows) >= COPY_CHUNK:
             _bulk_insert(Lead, LEAD_COLUMNS, lead_rows)
             lead_rows = []
+        if len(visit_rows) >= COPY_CHUNK:
+            _bulk_insert(Visit, VISIT_COLUMNS, visit_rows)
+            visit_count, visit_rows = visit_count + len(visit_rows), []
     _bulk_insert(Lead, LEAD_COLUMNS, lead_rows)
+
+    # Visitors who never send a form.
+    visitor_days = rng.choices(range(days), weights=_day_weights(days, today), k=int(leads * visitors_per_lead))
+    for offset in visitor_days:
+        day = datetime.combine(today - timedelta(days=days - 1 - offset), datetime.min.time(), UTC)
+        visit_rows += _browsing_chain(rng, workspace_id, day + timedelta(seconds=rng.randint(6 * 3600, 23 * 3600)),
+                                      now)
+        if len(visit_rows) >= COPY_CHUNK:
+            _bulk_insert(Visit, VISIT_COLUMNS, visit_rows)
+            visit_count, visit_rows = visit_count + len(visit_rows), []
+    _bulk_insert(Visit, VISIT_COLUMNS, visit_rows)
+    visit_count += len(visit_rows)
 
     # Deals: most from our synced leads, the rest made in amoCRM directly (some with UTM, most without).
     from_form = min(int(deals * 0.95), len(lead_meta))
@@ -201,7 +231,70 @@ def generate(workspace_id: int, leads: int, deals: int | None = None, spend_rows
                       "utm_campaign": campaign or "", "amount": amount, "currency": workspace.currency})
     _upsert_spend(spend)
     db.session.commit()
-    return {"leads": leads, "deals": len(deal_rows), "spend_rows": len(spend)}
+    return {"leads": leads, "deals": len(deal_rows), "spend_rows": len(spend), "visits": visit_count}
+
+
+def _new_id(rng) -> str:
+    return f"{rng.getrandbits(128):032x}"
+
+
+def _visit(rng, workspace_id: int, visitor_id: str, started_at: datetime, tags=(None, None, None),
+           referrer: str | None = None) -> tuple:
+    """A visits row (VISIT_COLUMNS): an ad's tags (with its click id, now and then), a referrer, or neither."""
+    source, medium, campaign = tags
+    click = CLICK_IDS.get((source or "").strip().lower()) if medium and rng.random() < 0.6 else None
+    click_ids = [_new_id(rng)[:24] if name == click else None for name in ("gclid", "yclid", "fbclid")]
+    query = f"?utm_source={source.strip()}&utm_medium={medium}&utm_campaign={campaign}" if source else ""
+    landing = f"https://shop.example/{campaign or 'home'}{query}"
+    return (workspace_id, visitor_id, _new_id(rng), started_at, source, medium, campaign, *click_ids, referrer,
+            landing, rng.choices(DEVICES, weights=DEVICE_WEIGHTS)[0], started_at)
+
+
+def _lead_chain(rng, workspace_id: int, created_at: datetime, first: tuple, last: tuple) -> list[tuple]:
+    """A converting visitor's visits, oldest first; the last one is the visit the form was sent in. As the snippet
+    sees it: the first visit carries the first touch; when the last campaign differs, it brought the visitor back
+    just before the lead; direct returns (no tags, no referrer) between keep the last campaign."""
+    visitor_id = _new_id(rng)
+    returns = rng.choices((0, 1, 2, 3), weights=(0.45, 0.3, 0.15, 0.1))[0]
+    changed = first != last
+    count = 1 + returns + changed
+    span = timedelta(days=rng.uniform(0.2, 14)) if count > 1 else timedelta(0)
+    moments = sorted(created_at - timedelta(minutes=rng.randint(2, 40)) - span * rng.random()
+                     for _ in range(count - 1)) if count > 1 else []
+    moments.append(created_at - timedelta(minutes=rng.randint(2, 40)) if not moments else
+                   max(moments[-1] + timedelta(minutes=31), created_at - timedelta(minutes=rng.randint(2, 40))))
+    moments = [min(moment, created_at - timedelta(minutes=1)) for moment in moments]
+    first_referrer = rng.choice(SEARCH_ENGINES) if first[0] is None and rng.random() < 0.5 else None
+    chain = [_visit(rng, workspace_id, visitor_id, moments[0], first, first_referrer)]
+    for moment in moments[1:-1] if changed else moments[1:]:
+        chain.append(_visit(rng, workspace_id, visitor_id, moment))
+    if changed:
+        chain.append(_visit(rng, workspace_id, visitor_id, moments[-1], last))
+    return chain
+
+
+def _browsing_chain(rng, workspace_id: int, started_at: datetime, now: datetime) -> list[tuple]:
+    """A visitor who never sends a form: an ad, a search engine or a direct arrival, and sometimes returns."""
+    visitor_id = _new_id(rng)
+    channel = rng.choices(CHANNELS, weights=[channel.weight for channel in CHANNELS])[0]
+    if channel.source:
+        first = _visit(rng, workspace_id, visitor_id, started_at,
+                       (channel.source, channel.medium, rng.choice(channel.campaigns)))
+    else:
+        first = _visit(rng, workspace_id, visitor_id, started_at,
+                       referrer=rng.choice(SEARCH_ENGINES) if rng.random() < 0.6 else None)
+    chain = [first]
+    moment = started_at
+    for _ in range(rng.choices((0, 1, 2, 3), weights=(0.6, 0.25, 0.1, 0.05))[0]):
+        moment += timedelta(hours=rng.uniform(0.6, 240))
+        if moment >= now:
+            break
+        roll = rng.random()
+        referrer = rng.choice(SEARCH_ENGINES) if 0.7 <= roll < 0.9 else None
+        tags = (channel.source, channel.medium, rng.choice(channel.campaigns)) if roll >= 0.9 and channel.source \
+            else (None, None, None)
+        chain.append(_visit(rng, workspace_id, visitor_id, moment, tags, referrer))
+    return chain
 
 
 def _deal_row(rng, workspace_id, amocrm_id, lead_id, channel, created_at, now, currency, tags):

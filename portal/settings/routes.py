@@ -52,10 +52,11 @@ def index():
 @bp.post("/")
 @permission_required(CHANGE_WORKSPACE)
 def update():
-    form = WorkspaceForm()
+    # A form from before the retention field (an open tab, a script) keeps the workspace's retention.
+    form = WorkspaceForm(data={"visit_retention_days": current_user.workspace.visit_retention_days})
     if form.validate_on_submit():
         update_workspace(current_user.workspace, form.name.data, form.currency.data, form.timezone.data,
-                         form.country.data)
+                         form.country.data, form.visit_retention_days.data)
         flash(_("Settings saved."), "success")
         return redirect(url_for("settings.index"))
     return render_template("settings/workspace.html", form=form), 400

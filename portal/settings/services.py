@@ -6,14 +6,17 @@ from portal.extensions import db
 from portal.models import Invite, User, Workspace
 from portal.models.types import utcnow
 from portal.models.user import OWNER
+from portal.visits.retention import check_retention_days
 
 
 class SettingsError(Exception):
     pass
 
 
-def update_workspace(workspace: Workspace, name: str, currency: str, timezone: str, country: str) -> None:
+def update_workspace(workspace: Workspace, name: str, currency: str, timezone: str, country: str,
+                     visit_retention_days: int) -> None:
     workspace.name = name.strip()
+    workspace.visit_retention_days = check_retention_days(visit_retention_days)
     workspace.currency = currency
     workspace.timezone = timezone
     workspace.country = country.strip().upper()

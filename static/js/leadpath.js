@@ -1,10 +1,5 @@
-/*! Leadpath lead form: <script src=".../leadpath.js" data-workspace="WORKSPACE_ID" async></script>
- * Remembers the first touch and the last campaign touch (UTM tags, click ids, referrer, landing page) for 90 days,
- * sends <form data-leadpath> (or the form it renders into <div data-leadpath-form>) to Leadpath, and keeps every lead
- * in the browser until Leadpath has answered for it. No dependencies; the only global is window.Leadpath.
- * Optional: data-api="https://leads.example.com" when the API is not where this file is served from; data-style on
- * the form, its <div data-leadpath-form> or this <script> gives the form a default look (leadpath-form.css, served
- * beside this file) for a page with no styles of its own. */
+/*! Leadpath: <script src=".../leadpath.js" data-workspace="WORKSPACE_ID" async></script>
+ * Touches, visits and <form data-leadpath> leads; attributes and rules: docs/api.md, "The snippet". */
 (function (window, document) {
   "use strict";
   if (window.Leadpath && window.Leadpath.submit) { return; }
@@ -15,13 +10,16 @@
   var endpoint = api + "/api/leads";
   var originCheck = endpoint + "/origin?userAccountId=" + encodeURIComponent(workspace || "");
   var DAY = 864e5, KEEP = 90 * DAY, STATE = "leadpath", OUTBOX = "leadpath_outbox", HONEYPOT = "lp_website";
+  var VISIT = "leadpath_visit", IDLE = 18e5;
+  // data-consent: nothing stored or sent but leads until Leadpath.consent() or a "leadpath:consent" event.
+  var consent = !script.hasAttribute("data-consent") || window.leadpathConsent === true;
   var TAGS = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "yclid", "fbclid"];
   var FIRST = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer", "landing_page"];
   var FIELDS = {
     name: /^(name|fio|full_?name|your_?name)$/i, phone: /^(phone|tel|telephone|mobile)$/i,
     email: /^(e-?mail|your_?email)$/i, message: /^(message|comment|comments|question|text)$/i
   };
-  // Texts in the language of the form's data-lang, the script's data-lang, the page's <html lang>, else the browser's.
+  // The form's data-lang, the script's, <html lang>, else the browser's.
   var TEXTS = {
     ru: { name: "Имя", phone: "Телефон", email: "E-mail", message: "Сообщение", send: "Отправить",
       sending: "Отправляем…", need: "Укажите телефон или e-mail.", ok: "Спасибо! Заявка принята.",
@@ -58,7 +56,7 @@
   function each(list, callback) { Array.prototype.forEach.call(list, callback); }
   function clip(value, length) { return typeof value === "string" ? value.slice(0, length) : ""; }
 
-  // First-party storage: localStorage, else a cookie. write() is true when the value can be read back.
+  // localStorage, else a cookie. write(): true when the value can be read back.
   function cookie(key, raw, age) {
     try {
       if (raw !== undefined) {
@@ -75,18 +73,19 @@
   }
   function write(key, value) {
     var raw = JSON.stringify(value), storage;
+    if (!consent) { return false; }
     try {
       storage = window.localStorage;
       try { storage.setItem(key, raw); } catch (e) { storage.removeItem(key); storage.setItem(key, raw); }
       if (cookie(key) !== null) { cookie(key, "", 0); }
       return true;
-    } catch (e) { /* blocked, or full even without our old value, which is gone so that read() finds the cookie */ }
+    } catch (e) { /* blocked, or full: our old value is gone, read() finds the cookie */ }
     if (cookie(key, raw, KEEP / 1000) === raw) { return true; }
     cookie(key, "", 0);
     return false;
   }
 
-  // The stored touches that are well-formed: {first, last}, each {utm_*, click ids, referrer, landing_page, ts}.
+  // {first, last}, each {utm_*, click ids, referrer, landing_page, ts}, if well-formed.
   function touches() {
     var saved = read(STATE) || {}, state = {};
     ["first", "last"].forEach(function (key) {
@@ -95,7 +94,7 @@
     });
     return state;
   }
-  // Another site refers unless one host, without "www.", ends with the other (shop.com, www.shop.com, pay.shop.com).
+  // External unless one host, without "www.", ends with the other.
   function site(host) { return "." + host.replace(/^www\./, ""); }
   function external(referrer) {
     try {
@@ -103,7 +102,7 @@
       return from !== "." && !from.endsWith(here) && !here.endsWith(from);
     } catch (e) { return false; }
   }
-  // This page view is the last touch when it is tagged, or referred by another site unless this session was tagged.
+  // The last touch: a tagged page, or one referred by another site unless this session was tagged.
   function remember() {
     var state = touches(), params = new URLSearchParams(location.search), now = Date.now(), tagged = false, session;
     var touch = { referrer: external(document.referrer) ? clip(document.referrer, 2000) : "",
@@ -122,6 +121,38 @@
     return state;
   }
 
+  // {v: visitor, id: visit, src: source, at: last page view}. A new visit: another source, or 30 min idle.
+  function visit() {
+    var saved = read(VISIT) || {}, params = new URLSearchParams(location.search), body = {}, now = Date.now(), src;
+    var referrer = external(document.referrer) ? clip(document.referrer, 2000) : "", ua = navigator.userAgent;
+    TAGS.forEach(function (key) { if (params.get(key)) { body[key] = clip(params.get(key), 200); } });
+    src = JSON.stringify(body) + referrer;
+    if (!/^[0-9a-f]{32}$/.test(saved.v)) { saved = { v: newKey() }; }
+    var fresh = !saved.id || !(now - saved.at < IDLE) || (src !== "{}" && src !== saved.src);
+    if (fresh) { saved.id = newKey(); saved.src = src; }
+    saved.at = now;
+    if (write(VISIT, saved) && fresh) {
+      body.userAccountId = workspace;
+      body.visitor_id = saved.v;
+      body.visit_id = saved.id;
+      body.referrer = referrer;
+      body.landing_page = clip(location.href, 2000);
+      body.device = /iPad|Tablet/i.test(ua) || /Android/.test(ua) && !/Mobile/.test(ua) ||
+        /Macintosh/.test(ua) && navigator.maxTouchPoints > 1 ? "tablet" : /Mobi|iPhone|Android/i.test(ua) ? "mobile"
+        : "desktop";
+      beacon("/api/visits", JSON.stringify(body));
+    }
+  }
+  function beacon(path, data) {
+    try {
+      if (navigator.sendBeacon(api + path, data)) { return true; }
+    } catch (e) { /* none */ }
+    if (window.fetch) {
+      fetch(api + path, { method: "POST", body: data, keepalive: true, mode: "no-cors", credentials: "omit" })
+        .catch(function () {});
+    }
+  }
+
   function newKey() {
     var bytes = new Uint8Array(16), hex = "";
     if (window.crypto && crypto.getRandomValues) { crypto.getRandomValues(bytes); }
@@ -135,7 +166,7 @@
       if (value) { to[key] = value; }
     });
   }
-  // The API body: the visitor's fields, the last campaign touch (else the first visit), the first touch.
+  // Fields, the last campaign touch (else the first), the first touch, the visit.
   function build(fields) {
     var state = touches();
     if (!state.first) { state = remember(); }
@@ -148,10 +179,12 @@
     copy(last, body, TAGS.concat("referrer", "landing_page"));
     copy(first, body.first_touch, FIRST);
     body.first_touch.timestamp = new Date(first.ts).toISOString();
+    var seen = consent && read(VISIT);
+    if (seen && seen.id) { body.visitor_id = seen.v; body.visit_id = seen.id; }
     return body;
   }
 
-  // One attempt, never rejected: {final: the answer stands (2xx, or 4xx but 408/425/429), status, data, wait: ms}.
+  // One attempt, never rejected: {final (2xx, 4xx but 408/425/429), status, data, wait: ms}.
   function post(body) {
     var control = window.AbortController ? new AbortController() : {};
     var timeout = setTimeout(function () { if (control.abort) { control.abort(); } }, 15000);
@@ -169,9 +202,7 @@
       return answer;
     });
   }
-  // A failed fetch is a lost connection, a proxy's error page without CORS headers, or Leadpath's 403 to a site
-  // the workspace does not allow (no page of that site may read it). Only Leadpath's own readable answer to "may
-  // this page send leads?" makes it a refusal, which is final; anything else keeps the lead for a retry.
+  // A failed fetch: lost, a proxy's page, or a 403 this page may not read. Only a readable "allowed: false" is final.
   function refusedOrLost() {
     var lost = { data: {}, wait: 0 };
     return fetch(originCheck, { mode: "cors", credentials: "omit" }).then(function (response) {
@@ -181,8 +212,7 @@
     }).catch(function () { return lost; });
   }
 
-  // The outbox: each lead is stored before it is sent and dropped once Leadpath has answered for it; where storage
-  // fails it is held in this page's memory. Item: {body, at, n: failed attempts, next: time of the next attempt}.
+  // The outbox: a lead is kept (stored, else in memory) until answered. {body, at, n: failures, next: time}.
   var held = [], sending = {}, timer;
   function load() {
     var stored = read(OUTBOX), seen = {};
@@ -270,8 +300,7 @@
     return found;
   }
 
-  // Every other named input of the form (checked boxes and radios, every chosen option), as the API's "fields":
-  // within its bounds (30 names of 64 characters, values of 1000), so a big form is cut rather than refused.
+  // Other named inputs as "fields", cut to the API's bounds rather than refused.
   function extrasOf(form, inputs) {
     var extras = {}, count = 0, own = [];
     for (var key in inputs) { own.push(inputs[key]); }
@@ -320,7 +349,7 @@
     form.appendChild(box);
   }
 
-  // The default look: the stylesheet beside this file, linked once, for forms that ask for it (data-style).
+  // data-style: leadpath-form.css, linked once.
   function style(form) {
     if (!(form.closest("[data-style]") || script.hasAttribute("data-style"))) { return; }
     form.classList.add("leadpath-styled");
@@ -441,12 +470,17 @@
     container.appendChild(form);
   }
 
-  // Once per browser (marked for 90 days): a beacon telling Leadpath the snippet runs on a site, for the setup
-  // checklist's installation check. The page never waits for it, and nothing is read back.
+  // Once per browser: the setup checklist's "snippet seen".
   function announce() {
     var mark = "leadpath_seen_" + workspace;
-    if (!workspace || read(mark) || !navigator.sendBeacon) { return; }
-    if (navigator.sendBeacon(api + "/api/snippet/seen/" + encodeURIComponent(workspace), "")) { write(mark, 1); }
+    if (!workspace || read(mark)) { return; }
+    if (beacon("/api/snippet/seen/" + encodeURIComponent(workspace), "")) { write(mark, 1); }
+  }
+  function start() {
+    if (consent) { remember(); visit(); announce(); }
+  }
+  function agree() {
+    if (!consent) { consent = true; start(); }
   }
 
   function scan() {
@@ -454,13 +488,13 @@
     each(document.querySelectorAll("form[data-leadpath]"), enhance);
   }
 
-  window.Leadpath = { submit: submit, scan: scan, flush: flush, touches: touches };
+  window.Leadpath = { submit: submit, scan: scan, flush: flush, touches: touches, consent: agree };
   document.addEventListener("submit", onSubmit, true);
+  document.addEventListener("leadpath:consent", agree);
   window.addEventListener("online", function () { flush(true); });
   try {
     if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", scan); } else { scan(); }
-    remember();
+    start();
     flush();
-    announce();
-  } catch (e) { /* the host page never sees an exception of ours */ }
+  } catch (e) { /* never the host page's problem */ }
 })(window, document);

@@ -1,7 +1,8 @@
 """Oversized and deeply nested bodies on every public endpoint: a 4xx with a message, never a 5xx.
 
-The endpoints are the ones a stranger can reach without a session: the lead API, the webhook receiver, the
-amoCRM secrets hook, login and signup (the invite form needs a live invite token: covered in test_team.py).
+The endpoints are the ones a stranger can reach without a session: the lead API, the visit beacon, the webhook
+receiver, the amoCRM secrets hook, login and signup (the invite form needs a live invite token: covered in
+test_team.py).
 """
 import json
 
@@ -9,7 +10,8 @@ import pytest
 from fixtures.support import workspace_of
 
 DEPTH = 50_000  # far past Python's recursion limit, far under the body size limits
-PUBLIC_POSTS = ["/api/leads", "/webhooks/amocrm/{public_id}/{secret}", "/amocrm/secrets", "/login", "/signup"]
+PUBLIC_POSTS = ["/api/leads", "/api/visits", "/webhooks/amocrm/{public_id}/{secret}", "/amocrm/secrets", "/login",
+                "/signup"]
 
 
 @pytest.fixture
@@ -61,7 +63,7 @@ def test_oversized_bodies_are_refused_with_413(app, target):
     big_json = json.dumps({"userAccountId": target["public_id"], "name": "x" * (2 * 1024 * 1024)})
     big_form = "name=" + "x" * (2 * 1024 * 1024)
     for path in PUBLIC_POSTS:
-        is_json = path in ("/api/leads", "/amocrm/secrets")
+        is_json = path in ("/api/leads", "/api/visits", "/amocrm/secrets")
         response = client.post(path.format(**target), data=big_json if is_json else big_form,
                                content_type="application/json" if is_json else "application/x-www-form-urlencoded")
         assert response.status_code == 413, f"{path}: {response.status_code}"

@@ -4,6 +4,8 @@ added to the list with a reason. The lead API (POST /api/leads) and the amoCRM w
 at all: the ingest layer (portal.ingest) serves them beneath Flask, public and without a token by design (landing
 pages call the lead API cross-origin; amoCRM's servers authenticate by the workspace's public id + secret in the
 URL)."""
+import json
+
 import pytest
 from fixtures.support import log_in
 
@@ -99,6 +101,19 @@ def test_the_lead_api_is_no_flask_route_and_takes_leads_without_a_token(app):
     _workspace_id, public_id = make_workspace(app)
     response = post_lead(app.test_client(), public_id, email="ann@example.com")
     assert response.status_code == 201, response.get_json()
+
+
+def test_the_visit_beacon_is_no_flask_route_and_takes_visits_without_a_token(app):
+    """Landing pages send it with sendBeacon, cross-origin and without a session."""
+    from fixtures.intake import make_workspace
+
+    app.config["WTF_CSRF_ENABLED"] = True
+    assert not app.url_map.bind("localhost").test("/api/visits", method="POST")
+    _workspace_id, public_id = make_workspace(app)
+    response = app.test_client().post("/api/visits", data=json.dumps(
+        {"userAccountId": public_id, "visitor_id": "0" * 32, "visit_id": "1" * 32}),
+        headers={"Content-Type": "text/plain", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"})
+    assert response.status_code == 202, response.get_json()
 
 
 def test_the_webhook_receiver_is_no_flask_route_and_takes_deliveries_without_a_token(app):

@@ -34,7 +34,7 @@ def _post(app, public_id, email):
 
 def _own(app) -> set[int]:
     """Server process ids of this app's intake connections."""
-    from portal.intake.store import _Connections
+    from portal.hot_insert import _Connections
 
     with app.app_context():
         return {slot.connection.info.backend_pid for slot in _Connections.of(db.engine).slots if slot.close.alive}
@@ -131,7 +131,7 @@ def test_in_memory_sqlite_whose_pool_has_one_connection_keeps_its_data():
 
 @postgres_only
 def test_a_connection_that_lost_the_prepared_insert_prepares_it_again(app, public_id):
-    from portal.intake.store import _Connections
+    from portal.hot_insert import _Connections
 
     assert _post(app, public_id, "one@example.com") == 201
     with app.app_context():
@@ -146,7 +146,7 @@ def test_a_connection_that_lost_the_prepared_insert_prepares_it_again(app, publi
 def test_values_go_to_postgresql_as_text_and_a_nul_is_refused():
     from datetime import UTC, datetime
 
-    from portal.intake.store import _text_values
+    from portal.hot_insert import _text_values
 
     moment = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
     assert _text_values((None, True, False, 42, "Заявка", moment), "utf-8") == [
@@ -173,7 +173,7 @@ def test_a_migration_that_changes_a_returned_column_does_not_break_the_prepared_
 
 @postgres_only
 def test_a_connection_with_prepared_statements_turned_off_runs_the_insert_unprepared(app, public_id):
-    from portal.intake.store import _Connections
+    from portal.hot_insert import _Connections
 
     assert _post(app, public_id, "prepared@example.com") == 201
     with app.app_context():
