@@ -60,8 +60,10 @@ def seed_demo_workspace() -> tuple[bool, object]:
 @click.command()
 @click.option("--port", default=DEMO_PORT, show_default=True)
 @click.option("--sandbox-port", default=SANDBOX_PORT, show_default=True)
+@click.option("--ad-sandbox-port", default=0, show_default=True,
+              help="Port of the ad platform sandbox (Yandex Direct's OAuth and API); 0 picks a free port.")
 @with_appcontext
-def demo(port: int, sandbox_port: int) -> None:
+def demo(port: int, sandbox_port: int, ad_sandbox_port: int) -> None:
     """Run everything in one process on SQLite: migrate, seed, start the worker and serve."""
     from flask_migrate import upgrade
     from werkzeug.serving import run_simple
@@ -81,12 +83,14 @@ def demo(port: int, sandbox_port: int) -> None:
         seed_demo_data(user.workspace_id)
     # The sandbox first: the worker's first jobs already need the amoCRM settings that point at it (plain http).
     sandbox_url = start_demo_sandbox(app, port, sandbox_port)
+    ad_sandbox_url = start_demo_ad_sandbox(app, ad_sandbox_port)
     smtp_note = start_demo_mail(app)
     start_in_process(app, PERIODIC_JOBS)
     click.echo("")
     click.echo(f"  Leadpath demo: http://{DEMO_HOST}:{port}")
     click.echo(f"  Log in as {DEMO_EMAIL} / {DEMO_PASSWORD}" + (" (created)" if created else ""))
     click.echo(f"  amoCRM sandbox: {sandbox_url}/_sandbox/ (Settings → amoCRM connects to it)")
+    click.echo(f"  Yandex Direct sandbox: {ad_sandbox_url}/_sandbox/state (Settings → Ad accounts connects to it)")
     click.echo(f"  E-mails: http://{DEMO_HOST}:{port}/dev/outbox ({smtp_note})")
     click.echo(f"  Data is kept in {db.engine.url.database}; Ctrl+C stops.")
     click.echo("", nl=True)
@@ -143,6 +147,24 @@ def start_demo_sandbox(app: Flask, port: int, sandbox_port: int) -> str:
         KOMMO_BUTTON_SRC=f"{server.url}/auth/button.js", KOMMO_OAUTH_URL=f"{server.url}/oauth",
         AMOCRM_DEV_HOSTS=[f"{DEMO_HOST}:{server.port}", f"localhost:{server.port}"],
         PUBLIC_BASE_URL=app.config.get("PUBLIC_BASE_URL") or portal_url)
+    return server.url
+
+
+def start_demo_ad_sandbox(app: Flask, port: int) -> str:
+    """Serve the Yandex Direct sandbox (portal.sandbox.yandex_direct) and point the portal's Yandex Direct app
+    settings at it, so Settings → Ad accounts → Connect works offline. Returns its URL. Its tokens are signed with
+    a key derived from the instance secret, so a restarted demo's stored connection still works."""
+    from portal.sandbox.server import serve_in_thread
+    from portal.sandbox.yandex_direct import create_app as create_yandex_sandbox
+
+    digest = hashlib.sha256(("leadpath-demo-yandex:" + app.config["SECRET_KEY"]).encode()).hexdigest()
+    client_id, client_secret = f"leadpath-demo-{digest[:16]}", digest[16:48]
+    sandbox = create_yandex_sandbox({"YD_CLIENT_ID": client_id, "YD_CLIENT_SECRET": client_secret,
+                                     "YD_TOKEN_KEY": digest[48:], "YD_ONLINE_MAX_ROWS": 500})
+    server = serve_in_thread(sandbox, DEMO_HOST, port)
+    app.config.update(YANDEX_DIRECT_CLIENT_ID=client_id, YANDEX_DIRECT_CLIENT_SECRET=client_secret,
+                      YANDEX_DIRECT_OAUTH_URL=server.url, YANDEX_DIRECT_API_URL=server.url,
+                      AD_SPEND_RATES=app.config["AD_SPEND_RATES"] or "USD:RUB=90")
     return server.url
 
 

@@ -1,9 +1,10 @@
 """Every periodic job, in one list: which function (dotted path), how often, on which queue. The scheduler
 (`flask --app wsgi scheduler`, or the demo's in-process one) enqueues each once per period (`portal.jobs.scheduler`).
 """
+from portal.adplatforms.jobs import DUE_EVERY_SECONDS as AD_IMPORTS_EVERY_SECONDS
 from portal.amocrm.push_sweeper import SWEEP_EVERY_SECONDS
 from portal.jobs import dead_workers
-from portal.jobs.queues import AMOCRM, DEFAULT, WEBHOOKS
+from portal.jobs.queues import ADSPEND, AMOCRM, DEFAULT, WEBHOOKS
 from portal.jobs.scheduler import Periodic, every
 from portal.mail.outbox import ENQUEUE_EVERY_SECONDS
 from portal.reports.rollups import COMPACT_EVERY_SECONDS
@@ -29,4 +30,6 @@ PERIODIC_JOBS: list[Periodic] = [
     every(24 * HOUR, DEFAULT, "portal.mail.outbox.prune_sent_mail"),
     # Fold the report rollups' delta rows (reports are right either way; folding keeps them few).
     every(COMPACT_EVERY_SECONDS, DEFAULT, "portal.reports.rollups.compact_all"),
+    # Ad spend: each workspace's daily import at its hour, and import runs whose wait is over or whose job was lost.
+    every(AD_IMPORTS_EVERY_SECONDS, ADSPEND, "portal.adplatforms.jobs.import_due_accounts"),
 ]
