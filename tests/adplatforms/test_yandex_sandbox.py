@@ -125,7 +125,8 @@ def test_no_more_than_twenty_report_requests_in_ten_seconds(yandex, token):
 
 
 def test_units_header_and_exhausted_points(yandex, token):
-    response = requests.post(f"{yandex.url}/json/v5/campaigns", timeout=10, headers={"Authorization": f"Bearer {token}"},
+    response = requests.post(f"{yandex.url}/json/v5/campaigns", timeout=10,
+                             headers={"Authorization": f"Bearer {token}"},
                              json={"method": "get", "params": {"SelectionCriteria": {}, "FieldNames": ["Id", "Name"]}})
     spent, remaining, daily = (int(part) for part in response.headers["Units"].split("/"))
     assert spent == 10 and remaining == daily - 10 and len(response.json()["result"]["Campaigns"]) == 3
@@ -140,7 +141,8 @@ def test_an_agency_names_its_client_in_client_login(yandex):
     agency_token = grant(yandex, "sandbox-agency").access_token
     listing = requests.post(f"{yandex.url}/json/v5/agencyclients", timeout=10,
                             headers={"Authorization": f"Bearer {agency_token}"},
-                            json={"method": "get", "params": {"SelectionCriteria": {}, "FieldNames": ["Login", "Currency"]}})
+                            json={"method": "get",
+                                  "params": {"SelectionCriteria": {}, "FieldNames": ["Login", "Currency"]}})
     assert {client["Login"] for client in listing.json()["result"]["Clients"]} == {"agency-client-rub",
                                                                                    "agency-client-usd"}
     assert post_report(yandex, agency_token, report_body()).json()["error"]["error_code"] == 8000
