@@ -175,7 +175,7 @@ def start_demo_ad_sandbox(app: Flask, port: int) -> str:
               help="Jobs run at once in this process (amoCRM pushes mostly wait on the network and rate limit).")
 @with_appcontext
 def worker(queues: tuple[str, ...], burst: bool, threads: int) -> None:
-    """Run an RQ worker (queues: amocrm webhooks default; all by default)."""
+    """Run an RQ worker (queues: amocrm webhooks default adspend; all by default)."""
     from portal.jobs.worker import keep_working, run_threaded
 
     if not current_app.config["REDIS_URL"]:

@@ -12,8 +12,12 @@ class MissingRate(AdPlatformError):
     """No rate between the account's and the workspace's currency."""
 
 
+class UnreadableRates(AdPlatformError, ValueError):
+    """AD_SPEND_RATES cannot be read; the message names the part."""
+
+
 def parse_rates(text: str) -> dict[tuple[str, str], Decimal]:
-    """The rates of AD_SPEND_RATES; ValueError names the part that cannot be read."""
+    """The rates of AD_SPEND_RATES; UnreadableRates names the part that cannot be read."""
     rates: dict[tuple[str, str], Decimal] = {}
     for part in (text or "").replace(";", ",").split(","):
         part = part.strip()
@@ -24,9 +28,9 @@ def parse_rates(text: str) -> dict[tuple[str, str], Decimal]:
             source, target = (code.strip().upper() for code in pair.split(":"))
             rate = Decimal(value.strip())
         except (ValueError, InvalidOperation) as exc:
-            raise ValueError(f"AD_SPEND_RATES: cannot read {part!r}; write it like USD:RUB=92.5") from exc
+            raise UnreadableRates(f"AD_SPEND_RATES: cannot read {part!r}; write it like USD:RUB=92.5") from exc
         if len(source) != 3 or len(target) != 3 or not rate.is_finite() or rate <= 0:
-            raise ValueError(f"AD_SPEND_RATES: cannot read {part!r}; write it like USD:RUB=92.5")
+            raise UnreadableRates(f"AD_SPEND_RATES: cannot read {part!r}; write it like USD:RUB=92.5")
         rates[(source, target)] = rate
     return rates
 

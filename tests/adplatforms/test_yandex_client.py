@@ -134,3 +134,17 @@ def test_parse_report_reads_micros_and_empty_cells():
 def test_parse_report_refuses_what_it_cannot_read(text):
     with pytest.raises(AdPlatformError):
         parse_report(text, vat_included=False)
+
+
+def test_exchange_rates_are_read_both_ways_and_a_missing_or_garbled_one_says_what_to_set():
+    from portal.adplatforms.money import MissingRate, UnreadableRates, convert, parse_rates, rate_between
+
+    rates = parse_rates(" usd:rub=90 ; EUR:RUB=100.5")
+    assert convert(Decimal("10.005"), rate_between("USD", "RUB", rates)) == Decimal("900.45")
+    assert convert(Decimal("180"), rate_between("RUB", "USD", rates)) == Decimal("2.00")
+    assert rate_between("KZT", "KZT", rates) == 1
+    with pytest.raises(MissingRate, match="KZT:RUB=<rate>"):
+        rate_between("KZT", "RUB", rates)
+    for garbled in ("USD=90", "USD:RUB=abc", "USD:RUB=-1", "DOLLAR:RUB=1"):
+        with pytest.raises(UnreadableRates, match="AD_SPEND_RATES"):
+            parse_rates(garbled)
