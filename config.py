@@ -167,7 +167,7 @@ class Config:
     SYNC_LOG_RETENTION_DAYS = int(os.environ.get("SYNC_LOG_RETENTION_DAYS", 30))
 
     # Ad platforms (docs/adplatforms.md). Yandex Direct: an app registered in Yandex ID (oauth.yandex.ru) with
-    # access to the Direct API; its callback is <PUBLIC_BASE_URL>/settings/ad-accounts/callback/yandex_direct.
+    # access to the Direct API; its callback is <PUBLIC_BASE_URL>/settings/ad-accounts/yandex_direct/callback.
     YANDEX_DIRECT_CLIENT_ID = os.environ.get("YANDEX_DIRECT_CLIENT_ID") or None
     YANDEX_DIRECT_CLIENT_SECRET = os.environ.get("YANDEX_DIRECT_CLIENT_SECRET") or None
     YANDEX_DIRECT_OAUTH_URL = os.environ.get("YANDEX_DIRECT_OAUTH_URL", "https://oauth.yandex.ru")
@@ -185,6 +185,26 @@ class Config:
     # Russia's official rates) and update them as often as the reports need; a missing rate fails the import with
     # a message naming it, never a silent 1:1.
     AD_SPEND_RATES = os.environ.get("AD_SPEND_RATES", "")
+
+    # VK Ads (ads.vk.com): the app registered for API access (authorization-code grant) and where VK answers.
+    VK_ADS_CLIENT_ID = os.environ.get("VK_ADS_CLIENT_ID") or None
+    VK_ADS_CLIENT_SECRET = os.environ.get("VK_ADS_CLIENT_SECRET") or None
+    VK_ADS_API_URL = os.environ.get("VK_ADS_API_URL", "https://ads.vk.com")
+    VK_ADS_OAUTH_URL = os.environ.get("VK_ADS_OAUTH_URL", "https://ads.vk.com/hq/settings/access")
+    VK_ADS_TIMEOUT_SECONDS = float(os.environ.get("VK_ADS_TIMEOUT_SECONDS", 30))
+
+    # Google Ads API (REST): the OAuth client of the Cloud project with Google Ads API access, and where Google
+    # answers. Versions live about a year: move GOOGLE_ADS_API_VERSION before the one in use is sunset.
+    GOOGLE_ADS_CLIENT_ID = os.environ.get("GOOGLE_ADS_CLIENT_ID") or None
+    GOOGLE_ADS_CLIENT_SECRET = os.environ.get("GOOGLE_ADS_CLIENT_SECRET") or None
+    GOOGLE_ADS_API_URL = os.environ.get("GOOGLE_ADS_API_URL", "https://googleads.googleapis.com")
+    GOOGLE_ADS_OAUTH_URL = os.environ.get("GOOGLE_ADS_OAUTH_URL", "https://accounts.google.com/o/oauth2/v2/auth")
+    GOOGLE_ADS_TOKEN_URL = os.environ.get("GOOGLE_ADS_TOKEN_URL", "https://oauth2.googleapis.com/token")
+    GOOGLE_ADS_API_VERSION = os.environ.get("GOOGLE_ADS_API_VERSION", "v26")
+    # Sent as the `developer-token` header when set. Google retired developer tokens on 2026-09-09 (access now
+    # belongs to the Cloud project of the OAuth client) and ignores the header; kept for older set-ups.
+    GOOGLE_ADS_DEVELOPER_TOKEN = os.environ.get("GOOGLE_ADS_DEVELOPER_TOKEN") or None
+    GOOGLE_ADS_TIMEOUT_SECONDS = float(os.environ.get("GOOGLE_ADS_TIMEOUT_SECONDS", 60))
 
     # Jobs
     JOB_TIMEOUT_SECONDS = int(os.environ.get("JOB_TIMEOUT_SECONDS", 300))

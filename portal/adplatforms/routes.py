@@ -60,7 +60,7 @@ def connect(platform_name: str):
     return redirect(connections.start_authorization(current_workspace_id(), current_user.id, entry))
 
 
-@settings_bp.get("/callback/<platform_name>")
+@settings_bp.get("/<platform_name>/callback")
 @permission_required(MANAGE_AD_ACCOUNTS)
 def callback(platform_name: str):
     entry = _platform_or_404(platform_name)

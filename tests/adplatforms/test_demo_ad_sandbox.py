@@ -41,6 +41,7 @@ def demo(tmp_path):
         process.terminate()
         output = process.communicate(timeout=10)[0]
     assert f"Yandex Direct sandbox: http://127.0.0.1:{ad_port}" in output
+    assert "VK Ads sandbox: http://127.0.0.1:" in output and "Google Ads sandbox: http://127.0.0.1:" in output
 
 
 def csrf(html: str) -> str:
@@ -53,7 +54,7 @@ def test_yandex_direct_connects_through_the_demo_sandbox_and_its_spend_reaches_t
     session.post(f"{base}/login", data={"csrf_token": csrf(session.get(f"{base}/login").text),
                                         "email": "demo@example.com", "password": "demo12345"})
     page = session.get(f"{base}/settings/ad-accounts").text
-    assert "Connect Yandex Direct" in page
+    assert "Connect Yandex Direct" in page and "Connect VK Ads" in page and "Connect Google Ads" in page
     started = session.post(f"{base}/settings/ad-accounts/connect/yandex_direct", data={"csrf_token": csrf(page)},
                            allow_redirects=False)
     consent_url = started.headers["Location"]

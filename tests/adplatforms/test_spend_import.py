@@ -3,7 +3,7 @@ the 90-day backfill, re-imports that never double, partial failures retried by r
 conversion, manual and imported rows side by side, tags that follow the mapping, and the spend no lead matches."""
 from datetime import timedelta
 from decimal import Decimal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -43,7 +43,7 @@ def connect(client, login: str, decision: str = "allow"):
     consent = requests.post(started.headers["Location"], data={"login": login, "decision": decision},
                             allow_redirects=False, timeout=10)
     back = urlsplit(consent.headers["Location"])
-    assert back.path == f"{PAGE}/callback/yandex_direct"
+    assert back.path == f"{PAGE}/yandex_direct/callback"
     return client.get(f"{back.path}?{back.query}")
 
 
@@ -268,9 +268,9 @@ def test_a_used_foreign_or_denied_state_connects_nothing(ad_app, owner_client, y
     denied = connect(owner_client, "sandbox-advertiser", decision="deny")
     assert denied.status_code == 302
     assert "not granted" in owner_client.get(PAGE).get_data(as_text=True)
-    forged = owner_client.get(f"{PAGE}/callback/yandex_direct?code=1234567&state=forged")
+    forged = owner_client.get(f"{PAGE}/yandex_direct/callback?code=1234567&state=forged")
     assert forged.status_code == 302 and "not valid" in owner_client.get(PAGE).get_data(as_text=True)
-    assert owner_client.get(f"{PAGE}/callback/unknown?code=1").status_code == 404
+    assert owner_client.get(f"{PAGE}/unknown/callback?code=1").status_code == 404
     with ad_app.app_context():
         assert db.session.scalar(select(func.count(AdAccount.id))) == 0
 
@@ -311,3 +311,37 @@ def test_the_roi_report_shows_imported_spend_beside_revenue(ad_app, owner_client
         assert report.totals.spend == total
         yandex_row = next(row for row in report.rows if row.key == "yandex")
         assert yandex_row.figures.spend == total
+
+
+@pytest.mark.parametrize("platform_name, choice, source", [("vk_ads", {"user_id": "1001"}, "vk"),
+                                                           ("google_ads", {"email": "owner@sandbox.test"}, "google")])
+def test_vk_ads_and_google_ads_plug_into_the_same_connect_and_import(ad_app, owner_client, vk_server, google_server,
+                                                                     portal_callbacks, platform_name, choice, source):
+    """The registry's other entries: the same pages, state, tokens, runs and tags as Yandex Direct."""
+    if platform_name == "vk_ads":
+        ad_app.config.update(VK_ADS_CLIENT_ID="vk-test-client", VK_ADS_CLIENT_SECRET="vk-test-secret",
+                             VK_ADS_API_URL=vk_server.url, VK_ADS_OAUTH_URL=f"{vk_server.url}/hq/settings/access")
+    else:
+        ad_app.config.update(GOOGLE_ADS_CLIENT_ID="google-test-client.apps.googleusercontent.com",
+                             GOOGLE_ADS_CLIENT_SECRET="google-test-secret", GOOGLE_ADS_API_URL=google_server.url,
+                             GOOGLE_ADS_OAUTH_URL=f"{google_server.url}/o/oauth2/v2/auth",
+                             GOOGLE_ADS_TOKEN_URL=f"{google_server.url}/token")
+    started = post_form(owner_client, f"{PAGE}/connect/{platform_name}", {}, page=PAGE)
+    consent_url = started.headers["Location"]
+    form = {key: values[0] for key, values in parse_qs(urlsplit(consent_url).query).items()}
+    consent = requests.post(consent_url.split("?")[0], data={**form, "decision": "allow", **choice},
+                            allow_redirects=False, timeout=10)
+    back = urlsplit(consent.headers["Location"])
+    assert owner_client.get(f"{back.path}?{back.query}").status_code == 302
+    with ad_app.app_context():
+        accounts = db.session.scalars(select(AdAccount).order_by(AdAccount.id)).all()
+        assert accounts and {account.platform for account in accounts} == {platform_name}
+        first = accounts[0]
+    if not first.enabled:
+        post_form(owner_client, f"{PAGE}/{first.id}", {"enabled": "y", "utm_source": source, "utm_medium": "cpc",
+                                                       "campaign_tag": "id"}, page=f"{PAGE}/{first.id}")
+    outcomes = run_queued(ad_app)
+    assert outcomes and set(outcomes) == {DONE}, owner_client.get(f"{PAGE}/{first.id}").get_data(as_text=True)
+    rows = spend_rows(ad_app)
+    assert rows and {row.utm_source for row in rows} == {source}
+    assert len(rows) == len({(row.date, row.campaign_id) for row in rows})
