@@ -170,3 +170,19 @@ def test_statistics_are_the_same_on_every_request(yandex, token):
     yandex.reset()
     second_token = grant(yandex, "sandbox-advertiser").access_token
     assert post_report(yandex, second_token, report_body(ReportName="y")).text.splitlines()[2:] == first
+
+
+def test_hostile_input_gets_a_4xx_with_a_message(yandex, token):
+    huge = requests.post(f"{yandex.url}/json/v5/reports", data=b"{" + b" " * (2 * 1024 * 1024) + b"}", timeout=10,
+                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    assert huge.status_code == 400 and huge.json()["error"]["error_code"] == 8000
+    assert requests.post(f"{yandex.url}/json/v5/nothing", json={}, timeout=10).status_code == 404
+    for body in ({"login": "x", "campaigns": "many"}, {"login": "y", "names": [1]}, {"login": ""}, []):
+        response = requests.post(f"{yandex.url}/_sandbox/clients", json=body, timeout=10)
+        assert 400 <= response.status_code < 500 and response.json()["message"]
+    assert requests.post(f"{yandex.url}/_sandbox/faults", json={"http_500": "x"}, timeout=10).status_code == 400
+    no_client = requests.post(f"{yandex.url}/authorize", data={"decision": "allow"}, timeout=10)
+    assert no_client.status_code == 400 and no_client.json()["error"] == "invalid_request"
+    bad_grant = requests.post(f"{yandex.url}/token", timeout=10, data={
+        "grant_type": "password", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+    assert bad_grant.status_code == 400 and bad_grant.json()["error"] == "unsupported_grant_type"

@@ -17,6 +17,7 @@ from .state import DEFAULT_CONFIG, YandexSandboxState
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024  # a larger body answers 413
     app.config.update(DEFAULT_CONFIG)
     app.config.update(config or {})
     app.json.ensure_ascii = False

@@ -32,6 +32,20 @@ def _json() -> dict:
     return body
 
 
+def _count(body: dict, key: str) -> int:
+    value = body.get(key, 0)
+    if not isinstance(value, int) or not 0 <= value <= 100_000:
+        abort(400, f"{key} must be a whole number from 0 to 100000")
+    return value
+
+
+def _names(body: dict) -> list[str]:
+    names = body.get("names") or []
+    if not isinstance(names, list) or not all(isinstance(name, str) and 0 < len(name) <= 255 for name in names):
+        abort(400, "names must be a list of campaign names")
+    return names
+
+
 @bp.get("/state")
 def state_view():
     state = sandbox()
@@ -65,10 +79,10 @@ def add_client():
     with state.lock:
         if login in state.users:
             abort(409, "this login exists")
-        if body.get("agency") and state.users.get(body["agency"], {}).get("Type") != AGENCY:
+        if body.get("agency") and state.users.get(str(body["agency"]), {}).get("Type") != AGENCY:
             abort(400, "agency must name an agency user")
         user = state.add_user(login, kind, str(body.get("currency", "RUB"))[:3].upper(), agency=body.get("agency"),
-                              campaigns=int(body.get("campaigns", 0)), names=list(body.get("names") or []))
+                              campaigns=_count(body, "campaigns"), names=_names(body))
         return jsonify(user), 201
 
 
@@ -79,7 +93,7 @@ def add_campaigns(login: str):
     with state.lock:
         if login not in state.users:
             abort(404, "no such login")
-        added = state.add_campaigns(login, int(body.get("count", 0)), list(body.get("names") or []))
+        added = state.add_campaigns(login, _count(body, "count"), _names(body))
         return jsonify({"campaigns": added}), 201
 
 
