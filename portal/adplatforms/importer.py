@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import delete, insert, select, update
 
 from portal.adplatforms.base import AdAccountInfo, AdPlatformError, CampaignDay, RetryLater, TokenRevoked
-from portal.adplatforms.connections import fresh_tokens, mark_revoked
+from portal.adplatforms.connections import client_for, fresh_tokens, mark_revoked
 from portal.adplatforms.money import convert, parse_rates, rate_between
 from portal.adplatforms.registry import platform
 from portal.extensions import db
@@ -133,7 +133,7 @@ def run_import(import_id: int) -> str:
 
 def _fetch(account: AdAccount, entry, first: date, last: date) -> list[CampaignDay]:
     tokens = fresh_tokens(account.connection_id)
-    client = entry.build(current_app.config, None, account.include_vat)
+    client = client_for(entry, account.include_vat)
     info = AdAccountInfo(account.external_id, account.name, account.currency, account.timezone, account.manager_id)
     return client.campaign_days(tokens, info, first, last)
 
