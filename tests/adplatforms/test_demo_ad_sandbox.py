@@ -1,6 +1,8 @@
 """`flask --app wsgi demo` starts the Yandex Direct sandbox beside the amoCRM one: Settings → Ad accounts →
 Connect Yandex Direct goes through it offline, the 90-day backfill runs on the demo's in-process queue, and the
 ROI report shows the imported spend."""
+import csv
+import io
 import os
 import re
 import subprocess
@@ -48,11 +50,20 @@ def csrf(html: str) -> str:
     return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
 
 
+def yandex_row(session, base: str) -> dict:
+    """The ROI report's "yandex" row of the last 90 days, from its CSV (spend and revenue side by side)."""
+    text = session.get(f"{base}/reports/roi.csv?period=90d").text
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    header = rows[0]
+    return next(dict(zip(header, row, strict=False)) for row in rows[1:] if row[0] == "yandex")
+
+
 def test_yandex_direct_connects_through_the_demo_sandbox_and_its_spend_reaches_the_roi_report(demo):
     base, ad_sandbox = demo
     session = requests.Session()
     session.post(f"{base}/login", data={"csrf_token": csrf(session.get(f"{base}/login").text),
                                         "email": "demo@example.com", "password": "demo12345"})
+    before = yandex_row(session, base)
     page = session.get(f"{base}/settings/ad-accounts").text
     assert "Connect Yandex Direct" in page and "Connect VK Ads" in page and "Connect Google Ads" in page
     started = session.post(f"{base}/settings/ad-accounts/connect/yandex_direct", data={"csrf_token": csrf(page)},
@@ -71,7 +82,10 @@ def test_yandex_direct_connects_through_the_demo_sandbox_and_its_spend_reaches_t
             break
         time.sleep(1)
     assert history.count(">done<") == 3, history
-    spend = session.get(f"{base}/reports/spend?period=90d").text
-    assert "Imported" in spend
-    report = session.get(f"{base}/reports/roi?period=90d").text
-    assert ">yandex<" in report
+    assert "Imported" in session.get(f"{base}/reports/spend?period=90d").text
+    after = yandex_row(session, base)
+    spend_column = next(name for name in after if name.lower() == "spend")
+    revenue_column = next(name for name in after if name.lower() == "revenue")
+    # the imported spend joins the demo's typed yandex spend, beside the same revenue
+    assert float(after[spend_column]) > float(before[spend_column])
+    assert after[revenue_column] == before[revenue_column]
