@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from portal.adplatforms import connections, importer, services
 from portal.adplatforms.forms import AccountSettingsForm, CampaignTagsForm, ConfirmForm, ImportHourForm
-from portal.adplatforms.registry import PLATFORMS, configured_platforms, platform
+from portal.adplatforms.registry import PLATFORMS, VAT_EITHER, configured_platforms, platform
 from portal.adplatforms.unmatched import unmatched_spend
 from portal.auth.decorators import permission_required
 from portal.auth.permissions import MANAGE_AD_ACCOUNTS
@@ -106,8 +106,17 @@ def schedule():
     return redirect(url_for("settings.ad_accounts.index"))
 
 
+def _settings_form(account: AdAccount, **kwargs) -> AccountSettingsForm:
+    """The account's settings; the VAT choice only where the platform can report either way."""
+    form = AccountSettingsForm(**kwargs)
+    entry = PLATFORMS.get(account.platform)
+    if entry is None or entry.vat != VAT_EITHER:
+        del form.include_vat
+    return form
+
+
 def _account_page(account: AdAccount, form=None, tags_form=None, status: int = 200):
-    form = form or AccountSettingsForm(obj=account)
+    form = form or _settings_form(account, obj=account)
     overrides = list(db.session.scalars(select(AdCampaignTags).where(AdCampaignTags.ad_account_id == account.id)
                                         .order_by(AdCampaignTags.campaign_id)))
     return render_template("adplatforms/account.html", account=account, form=form,
@@ -128,13 +137,14 @@ def account_page(account_id: int):
 @permission_required(MANAGE_AD_ACCOUNTS)
 def save_account(account_id: int):
     account = get_owned_or_404(AdAccount, account_id)
-    form = AccountSettingsForm()
+    form = _settings_form(account)
     if not form.validate_on_submit():
         return _account_page(account, form=form, status=400)
     try:
         done = services.save_account_settings(
             account, current_user.workspace, enabled=form.enabled.data, utm_source=form.utm_source.data,
-            utm_medium=form.utm_medium.data, campaign_tag=form.campaign_tag.data, include_vat=form.include_vat.data)
+            utm_medium=form.utm_medium.data, campaign_tag=form.campaign_tag.data,
+            include_vat=bool(form.include_vat.data) if "include_vat" in form else False)
     except services.AdAccountError as error:
         form.enabled.errors.append(str(error))
         return _account_page(account, form=form, status=400)

@@ -345,3 +345,22 @@ def test_vk_ads_and_google_ads_plug_into_the_same_connect_and_import(ad_app, own
     rows = spend_rows(ad_app)
     assert rows and {row.utm_source for row in rows} == {source}
     assert len(rows) == len({(row.date, row.campaign_id) for row in rows})
+
+
+def test_the_vat_choice_is_offered_only_where_the_platform_reports_either_way(ad_app, owner_client, owner, yandex):
+    connect(owner_client, "sandbox-advertiser")
+    yandex_account = only_account(ad_app)
+    assert 'name="include_vat"' in owner_client.get(f"{PAGE}/{yandex_account.id}").get_data(as_text=True)
+    with ad_app.app_context():
+        vk = AdAccount(workspace_id=yandex_account.workspace_id, platform="vk_ads", external_id="1001", name="VK",
+                       currency="RUB", utm_source="vk", utm_medium="cpc", status="connected")
+        db.session.add(vk)
+        db.session.commit()
+        vk_id = vk.id
+    page = owner_client.get(f"{PAGE}/{vk_id}").get_data(as_text=True)
+    assert 'name="include_vat"' not in page and "without VAT" in page
+    saved = post_form(owner_client, f"{PAGE}/{vk_id}", {"utm_source": "vk", "utm_medium": "cpc", "campaign_tag": "id",
+                                                        "include_vat": "y"}, page=f"{PAGE}/{vk_id}")
+    assert saved.status_code == 302
+    with ad_app.app_context():
+        assert db.session.get(AdAccount, vk_id).include_vat is False
