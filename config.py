@@ -174,6 +174,26 @@ class Config:
     SYNC_SETTLE_SECONDS = float(os.environ.get("SYNC_SETTLE_SECONDS", 30))
     SYNC_LOG_RETENTION_DAYS = int(os.environ.get("SYNC_LOG_RETENTION_DAYS", 30))
 
+    # Ad platforms (docs/adplatforms.md). Yandex Direct: an app registered in Yandex ID (oauth.yandex.ru) with
+    # access to the Direct API; its callback is <PUBLIC_BASE_URL>/settings/ad-accounts/yandex_direct/callback.
+    YANDEX_DIRECT_CLIENT_ID = os.environ.get("YANDEX_DIRECT_CLIENT_ID") or None
+    YANDEX_DIRECT_CLIENT_SECRET = os.environ.get("YANDEX_DIRECT_CLIENT_SECRET") or None
+    YANDEX_DIRECT_OAUTH_URL = os.environ.get("YANDEX_DIRECT_OAUTH_URL", "https://oauth.yandex.ru")
+    YANDEX_DIRECT_API_URL = os.environ.get("YANDEX_DIRECT_API_URL", "https://api.direct.yandex.com")
+    AD_PLATFORM_TIMEOUT_SECONDS = float(os.environ.get("AD_PLATFORM_TIMEOUT_SECONDS", 60))
+    # How long one import job waits for an offline report before it steps aside and is enqueued again.
+    AD_REPORT_WAIT_SECONDS = float(os.environ.get("AD_REPORT_WAIT_SECONDS", 120))
+    AD_IMPORT_BACKFILL_DAYS = int(os.environ.get("AD_IMPORT_BACKFILL_DAYS", 90))
+    # Platforms correct recent statistics for a few days (Yandex: usually settled within 3): the daily import
+    # re-reads this many days before today.
+    AD_IMPORT_TRAILING_DAYS = int(os.environ.get("AD_IMPORT_TRAILING_DAYS", 3))
+    AD_IMPORT_MAX_ATTEMPTS = int(os.environ.get("AD_IMPORT_MAX_ATTEMPTS", 8))
+    # Exchange rates for spend in another currency than the workspace's: "USD:RUB=92.5,EUR:RUB=100.1" (one unit of
+    # the first currency in the second). Take them from the central bank the business reports in (e.g. the Bank of
+    # Russia's official rates) and update them as often as the reports need; a missing rate fails the import with
+    # a message naming it, never a silent 1:1.
+    AD_SPEND_RATES = os.environ.get("AD_SPEND_RATES", "")
+
     # VK Ads (ads.vk.com): the app registered for API access (authorization-code grant) and where VK answers.
     VK_ADS_CLIENT_ID = os.environ.get("VK_ADS_CLIENT_ID") or None
     VK_ADS_CLIENT_SECRET = os.environ.get("VK_ADS_CLIENT_SECRET") or None

@@ -60,8 +60,14 @@ def seed_demo_workspace() -> tuple[bool, object]:
 @click.command()
 @click.option("--port", default=DEMO_PORT, show_default=True)
 @click.option("--sandbox-port", default=SANDBOX_PORT, show_default=True)
+@click.option("--ad-sandbox-port", default=0, show_default=True,
+              help="Port of the Yandex Direct sandbox (Yandex ID OAuth and the Direct API); 0 picks a free port.")
+@click.option("--vk-sandbox-port", default=0, show_default=True,
+              help="Port of the VK Ads sandbox; 0 picks a free port.")
+@click.option("--google-sandbox-port", default=0, show_default=True,
+              help="Port of the Google Ads sandbox; 0 picks a free port.")
 @with_appcontext
-def demo(port: int, sandbox_port: int) -> None:
+def demo(port: int, sandbox_port: int, ad_sandbox_port: int, vk_sandbox_port: int, google_sandbox_port: int) -> None:
     """Run everything in one process on SQLite: migrate, seed, start the worker and serve."""
     from flask_migrate import upgrade
     from werkzeug.serving import run_simple
@@ -81,12 +87,15 @@ def demo(port: int, sandbox_port: int) -> None:
         seed_demo_data(user.workspace_id)
     # The sandbox first: the worker's first jobs already need the amoCRM settings that point at it (plain http).
     sandbox_url = start_demo_sandbox(app, port, sandbox_port)
+    ad_sandbox_urls = start_demo_ad_sandboxes(app, port, ad_sandbox_port, vk_sandbox_port, google_sandbox_port)
     smtp_note = start_demo_mail(app)
     start_in_process(app, PERIODIC_JOBS)
     click.echo("")
     click.echo(f"  Leadpath demo: http://{DEMO_HOST}:{port}")
     click.echo(f"  Log in as {DEMO_EMAIL} / {DEMO_PASSWORD}" + (" (created)" if created else ""))
     click.echo(f"  amoCRM sandbox: {sandbox_url}/_sandbox/ (Settings → amoCRM connects to it)")
+    for name, url in ad_sandbox_urls.items():
+        click.echo(f"  {name} sandbox: {url}/_sandbox/state (Settings → Ad accounts connects to it)")
     click.echo(f"  E-mails: http://{DEMO_HOST}:{port}/dev/outbox ({smtp_note})")
     click.echo(f"  Data is kept in {db.engine.url.database}; Ctrl+C stops.")
     click.echo("", nl=True)
@@ -146,6 +155,43 @@ def start_demo_sandbox(app: Flask, port: int, sandbox_port: int) -> str:
     return server.url
 
 
+def start_demo_ad_sandboxes(app: Flask, portal_port: int, yandex_port: int, vk_port: int,
+                            google_port: int) -> dict[str, str]:
+    """Serve the Yandex Direct, VK Ads and Google Ads sandboxes and point the portal's app settings of each at it,
+    so Settings → Ad accounts → Connect works offline. Returns their URLs by platform name. Yandex's tokens are
+    signed with a key derived from the instance secret, so a restarted demo's Yandex connection still works (the
+    VK and Google sandboxes keep theirs in memory: after a restart they ask to be connected again). Accounts in
+    other currencies convert at AD_SPEND_RATES, a demo rate unless set."""
+    from portal.sandbox.google_ads import create_app as create_google_sandbox
+    from portal.sandbox.server import serve_in_thread
+    from portal.sandbox.vk_ads import create_app as create_vk_sandbox
+    from portal.sandbox.yandex_direct import create_app as create_yandex_sandbox
+
+    digest = hashlib.sha256(("leadpath-demo-ad-platforms:" + app.config["SECRET_KEY"]).encode()).hexdigest()
+    client_id, client_secret = f"leadpath-demo-{digest[:16]}", digest[16:48]
+    callbacks = {name: [f"http://{host}:{portal_port}/settings/ad-accounts/{name}/callback"
+                        for host in (DEMO_HOST, "localhost")] for name in ("vk_ads", "google_ads")}
+    yandex = serve_in_thread(create_yandex_sandbox({
+        "YD_CLIENT_ID": client_id, "YD_CLIENT_SECRET": client_secret, "YD_TOKEN_KEY": digest[48:],
+        "YD_ONLINE_MAX_ROWS": 500}), DEMO_HOST, yandex_port)
+    vk = serve_in_thread(create_vk_sandbox({
+        "VK_SANDBOX_CLIENT_ID": client_id, "VK_SANDBOX_CLIENT_SECRET": client_secret,
+        "VK_SANDBOX_REDIRECT_URIS": callbacks["vk_ads"]}), DEMO_HOST, vk_port)
+    google_client_id = f"{client_id}.apps.googleusercontent.com"
+    google = serve_in_thread(create_google_sandbox({
+        "GOOGLE_SANDBOX_CLIENT_ID": google_client_id, "GOOGLE_SANDBOX_CLIENT_SECRET": client_secret,
+        "GOOGLE_SANDBOX_REDIRECT_URIS": callbacks["google_ads"]}), DEMO_HOST, google_port)
+    app.config.update(
+        YANDEX_DIRECT_CLIENT_ID=client_id, YANDEX_DIRECT_CLIENT_SECRET=client_secret,
+        YANDEX_DIRECT_OAUTH_URL=yandex.url, YANDEX_DIRECT_API_URL=yandex.url,
+        VK_ADS_CLIENT_ID=client_id, VK_ADS_CLIENT_SECRET=client_secret, VK_ADS_API_URL=vk.url,
+        VK_ADS_OAUTH_URL=f"{vk.url}/hq/settings/access",
+        GOOGLE_ADS_CLIENT_ID=google_client_id, GOOGLE_ADS_CLIENT_SECRET=client_secret, GOOGLE_ADS_API_URL=google.url,
+        GOOGLE_ADS_OAUTH_URL=f"{google.url}/o/oauth2/v2/auth", GOOGLE_ADS_TOKEN_URL=f"{google.url}/token",
+        AD_SPEND_RATES=app.config["AD_SPEND_RATES"] or "USD:RUB=90,EUR:RUB=100")
+    return {"Yandex Direct": yandex.url, "VK Ads": vk.url, "Google Ads": google.url}
+
+
 @click.command()
 @click.argument("queues", nargs=-1)
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
@@ -153,7 +199,7 @@ def start_demo_sandbox(app: Flask, port: int, sandbox_port: int) -> str:
               help="Jobs run at once in this process (amoCRM pushes mostly wait on the network and rate limit).")
 @with_appcontext
 def worker(queues: tuple[str, ...], burst: bool, threads: int) -> None:
-    """Run an RQ worker (queues: amocrm webhooks default; all by default)."""
+    """Run an RQ worker (queues: amocrm webhooks default adspend; all by default)."""
     from portal.jobs.worker import keep_working, run_threaded
 
     if not current_app.config["REDIS_URL"]:

@@ -1,9 +1,10 @@
 """Every periodic job, in one list: which function (dotted path), how often, on which queue. The scheduler
 (`flask --app wsgi scheduler`, or the demo's in-process one) enqueues each once per period (`portal.jobs.scheduler`).
 """
+from portal.adplatforms.jobs import DUE_EVERY_SECONDS as AD_IMPORTS_EVERY_SECONDS
 from portal.amocrm.push_sweeper import SWEEP_EVERY_SECONDS
 from portal.jobs import dead_workers
-from portal.jobs.queues import AMOCRM, DEFAULT, WEBHOOKS
+from portal.jobs.queues import ADSPEND, AMOCRM, DEFAULT, WEBHOOKS
 from portal.jobs.scheduler import Periodic, every
 from portal.mail.outbox import ENQUEUE_EVERY_SECONDS
 from portal.reports.rollups import COMPACT_EVERY_SECONDS
@@ -32,4 +33,6 @@ PERIODIC_JOBS: list[Periodic] = [
     every(COMPACT_EVERY_SECONDS, DEFAULT, "portal.reports.rollups.compact_all"),
     # Visits past each workspace's retention (Settings → Workspace), in short batches.
     every(PRUNE_VISITS_EVERY_SECONDS, DEFAULT, "portal.visits.retention.prune_visits"),
+    # Ad spend: each workspace's daily import at its hour, and import runs whose wait is over or whose job was lost.
+    every(AD_IMPORTS_EVERY_SECONDS, ADSPEND, "portal.adplatforms.jobs.import_due_accounts"),
 ]

@@ -19,6 +19,10 @@ STATE_LABELS = {
     "outbound": _l("to amoCRM"), "inbound": _l("from amoCRM"),
     "connected": _l("connected"), "needs_reauth": _l("needs reconnecting"), "blocked": _l("blocked by amoCRM"),
     "disconnected": _l("not connected"),
+    # ad accounts and their imports (portal.models.ad_account)
+    "revoked": _l("access revoked"), "queued": _l("queued"), "running": _l("running"),
+    "waiting": _l("waiting to retry"), "done": _l("done"),
+    "backfill": _l("first import"), "daily": _l("daily"), "manual": _l("on request"),
 }
 # The report's own row names (portal.reports.services NONE_LABEL, AMOCRM_NO_UTM); tag values are shown as they are.
 GROUP_LABELS = {"(none)": _l("(none)"), "(amoCRM, no UTM)": _l("(amoCRM, no UTM)")}

@@ -15,9 +15,10 @@ MANAGE_LEAD_FORM = "lead_form.manage"  # the snippet's allowed origins and dupli
 MANAGE_API_TOKENS = "api_tokens.manage"
 CHANGE_LEADS = "leads.change"  # spam marks, retrying delivery to amoCRM
 CHANGE_SPEND = "spend.change"  # ad spend: add, edit, delete, import
+MANAGE_AD_ACCOUNTS = "ad_accounts.manage"  # connecting ad platforms, their accounts' import and tags
 
 PERMISSIONS = {ACCOUNT, CHANGE_WORKSPACE, MANAGE_TEAM, MANAGE_AMOCRM, MANAGE_LEAD_FORM, MANAGE_API_TOKENS,
-               CHANGE_LEADS, CHANGE_SPEND}
+               CHANGE_LEADS, CHANGE_SPEND, MANAGE_AD_ACCOUNTS}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     OWNER: frozenset(PERMISSIONS),

@@ -22,7 +22,8 @@ from portal.extensions import db, redis_connection
 AMOCRM = "amocrm"
 WEBHOOKS = "webhooks"
 DEFAULT = "default"
-QUEUE_NAMES = (AMOCRM, WEBHOOKS, DEFAULT)
+ADSPEND = "adspend"  # ad platform imports: slow calls (offline reports) that must not hold up amoCRM's queues
+QUEUE_NAMES = (AMOCRM, WEBHOOKS, DEFAULT, ADSPEND)
 
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 from portal.crypto import register as register_encrypted_columns
 from portal.extensions import db
 from portal.models.activity import SyncLogEntry, WebhookEvent, WebhookReceipt
+from portal.models.ad_account import AdAccount, AdCampaignTags, AdOAuthState, AdPlatformConnection, SpendImport
 from portal.models.ad_spend import AdSpend
 from portal.models.amocrm import AmoCRMConnection, AmoCRMContact, OAuthState
 from portal.models.deal import Deal
@@ -15,6 +16,10 @@ from portal.models.workspace import ApiToken, Workspace
 register_encrypted_columns(db.Model)  # secrets sealed for their row on flush, opened on load
 
 __all__ = [
+    "AdAccount",
+    "AdCampaignTags",
+    "AdOAuthState",
+    "AdPlatformConnection",
     "AdSpend",
     "AmoCRMConnection",
     "AmoCRMContact",
@@ -26,6 +31,7 @@ __all__ = [
     "PasswordReset",
     "Deal",
     "ReportRollup",
+    "SpendImport",
     "SyncLogEntry",
     "User",
     "UserSession",

@@ -38,6 +38,8 @@ class Workspace(db.Model):
     deal_name_template: Mapped[str] = mapped_column(String(200), default="Lead: {campaign}")
     # Visits older than this many days are pruned (portal.models.visit); leads keep their own tags.
     visit_retention_days: Mapped[int] = mapped_column(default=395, server_default="395")
+    # The hour of the day (the workspace's time zone) at which ad spend is imported from ad accounts.
+    ad_import_hour: Mapped[int] = mapped_column(default=6, server_default="6")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The setup checklist (portal.onboarding): when the snippet first ran on a site, when the owner hid the list.
     snippet_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -322,6 +322,7 @@ def _upsert_spend(rows: list[dict]) -> None:
         statement = dialect_insert(AdSpend).values(rows[start:start + CHUNK])
         statement = statement.on_conflict_do_update(
             index_elements=["workspace_id", "date", "utm_source", "utm_medium", "utm_campaign"],
+            index_where=AdSpend.ad_account_id.is_(None),  # the partial unique index of typed and CSV rows
             set_={"amount": statement.excluded.amount})
         db.session.execute(statement)
 

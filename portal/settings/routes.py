@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import refresh
 from flask_login import current_user, login_required
 
+from portal.adplatforms.routes import settings_bp as ad_accounts_tab
 from portal.amocrm.routes import settings_bp as amocrm_tab
 from portal.auth.decorators import permission_required
 from portal.auth.forms import ChangePasswordForm, EndOtherSessionsForm
@@ -27,11 +28,12 @@ from portal.settings.services import (
 from portal.tenancy import get_owned_or_404
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
-for tab in (amocrm_tab, lead_form_tab, api_tokens_tab):
+for tab in (amocrm_tab, ad_accounts_tab, lead_form_tab, api_tokens_tab):
     bp.register_blueprint(tab)
 
 # The navigation of every settings page, in order.
 TABS = [("settings.index", _l("Workspace")), ("settings.amocrm.index", "amoCRM"),
+        ("settings.ad_accounts.index", _l("Ad accounts")),
         ("settings.lead_form.index", _l("Lead form")), ("settings.team_page", _l("Team")),
         ("settings.api_tokens.index", _l("API tokens")), ("settings.account", _l("Your account")),
         ("settings.language", _l("Language"))]

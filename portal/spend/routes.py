@@ -1,5 +1,5 @@
 """Ad spend pages. Any member may manage spend: marketers enter it, it changes no account setting."""
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -40,6 +40,14 @@ def _render_index(form, status=200):
                            import_form=ImportForm()), status
 
 
+def _manual_row_or_404(spend_id: int) -> AdSpend:
+    """Imported rows are read-only here: the next import would undo an edit (their tags are set per ad account)."""
+    spend = get_owned_or_404(AdSpend, spend_id)
+    if spend.imported:
+        abort(404)
+    return spend
+
+
 @bp.get("")
 @login_required
 def index():
@@ -62,7 +70,7 @@ def add():
 @bp.route("/<int:spend_id>/edit", methods=["GET", "POST"])
 @permission_required(CHANGE_SPEND)
 def edit(spend_id: int):
-    spend = get_owned_or_404(AdSpend, spend_id)
+    spend = _manual_row_or_404(spend_id)
     form = EditSpendForm(obj=spend)
     if form.validate_on_submit():
         try:
@@ -79,7 +87,7 @@ def edit(spend_id: int):
 @bp.post("/<int:spend_id>/delete")
 @permission_required(CHANGE_SPEND)
 def delete(spend_id: int):
-    delete_spend(get_owned_or_404(AdSpend, spend_id))
+    delete_spend(_manual_row_or_404(spend_id))
     flash(_("Spend row deleted."), "info")
     return redirect(url_for("spend.index"))
 

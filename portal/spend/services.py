@@ -2,7 +2,8 @@
 
 A row is unique per (workspace, date, source, medium, campaign): saving or importing the same key again updates
 the amount instead of adding a second row, so re-importing a file is harmless. Tags are stored trimmed; the
-reports group them case-insensitively.
+reports group them case-insensitively. Rows imported from an ad account (`portal.adplatforms.importer`) live beside
+these with their own uniqueness and are read-only here: the next import would overwrite an edit.
 """
 import codecs
 import csv
@@ -63,6 +64,7 @@ def _upsert(workspace_id: int, rows: list[tuple[date, str, str, str, Decimal]]) 
     dates = {row[0] for row in rows}
     existing = {(spend.date, spend.utm_source, spend.utm_medium, spend.utm_campaign): spend
                 for spend in db.session.scalars(select(AdSpend).where(AdSpend.workspace_id == workspace_id,
+                                                                      AdSpend.ad_account_id.is_(None),
                                                                       AdSpend.date.in_(dates)))}
     created = updated = 0
     for day, source, medium, campaign, amount in rows:
@@ -92,7 +94,8 @@ def update_spend(spend: AdSpend, day: date, source, medium, campaign, amount: De
     tags = _tags(source, medium, campaign)
     clash = db.session.scalar(select(AdSpend.id).where(
         AdSpend.workspace_id == spend.workspace_id, AdSpend.date == day, AdSpend.utm_source == tags[0],
-        AdSpend.utm_medium == tags[1], AdSpend.utm_campaign == tags[2], AdSpend.id != spend.id))
+        AdSpend.utm_medium == tags[1], AdSpend.utm_campaign == tags[2], AdSpend.id != spend.id,
+        AdSpend.ad_account_id.is_(None)))
     if clash:
         raise SpendError(_("Another row already has this date, source, medium and campaign; edit that one."))
     spend.date, (spend.utm_source, spend.utm_medium, spend.utm_campaign), spend.amount = day, tags, amount

@@ -1,16 +1,18 @@
-"""Fixtures for the ad-platform wire clients: one live VK Ads and one live Google Ads sandbox per session (reset
-before each test), their control APIs, and clients pointed at them."""
+"""Fixtures for the ad platforms: one live sandbox per platform and session (reset before each test), their
+control APIs, and clients pointed at them."""
 import logging
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from fixtures.yandex_direct import TEST_SETTINGS, YandexSandbox, make_client
 
 from portal.adplatforms.google_ads.client import GoogleAdsClient
 from portal.adplatforms.vk_ads.client import VKAdsClient
 from portal.sandbox import google_ads as google_sandbox
 from portal.sandbox import vk_ads as vk_sandbox
 from portal.sandbox.server import serve_in_thread
+from portal.sandbox.yandex_direct import create_app as create_yandex_sandbox
 
 REDIRECT_URI = "http://127.0.0.1:9/settings/ad-accounts/callback"
 VK_CLIENT_ID, VK_CLIENT_SECRET = "vk-test-client", "vk-test-secret"
@@ -116,3 +118,36 @@ def google_client(google_server, google_control):
 def google_tokens(google_client):
     back = consent(google_client.authorization_url("state-g", REDIRECT_URI), email="owner@sandbox.test")
     return google_client.exchange_code(back["code"], REDIRECT_URI)
+
+
+@pytest.fixture(scope="session")
+def yandex_server():
+    server = serve_in_thread(create_yandex_sandbox(TEST_SETTINGS))
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture
+def yandex(yandex_server) -> YandexSandbox:
+    control = YandexSandbox(yandex_server.url)
+    control.reset()
+    yield control
+    control.faults()
+
+
+@pytest.fixture
+def yandex_client(yandex):
+    return make_client(yandex.url)
+
+
+@pytest.fixture
+def portal_callbacks(vk_control, google_control):
+    """The VK and Google sandboxes also accept the test portal's callbacks (http://localhost/settings/ad-accounts/
+    <platform>/callback) during the test; their redirect URIs outlive a reset, so they are put back after it."""
+    vk_control.post("/config", {"VK_SANDBOX_REDIRECT_URIS": [
+        REDIRECT_URI, "http://localhost/settings/ad-accounts/vk_ads/callback"]})
+    google_control.post("/config", {"GOOGLE_SANDBOX_REDIRECT_URIS": [
+        REDIRECT_URI, "http://localhost/settings/ad-accounts/google_ads/callback"]})
+    yield
+    vk_control.post("/config", {"VK_SANDBOX_REDIRECT_URIS": [REDIRECT_URI]})
+    google_control.post("/config", {"GOOGLE_SANDBOX_REDIRECT_URIS": [REDIRECT_URI]})

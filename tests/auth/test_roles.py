@@ -20,7 +20,7 @@ PUBLIC = {
     "connection.secrets_hook": "amoCRM's servers; bound to a server-made OAuth state",
 }
 # GET routes that change state (the OAuth redirect and callback), checked like the state-changing methods.
-STATE_CHANGING_GETS = {"connection.auth", "connection.callback"}
+STATE_CHANGING_GETS = {"connection.auth", "connection.callback", "settings.ad_accounts.callback"}
 
 
 def _changing_rules(app):

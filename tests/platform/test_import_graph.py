@@ -25,6 +25,7 @@ ALLOWED_FUNCTION_IMPORTS = {
     ("portal.commands", "demo"): CLI,
     ("portal.commands", "start_demo_sandbox"): CLI,
     ("portal.commands", "start_demo_mail"): CLI,
+    ("portal.commands", "start_demo_ad_sandboxes"): CLI,
     ("portal.commands", "worker"): CLI,
     ("portal.commands", "scheduler"): CLI,
     ("portal.commands", "demo_data"): CLI,
