@@ -6,6 +6,7 @@ from portal.jobs import dead_workers
 from portal.jobs.queues import AMOCRM, DEFAULT, WEBHOOKS
 from portal.jobs.scheduler import Periodic, every
 from portal.mail.outbox import ENQUEUE_EVERY_SECONDS
+from portal.reports.credits import SWEEP_EVERY_SECONDS as ATTRIBUTE_EVERY_SECONDS
 from portal.reports.rollups import COMPACT_EVERY_SECONDS
 
 HOUR = 3600
@@ -29,4 +30,7 @@ PERIODIC_JOBS: list[Periodic] = [
     every(24 * HOUR, DEFAULT, "portal.mail.outbox.prune_sent_mail"),
     # Fold the report rollups' delta rows (reports are right either way; folding keeps them few).
     every(COMPACT_EVERY_SECONDS, DEFAULT, "portal.reports.rollups.compact_all"),
+    every(COMPACT_EVERY_SECONDS, DEFAULT, "portal.reports.credits.compact_all"),
+    # Attribute recent leads over their visitors' visits once their form's visit had time to arrive.
+    every(ATTRIBUTE_EVERY_SECONDS, DEFAULT, "portal.reports.credits.attribute_pending_leads"),
 ]
