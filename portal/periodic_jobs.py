@@ -30,7 +30,7 @@ PERIODIC_JOBS: list[Periodic] = [
     every(24 * HOUR, DEFAULT, "portal.mail.outbox.prune_sent_mail"),
     # Fold the report rollups' delta rows (reports are right either way; folding keeps them few).
     every(COMPACT_EVERY_SECONDS, DEFAULT, "portal.reports.rollups.compact_all"),
-    every(COMPACT_EVERY_SECONDS, DEFAULT, "portal.reports.credits.compact_all"),
+    every(COMPACT_EVERY_SECONDS, DEFAULT, "portal.reports.credits.compact_all_credits"),
     # Attribute recent leads over their visitors' visits once their form's visit had time to arrive.
     every(ATTRIBUTE_EVERY_SECONDS, DEFAULT, "portal.reports.credits.attribute_pending_leads"),
 ]

@@ -394,7 +394,7 @@ def compact(workspace_id: int) -> None:
     db.session.commit()
 
 
-def compact_all() -> int:
+def compact_all_credits() -> int:
     """The periodic job: fold the credit rollups' deltas of every workspace that has some."""
     if not uses_rollup_table():
         return 0
