@@ -2,8 +2,8 @@
 
 - lead_credits: one row per attributed lead × chain position (the touch's normalised tags, when, whether direct,
   and each model's weight in millionths); written by the attribution job, never on the intake's INSERT.
-- credit_rollups: per (workspace, local day, model, sale kind, tags) visits, lead credit, deal credit and
-  revenue × credit, kept by triggers on leads, deals, visits and a workspace's time zone
+- credit_rollups: per (workspace, grain, local day, model, sale kind, tags) visits, lead credit, deal credit and
+  revenue × credit (grain "w" every level, "n" source / medium / campaign only, for the usual reports), kept by triggers on leads, deals, visits and a workspace's time zone
   (portal.reports.credit_sql), installed here, and rebuilt for every workspace: each lead counts under its own
   touches until it is attributed.
 
@@ -34,6 +34,7 @@ def upgrade():
         'credit_rollups',
         sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
         sa.Column('workspace_id', sa.Integer(), nullable=False),
+        sa.Column('grain', sa.String(length=1), nullable=False),
         sa.Column('day', sa.Date(), nullable=False),
         sa.Column('model', sa.String(length=1), nullable=False),
         sa.Column('merged', sa.Boolean(), server_default=sa.text('false'), nullable=False),
@@ -48,8 +49,9 @@ def upgrade():
     with op.batch_alter_table('credit_rollups', schema=None) as batch_op:
         batch_op.create_index('ix_credit_rollups_deltas', ['workspace_id'], unique=False,
                               postgresql_where=sa.text('NOT merged'), sqlite_where=sa.text('NOT merged'))
-        batch_op.create_index('ix_credit_rollups_workspace_day', ['workspace_id', 'day'], unique=False)
-        batch_op.create_index('uq_credit_rollups_merged_key', ['workspace_id', 'day', 'model', 'sale_kind', *LEVELS],
+        batch_op.create_index('ix_credit_rollups_workspace_grain_day', ['workspace_id', 'grain', 'day'], unique=False)
+        batch_op.create_index('uq_credit_rollups_merged_key',
+                              ['workspace_id', 'grain', 'day', 'model', 'sale_kind', *LEVELS],
                               unique=True, postgresql_where=sa.text('merged'), sqlite_where=sa.text('merged'))
     op.create_table(
         'lead_credits',
@@ -87,7 +89,7 @@ def downgrade():
     with op.batch_alter_table('credit_rollups', schema=None) as batch_op:
         batch_op.drop_index('uq_credit_rollups_merged_key', postgresql_where=sa.text('merged'),
                             sqlite_where=sa.text('merged'))
-        batch_op.drop_index('ix_credit_rollups_workspace_day')
+        batch_op.drop_index('ix_credit_rollups_workspace_grain_day')
         batch_op.drop_index('ix_credit_rollups_deltas', postgresql_where=sa.text('NOT merged'),
                             sqlite_where=sa.text('NOT merged'))
     op.drop_table('credit_rollups')

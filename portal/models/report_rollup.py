@@ -75,6 +75,12 @@ CREDIT_FIGURES = ("visits", "leads", "cohort_open", "cohort_won", "cohort_lost",
                   "closed_won", "closed_lost", "closed_revenue")
 
 
+# grain: every fact is kept twice — "w" with every level, "n" with only source, medium and campaign (content, term,
+# landing path and referrer domain ""). A report of the upper levels sums the few "n" rows, not the many "w" ones.
+WIDE, NARROW = "w", "n"
+NARROW_LEVELS = ("source", "medium", "campaign")
+
+
 def model_codes(model: str) -> tuple[str, ...]:
     """The model column values a report under one model sums."""
     code = MODEL_CODES[model]
@@ -88,8 +94,8 @@ class CreditRollup(db.Model):
 
     __tablename__ = "credit_rollups"
     __table_args__ = (
-        Index("ix_credit_rollups_workspace_day", "workspace_id", "day"),
-        Index("uq_credit_rollups_merged_key", "workspace_id", "day", "model", "sale_kind", *ROLLUP_LEVELS,
+        Index("ix_credit_rollups_workspace_grain_day", "workspace_id", "grain", "day"),
+        Index("uq_credit_rollups_merged_key", "workspace_id", "grain", "day", "model", "sale_kind", *ROLLUP_LEVELS,
               unique=True, postgresql_where=text("merged"), sqlite_where=text("merged")),
         Index("ix_credit_rollups_deltas", "workspace_id", postgresql_where=text("NOT merged"),
               sqlite_where=text("NOT merged")),
@@ -97,6 +103,7 @@ class CreditRollup(db.Model):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    grain: Mapped[str] = mapped_column(String(1))
     day: Mapped[date] = mapped_column(Date)
     model: Mapped[str] = mapped_column(String(1))
     merged: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))

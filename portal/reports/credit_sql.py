@@ -23,9 +23,14 @@ from portal.reports.rollup_sql import LEVELS
 
 FIGURES = ("visits, leads, cohort_open, cohort_won, cohort_lost, cohort_revenue, closed_open, closed_won, closed_lost, "
            "closed_revenue")
-FACT_VALUES = ("f.day, f.model, false, kind, f.tags[1], f.tags[2], f.tags[3], f.tags[4], f.tags[5], f.tags[6], "
-               "f.tags[7], f.figures[1], f.figures[2], f.figures[3], f.figures[4], f.figures[5], f.figures[6], "
+# The columns after workspace_id of one fact row f at one grain g: "w" keeps every level, "n" only source, medium
+# and campaign (the report's usual levels sum far fewer rows that way).
+NARROW = "CASE WHEN g.grain = 'n' THEN '' ELSE {} END"
+FACT_VALUES = ("g.grain, f.day, f.model, false, kind, f.tags[1], f.tags[2], f.tags[3], "
+               + ", ".join(NARROW.format(f"f.tags[{index}]") for index in (4, 5, 6, 7))
+               + ", f.figures[1], f.figures[2], f.figures[3], f.figures[4], f.figures[5], f.figures[6], "
                "f.figures[7], f.figures[8], f.figures[9], f.figures[10]")
+GRAINS = "(VALUES ('w'), ('n')) g(grain)"
 LEAD_TRIGGER_COLUMNS = ("workspace_id, created_at, is_spam, duplicate_of_id, is_test, utm_source, utm_medium, "
                         "utm_campaign, utm_content, utm_term, landing_page, referrer, first_utm_source, "
                         "first_utm_medium, first_utm_campaign, first_utm_content, first_utm_term, "
@@ -110,10 +115,12 @@ $$""",
 CREATE OR REPLACE FUNCTION leadpath_credit_append(workspace integer, day date, model text, tags text[],
                                                   figures bigint[], kind text)
 RETURNS void LANGUAGE sql VOLATILE AS $$
-    INSERT INTO credit_rollups (workspace_id, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
-    VALUES (workspace, day, model, false, kind, tags[1], tags[2], tags[3], tags[4], tags[5], tags[6], tags[7],
-            figures[1], figures[2], figures[3], figures[4], figures[5], figures[6], figures[7], figures[8],
-            figures[9], figures[10])
+    INSERT INTO credit_rollups (workspace_id, grain, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
+    SELECT workspace, g.grain, day, model, false, kind, tags[1], tags[2], tags[3],
+           {", ".join(NARROW.format(f"tags[{index}]") for index in (4, 5, 6, 7))},
+           figures[1], figures[2], figures[3], figures[4], figures[5], figures[6], figures[7], figures[8],
+           figures[9], figures[10]
+    FROM {GRAINS}
 $$""",
     # FOR SHARE on the lead: a concurrent attribution (which locks the lead FOR UPDATE) or tag change and this
     # deal's rows never cross.
@@ -132,8 +139,8 @@ BEGIN
         SELECT * INTO lead FROM leads WHERE id = coalesce(d.lead_id, d.origin_lead_id)
             AND workspace_id = d.workspace_id FOR SHARE;
     END IF;
-    INSERT INTO credit_rollups (workspace_id, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
-    SELECT d.workspace_id, {FACT_VALUES} FROM leadpath_credit_deal_facts(d, lead, tz, sign) f;
+    INSERT INTO credit_rollups (workspace_id, grain, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
+    SELECT d.workspace_id, {FACT_VALUES} FROM leadpath_credit_deal_facts(d, lead, tz, sign) f, {GRAINS};
 END $$""",
     f"""
 CREATE OR REPLACE FUNCTION leadpath_credit_rollup_lead(l leads, sign integer) RETURNS void
@@ -145,8 +152,8 @@ BEGIN
     IF l.is_spam OR l.duplicate_of_id IS NOT NULL OR l.is_test THEN RETURN; END IF;
     SELECT timezone INTO tz FROM workspaces WHERE id = l.workspace_id;
     IF tz IS NULL THEN RETURN; END IF;
-    INSERT INTO credit_rollups (workspace_id, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
-    SELECT l.workspace_id, {FACT_VALUES} FROM leadpath_credit_lead_facts(l, tz, sign) f;
+    INSERT INTO credit_rollups (workspace_id, grain, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
+    SELECT l.workspace_id, {FACT_VALUES} FROM leadpath_credit_lead_facts(l, tz, sign) f, {GRAINS};
 END $$""",
     # The attribution's half of a credit change: a lead's own rows and its deals' rows under its credits as they
     # are now (sign −1 before replacing them, +1 after). Locks the lead row until the transaction ends.
@@ -228,9 +235,11 @@ BEGIN
     SELECT timezone INTO tz FROM workspaces WHERE id = workspace;
     DELETE FROM credit_rollups WHERE workspace_id = workspace;
     IF tz IS NULL THEN RETURN 0; END IF;
-    INSERT INTO credit_rollups (workspace_id, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
-    SELECT workspace, f.day, f.model, true, f.kind, f.tags[1], f.tags[2], f.tags[3], f.tags[4], f.tags[5],
-           f.tags[6], f.tags[7], sum(f.figures[1]), sum(f.figures[2]), sum(f.figures[3]), sum(f.figures[4]),
+    -- Visits are many: grouped by their raw columns first, so the tag functions run once per distinct group.
+    INSERT INTO credit_rollups (workspace_id, grain, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
+    SELECT workspace, g.grain, f.day, f.model, true, f.kind, f.tags[1], f.tags[2], f.tags[3],
+           {", ".join(NARROW.format(f"f.tags[{index}]") for index in (4, 5, 6, 7))},
+           sum(f.figures[1]), sum(f.figures[2]), sum(f.figures[3]), sum(f.figures[4]),
            sum(f.figures[5]), sum(f.figures[6]), sum(f.figures[7]), sum(f.figures[8]), sum(f.figures[9]),
            sum(f.figures[10])
     FROM (SELECT x.*, '' AS kind FROM leads l, leadpath_credit_lead_facts(l, tz, 1) x
@@ -240,8 +249,18 @@ BEGIN
                  LEFT JOIN leads l ON l.id = coalesce(d.lead_id, d.origin_lead_id) AND l.workspace_id = workspace,
                  leadpath_credit_deal_facts(d, l, tz, 1) x WHERE d.workspace_id = workspace
           UNION ALL
-          SELECT x.*, '' FROM visits v, leadpath_visit_facts(v, tz, 1) x WHERE v.workspace_id = workspace) f
-    GROUP BY f.day, f.model, f.kind, f.tags[1], f.tags[2], f.tags[3], f.tags[4], f.tags[5], f.tags[6], f.tags[7];
+          SELECT v.day, '*', ARRAY[leadpath_tag(v.utm_source), leadpath_tag(v.utm_medium),
+                                   leadpath_tag(v.utm_campaign), leadpath_tag(v.utm_content),
+                                   leadpath_tag(v.utm_term), leadpath_url_path(v.landing_page),
+                                   leadpath_url_domain(v.referrer)],
+                 ARRAY[v.visits, 0, 0, 0, 0, 0, 0, 0, 0, 0]::bigint[], ''
+          FROM (SELECT (started_at AT TIME ZONE tz)::date AS day, utm_source, utm_medium, utm_campaign,
+                       utm_content, utm_term, landing_page, referrer, count(*) AS visits
+                FROM visits WHERE workspace_id = workspace
+                GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) v) f,
+         {GRAINS}
+    GROUP BY g.grain, f.day, f.model, f.kind, f.tags[1], f.tags[2], f.tags[3],
+             {", ".join(NARROW.format(f"f.tags[{index}]") for index in (4, 5, 6, 7))};
     GET DIAGNOSTICS written = ROW_COUNT;
     RETURN written;
 END $$""",
@@ -304,16 +323,16 @@ DROP_STATEMENTS = [
 COMPACT = f"""
 WITH moved AS (
     DELETE FROM credit_rollups WHERE workspace_id = :workspace AND NOT merged
-    RETURNING day, model, sale_kind, {LEVELS}, {FIGURES}),
+    RETURNING grain, day, model, sale_kind, {LEVELS}, {FIGURES}),
 folded AS (
-    SELECT day, model, sale_kind, {LEVELS}, sum(visits) AS visits, sum(leads) AS leads,
+    SELECT grain, day, model, sale_kind, {LEVELS}, sum(visits) AS visits, sum(leads) AS leads,
            sum(cohort_open) AS cohort_open, sum(cohort_won) AS cohort_won, sum(cohort_lost) AS cohort_lost,
            sum(cohort_revenue) AS cohort_revenue, sum(closed_open) AS closed_open, sum(closed_won) AS closed_won,
            sum(closed_lost) AS closed_lost, sum(closed_revenue) AS closed_revenue
-    FROM moved GROUP BY day, model, sale_kind, {LEVELS})
-INSERT INTO credit_rollups AS r (workspace_id, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
-SELECT :workspace, day, model, true, sale_kind, {LEVELS}, {FIGURES} FROM folded
-ON CONFLICT (workspace_id, day, model, sale_kind, {LEVELS}) WHERE merged DO UPDATE SET
+    FROM moved GROUP BY grain, day, model, sale_kind, {LEVELS})
+INSERT INTO credit_rollups AS r (workspace_id, grain, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
+SELECT :workspace, grain, day, model, true, sale_kind, {LEVELS}, {FIGURES} FROM folded
+ON CONFLICT (workspace_id, grain, day, model, sale_kind, {LEVELS}) WHERE merged DO UPDATE SET
     visits = r.visits + excluded.visits, leads = r.leads + excluded.leads,
     cohort_open = r.cohort_open + excluded.cohort_open, cohort_won = r.cohort_won + excluded.cohort_won,
     cohort_lost = r.cohort_lost + excluded.cohort_lost, cohort_revenue = r.cohort_revenue + excluded.cohort_revenue,

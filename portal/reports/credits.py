@@ -28,8 +28,11 @@ from portal.models import CreditRollup, Deal, Lead, LeadCredit, Visit, Workspace
 from portal.models.lead_credit import CREDIT_WEIGHTS
 from portal.models.report_rollup import (
     CREDIT_FIGURES,
+    NARROW,
+    NARROW_LEVELS,
     NOT_A_SALE,
     ROLLUP_LEVELS,
+    WIDE,
     model_codes,
 )
 from portal.models.types import utcnow
@@ -264,10 +267,12 @@ def compare_models(workspace_id: int, models: tuple[str, ...], period: Period, g
     sums = {model: defaultdict(lambda: [0] * len(CREDIT_FIGURES)) for model in models}
     if uses_rollup_table():
         codes = sorted({code for model in models for code in model_codes(model)})
+        grain = NARROW if set(group_by) | set(filters) <= {*NARROW_LEVELS, "day"} else WIDE
         columns = [getattr(CreditRollup, name) for name in group_by]
         statement = (select(CreditRollup.model, *columns,
                             *[func.sum(getattr(CreditRollup, name)) for name in CREDIT_FIGURES])
-                     .where(CreditRollup.workspace_id == workspace_id, CreditRollup.day >= period.start,
+                     .where(CreditRollup.workspace_id == workspace_id, CreditRollup.grain == grain,
+                            CreditRollup.day >= period.start,
                             CreditRollup.day <= period.end, CreditRollup.model.in_(codes),
                             *[getattr(CreditRollup, name) == value for name, value in filters.items()],
                             *([] if kinds is None else [CreditRollup.sale_kind.in_(kinds)]))
@@ -416,12 +421,14 @@ def rebuild(workspace_id: int) -> int:
     return int(written or 0)
 
 
-def credit_rollup_facts(workspace_id: int, model: str) -> dict[tuple, list[int]]:
-    """{(day, tags, sale kind): figures} as the credit rollups hold them under one model, without zero rows."""
+def credit_rollup_facts(workspace_id: int, model: str, grain: str = WIDE) -> dict[tuple, list[int]]:
+    """{(day, tags, sale kind): figures} as the credit rollups hold them under one model at one grain, without
+    zero rows."""
     columns = [getattr(CreditRollup, name) for name in ROLLUP_LEVELS]
     statement = (select(CreditRollup.day, *columns, CreditRollup.sale_kind,
                         *[func.sum(getattr(CreditRollup, name)) for name in CREDIT_FIGURES])
-                 .where(CreditRollup.workspace_id == workspace_id, CreditRollup.model.in_(model_codes(model)))
+                 .where(CreditRollup.workspace_id == workspace_id, CreditRollup.grain == grain,
+                        CreditRollup.model.in_(model_codes(model)))
                  .group_by(CreditRollup.day, *columns, CreditRollup.sale_kind))
     width = len(ROLLUP_LEVELS)
     return {(row[0], tuple(row[1:1 + width]), row[1 + width]): [int(value) for value in row[2 + width:]]
@@ -432,11 +439,17 @@ def check(workspace_id: int) -> list[str]:
     """Differences between the credit rollups and the base tables under every model, as sentences."""
     problems = []
     for model in MODELS:
-        expected = {key: figures for key, figures in credit_facts(workspace_id, model, None).items() if any(figures)}
-        actual = credit_rollup_facts(workspace_id, model)
-        for key in sorted(set(expected) | set(actual), key=str):
-            if expected.get(key) != actual.get(key):
-                problems.append(f"workspace {workspace_id}, model {model}, {key[0]} {'/'.join(key[1])} "
-                                f"{key[2] or ''}: base tables {expected.get(key)}, credit rollups {actual.get(key)}")
+        wide = credit_facts(workspace_id, model, None)
+        narrow: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(CREDIT_FIGURES))
+        for (day, tags, kind), figures in wide.items():
+            _add_to(narrow[(day, (*tags[:3], "", "", "", ""), kind)], figures)
+        for grain, facts in ((WIDE, wide), (NARROW, narrow)):
+            expected = {key: figures for key, figures in facts.items() if any(figures)}
+            actual = credit_rollup_facts(workspace_id, model, grain)
+            for key in sorted(set(expected) | set(actual), key=str):
+                if expected.get(key) != actual.get(key):
+                    problems.append(f"workspace {workspace_id}, model {model}, grain {grain}, {key[0]} "
+                                    f"{'/'.join(key[1])} {key[2] or ''}: base tables {expected.get(key)}, "
+                                    f"credit rollups {actual.get(key)}")
     return problems
 

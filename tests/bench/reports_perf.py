@@ -242,9 +242,9 @@ def print_sizes(args) -> None:
         rows, size = db.session.execute(text(
             f"SELECT count(*), pg_total_relation_size('{table}') FROM {table}")).one()
         unit = per.get(table, args.leads + 20_000)
+        per_lead = table in ("leads", "report_rollups", "lead_credits", "credit_rollups")
         print(f"size {table:15} {rows:>10} rows {size / 2**20:9.1f} MiB  {size / max(unit, 1):7.0f} bytes per "
-              f"{'lead' if table in ('leads', 'report_rollups', 'lead_credits', 'credit_rollups') else table.rstrip('s')}",
-              flush=True)
+              f"{'lead' if per_lead else table.rstrip('s')}", flush=True)
 
 
 def page_1000_cursor(client) -> str:
