@@ -165,10 +165,16 @@ def leads_to_attribute(limit: int = SWEEP_BATCH) -> list[tuple[int, int]]:
     credited = exists().where(LeadCredit.lead_id == Lead.id)
     stand_in = exists().where(LeadCredit.lead_id == Lead.id, LeadCredit.visit_id.is_(None))
     arrived = exists().where(Visit.workspace_id == Lead.workspace_id, Visit.visit_id == Lead.visit_id)
-    statement = (select(Lead.workspace_id, Lead.id)
-                 .where(recent, or_(~credited, and_(Lead.visit_id.is_not(None), stand_in, arrived)))
-                 .order_by(Lead.id).limit(limit))
-    found = [tuple(row) for row in db.session.execute(statement)]
+    found: list[tuple[int, int]] = []
+    # Workspace by workspace: each probe is a range of ix_leads_workspace_created, never a scan of all leads.
+    for workspace_id in db.session.scalars(select(Workspace.id).order_by(Workspace.id)).all():
+        statement = (select(Lead.workspace_id, Lead.id)
+                     .where(Lead.workspace_id == workspace_id, recent,
+                            or_(~credited, and_(Lead.visit_id.is_not(None), stand_in, arrived)))
+                     .order_by(Lead.id).limit(limit - len(found)))
+        found += [tuple(row) for row in db.session.execute(statement)]
+        if len(found) >= limit:
+            break
     db.session.rollback()
     return found
 

@@ -9,7 +9,7 @@ from html import unescape
 import pytest
 from fixtures.reports import add_lead, add_sale, at
 from fixtures.support import post_form, workspace_of
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from portal.extensions import db
 from portal.models import Deal, Lead, LeadCredit, Visit
@@ -289,3 +289,24 @@ def test_random_chains_keep_every_model_s_totals_equal_in_the_rollups(app, owner
         comparison = model_comparison(ws, ReportQuery(PERIOD))
     assert {(totals.leads, totals.won, totals.revenue) for totals in comparison.totals.values()} == {
         (40, comparison.totals["first"].won, expected_revenue)}
+
+
+@pytest.mark.integration
+def test_the_commands_attribute_the_backlog_and_check_and_rebuild_the_credit_rollups(app, journey, runner):
+    ws, _, ann, _ = journey
+    result = runner.invoke(args=["reports", "attribute", "--workspace", str(ws)])
+    assert result.exit_code == 0 and f"workspace {ws}: 2 leads attributed" in result.output
+    assert runner.invoke(args=["reports", "attribute", "--workspace", str(ws)]).output.endswith(
+        f"workspace {ws}: 0 leads attributed\n")
+    result = runner.invoke(args=["reports", "check", "--workspace", str(ws)])
+    assert result.exit_code == 0 and "agree" in result.output
+    with app.app_context():
+        db.session.execute(text("INSERT INTO credit_rollups (workspace_id, grain, day, model, source, leads) "
+                                "VALUES (:ws, 'n', :day, 'A', 'google', 5)"), {"ws": ws, "day": D0})
+        db.session.commit()
+    result = runner.invoke(args=["reports", "check", "--workspace", str(ws)])
+    assert result.exit_code == 1 and "model linear, grain n" in result.output and "1 differences" in result.output
+    result = runner.invoke(args=["reports", "rebuild", "--workspace", str(ws)])
+    assert result.exit_code == 0 and "credit rollup rows" in result.output
+    assert runner.invoke(args=["reports", "check", "--workspace", str(ws)]).exit_code == 0
+    assert runner.invoke(args=["reports", "compact", "--workspace", str(ws)]).exit_code == 0
