@@ -50,6 +50,9 @@ def upgrade():
         batch_op.create_index('ix_credit_rollups_deltas', ['workspace_id'], unique=False,
                               postgresql_where=sa.text('NOT merged'), sqlite_where=sa.text('NOT merged'))
         batch_op.create_index('ix_credit_rollups_workspace_grain_day', ['workspace_id', 'grain', 'day'], unique=False)
+        batch_op.create_index('ix_credit_rollups_narrow', ['workspace_id', 'day', 'model'], unique=False,
+                              postgresql_include=['sale_kind', 'source', 'medium', 'campaign', *FIGURES],
+                              postgresql_where=sa.text("grain = 'n'"), sqlite_where=sa.text("grain = 'n'"))
         batch_op.create_index('uq_credit_rollups_merged_key',
                               ['workspace_id', 'grain', 'day', 'model', 'sale_kind', *LEVELS],
                               unique=True, postgresql_where=sa.text('merged'), sqlite_where=sa.text('merged'))
@@ -89,6 +92,8 @@ def downgrade():
     with op.batch_alter_table('credit_rollups', schema=None) as batch_op:
         batch_op.drop_index('uq_credit_rollups_merged_key', postgresql_where=sa.text('merged'),
                             sqlite_where=sa.text('merged'))
+        batch_op.drop_index('ix_credit_rollups_narrow', postgresql_where=sa.text("grain = 'n'"),
+                            sqlite_where=sa.text("grain = 'n'"))
         batch_op.drop_index('ix_credit_rollups_workspace_grain_day')
         batch_op.drop_index('ix_credit_rollups_deltas', postgresql_where=sa.text('NOT merged'),
                             sqlite_where=sa.text('NOT merged'))
