@@ -50,7 +50,7 @@ def upgrade():
         batch_op.create_index('ix_credit_rollups_deltas', ['workspace_id'], unique=False,
                               postgresql_where=sa.text('NOT merged'), sqlite_where=sa.text('NOT merged'))
         batch_op.create_index('ix_credit_rollups_workspace_grain_day', ['workspace_id', 'grain', 'day'], unique=False)
-        batch_op.create_index('ix_credit_rollups_narrow', ['workspace_id', 'day', 'model'], unique=False,
+        batch_op.create_index('ix_credit_rollups_narrow', ['workspace_id', 'model', 'day'], unique=False,
                               postgresql_include=['sale_kind', 'source', 'medium', 'campaign', *FIGURES],
                               postgresql_where=sa.text("grain = 'n'"), sqlite_where=sa.text("grain = 'n'"))
         batch_op.create_index('uq_credit_rollups_merged_key',

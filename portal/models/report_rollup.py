@@ -96,7 +96,7 @@ class CreditRollup(db.Model):
     __table_args__ = (
         Index("ix_credit_rollups_workspace_grain_day", "workspace_id", "grain", "day"),
         # The usual report reads only narrow rows: an index-only scan of this one, no heap pages (after VACUUM).
-        Index("ix_credit_rollups_narrow", "workspace_id", "day", "model",
+        Index("ix_credit_rollups_narrow", "workspace_id", "model", "day",
               postgresql_include=["sale_kind", *NARROW_LEVELS, *CREDIT_FIGURES],
               postgresql_where=text("grain = 'n'"), sqlite_where=text("grain = 'n'")),
         Index("uq_credit_rollups_merged_key", "workspace_id", "grain", "day", "model", "sale_kind", *ROLLUP_LEVELS,

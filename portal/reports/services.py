@@ -331,9 +331,22 @@ def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) 
     filters = query.filters
     group_by = query.group_by
     width = len(group_by)
-    credited = aggregate_credits(workspace_id, query.model, period, group_by, filters, query.sales)
-    spend = _spend_by(workspace_id, query, group_by) if query.spend_comparable else {}
-    by_key = {tuple(result[:width]): result[width:] for result in credited}
+    # One pass over each rollup table gives rows and series alike when rows are few (the tree's upper levels); a
+    # flat table of many keys reads its rows and its series separately, so no (key × day) result grows large.
+    together = with_series and query.view == "tree" and query.level in SPEND_LEVELS
+    if together:
+        credited_by_day = aggregate_credits(workspace_id, query.model, period, (*group_by, "day"), filters,
+                                            query.sales)
+        spend_by_day = aggregate(workspace_id, LAST, period, (*group_by, "day"), filters, query.sales)
+        by_key = _without_day(credited_by_day, width)
+        spend = {key: figures[SPEND] for key, figures in _without_day(spend_by_day, width).items()
+                 if figures[SPEND]}
+        series = _series_of(credited_by_day, spend_by_day, width, period, bucket)
+    else:
+        credited = aggregate_credits(workspace_id, query.model, period, group_by, filters, query.sales)
+        spend = _spend_by(workspace_id, query, group_by) if query.spend_comparable else {}
+        by_key = {tuple(result[:width]): result[width:] for result in credited}
+        series = model_series(workspace_id, query, bucket) if with_series else []
     found = []
     for key in set(by_key) | set(spend):
         figures = _figures(by_key.get(key), spend.get(key, 0), query)
@@ -349,7 +362,6 @@ def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) 
     totals = Figures(spend_known=query.spend_comparable)
     for row in ordered:
         totals.add(row.figures)
-    series = model_series(workspace_id, query, bucket) if with_series else []
     previous_totals = None
     if query.compare:
         before = roi_report(workspace_id, replace(query, period=period.previous(), compare=False), with_series=False)
@@ -440,6 +452,30 @@ def model_comparison(workspace_id: int, query: ReportQuery) -> ModelComparison:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Over time
+
+
+def _without_day(results, width: int) -> dict[tuple, list[int]]:
+    """aggregate() rows of (width keys, day, figures) summed over the day."""
+    summed: dict[tuple, list[int]] = {}
+    for result in results:
+        total = summed.setdefault(tuple(result[:width]), [0] * (len(result) - width - 1))
+        for index, value in enumerate(result[width + 1:]):
+            total[index] += value
+    return summed
+
+
+def _series_of(credited_by_day, spend_by_day, width: int, period: Period, bucket: str) -> list[SeriesPoint]:
+    """The series from rows of (width keys, day, figures) of the credit and the report rollups."""
+    points = _empty_points(period, bucket)
+    for result in credited_by_day:
+        day, figures = result[width], result[width + 1:]
+        point = points[bucket_start(day, bucket)]
+        point.leads += _credit(figures[LEADS])
+        point.won += _credit(figures[CLOSED + 1])
+        point.revenue += Decimal(figures[CLOSED + 3]) / (100 * WHOLE)
+    for result in spend_by_day:
+        points[bucket_start(result[width], bucket)].spend += Decimal(result[width + 1 + SPEND]) / 100
+    return list(points.values())
 
 
 def model_series(workspace_id: int, query: ReportQuery, bucket: str) -> list[SeriesPoint]:
