@@ -23,12 +23,13 @@ from portal.reports.rollup_sql import LEVELS
 
 FIGURES = ("visits, leads, cohort_open, cohort_won, cohort_lost, cohort_revenue, closed_open, closed_won, closed_lost, "
            "closed_revenue")
-# The columns after workspace_id of one fact row f at one grain g: "w" keeps every level, "n" only source, medium
-# and campaign (the report's usual levels sum far fewer rows that way).
+# Grains: "w" keeps every level, "n" only source, medium and campaign (the report's usual levels sum far fewer rows
+# that way). Writes append wide deltas only; folding (and the rebuild) writes merged rows of both grains, so a
+# narrow read sums the merged narrow rows and the wide deltas.
 NARROW = "CASE WHEN g.grain = 'n' THEN '' ELSE {} END"
-FACT_VALUES = ("g.grain, f.day, f.model, false, kind, f.tags[1], f.tags[2], f.tags[3], "
-               + ", ".join(NARROW.format(f"f.tags[{index}]") for index in (4, 5, 6, 7))
-               + ", f.figures[1], f.figures[2], f.figures[3], f.figures[4], f.figures[5], f.figures[6], "
+# The columns after workspace_id of one fact row f, as a wide delta row.
+FACT_VALUES = ("'w', f.day, f.model, false, kind, f.tags[1], f.tags[2], f.tags[3], f.tags[4], f.tags[5], f.tags[6], "
+               "f.tags[7], f.figures[1], f.figures[2], f.figures[3], f.figures[4], f.figures[5], f.figures[6], "
                "f.figures[7], f.figures[8], f.figures[9], f.figures[10]")
 GRAINS = "(VALUES ('w'), ('n')) g(grain)"
 LEAD_TRIGGER_COLUMNS = ("workspace_id, created_at, is_spam, duplicate_of_id, is_test, utm_source, utm_medium, "
@@ -116,11 +117,9 @@ CREATE OR REPLACE FUNCTION leadpath_credit_append(workspace integer, day date, m
                                                   figures bigint[], kind text)
 RETURNS void LANGUAGE sql VOLATILE AS $$
     INSERT INTO credit_rollups (workspace_id, grain, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
-    SELECT workspace, g.grain, day, model, false, kind, tags[1], tags[2], tags[3],
-           {", ".join(NARROW.format(f"tags[{index}]") for index in (4, 5, 6, 7))},
-           figures[1], figures[2], figures[3], figures[4], figures[5], figures[6], figures[7], figures[8],
-           figures[9], figures[10]
-    FROM {GRAINS}
+    VALUES (workspace, 'w', day, model, false, kind, tags[1], tags[2], tags[3], tags[4], tags[5], tags[6], tags[7],
+            figures[1], figures[2], figures[3], figures[4], figures[5], figures[6], figures[7], figures[8],
+            figures[9], figures[10])
 $$""",
     # FOR SHARE on the lead: a concurrent attribution (which locks the lead FOR UPDATE) or tag change and this
     # deal's rows never cross.
@@ -140,7 +139,7 @@ BEGIN
             AND workspace_id = d.workspace_id FOR SHARE;
     END IF;
     INSERT INTO credit_rollups (workspace_id, grain, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
-    SELECT d.workspace_id, {FACT_VALUES} FROM leadpath_credit_deal_facts(d, lead, tz, sign) f, {GRAINS};
+    SELECT d.workspace_id, {FACT_VALUES} FROM leadpath_credit_deal_facts(d, lead, tz, sign) f;
 END $$""",
     f"""
 CREATE OR REPLACE FUNCTION leadpath_credit_rollup_lead(l leads, sign integer) RETURNS void
@@ -153,7 +152,7 @@ BEGIN
     SELECT timezone INTO tz FROM workspaces WHERE id = l.workspace_id;
     IF tz IS NULL THEN RETURN; END IF;
     INSERT INTO credit_rollups (workspace_id, grain, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
-    SELECT l.workspace_id, {FACT_VALUES} FROM leadpath_credit_lead_facts(l, tz, sign) f, {GRAINS};
+    SELECT l.workspace_id, {FACT_VALUES} FROM leadpath_credit_lead_facts(l, tz, sign) f;
 END $$""",
     # The attribution's half of a credit change: a lead's own rows and its deals' rows under its credits as they
     # are now (sign −1 before replacing them, +1 after). Locks the lead row until the transaction ends.
@@ -323,24 +322,29 @@ DROP_STATEMENTS = [
     "DROP FUNCTION IF EXISTS leadpath_lead_credit_rows(leads)",
 ]
 
-COMPACT = f"""
-WITH moved AS (
-    DELETE FROM credit_rollups WHERE workspace_id = :workspace AND NOT merged
-    RETURNING grain, day, model, sale_kind, {LEVELS}, {FIGURES}),
-folded AS (
-    SELECT grain, day, model, sale_kind, {LEVELS}, sum(visits) AS visits, sum(leads) AS leads,
-           sum(cohort_open) AS cohort_open, sum(cohort_won) AS cohort_won, sum(cohort_lost) AS cohort_lost,
-           sum(cohort_revenue) AS cohort_revenue, sum(closed_open) AS closed_open, sum(closed_won) AS closed_won,
-           sum(closed_lost) AS closed_lost, sum(closed_revenue) AS closed_revenue
-    FROM moved GROUP BY grain, day, model, sale_kind, {LEVELS})
-INSERT INTO credit_rollups AS r (workspace_id, grain, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
-SELECT :workspace, grain, day, model, true, sale_kind, {LEVELS}, {FIGURES} FROM folded
-ON CONFLICT (workspace_id, grain, day, model, sale_kind, {LEVELS}) WHERE merged DO UPDATE SET
-    visits = r.visits + excluded.visits, leads = r.leads + excluded.leads,
+SUMS = ("sum(visits) AS visits, sum(leads) AS leads, sum(cohort_open) AS cohort_open, sum(cohort_won) AS cohort_won, "
+        "sum(cohort_lost) AS cohort_lost, sum(cohort_revenue) AS cohort_revenue, sum(closed_open) AS closed_open, "
+        "sum(closed_won) AS closed_won, sum(closed_lost) AS closed_lost, sum(closed_revenue) AS closed_revenue")
+ADD_UP = """visits = r.visits + excluded.visits, leads = r.leads + excluded.leads,
     cohort_open = r.cohort_open + excluded.cohort_open, cohort_won = r.cohort_won + excluded.cohort_won,
     cohort_lost = r.cohort_lost + excluded.cohort_lost, cohort_revenue = r.cohort_revenue + excluded.cohort_revenue,
     closed_open = r.closed_open + excluded.closed_open, closed_won = r.closed_won + excluded.closed_won,
-    closed_lost = r.closed_lost + excluded.closed_lost, closed_revenue = r.closed_revenue + excluded.closed_revenue
+    closed_lost = r.closed_lost + excluded.closed_lost, closed_revenue = r.closed_revenue + excluded.closed_revenue"""
+# Fold a workspace's (wide) delta rows into its merged rows of both grains.
+COMPACT = f"""
+WITH moved AS (
+    DELETE FROM credit_rollups WHERE workspace_id = :workspace AND NOT merged
+    RETURNING day, model, sale_kind, {LEVELS}, {FIGURES}),
+wide AS (
+    INSERT INTO credit_rollups AS r (workspace_id, grain, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
+    SELECT :workspace, 'w', day, model, true, sale_kind, {LEVELS}, {FIGURES}
+    FROM (SELECT day, model, sale_kind, {LEVELS}, {SUMS} FROM moved GROUP BY day, model, sale_kind, {LEVELS}) f
+    ON CONFLICT (workspace_id, grain, day, model, sale_kind, {LEVELS}) WHERE merged DO UPDATE SET {ADD_UP})
+INSERT INTO credit_rollups AS r (workspace_id, grain, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
+SELECT :workspace, 'n', day, model, true, sale_kind, source, medium, campaign, '', '', '', '', {FIGURES}
+FROM (SELECT day, model, sale_kind, source, medium, campaign, {SUMS} FROM moved
+      GROUP BY day, model, sale_kind, source, medium, campaign) f
+ON CONFLICT (workspace_id, grain, day, model, sale_kind, {LEVELS}) WHERE merged DO UPDATE SET {ADD_UP}
 """
 DROP_EMPTY = """
 DELETE FROM credit_rollups WHERE workspace_id = :workspace AND merged

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, delete, exists, func, or_, select, text
+from sqlalchemy import and_, delete, exists, func, literal, or_, select, text, union_all
 
 from portal.extensions import db
 from portal.models import CreditRollup, Deal, Lead, LeadCredit, Visit, Workspace
@@ -274,15 +274,13 @@ def compare_models(workspace_id: int, models: tuple[str, ...], period: Period, g
     if uses_rollup_table():
         codes = sorted({code for model in models for code in model_codes(model)})
         grain = NARROW if set(group_by) | set(filters) <= {*NARROW_LEVELS, "day"} else WIDE
-        columns = [getattr(CreditRollup, name) for name in group_by]
-        statement = (select(CreditRollup.model, *columns,
-                            *[func.sum(getattr(CreditRollup, name)) for name in CREDIT_FIGURES])
-                     .where(CreditRollup.workspace_id == workspace_id, CreditRollup.grain == grain,
-                            CreditRollup.day >= period.start,
-                            CreditRollup.day <= period.end, CreditRollup.model.in_(codes),
-                            *[getattr(CreditRollup, name) == value for name, value in filters.items()],
-                            *([] if kinds is None else [CreditRollup.sale_kind.in_(kinds)]))
-                     .group_by(CreditRollup.model, *columns))
+        rows = _credit_rows(workspace_id, grain, (
+            CreditRollup.day >= period.start, CreditRollup.day <= period.end, CreditRollup.model.in_(codes),
+            *[getattr(CreditRollup, name) == value for name, value in filters.items()],
+            *([] if kinds is None else [CreditRollup.sale_kind.in_(kinds)])))
+        columns = [getattr(rows.c, name) for name in group_by]
+        statement = (select(rows.c.model, *columns, *[func.sum(getattr(rows.c, name)) for name in CREDIT_FIGURES])
+                     .group_by(rows.c.model, *columns))
         for code, *row in db.session.execute(statement):
             key, figures = tuple(row[:len(group_by)]), row[len(group_by):]
             for model in models:
@@ -298,6 +296,19 @@ def compare_models(workspace_id: int, models: tuple[str, ...], period: Period, g
                     continue
                 _add_to(sums[model][tuple(values[name] for name in group_by)], figures)
     return {model: [(*key, *figures) for key, figures in sums[model].items()] for model in models}
+
+
+def _credit_rows(workspace_id: int, grain: str, conditions: tuple):
+    """The credit rollup rows of one grain as a subquery. Writes append wide deltas only, so the narrow grain is its
+    merged rows (an index-only scan of ix_credit_rollups_narrow) and the wide deltas not folded yet."""
+    columns = [CreditRollup.model, CreditRollup.day, CreditRollup.sale_kind,
+               *[getattr(CreditRollup, name) for name in (*ROLLUP_LEVELS, *CREDIT_FIGURES)]]
+    base = (CreditRollup.workspace_id == workspace_id, *conditions)
+    if grain == WIDE:
+        return select(*columns).where(*base, CreditRollup.grain == WIDE).subquery()
+    return union_all(select(*columns).where(*base, CreditRollup.grain == NARROW),
+                     select(*columns).where(*base, CreditRollup.grain == WIDE,
+                                            CreditRollup.merged.is_(False))).subquery()
 
 
 def _add_to(total: list[int], figures) -> None:
@@ -430,12 +441,13 @@ def rebuild(workspace_id: int) -> int:
 def credit_rollup_facts(workspace_id: int, model: str, grain: str = WIDE) -> dict[tuple, list[int]]:
     """{(day, tags, sale kind): figures} as the credit rollups hold them under one model at one grain, without
     zero rows."""
-    columns = [getattr(CreditRollup, name) for name in ROLLUP_LEVELS]
-    statement = (select(CreditRollup.day, *columns, CreditRollup.sale_kind,
-                        *[func.sum(getattr(CreditRollup, name)) for name in CREDIT_FIGURES])
-                 .where(CreditRollup.workspace_id == workspace_id, CreditRollup.grain == grain,
-                        CreditRollup.model.in_(model_codes(model)))
-                 .group_by(CreditRollup.day, *columns, CreditRollup.sale_kind))
+    rows = _credit_rows(workspace_id, grain, (CreditRollup.model.in_(model_codes(model)),))
+    # The narrow grain's wide deltas count under their source, medium and campaign only.
+    columns = [getattr(rows.c, name) if grain == WIDE or name in NARROW_LEVELS else literal("")
+               for name in ROLLUP_LEVELS]
+    statement = (select(rows.c.day, *columns, rows.c.sale_kind,
+                        *[func.sum(getattr(rows.c, name)) for name in CREDIT_FIGURES])
+                 .group_by(rows.c.day, *columns, rows.c.sale_kind))
     width = len(ROLLUP_LEVELS)
     return {(row[0], tuple(row[1:1 + width]), row[1 + width]): [int(value) for value in row[2 + width:]]
             for row in db.session.execute(statement) if any(row[2 + width:])}
