@@ -56,6 +56,9 @@ from portal.reports.tags import local_day, tag_set, touches, url_domain
 log = logging.getLogger(__name__)
 
 LOOKBACK = timedelta(days=90)
+# A chain keeps its first touch and the latest ones up to this length: a visitor with thousands of visits (a bot, a
+# kiosk) must not make thousands of credit rows for one lead.
+MAX_CHAIN = 100
 # A lead is attributed once its form's visit had time to arrive (the snippet sends the visit before the form).
 ATTRIBUTE_AFTER = timedelta(seconds=60)
 # How far back the periodic job looks for leads to attribute; older ones: `flask reports attribute`.
@@ -102,7 +105,12 @@ def own_touches(lead: Lead) -> list[ChainStep]:
 
 
 def lead_chain(lead: Lead) -> list[ChainStep]:
-    """The lead's chain of touches in time order (the module docstring gives the rules)."""
+    """The lead's chain of touches in time order (the module docstring gives the rules), at most MAX_CHAIN long."""
+    steps = _full_chain(lead)
+    return steps if len(steps) <= MAX_CHAIN else [steps[0], *steps[-(MAX_CHAIN - 1):]]
+
+
+def _full_chain(lead: Lead) -> list[ChainStep]:
     if not lead.visitor_id:
         return own_touches(lead)
     visits = list(db.session.scalars(

@@ -223,6 +223,22 @@ def test_a_late_form_visit_is_taken_in_by_the_periodic_job(app, owner):
         assert db.session.scalar(select(LeadCredit).where(LeadCredit.lead_id == fresh)) is None
 
 
+def test_a_very_long_chain_keeps_its_first_and_latest_touches(app, owner):
+    ws = workspace_of(app, owner)
+    for index in range(credits.MAX_CHAIN + 20):
+        add_visit(app, ws, "v-kiosk", f"k{index}", at(day(1)) + timedelta(minutes=index),
+                  utm_source="first" if index == 0 else f"s{index}")
+    lead = add_lead(app, ws, at(day(2)), None, None, None, visitor_id="v-kiosk",
+                    visit_id=f"k{credits.MAX_CHAIN + 19}")
+    attribute_all(app, ws)
+    with app.app_context():
+        chain = db.session.scalars(select(LeadCredit).where(LeadCredit.lead_id == lead)
+                                   .order_by(LeadCredit.position)).all()
+        assert len(chain) == credits.MAX_CHAIN
+        assert chain[0].source == "first" and chain[1].source == "s21" and chain[-1].visit_id == "k119"
+        assert sum(credit.weight_linear for credit in chain) == 1_000_000
+
+
 @pytest.mark.integration
 def test_credit_rollups_equal_the_base_tables_under_every_model_through_every_write(app, journey):
     ws, other, ann, bob = journey
