@@ -309,8 +309,9 @@ def compare_models(workspace_id: int, models: tuple[str, ...], period: Period, g
 def _credit_rows(workspace_id: int, grain: str, conditions: tuple):
     """The credit rollup rows of one grain as a subquery. Writes append wide deltas only, so the narrow grain is its
     merged rows (an index-only scan of ix_credit_rollups_narrow) and the wide deltas not folded yet."""
+    levels = ROLLUP_LEVELS if grain == WIDE else NARROW_LEVELS  # the narrow read needs no more (index-only)
     columns = [CreditRollup.model, CreditRollup.day, CreditRollup.sale_kind,
-               *[getattr(CreditRollup, name) for name in (*ROLLUP_LEVELS, *CREDIT_FIGURES)]]
+               *[getattr(CreditRollup, name) for name in (*levels, *CREDIT_FIGURES)]]
     base = (CreditRollup.workspace_id == workspace_id, *conditions)
     if grain == WIDE:
         return select(*columns).where(*base, CreditRollup.grain == WIDE).subquery()
