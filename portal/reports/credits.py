@@ -313,10 +313,13 @@ def _credit_rows(workspace_id: int, grain: str, conditions: tuple):
     columns = [CreditRollup.model, CreditRollup.day, CreditRollup.sale_kind,
                *[getattr(CreditRollup, name) for name in (*levels, *CREDIT_FIGURES)]]
     base = (CreditRollup.workspace_id == workspace_id, *conditions)
+    # The grain is written into the SQL, not bound: a prepared statement's generic plan could not prove the partial
+    # index's predicate (grain = 'n') from a parameter.
+    wide, narrow = literal(WIDE, literal_execute=True), literal(NARROW, literal_execute=True)
     if grain == WIDE:
-        return select(*columns).where(*base, CreditRollup.grain == WIDE).subquery()
-    return union_all(select(*columns).where(*base, CreditRollup.grain == NARROW),
-                     select(*columns).where(*base, CreditRollup.grain == WIDE,
+        return select(*columns).where(*base, CreditRollup.grain == wide).subquery()
+    return union_all(select(*columns).where(*base, CreditRollup.grain == narrow),
+                     select(*columns).where(*base, CreditRollup.grain == wide,
                                             CreditRollup.merged.is_(False))).subquery()
 
 
