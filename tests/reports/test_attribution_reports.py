@@ -326,3 +326,11 @@ def test_the_commands_attribute_the_backlog_and_check_and_rebuild_the_credit_rol
     assert result.exit_code == 0 and "credit rollup rows" in result.output
     assert runner.invoke(args=["reports", "check", "--workspace", str(ws)]).exit_code == 0
     assert runner.invoke(args=["reports", "compact", "--workspace", str(ws)]).exit_code == 0
+
+
+@pytest.mark.parametrize("query", ["model=%00", "model=linear&level=<script>&view=flat", "period=custom&from=x&to=y",
+                                   "source=" + "a" * 5000, "model[]=first&basis=closed&sales=repeat"])
+def test_hostile_arguments_never_break_the_pages(app, owner, owner_client, query):
+    for path in ("/reports/roi", "/reports/roi/models", "/reports/roi.csv"):
+        response = owner_client.get(f"{path}?{query}")
+        assert response.status_code < 500, (path, query)
