@@ -7,6 +7,7 @@ from portal.jobs import dead_workers
 from portal.jobs.queues import ADSPEND, AMOCRM, DEFAULT, WEBHOOKS
 from portal.jobs.scheduler import Periodic, every
 from portal.mail.outbox import ENQUEUE_EVERY_SECONDS
+from portal.reports.credits import SWEEP_EVERY_SECONDS as ATTRIBUTE_EVERY_SECONDS
 from portal.reports.rollups import COMPACT_EVERY_SECONDS
 from portal.visits.retention import PRUNE_EVERY_SECONDS as PRUNE_VISITS_EVERY_SECONDS
 
@@ -35,4 +36,7 @@ PERIODIC_JOBS: list[Periodic] = [
     every(PRUNE_VISITS_EVERY_SECONDS, DEFAULT, "portal.visits.retention.prune_visits"),
     # Ad spend: each workspace's daily import at its hour, and import runs whose wait is over or whose job was lost.
     every(AD_IMPORTS_EVERY_SECONDS, ADSPEND, "portal.adplatforms.jobs.import_due_accounts"),
+    every(COMPACT_EVERY_SECONDS, DEFAULT, "portal.reports.credits.compact_all_credits"),
+    # Attribute recent leads over their visitors' visits once their form's visit had time to arrive.
+    every(ATTRIBUTE_EVERY_SECONDS, DEFAULT, "portal.reports.credits.attribute_pending_leads"),
 ]

@@ -24,6 +24,7 @@ from portal.masking import mask_email, mask_phone
 from portal.models import Lead
 from portal.reports.csv_output import csv_response, local_timestamp
 from portal.reports.periods import PRESETS, warn_about_period
+from portal.reports.services import model_names
 from portal.tenancy import current_workspace_id, get_owned_or_404
 
 bp = Blueprint("leads", __name__)
@@ -77,7 +78,8 @@ def export_csv():
 @login_required
 def detail(lead_id: int):
     detail = lead_detail(get_owned_or_404(Lead, lead_id))
-    return render_template("leads/detail.html", detail=detail, lead=detail.lead, deal_link=deal_link)
+    return render_template("leads/detail.html", detail=detail, lead=detail.lead, deal_link=deal_link,
+                           model_names=model_names())
 
 
 @bp.post("/leads/<int:lead_id>/spam")

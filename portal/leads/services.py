@@ -10,15 +10,18 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import cast, exists, func, select, tuple_
+from sqlalchemy import and_, cast, exists, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
 
 from portal.amocrm import regions
 from portal.extensions import db
-from portal.models import AmoCRMConnection, Deal, Lead, SyncLogEntry
+from portal.models import AmoCRMConnection, Deal, Lead, LeadCredit, SyncLogEntry
 from portal.models.deal import LOST, OPEN, WON
 from portal.models.lead import FAILED, PENDING, SKIPPED, SYNCED
+from portal.models.lead_credit import CREDIT_WEIGHTS
 from portal.models.types import utcnow
+from portal.reports.attribution import MODELS
+from portal.reports.credits import ShownChain, shown_chain
 from portal.reports.periods import EARLIEST_DATE, LATEST_DATE, Period, parse_period
 from portal.reports.rollups import LEADS, aggregate
 from portal.reports.tags import NONE_LABEL, lead_level, normalize_tag
@@ -54,6 +57,9 @@ class LeadFilters:
     landing_path: str | None = None
     referrer_domain: str | None = None
     attribution: str = "last"
+    # An attribution model of the ROI report (a row's link): the tag filters then match the leads with any credit
+    # there under that model (portal.reports.credits), which under a split model is more leads than the row counts.
+    model: str | None = None
 
     def as_args(self) -> dict:
         """The filters as query arguments (for links that keep them)."""
@@ -67,6 +73,8 @@ class LeadFilters:
                 args[name] = value or NONE_LABEL
         if self.attribution == "first":
             args["attribution"] = "first"
+        if self.model:
+            args["model"] = self.model
         for name, value in (("sync", self.sync_status), ("deal", self.deal_state), ("kind", self.kind),
                             ("q", self.search)):
             if value:
@@ -90,17 +98,19 @@ def parse_filters(args, timezone: str) -> LeadFilters:
     return LeadFilters(period, tag("source"), tag("medium"), tag("campaign"), sync_status, deal_state, kind,
                        (args.get("q") or "").replace("\x00", "").strip()[:100], tag("content"), tag("term"),
                        tag("landing_path"), tag("referrer_domain"),
-                       "first" if args.get("attribution") == "first" else "last")
+                       "first" if args.get("attribution") == "first" else "last",
+                       args.get("model") if args.get("model") in MODELS else None)
 
 
 def _conditions(workspace_id: int, filters: LeadFilters) -> list:
     conditions = [Lead.workspace_id == workspace_id]
     if filters.period is not None:
         conditions += [Lead.created_at >= filters.period.starts_at, Lead.created_at < filters.period.ends_at]
-    for name in TAG_FILTERS:
-        value = getattr(filters, name)
-        if value is not None:
-            conditions.append(lead_level(name, filters.attribution) == value)
+    tags = {name: getattr(filters, name) for name in TAG_FILTERS if getattr(filters, name) is not None}
+    if filters.model and tags:
+        conditions.append(_credited_there(workspace_id, filters.model, tags))
+    else:
+        conditions += [lead_level(name, filters.attribution) == value for name, value in tags.items()]
     if filters.sync_status:
         conditions.append(Lead.sync_status == filters.sync_status)
     if filters.kind == "":
@@ -201,11 +211,23 @@ def lead_page(workspace_id: int, filters: LeadFilters, cursor: str | None = None
                     deal_base_url(workspace_id))
 
 
+def _credited_there(workspace_id: int, model: str, tags: dict[str, str]):
+    """Leads with a touch of these tags that the model gives credit; a lead not attributed yet counts whole under its
+    own touches (first-touch tags under the first model, last-touch under the others), as in the credit rollups."""
+    weight = getattr(LeadCredit, CREDIT_WEIGHTS[model])
+    credited = exists().where(LeadCredit.lead_id == Lead.id, LeadCredit.workspace_id == workspace_id, weight > 0,
+                              *[getattr(LeadCredit, name) == value for name, value in tags.items()])
+    attribution = "first" if model == "first" else "last"
+    own = and_(~exists().where(LeadCredit.lead_id == Lead.id),
+               *[lead_level(name, attribution) == value for name, value in tags.items()])
+    return or_(credited, own)
+
+
 def counted_by_rollups(filters: LeadFilters) -> bool:
     """A ROI report row's leads (tags, a period, first-time leads only, nothing else): the rollups count them
     exactly, at any size, so the page shows the report's very number."""
     return (filters.period is not None and filters.kind == "unique" and not filters.sync_status
-            and not filters.deal_state and not filters.search)
+            and not filters.deal_state and not filters.search and not filters.model)
 
 
 # Counting stops here: an exact total of a million rows costs a scan per page view; past it the page says "more than".
@@ -262,6 +284,7 @@ class LeadDetail:
     duplicate_of: Lead | None
     timeline: list[SyncLogEntry]
     deal_base_url: str | None
+    chain: ShownChain | None = None  # its visits with each one's credit under every attribution model
 
 
 TIMELINE_LIMIT = 100
@@ -274,7 +297,8 @@ def lead_detail(lead: Lead) -> LeadDetail:
     if lead.duplicate_of_id:
         duplicate_of = db.session.scalar(select(Lead).where(Lead.workspace_id == lead.workspace_id,
                                                             Lead.id == lead.duplicate_of_id))
-    return LeadDetail(lead, deals, duplicate_of, sync_timeline(lead), deal_base_url(lead.workspace_id))
+    return LeadDetail(lead, deals, duplicate_of, sync_timeline(lead), deal_base_url(lead.workspace_id),
+                      shown_chain(lead))
 
 
 def sync_timeline(lead: Lead) -> list[SyncLogEntry]:

@@ -7,8 +7,9 @@ from portal.models.ad_spend import AdSpend
 from portal.models.amocrm import AmoCRMConnection, AmoCRMContact, OAuthState
 from portal.models.deal import Deal
 from portal.models.lead import Lead
+from portal.models.lead_credit import LeadCredit
 from portal.models.mail import OutboxMail, PasswordReset
-from portal.models.report_rollup import ReportRollup
+from portal.models.report_rollup import CreditRollup, ReportRollup
 from portal.models.user import Invite, User, UserSession
 from portal.models.visit import Visit
 from portal.models.workspace import ApiToken, Workspace
@@ -24,8 +25,10 @@ __all__ = [
     "AmoCRMConnection",
     "AmoCRMContact",
     "ApiToken",
+    "CreditRollup",
     "Invite",
     "Lead",
+    "LeadCredit",
     "OAuthState",
     "OutboxMail",
     "PasswordReset",

@@ -16,7 +16,7 @@ from portal.masking import mask_email, mask_phone
 from portal.models import Workspace
 from portal.reports.api_tokens import authenticate
 from portal.reports.periods import parse_period
-from portal.reports.services import parse_report_query, roi_report
+from portal.reports.services import ATTRIBUTIONS, model_comparison, parse_report_query, roi_report
 
 # Bearer workspace token, read-only: CSRF-exempt (no session to forge), set by portal.register_blueprints.
 api_bp = Blueprint("reports_api", __name__, url_prefix="/api")
@@ -53,12 +53,39 @@ def roi():
         "currency": workspace.currency,
         "period": {"from": query.period.start.isoformat(), "to": query.period.end.isoformat(),
                    "timezone": query.period.timezone},
-        "basis": query.basis, "attribution": query.attribution, "sales": query.sales, "level": query.level,
+        "basis": query.basis, "model": query.model,
+        "attribution": query.model if query.model in ATTRIBUTIONS else None,
+        "sales": query.sales, "level": query.level,
         "view": query.view, "filters": query.filters,
         "source": query.source, "medium": query.medium,
         "rows": [{"key": row.key, "label": row.label, "path": row.path,
                   **{name: _number(value) for name, value in row.figures.as_dict().items()}} for row in report.rows],
         "totals": {name: _number(value) for name, value in report.totals.as_dict().items()},
+    })
+
+
+@api_bp.get("/reports/models")
+@token_required
+def models():
+    """One level's leads, revenue and ROI under every attribution model."""
+    workspace = g.api_workspace
+    query = parse_report_query(request.args, parse_period(request.args, workspace.timezone))
+    comparison = model_comparison(workspace.id, query)
+
+    def figures(by_model):
+        return {model: {"leads": _number(f.leads), "revenue": _number(f.revenue), "roi_percent": _number(f.roi),
+                        "spend": _number(f.spend) if f.spend_known else None}
+                for model, f in by_model.items()}
+
+    return jsonify({
+        "success": True, "currency": workspace.currency,
+        "period": {"from": query.period.start.isoformat(), "to": query.period.end.isoformat(),
+                   "timezone": query.period.timezone},
+        "basis": query.basis, "sales": query.sales, "level": query.level, "filters": query.filters,
+        "models": list(comparison.models),
+        "rows": [{"key": row.key, "label": row.label, "path": row.path, "models": figures(row.by_model)}
+                 for row in comparison.rows],
+        "totals": figures(comparison.totals),
     })
 
 

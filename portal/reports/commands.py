@@ -1,4 +1,5 @@
-"""`flask reports rebuild | check | compact`: upkeep of the report rollups (PostgreSQL)."""
+"""`flask reports rebuild | check | compact | attribute`: upkeep of the report rollups and credit rollups
+(PostgreSQL), and attribution of leads not attributed yet."""
 import sys
 import time
 
@@ -8,6 +9,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Workspace
+from portal.reports import credits
 from portal.reports.rollups import check, compact, rebuild, uses_rollup_table
 from portal.tenancy import workspace_id_for
 
@@ -32,21 +34,25 @@ def _workspaces(workspace: str | None) -> list[int]:
 @click.option("--workspace", default=None, help="One workspace (id or public id); default: all.")
 @with_appcontext
 def rebuild_command(workspace: str | None) -> None:
-    """Recompute rollups from leads, deals and ad spend (safe while the app writes)."""
+    """Recompute rollups and credit rollups from leads, credits, deals, visits and ad spend (safe while the app
+    writes)."""
     for workspace_id in _workspaces(workspace):
         started = time.monotonic()
         written = rebuild(workspace_id)
-        click.echo(f"workspace {workspace_id}: {written} rollup rows in {time.monotonic() - started:.1f}s")
+        credited = credits.rebuild(workspace_id)
+        click.echo(f"workspace {workspace_id}: {written} rollup rows, {credited} credit rollup rows in "
+                   f"{time.monotonic() - started:.1f}s")
 
 
 @reports_cli.command("check")
 @click.option("--workspace", default=None, help="One workspace (id or public id); default: all.")
 @with_appcontext
 def check_command(workspace: str | None) -> None:
-    """Compare rollups with the base tables; exit 1 and list the differences if they disagree."""
+    """Compare rollups and credit rollups (every attribution model) with the base tables; exit 1 and list the
+    differences if they disagree."""
     failed = False
     for workspace_id in _workspaces(workspace):
-        problems = check(workspace_id)
+        problems = check(workspace_id) + credits.check(workspace_id)
         db.session.rollback()
         for problem in problems[:50]:
             click.echo(problem)
@@ -66,4 +72,21 @@ def compact_command(workspace: str | None) -> None:
     """Fold delta rows now (the scheduler does it every minute)."""
     for workspace_id in _workspaces(workspace):
         compact(workspace_id)
+        credits.compact(workspace_id)
     click.echo("folded")
+
+
+@reports_cli.command("attribute")
+@click.option("--workspace", default=None, help="One workspace (id or public id); default: all.")
+@with_appcontext
+def attribute_command(workspace: str | None) -> None:
+    """Attribute every lead that has no credits yet (after an upgrade; the scheduler does recent leads)."""
+    if workspace is None:
+        workspace_ids = list(db.session.scalars(select(Workspace.id).order_by(Workspace.id)))
+    else:
+        workspace_id = workspace_id_for(workspace)
+        if workspace_id is None:
+            raise click.UsageError(f"no workspace {workspace!r} (give its id or public id)")
+        workspace_ids = [workspace_id]
+    for workspace_id in workspace_ids:
+        click.echo(f"workspace {workspace_id}: {credits.attribute_backlog(workspace_id)} leads attributed")

@@ -106,7 +106,7 @@ def _lead_tags(values: tuple, attribution: str) -> tuple | None:
     return None
 
 
-def _deal_own_tags(values: tuple) -> tuple:
+def deal_own_tags(values: tuple) -> tuple:
     tags = tuple(normalize_tag(value) for value in values)
     if not any(tags[:3]):
         return (AMOCRM_NO_UTM_KEY, "", "", "", "", "", "")
@@ -122,14 +122,14 @@ def _earlier_deals_of_the_contact():
         or_(earlier.created_at < Deal.created_at, and_(earlier.created_at == Deal.created_at, earlier.id < Deal.id)))
 
 
-def _sale_kind():
+def sale_kind_column():
     """A deal's sale kind as a column: "r" when its amoCRM contact has an earlier deal, else "n" — the rule of
     leadpath_deal_kind in portal.reports.rollup_sql."""
     _, earlier = _earlier_deals_of_the_contact()
     return case((and_(Deal.amocrm_contact_id.is_not(None), earlier.exists()), REPEAT_SALE), else_=NEW_SALE)
 
 
-def _deal_lead():
+def deal_lead_column():
     """The lead whose tags a deal counts under: its own, or for a deal not from our form that is a later deal of
     its contact, the contact's first deal's lead (leadpath_deal_origin in portal.reports.rollup_sql)."""
     first, earlier = _earlier_deals_of_the_contact()
@@ -159,7 +159,7 @@ def base_table_facts(workspace_id: int, attribution: str, period: Period | None)
     for day, *values, count in db.session.execute(leads):
         facts[(as_day(day), _lead_tags(tuple(values), attribution), NOT_A_SALE)][LEADS] += count
 
-    kind, deal_lead = _sale_kind(), _deal_lead()
+    kind, deal_lead = sale_kind_column(), deal_lead_column()
     aggregates = (kind, Deal.state, func.count(), func.coalesce(func.sum(Deal.amount), 0))
     alive = (Deal.workspace_id == workspace_id, Deal.deleted.is_(False))
     from_form = (select(lead_day, *LAST_COLUMNS, *FIRST_COLUMNS, *aggregates).join(Deal, deal_lead == Lead.id)
@@ -173,7 +173,7 @@ def base_table_facts(workspace_id: int, attribution: str, period: Period | None)
                 .where(*alive, Lead.id.is_(None), *within(Deal.created_at))
                 .group_by(created_day, *DEAL_COLUMNS, kind, Deal.state))
     for day, *values, sale, state, count, amount in db.session.execute(external):
-        _add(facts[(as_day(day), _deal_own_tags(tuple(values)), sale)], COHORT, state, count, amount)
+        _add(facts[(as_day(day), deal_own_tags(tuple(values)), sale)], COHORT, state, count, amount)
 
     for day_column, states in ((Deal.closed_at, (WON, LOST)), (Deal.created_at, (OPEN,))):
         basis_day = local_day(day_column, timezone)
@@ -185,7 +185,7 @@ def base_table_facts(workspace_id: int, attribution: str, period: Period | None)
                             Deal.state))
         for row in db.session.execute(closed):
             external_deal = row[20]
-            tags = _deal_own_tags(tuple(row[15:20])) if external_deal else _lead_tags(tuple(row[1:15]), attribution)
+            tags = deal_own_tags(tuple(row[15:20])) if external_deal else _lead_tags(tuple(row[1:15]), attribution)
             _add(facts[(as_day(row[0]), tags, row[-4])], CLOSED, row[-3], row[-2], row[-1])
 
     spend = (select(AdSpend.date, AdSpend.utm_source, AdSpend.utm_medium, AdSpend.utm_campaign,
@@ -211,14 +211,14 @@ def _add(figures: list, block: int, state: str, count: int, amount) -> None:
 # Upkeep (PostgreSQL): fold deltas, rebuild, check
 
 
-def _lock(workspace_id: int) -> None:
+def lock_workspace(workspace_id: int) -> None:
     db.session.execute(text("SELECT pg_advisory_xact_lock(:kind, :workspace)"),
                        {"kind": LOCK_CLASS, "workspace": workspace_id})
 
 
 def compact(workspace_id: int) -> None:
     """Fold a workspace's delta rows into one merged row per key (reports are equal before and after)."""
-    _lock(workspace_id)
+    lock_workspace(workspace_id)
     db.session.execute(text(rollup_sql.COMPACT), {"workspace": workspace_id})
     db.session.execute(text(rollup_sql.DROP_EMPTY), {"workspace": workspace_id})
     db.session.commit()
@@ -240,7 +240,7 @@ def rebuild(workspace_id: int) -> int:
     their own deltas, writes before it are in the result. Returns the rows written."""
     db.session.commit()
     db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    _lock(workspace_id)
+    lock_workspace(workspace_id)
     written = db.session.scalar(text("SELECT leadpath_rebuild_rollups(:workspace)"), {"workspace": workspace_id})
     db.session.commit()
     return int(written or 0)

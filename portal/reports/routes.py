@@ -13,7 +13,15 @@ from portal.reports.charts import roi_charts
 from portal.reports.csv_output import csv_response
 from portal.reports.forms import ApiTokenForm
 from portal.reports.periods import PRESETS, parse_period, warn_about_period
-from portal.reports.services import LEVELS, TREE, drill_argument, parse_report_query, roi_report
+from portal.reports.services import (
+    LEVELS,
+    TREE,
+    drill_argument,
+    model_comparison,
+    model_names,
+    parse_report_query,
+    roi_report,
+)
 from portal.templating import group_label
 from portal.tenancy import current_workspace_id, get_owned_or_404
 
@@ -26,7 +34,7 @@ CSV_HEADER = [_p("CSV column", "group"), _p("CSV column", "spend"), _p("CSV colu
               _p("CSV column", "cpl"), _p("CSV column", "open_deals"), _p("CSV column", "won"),
               _p("CSV column", "lost"), _p("CSV column", "conversion_percent"), _p("CSV column", "revenue"),
               _p("CSV column", "average_deal"), _p("CSV column", "cpa"), _p("CSV column", "roi_percent"),
-              _p("CSV column", "cost_share_percent")]
+              _p("CSV column", "cost_share_percent"), _p("CSV column", "visits"), _p("CSV column", "cr1_percent")]
 # With "compare": each compared figure in the previous period, its change, and the change in per cent.
 CSV_COMPARE_HEADER = [_p("CSV column", "spend_previous"), _p("CSV column", "spend_change"),
                       _p("CSV column", "spend_change_percent"), _p("CSV column", "leads_previous"),
@@ -49,6 +57,7 @@ def roi():
     warn_about_period(request.args)
     report = roi_report(current_workspace_id(), _query())
     return render_template("reports/roi.html", report=report, presets=PRESETS, drill_argument=drill_argument,
+                           model_names=model_names(),
                            charts=roi_charts(report, current_user.workspace.currency), levels=LEVELS,
                            breadcrumbs=_breadcrumbs(report.query),
                            drill_link=lambda row: _drill_link(report.query, row),
@@ -66,7 +75,7 @@ def _breadcrumbs(query) -> list[tuple[str, str, str]]:
     for name, value in query.filters.items():
         filters[name] = drill_argument(value)
         crumbs.append((name, value, url_for("reports.roi", **_period_args(query), basis=query.basis,
-                                            attribution=query.attribution, sales=query.sales,
+                                            model=query.model, sales=query.sales,
                                             level=TREE[TREE.index(name) + 1],
                                             **filters)))
     return crumbs
@@ -75,18 +84,29 @@ def _breadcrumbs(query) -> list[tuple[str, str, str]]:
 def _drill_link(query, row) -> str:
     """The tree view one level down, under this row."""
     filters = {name: drill_argument(value) for name, value in row.path.items()}
-    return url_for("reports.roi", **_period_args(query), basis=query.basis, attribution=query.attribution,
+    return url_for("reports.roi", **_period_args(query), basis=query.basis, model=query.model,
                    sales=query.sales, level=query.next_level, **filters)
 
 
 def leads_link(query, row) -> str:
-    """The Leads page showing exactly the leads counted in this row: its tags (of the report's attribution),
-    created in the period, without spam and repeats. The leads column does not depend on the date basis."""
+    """The Leads page showing the leads counted in this row: those with any credit under its tags in the report's
+    model (exactly the row's leads under first, last and last non-direct; under a split model a lead is part of
+    several rows), created in the period, without spam and repeats. The leads column does not depend on the date
+    basis."""
     filters = {name: drill_argument(value) for name, value in row.path.items()}
-    attribution = {"attribution": "first"} if query.attribution == "first" else {}
+    attribution = {"attribution": "first"} if query.leads_attribution == "first" else {}
     return url_for("leads.index", period="custom", **{"from": query.period.start.isoformat(),
                                                        "to": query.period.end.isoformat()},
-                   kind="unique", **attribution, **filters)
+                   kind="unique", **attribution, model=query.model, **filters)
+
+
+@bp.get("/reports/roi/models")
+@login_required
+def models():
+    """One level's rows under every attribution model side by side."""
+    comparison = model_comparison(current_workspace_id(), _query())
+    return render_template("reports/models.html", comparison=comparison, presets=PRESETS, levels=LEVELS,
+                           drill_argument=drill_argument, model_names=model_names())
 
 
 @bp.get("/reports/roi.csv")
@@ -119,7 +139,7 @@ def _csv_figures(figures):
 def _csv_number(value):
     if value is None:
         return ""
-    return value if isinstance(value, int) else Decimal(value).quantize(Decimal("0.01"))
+    return value if isinstance(value, int) else Decimal(value).quantize(Decimal("0.01"))  # split credit too
 
 
 @tokens_bp.get("")

@@ -7,9 +7,13 @@ How the numbers are made (also shown on the page, see templates/reports/_definit
 - Tags are grouped case-insensitively: a value is trimmed and lower-cased, so "Google", " google" and "google"
   are one row. An empty or missing tag is "(none)".
 - Leads: form submissions created in the period, without spam and repeats.
-- Deals come from amoCRM (webhooks). A deal that came from our form is attributed to its lead's tags (last touch
-  by default, or first touch); a deal that did not is counted under its own UTM tags, or under
-  "(amoCRM, no UTM)" when it has none. Deleted deals are left out.
+- Attribution models (portal.reports.attribution, docs/attribution.md): a lead's credit is split over its chain of
+  visits by the chosen model (last non-direct by default; first, last, linear, U-shaped, time decay), and a deal
+  from our form is split by its lead's weights, so leads, deals and revenue can be fractional in a row and sum to
+  the same totals under every model. A deal that did not come from our form is counted whole under its own UTM
+  tags, or under "(amoCRM, no UTM)" when it has none. Deleted deals are left out.
+- Visits: the visits that started in the period, each under its own tags (visits are not attributed). CR1 =
+  leads / visits, CR2 (conversion) = won / leads.
 - Date basis "lead created" (cohort): deals of the leads created in the period (a deal not from our form: created
   in the period). Basis "deal closed": deals won or lost in the period, plus open deals created in it.
 - Sales switch: all deals, new (each amoCRM contact's first deal by creation, then id; a deal without a contact
@@ -21,17 +25,22 @@ How the numbers are made (also shown on the page, see templates/reports/_definit
   average deal = revenue / won, CPA = spend / won, ROI = (revenue − spend) / spend, ad-cost share =
   spend / revenue. A division by zero is shown as "—".
 
-Performance: the figures are sums of per-day rollups PostgreSQL keeps on every write (portal.reports.rollups), one
-grouped query for the rows and one for the series; no cache is involved.
+Performance: the figures are sums of per-day rollups PostgreSQL keeps on every write: visits, leads and deals by
+model from credit rollups (portal.reports.credits), spend from report rollups (portal.reports.rollups); two grouped
+queries for the rows and two for the series; no cache is involved.
 """
-from dataclasses import dataclass, field, replace
+from dataclasses import InitVar, dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
 
+from portal.reports.attribution import DEFAULT_MODEL, FIRST, LAST, MODELS, WHOLE
+from portal.reports.credits import CLOSED, COHORT, LEADS, VISITS, aggregate_credits, compare_models
 from portal.reports.periods import Period
-from portal.reports.rollups import CLOSED, COHORT, LEADS, SPEND, aggregate
+from portal.reports.rollups import CLOSED as ROLLUP_CLOSED
+from portal.reports.rollups import LEADS as ROLLUP_LEADS
+from portal.reports.rollups import SPEND, aggregate
 from portal.reports.tags import (
     NONE_LABEL,
     normalize_tag,
@@ -45,7 +54,8 @@ VIEWS = ("tree", "flat")
 # Spend is recorded per source / medium / campaign: below that it cannot be split, so no spend-based figure is shown.
 SPEND_LEVELS = ("source", "medium", "campaign")
 BASES = ("created", "closed")
-ATTRIBUTIONS = ("last", "first")
+# The first/last switch of earlier versions, still accepted: it chooses the first or the last model.
+ATTRIBUTIONS = (LAST, FIRST)
 # Which deals the deal figures count: every deal, each customer's first (new), or their later ones (repeat). A
 # customer is an amoCRM contact; leads and spend are the same under every choice.
 SALES = ("all", "new", "repeat")
@@ -60,7 +70,7 @@ class ReportQuery:
 
     period: Period
     basis: str = "created"
-    attribution: str = "last"
+    model: str = DEFAULT_MODEL
     source: str | None = None  # normalised keys; "" is "(none)"; None: not filtered
     medium: str | None = None
     campaign: str | None = None
@@ -70,6 +80,17 @@ class ReportQuery:
     view: str = "tree"
     compare: bool = False  # with the previous period of the same length
     sales: str = "all"
+    # The first/last switch of earlier versions: "first" or "last" chooses that model.
+    attribution: InitVar[str | None] = None
+
+    def __post_init__(self, attribution: str | None) -> None:
+        if attribution in ATTRIBUTIONS:
+            object.__setattr__(self, "model", attribution)
+
+    @property
+    def leads_attribution(self) -> str:
+        """The leads list's attribution for a row's link: first-touch tags under the first model, else last."""
+        return FIRST if self.model == FIRST else LAST
 
     @property
     def level(self) -> str:
@@ -111,12 +132,16 @@ class ReportQuery:
 
 @dataclass
 class Figures:
+    """One row's figures. Leads and deals are credit under the report's model: whole numbers under first, last and
+    last non-direct, fractions of a lead or deal under the split models."""
+
     spend: Decimal = ZERO
-    leads: int = 0
-    open: int = 0
-    won: int = 0
-    lost: int = 0
+    leads: Decimal | int = 0
+    open: Decimal | int = 0
+    won: Decimal | int = 0
+    lost: Decimal | int = 0
     revenue: Decimal = ZERO
+    visits: int = 0
     # False at levels spend is not recorded at: spend and every figure made from it are unknown, not zero.
     spend_known: bool = True
     # Why ROI is not shown although spend and revenue exist (they are not comparable), else "".
@@ -124,6 +149,7 @@ class Figures:
 
     def add(self, other: "Figures") -> None:
         self.spend += other.spend
+        self.visits += other.visits
         self.leads += other.leads
         self.open += other.open
         self.won += other.won
@@ -137,6 +163,12 @@ class Figures:
     @property
     def conversion(self) -> Decimal | None:
         ratio = _ratio(Decimal(self.won), self.leads)
+        return None if ratio is None else ratio * 100
+
+    @property
+    def cr1(self) -> Decimal | None:
+        """Visit → lead, in per cent."""
+        ratio = _ratio(Decimal(self.leads), self.visits)
         return None if ratio is None else ratio * 100
 
     @property
@@ -162,11 +194,32 @@ class Figures:
         return None if ratio is None else ratio * 100
 
     def as_dict(self) -> dict:
-        return {"spend": self.spend if self.spend_known else None, "leads": self.leads, "cpl": self.cpl,
-                "open_deals": self.open,
-                "won": self.won, "lost": self.lost, "conversion_percent": self.conversion,
+        return {"spend": self.spend if self.spend_known else None, "leads": _count(self.leads), "cpl": self.cpl,
+                "open_deals": _count(self.open),
+                "won": _count(self.won), "lost": _count(self.lost), "conversion_percent": self.conversion,
                 "revenue": self.revenue, "average_deal": self.average_deal, "cpa": self.cpa,
-                "roi_percent": self.roi, "cost_share_percent": self.cost_share}
+                "roi_percent": self.roi, "cost_share_percent": self.cost_share,
+                "visits": self.visits, "cr1_percent": self.cr1}
+
+
+def model_names() -> dict[str, tuple[str, str]]:
+    """Each attribution model's name and one-line explanation, in the reader's language."""
+    return {
+        "last_non_direct": (_("Last non-direct"), _("All credit to the last visit with a source (tags, a click id "
+                                                    "or another site); direct returns are skipped.")),
+        "first": (_("First visit"), _("All credit to the visit that first brought the visitor.")),
+        "last": (_("Last visit"), _("All credit to the visit the form was sent in, even a direct one.")),
+        "linear": (_("Linear"), _("Credit split equally over every visit.")),
+        "u_shaped": (_("U-shaped"), _("40% to the first visit, 40% to the last, 20% shared by the visits "
+                                      "between.")),
+        "time_decay": (_("Time decay"), _("More credit to visits closer to the lead: a visit a week earlier gets "
+                                          "half as much.")),
+    }
+
+
+def _count(value: Decimal | int) -> Decimal | int:
+    """A lead or deal credit: an int when whole (every lead of the row counted whole), else the exact fraction."""
+    return int(value) if value == int(value) else value
 
 
 def _ratio(numerator: Decimal, denominator) -> Decimal | None:
@@ -202,8 +255,8 @@ class SeriesPoint:
     """One bucket of the period. Won deals and revenue by closing day (as on the dashboard), spend by its day."""
 
     start: date
-    leads: int = 0
-    won: int = 0
+    leads: Decimal | int = 0
+    won: Decimal | int = 0
     revenue: Decimal = ZERO
     spend: Decimal = ZERO
 
@@ -260,9 +313,12 @@ class Change:
 
 def changes(current: Figures, previous: Figures | None) -> dict[str, Change]:
     previous = previous or Figures(spend_known=current.spend_known)
-    return {name: Change(getattr(current, name) if (name != "spend" or current.spend_known) else None,
-                         getattr(previous, name) if (name != "spend" or previous.spend_known) else None, kind)
-            for name, kind in COMPARED}
+    def value(figures: Figures, name: str, kind: str):
+        if name == "spend" and not figures.spend_known:
+            return None
+        return _count(getattr(figures, name)) if kind == "count" else getattr(figures, name)
+
+    return {name: Change(value(current, name, kind), value(previous, name, kind), kind) for name, kind in COMPARED}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -272,43 +328,37 @@ def changes(current: Figures, previous: Figures | None) -> dict[str, Change]:
 def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) -> RoiReport:
     period = query.period
     bucket = bucket_for(period)
-    block = CLOSED if query.basis == "closed" else COHORT
     filters = query.filters
     group_by = query.group_by
     width = len(group_by)
-    # One pass over the rollups gives rows and series alike when rows are few (the tree's upper levels); a flat
-    # table of many keys reads its rows and its series separately, so no (key × day) result grows large.
+    # One pass over each rollup table gives rows and series alike when rows are few (the tree's upper levels); a
+    # flat table of many keys reads its rows and its series separately, so no (key × day) result grows large.
     together = with_series and query.view == "tree" and query.level in SPEND_LEVELS
     if together:
-        by_day = aggregate(workspace_id, query.attribution, period, (*group_by, "day"), filters, query.sales)
-        series = _series_from(by_day, period, bucket, width)
-        summed: dict[tuple, list[int]] = {}
-        for result in by_day:
-            total = summed.setdefault(tuple(result[:width]), [0] * (len(result) - width - 1))
-            for index, value in enumerate(result[width + 1:]):
-                total[index] += value
-        results = [(*key, *figures) for key, figures in summed.items()]
+        credited_by_day = aggregate_credits(workspace_id, query.model, period, (*group_by, "day"), filters,
+                                            query.sales)
+        spend_by_day = aggregate(workspace_id, LAST, period, (*group_by, "day"), filters, query.sales)
+        by_key = _without_day(credited_by_day, width)
+        spend = {key: figures[SPEND] for key, figures in _without_day(spend_by_day, width).items()
+                 if figures[SPEND]}
+        series = _series_of(credited_by_day, spend_by_day, width, period, bucket)
     else:
-        results = aggregate(workspace_id, query.attribution, period, group_by, filters, query.sales)
-        series = (over_time(workspace_id, query.attribution, period, bucket, filters, query.sales)
-                  if with_series else [])
-    rows = {}
-    for result in results:
-        values, figures = tuple(result[:width]), result[width:]
-        spend = figures[SPEND] if query.spend_comparable else 0
-        if not (figures[LEADS] or any(figures[block:block + 4]) or spend):
-            continue  # only deals of the other date basis (or spend, at a level spend is not recorded at)
-        path = {**filters, **dict(zip(group_by, values, strict=True))}
-        rows[values] = ReportRow(values[-1], Figures(
-            spend=Decimal(spend) / 100, leads=figures[LEADS], open=figures[block], won=figures[block + 1],
-            lost=figures[block + 2], revenue=Decimal(figures[block + 3]) / 100,
-            spend_known=query.spend_comparable), path)
-    for row in rows.values():
+        credited = aggregate_credits(workspace_id, query.model, period, group_by, filters, query.sales)
+        spend = _spend_by(workspace_id, query, group_by) if query.spend_comparable else {}
+        by_key = {tuple(result[:width]): result[width:] for result in credited}
+        series = model_series(workspace_id, query, bucket) if with_series else []
+    found = []
+    for key in set(by_key) | set(spend):
+        figures = _figures(by_key.get(key), spend.get(key, 0), query)
+        if figures.visits or figures.leads or figures.open or figures.won or figures.lost or figures.spend:
+            # (a key with only deals of the other date basis is no row)
+            found.append(ReportRow(key[-1], figures, {**filters, **dict(zip(group_by, key, strict=True))}))
+    for row in found:
         if row.key == "" and row.figures.spend and query.level in SPEND_LEVELS:
             row.figures.roi_note = _("Spend without this tag cannot be matched to the leads and deals without it: "
                                      "give that spend its tags in Ad spend.")
-    ordered = sorted(rows.values(), key=lambda row: (-row.figures.revenue, -row.figures.spend,
-                                                     -row.figures.leads, row.key))
+    ordered = sorted(found, key=lambda row: (-row.figures.revenue, -row.figures.spend, -row.figures.leads,
+                                             -row.figures.visits, row.key))
     totals = Figures(spend_known=query.spend_comparable)
     for row in ordered:
         totals.add(row.figures)
@@ -326,32 +376,145 @@ def roi_report(workspace_id: int, query: ReportQuery, with_series: bool = True) 
     return RoiReport(query, ordered, totals, series, bucket, previous_totals)
 
 
+def _spend_by(workspace_id: int, query: ReportQuery, group_by: tuple[str, ...]) -> dict[tuple, int]:
+    """Spend in cents per group (report rollups; spend is the same under every model)."""
+    width = len(group_by)
+    return {tuple(result[:width]): result[width + SPEND]
+            for result in aggregate(workspace_id, LAST, query.period, group_by, query.filters, query.sales)
+            if result[width + SPEND]}
+
+
+def _figures(credited, spend_cents: int, query: ReportQuery) -> Figures:
+    """Figures from credit rollup sums (millionths) and spend (cents)."""
+    block = CLOSED if query.basis == "closed" else COHORT
+    credited = credited or [0] * 10
+    return Figures(spend=Decimal(spend_cents) / 100, visits=credited[VISITS], leads=_credit(credited[LEADS]),
+                   open=_credit(credited[block]), won=_credit(credited[block + 1]),
+                   lost=_credit(credited[block + 2]), revenue=Decimal(credited[block + 3]) / (100 * WHOLE),
+                   spend_known=query.spend_comparable)
+
+
+def _credit(millionths: int) -> Decimal:
+    return Decimal(millionths) / WHOLE
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The models side by side
+
+
+@dataclass
+class ComparisonRow:
+    key: str
+    path: dict[str, str]
+    by_model: dict[str, Figures]
+
+    @property
+    def label(self) -> str:
+        return tag_label(self.key)
+
+    @property
+    def full_label(self) -> str:
+        return " / ".join(tag_label(value) for name, value in self.path.items() if name in TREE) or self.label
+
+
+@dataclass
+class ModelComparison:
+    query: ReportQuery
+    models: tuple[str, ...]
+    rows: list[ComparisonRow]
+    totals: dict[str, Figures]
+
+
+def model_comparison(workspace_id: int, query: ReportQuery) -> ModelComparison:
+    """One level's rows with leads, revenue and ROI under every model (spend is the same under each)."""
+    group_by = query.group_by
+    width = len(group_by)
+    by_model = compare_models(workspace_id, MODELS, query.period, group_by, query.filters, query.sales)
+    spend = _spend_by(workspace_id, query, group_by) if query.spend_comparable else {}
+    keys = set(spend)
+    sums = {}
+    for model, results in by_model.items():
+        sums[model] = {tuple(result[:width]): result[width:] for result in results}
+        keys |= set(sums[model])
+    rows = []
+    for key in keys:
+        figures = {model: _figures(sums[model].get(key), spend.get(key, 0), query) for model in MODELS}
+        if not any(f.visits or f.leads or f.open or f.won or f.lost or f.spend for f in figures.values()):
+            continue
+        rows.append(ComparisonRow(key[-1], {**query.filters, **dict(zip(group_by, key, strict=True))}, figures))
+    rows.sort(key=lambda row: (-row.by_model[query.model].revenue, -row.by_model[query.model].leads, row.key))
+    totals = {model: Figures(spend_known=query.spend_comparable) for model in MODELS}
+    for row in rows:
+        for model in MODELS:
+            totals[model].add(row.by_model[model])
+    return ModelComparison(query, MODELS, rows, totals)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Over time
 
 
+def _without_day(results, width: int) -> dict[tuple, list[int]]:
+    """aggregate() rows of (width keys, day, figures) summed over the day."""
+    summed: dict[tuple, list[int]] = {}
+    for result in results:
+        total = summed.setdefault(tuple(result[:width]), [0] * (len(result) - width - 1))
+        for index, value in enumerate(result[width + 1:]):
+            total[index] += value
+    return summed
+
+
+def _series_of(credited_by_day, spend_by_day, width: int, period: Period, bucket: str) -> list[SeriesPoint]:
+    """The series from rows of (width keys, day, figures) of the credit and the report rollups."""
+    points = _empty_points(period, bucket)
+    for result in credited_by_day:
+        day, figures = result[width], result[width + 1:]
+        point = points[bucket_start(day, bucket)]
+        point.leads += _credit(figures[LEADS])
+        point.won += _credit(figures[CLOSED + 1])
+        point.revenue += Decimal(figures[CLOSED + 3]) / (100 * WHOLE)
+    for result in spend_by_day:
+        points[bucket_start(result[width], bucket)].spend += Decimal(result[width + 1 + SPEND]) / 100
+    return list(points.values())
+
+
+def model_series(workspace_id: int, query: ReportQuery, bucket: str) -> list[SeriesPoint]:
+    """Every bucket of the period under the report's model: leads (creation day), won deals and revenue (closing
+    day), spend."""
+    points = _empty_points(query.period, bucket)
+    for day, *figures in aggregate_credits(workspace_id, query.model, query.period, ("day",), query.filters,
+                                           query.sales):
+        point = points[bucket_start(day, bucket)]
+        point.leads += _credit(figures[LEADS])
+        point.won += _credit(figures[CLOSED + 1])
+        point.revenue += Decimal(figures[CLOSED + 3]) / (100 * WHOLE)
+    if query.level in SPEND_LEVELS:
+        for day, *figures in aggregate(workspace_id, LAST, query.period, ("day",), query.filters, query.sales):
+            points[bucket_start(day, bucket)].spend += Decimal(figures[SPEND]) / 100
+    return list(points.values())
+
+
 def over_time(workspace_id: int, attribution: str, period: Period, bucket: str,
               filters: dict[str, str] | None = None, sales: str = "all") -> list[SeriesPoint]:
-    """Every bucket of the period (empty ones too): leads, won deals, revenue (closing day) and spend."""
-    return _series_from(aggregate(workspace_id, attribution, period, ("day",), filters or {}, sales), period,
-                        bucket, 0)
+    """Every bucket of the period (empty ones too): leads, won deals, revenue (closing day) and spend, by first or
+    last touch (the dashboard's series)."""
+    points = _empty_points(period, bucket)
+    for day, *figures in aggregate(workspace_id, attribution, period, ("day",), filters or {}, sales):
+        point = points[bucket_start(day, bucket)]
+        point.leads += figures[ROLLUP_LEADS]
+        point.won += figures[ROLLUP_CLOSED + 1]
+        point.revenue += Decimal(figures[ROLLUP_CLOSED + 3]) / 100
+        point.spend += Decimal(figures[SPEND]) / 100
+    return list(points.values())
 
 
-def _series_from(results, period: Period, bucket: str, skip: int) -> list[SeriesPoint]:
-    """Buckets from aggregate() rows of (skip level values, day, figures)."""
+def _empty_points(period: Period, bucket: str) -> dict[date, SeriesPoint]:
     points: dict[date, SeriesPoint] = {}
     day = bucket_start(period.start, bucket)
     while day <= period.end:
         points[day] = SeriesPoint(day)
         day = _next_bucket(day, bucket)
-    for result in results:
-        day, figures = result[skip], result[skip + 1:]
-        point = points[bucket_start(day, bucket)]
-        point.leads += figures[LEADS]
-        point.won += figures[CLOSED + 1]
-        point.revenue += Decimal(figures[CLOSED + 3]) / 100
-        point.spend += Decimal(figures[SPEND]) / 100
-    return list(points.values())
+    return points
 
 
 def bucket_for(period: Period) -> str:
@@ -379,13 +542,14 @@ def _next_bucket(day: date, bucket: str) -> date:
 def parse_report_query(args, period: Period) -> ReportQuery:
     """ReportQuery from request arguments (the page, its CSV and the API share this)."""
     basis = args.get("basis") if args.get("basis") in BASES else "created"
-    attribution = args.get("attribution") if args.get("attribution") in ATTRIBUTIONS else "last"
+    model = args.get("model") if args.get("model") in MODELS else (
+        args.get("attribution") if args.get("attribution") in ATTRIBUTIONS else DEFAULT_MODEL)
     tree = {name: _drill_value(args.get(name)) for name in TREE}
     level = args.get("level") if args.get("level") in LEVELS else None
     view = "flat" if args.get("view") == "flat" else "tree"
     compare = args.get("compare") in ("1", "on", "true")
     sales = args.get("sales") if args.get("sales") in SALES else "all"
-    return ReportQuery(period, basis, attribution, **tree, chosen_level=level, view=view, compare=compare,
+    return ReportQuery(period, basis, model, **tree, chosen_level=level, view=view, compare=compare,
                        sales=sales)
 
 

@@ -8,7 +8,8 @@ the ratio is measured under the same machine load. The load comes from `wrk` (De
 when missing) with a Lua script that sends a distinct lead per request: a Python load generator would be the
 bottleneck on a 2-core machine. Prints accepted leads/s, p50/p99 latency, the minimal handler's figures and the
 ratio; checks that every accepted lead is in the database. --compare-rollups adds, in each round, a run with the
-report rollups' lead trigger disabled, and prints the throughput with rollups as a share of that.
+report rollups' and credit rollups' lead triggers disabled, and prints the throughput with rollups as a share
+of that.
 
 The workspace starts with --history leads of the past 90 days, and the database is ANALYZEd as autovacuum would
 have done in a live system: a fresh table without statistics gets plans no running Leadpath ever sees.
@@ -148,12 +149,14 @@ def prepare_database(database: str, redis_url: str, history: int) -> tuple[str, 
 
 
 def set_rollup_trigger(database_url: str, enabled: bool) -> None:
-    """Switch the report rollups' trigger on leads (portal.reports.rollup_sql) on or off."""
+    """Switch the report rollups' and the credit rollups' triggers on leads (portal.reports.rollup_sql,
+    portal.reports.credit_sql) on or off."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(database_url)
     with engine.begin() as connection:
-        connection.execute(text(f"ALTER TABLE leads {'ENABLE' if enabled else 'DISABLE'} TRIGGER leads_rollup"))
+        for trigger in ("leads_rollup", "leads_credit_rollup"):
+            connection.execute(text(f"ALTER TABLE leads {'ENABLE' if enabled else 'DISABLE'} TRIGGER {trigger}"))
     engine.dispose()
 
 

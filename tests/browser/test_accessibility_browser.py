@@ -77,7 +77,8 @@ def test_wide_tables_scroll_in_a_named_focusable_region(app, owner, live_server,
     ids = sample_data(app, workspace_of(app, owner))
     log_in_browser(page, live_server)
     page.set_viewport_size({"width": 390, "height": 844})
-    for path in ("/leads", f"/leads/{ids['lead']}", "/reports/roi", "/reports/spend", "/settings/account"):
+    for path in ("/leads", f"/leads/{ids['lead']}", "/reports/roi", "/reports/roi/models", "/reports/spend",
+                 "/settings/account"):
         page.goto(live_server + path)
         tables = page.evaluate("""() => [...document.querySelectorAll('main table')].map(table => {
             const box = table.closest('.table-wrap');

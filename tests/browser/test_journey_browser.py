@@ -206,9 +206,9 @@ def test_a_new_customer_goes_from_sign_up_to_roi(app, live_server, sandbox, amoc
     spring = page.locator("#roi-table tbody tr", has_text="spring")
     cells = [text.strip() for text in spring.locator("td").all_inner_texts()]
     numbers = [re.sub(r"[\s\u00a0\u202f,]", "", cell) for cell in cells]
-    # Campaign, Spend, Leads, CPL, Open, Won, Lost, Conversion, Revenue, Avg deal, CPA, ROI, Ad-cost share
+    # Campaign, Visits, CR1, Leads, CR2, Spend, CPL, Open, Won, Lost, Revenue, Avg deal, CPA, ROI, Ad-cost share
     assert numbers[0] == "spring"
-    assert (numbers[1], numbers[2], numbers[5], numbers[8], numbers[11]) == (
+    assert (numbers[5], numbers[3], numbers[8], numbers[10], numbers[13]) == (
         str(SPEND), "1", "1", str(REVENUE), "600%"), cells
     page.goto(f"{live_server}/reports/roi")
     screenshot(page, "roi-report")

@@ -27,12 +27,12 @@ def test_roi_report_charts_filter_and_csv(app, owner, live_server, page):
     assert bars.count() >= 2 and float(bars.first.get_attribute("height")) > 0
     assert page.locator("#chart-over-time svg.chart-wide polyline").count() == 2
     totals = page.locator("#roi-totals")
-    assert totals.locator("td").nth(1).inner_text() == "1"  # leads in the last 30 days
+    assert totals.locator("td").nth(2).inner_text() == "1"  # leads in the last 30 days (after visits and CR1)
 
     page.select_option("#period", "365d")
     page.click("form.filters button[type=submit]")
     page.wait_for_url("**period=365d**")
-    assert page.locator("#roi-totals td").nth(1).inner_text() == "4"
+    assert page.locator("#roi-totals td").nth(2).inner_text() == "4"
     assert "yandex" in page.locator("#roi-table").inner_text()
 
     with page.expect_download() as download_info:

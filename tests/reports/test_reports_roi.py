@@ -131,7 +131,7 @@ def test_page_shows_dashes_for_division_by_zero_and_drill_links(app, workspace, 
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     vk_row = html[html.index(">vk</a>"):].split("</tr>")[0]
-    assert vk_row.count("—") == 5  # CPL, conversion, average deal, CPA, ad-cost share
+    assert vk_row.count("—") == 6  # CR1 (no visits), CPL, conversion, average deal, CPA, ad-cost share
     assert "(amoCRM, no UTM)" in html and "(none)" in html
     assert "source=google" in html and "How these numbers are counted" in html
     # two charts, each drawn wide and narrow (CSS shows one)
