@@ -22,6 +22,7 @@ from portal.models import AdSpend, Deal, Lead, Visit, Workspace
 from portal.models.deal import LOST, LOST_STATUS_ID, OPEN, WON, WON_STATUS_ID
 from portal.models.lead import FAILED, PENDING, SKIPPED, SYNCED
 from portal.models.visit import DESKTOP, MOBILE, TABLET
+from portal.reports.credits import attribute_backlog
 
 
 @dataclass(frozen=True)
@@ -328,6 +329,9 @@ def _upsert_spend(rows: list[dict]) -> None:
 
 
 def seed_demo_data(workspace_id: int, leads: int = 300) -> dict:
-    """A small, fixed set so the demo's first screen is not empty (90 days)."""
-    return generate(workspace_id, leads, deals=max(leads // 4, 1), spend_rows=600, days=90, seed=8)
+    """A small, fixed set so the demo's first screen is not empty (90 days), its leads attributed over their visits
+    (the periodic attribution looks only at recent leads)."""
+    counts = generate(workspace_id, leads, deals=max(leads // 4, 1), spend_rows=600, days=90, seed=8)
+    attribute_backlog(workspace_id)
+    return counts
 
