@@ -7,9 +7,11 @@ import time
 import pytest
 from fixtures.intake import leads_of, make_workspace
 from fixtures.snippet import leads_arrive
+from fixtures.support import log_in_browser, workspace_of
 
 from portal.extensions import db
-from portal.models import Visit
+from portal.models import Visit, Workspace
+from portal.reports.credits import attribute_lead
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -185,3 +187,41 @@ def test_a_new_source_within_30_minutes_starts_a_visit_and_a_reload_does_not(app
     third = visits_arrive(person, app, workspace_id, 3)[-1]
     assert third.referrer.startswith("https://www.bing.com/") and third.utm_source is None
     assert len({visit.visitor_id for visit in visits_of(app, workspace_id)}) == 1
+
+
+def leads_row(page, source: str) -> str:
+    """The Leads cell of the ROI table's row of a source (cells: source, visits, CR1, leads, …)."""
+    row = page.locator("#roi-table tbody tr").filter(has=page.locator("td:first-child", has_text=source)).first
+    return row.locator("td").nth(3).inner_text()
+
+
+def test_an_ad_then_a_direct_return_that_sends_the_form_credits_the_ad_under_last_non_direct_and_splits_linear(
+        app, other_origin_site, live_server, owner, person, page):
+    workspace_id = workspace_of(app, owner)
+    with app.app_context():
+        public_id = db.session.get(Workspace, workspace_id).public_id
+    site = make_site(other_origin_site, live_server, public_id)
+
+    person.goto(f"{site}/index.html?utm_source=google&utm_medium=cpc&utm_campaign=spring")
+    visits_arrive(person, app, workspace_id, 1)
+    person.evaluate("""() => { const visit = JSON.parse(localStorage.getItem('leadpath_visit'));
+        visit.at -= 864e5; localStorage.setItem('leadpath_visit', JSON.stringify(visit)); }""")
+    person.goto(f"{site}/contact.html")  # the next day, typed in: a direct visit
+    visits_arrive(person, app, workspace_id, 2)
+    person.fill("[name=name]", "Returning Visitor")
+    person.fill("[name=phone]", "+7 999 765-43-22")
+    person.click("form [type=submit]")
+    [lead] = leads_arrive(person, app, workspace_id, 1)
+    with app.app_context():  # what the periodic attribution does once the lead is a minute old
+        assert attribute_lead(workspace_id, lead.id)
+
+    log_in_browser(page, live_server)
+    page.goto(f"{live_server}/reports/roi")  # last non-direct, the default
+    assert page.locator("#model").input_value() == "last_non_direct"
+    assert leads_row(page, "google") == "1"
+    assert leads_row(page, "(none)") == "0"  # the direct return: its visit counted, no credit
+    page.select_option("#model", "linear")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**model=linear**")
+    assert leads_row(page, "google") == "0.5" and leads_row(page, "(none)") == "0.5"
+    assert page.locator("#roi-totals td").nth(2).inner_text() == "1"
