@@ -38,7 +38,7 @@ def test_a_new_token_is_copied_with_the_keyboard(live_server, browser, owner):
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "copy-token"
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('#new-token [data-copy-status]').textContent.length > 0")
+    page.wait_for_selector("#new-token [data-copy-status]:not(:empty)")
     assert page.inner_text("#new-token [data-copy-status]") == "Copied."
     assert page.evaluate("navigator.clipboard.readText()") == token
     context.close()
@@ -50,7 +50,7 @@ def test_without_clipboard_access_the_token_is_selected_for_ctrl_c(live_server, 
     page = context.new_page()
     token = new_token_page(page, live_server)
     page.click("#copy-token")
-    page.wait_for_function("document.querySelector('#new-token [data-copy-status]').textContent.length > 0")
+    page.wait_for_selector("#new-token [data-copy-status]:not(:empty)")
     assert "Ctrl+C" in page.inner_text("#new-token [data-copy-status]")
     selected = page.evaluate("""() => { const field = document.activeElement;
         return field.value.slice(field.selectionStart, field.selectionEnd); }""")
