@@ -22,8 +22,8 @@ from portal.models.ad_account import CAMPAIGN_BY_ID, CONNECTED, DISCONNECTED, RE
 from portal.models.types import utcnow
 
 STATE_TTL = timedelta(minutes=10)
-# Refresh a token this long before it expires (Yandex tokens last about a year; a refresh also renews the refresh
-# token, so an account imported daily never lapses).
+# Refresh a token this long before it expires, unless its platform's entry says otherwise (Yandex tokens last about
+# a year; a refresh also renews the refresh token, so an account imported daily never lapses).
 REFRESH_BEFORE = timedelta(days=30)
 
 log = logging.getLogger(__name__)
@@ -149,8 +149,9 @@ def _store_tokens(connection: AdPlatformConnection, tokens: TokenSet) -> None:
     connection.last_error = None
 
 
-def _refresh_due(expires_at) -> bool:
-    return expires_at is not None and expires_at - utcnow() <= REFRESH_BEFORE
+def _refresh_due(platform_name: str, expires_at) -> bool:
+    entry = platform(platform_name)
+    return expires_at is not None and expires_at - utcnow() <= (entry.refresh_before if entry else REFRESH_BEFORE)
 
 
 def _locked_connection_tokens(connection_id: int) -> tuple[AdPlatformConnection, TokenSet]:
@@ -162,7 +163,7 @@ def _locked_connection_tokens(connection_id: int) -> tuple[AdPlatformConnection,
         db.session.rollback()
         raise TokenRevoked("The ad platform connection is not active; connect it again in Settings → Ad accounts.")
     tokens = TokenSet(connection.access_token, connection.refresh_token, connection.expires_at)
-    if not _refresh_due(tokens.expires_at):
+    if not _refresh_due(connection.platform, tokens.expires_at):
         return connection, tokens
     try:
         tokens = client_for(platform(connection.platform)).refresh(tokens)
@@ -213,7 +214,7 @@ def tokens_for_account(account_id: int) -> TokenSet:
                 return connection_tokens
             _store_account_tokens(account, own)
             log.info("%s account %s got its own tokens", account.platform, account.id)
-        elif _refresh_due(account.token_expires_at):
+        elif _refresh_due(account.platform, account.token_expires_at):
             stored = TokenSet(account.access_token, account.refresh_token, account.token_expires_at)
             try:
                 _store_account_tokens(account, client.refresh(stored))
@@ -234,10 +235,13 @@ def tokens_for_account(account_id: int) -> TokenSet:
 
 
 def stored_account_tokens(account_id: int) -> TokenSet | None:
-    """The account's own tokens as stored now (another job may have refreshed them), or None."""
-    row = db.session.execute(select(AdAccount.access_token, AdAccount.refresh_token, AdAccount.token_expires_at)
-                             .where(AdAccount.id == account_id).execution_options(populate_existing=True)).one()
-    return TokenSet(row.access_token, row.refresh_token, row.token_expires_at) if row.access_token else None
+    """The account's own tokens as stored now (another job may have refreshed them), or None. Read through the
+    entity: the columns alone are sealed."""
+    account = db.session.scalar(select(AdAccount).where(AdAccount.id == account_id)
+                                .execution_options(populate_existing=True))
+    if account is None or not account.access_token:
+        return None
+    return TokenSet(account.access_token, account.refresh_token, account.token_expires_at)
 
 
 def _store_account_tokens(account: AdAccount, tokens: TokenSet) -> None:
