@@ -38,15 +38,32 @@ class CampaignDay:
 
 
 class AdPlatformError(Exception):
-    """The platform refused or failed; the message is safe to show the workspace owner (no tokens)."""
+    """The platform refused or failed. The message is the platform's detail in English (no tokens); `kind` and
+    `params` are what the portal renders in the owner's language (portal.adplatforms.messages)."""
+
+    kind = "refused"
+
+    def __init__(self, message: str, **params: str) -> None:
+        super().__init__(message)
+        self.params = {name: str(value) for name, value in params.items()}
 
 
 class TokenRevoked(AdPlatformError):
     """The token is dead (revoked, expired beyond refresh, wrong client): the owner must connect again."""
 
+    kind = "revoked"
+
+
+class TokenLimitReached(AdPlatformError):
+    """The platform holds as many tokens for this user and app as it allows (VK Ads: five) and refused one more."""
+
+    kind = "token_limit"
+
 
 class RetryLater(AdPlatformError):
     """A limit was hit or a report is still being built: the same call may succeed after `retry_after` seconds."""
+
+    kind = "retry_later"
 
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
@@ -63,6 +80,11 @@ class PlatformClient(Protocol):
     def refresh(self, tokens: TokenSet) -> TokenSet: ...
 
     def accounts(self, tokens: TokenSet) -> list[AdAccountInfo]: ...
+
+    def account_tokens(self, tokens: TokenSet, account: AdAccountInfo) -> TokenSet | None:
+        """Tokens the account must be read with, obtained with the connection's `tokens` (store them with the
+        account and refresh them with `refresh`), or None when the connection's tokens read it."""
+        ...
 
     def campaign_days(self, tokens: TokenSet, account: AdAccountInfo, first: date, last: date) -> list[CampaignDay]:
         """Every campaign's cost per day from `first` to `last` inclusive; waits out offline reports itself only

@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
 from portal.adplatforms.base import AdAccountInfo, AdPlatformError, PlatformClient, RetryLater, TokenRevoked, TokenSet
+from portal.adplatforms.messages import error_detail, error_text
 from portal.adplatforms.registry import Platform, platform
 from portal.extensions import db
 from portal.models import AdAccount, AdOAuthState, AdPlatformConnection, Workspace
@@ -21,8 +22,8 @@ from portal.models.ad_account import CAMPAIGN_BY_ID, CONNECTED, DISCONNECTED, RE
 from portal.models.types import utcnow
 
 STATE_TTL = timedelta(minutes=10)
-# Refresh a token this long before it expires (Yandex tokens last about a year; a refresh also renews the refresh
-# token, so an account imported daily never lapses).
+# Refresh a token this long before it expires, unless its platform's entry says otherwise (Yandex tokens last about
+# a year; a refresh also renews the refresh token, so an account imported daily never lapses).
 REFRESH_BEFORE = timedelta(days=30)
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,11 @@ def complete_authorization(workspace: Workspace, user_id: int, entry: Platform, 
         found = client.accounts(tokens)
     except AdPlatformError as exc:
         log.warning("%s connect failed for workspace %s: %s", entry.name, workspace.id, exc.__class__.__name__)
-        raise ConnectError(_("%(platform)s did not complete the connection: %(reason)s",
-                             platform=entry.display_name, reason=str(exc))) from exc
+        raise ConnectError(" ".join((
+            _("%(platform)s did not complete the connection.", platform=entry.display_name),
+            error_text(exc.kind, exc.params),
+            _("The platform said: %(detail)s", detail=str(exc)) if error_detail(exc.kind, str(exc)) else ""))
+        ) from exc
     if not found:
         raise ConnectError(_("This %(platform)s login has no advertising accounts. Sign in with the login that "
                              "runs the ads, then connect again.", platform=entry.display_name))
@@ -121,8 +125,10 @@ def _upsert_account(workspace: Workspace, connection: AdPlatformConnection, entr
     account.currency = (info.currency or workspace.currency)[:3].upper()
     account.timezone = info.timezone
     account.manager_id = info.manager_id
+    if account.status == REVOKED:  # its own tokens (if any) are dead or belong to the grant it lost
+        forget_account_tokens(account)
     account.status = CONNECTED
-    account.last_error = None
+    set_account_error(account, None)
     return account
 
 
@@ -143,42 +149,134 @@ def _store_tokens(connection: AdPlatformConnection, tokens: TokenSet) -> None:
     connection.last_error = None
 
 
-def fresh_tokens(connection_id: int) -> TokenSet:
-    """The connection's tokens, refreshed first when they expire within REFRESH_BEFORE — under a row lock, so two
-    jobs do not both spend the single-use refresh token. TokenRevoked marks the connection (and commits)."""
+def _refresh_due(platform_name: str, expires_at) -> bool:
+    entry = platform(platform_name)
+    return expires_at is not None and expires_at - utcnow() <= (entry.refresh_before if entry else REFRESH_BEFORE)
+
+
+def _locked_connection_tokens(connection_id: int) -> tuple[AdPlatformConnection, TokenSet]:
+    """The connection's tokens (refreshed first when due), its row locked until the caller commits. TokenRevoked
+    marks the connection (and commits)."""
     connection = db.session.scalar(select(AdPlatformConnection).where(AdPlatformConnection.id == connection_id)
                                    .with_for_update())
     if connection is None or connection.status != CONNECTED or not connection.access_token:
         db.session.rollback()
         raise TokenRevoked("The ad platform connection is not active; connect it again in Settings → Ad accounts.")
     tokens = TokenSet(connection.access_token, connection.refresh_token, connection.expires_at)
-    if tokens.expires_at is None or tokens.expires_at - utcnow() > REFRESH_BEFORE:
-        db.session.commit()  # ends the lock
-        return tokens
-    entry = platform(connection.platform)
+    if not _refresh_due(connection.platform, tokens.expires_at):
+        return connection, tokens
     try:
-        tokens = client_for(entry).refresh(tokens)
+        tokens = client_for(platform(connection.platform)).refresh(tokens)
     except TokenRevoked as exc:
-        mark_revoked(connection, str(exc))
+        mark_revoked(connection, exc)
         raise
     except RetryLater:
-        db.session.rollback()
         if connection.expires_at and connection.expires_at > utcnow():
-            return TokenSet(connection.access_token, connection.refresh_token, connection.expires_at)
+            return connection, tokens
+        db.session.rollback()
         raise
     _store_tokens(connection, tokens)
     connection.last_refresh_at = utcnow()
+    return connection, tokens
+
+
+def fresh_tokens(connection_id: int) -> TokenSet:
+    """The connection's tokens, refreshed first when they expire within REFRESH_BEFORE — under a row lock, so two
+    jobs do not both spend the single-use refresh token. TokenRevoked marks the connection (and commits)."""
+    _connection, tokens = _locked_connection_tokens(connection_id)
+    db.session.commit()  # stores a refreshed set and ends the lock
+    return tokens
+
+
+def account_info(account: AdAccount) -> AdAccountInfo:
+    return AdAccountInfo(account.external_id, account.name, account.currency, account.timezone, account.manager_id)
+
+
+def tokens_for_account(account_id: int) -> TokenSet:
+    """The tokens an account is read with: its own when its platform wants them (a VK Ads agency's client) — taken
+    from the platform once, with the connection's tokens, and kept; refreshed when due — else the connection's.
+
+    The connection's row, then the account's, are locked while this runs, so two jobs never both mint a token
+    (each takes one of the client's few slots) nor both spend a refresh token (the old access token dies at once).
+    TokenRevoked of the account's own tokens marks only that account; TokenLimitReached leaves it without tokens."""
+    connection_id = db.session.scalar(select(AdAccount.connection_id).where(AdAccount.id == account_id))
+    if connection_id is None:
+        raise TokenRevoked("The account's connection is not active; connect it again in Settings → Ad accounts.")
+    connection, connection_tokens = _locked_connection_tokens(connection_id)
+    account = db.session.scalar(select(AdAccount).where(AdAccount.id == account_id).with_for_update()
+                                .execution_options(populate_existing=True))
+    client = client_for(platform(connection.platform))
+    try:
+        if not account.access_token:
+            own = client.account_tokens(connection_tokens, account_info(account))
+            if own is None:
+                db.session.commit()
+                return connection_tokens
+            _store_account_tokens(account, own)
+            log.info("%s account %s got its own tokens", account.platform, account.id)
+        elif _refresh_due(account.platform, account.token_expires_at):
+            stored = TokenSet(account.access_token, account.refresh_token, account.token_expires_at)
+            try:
+                _store_account_tokens(account, client.refresh(stored))
+            except RetryLater:
+                if not account.token_expires_at or account.token_expires_at <= utcnow():
+                    raise
+    except TokenRevoked as exc:
+        db.session.rollback()
+        if account.access_token:  # the account's own grant is dead: only it needs attention
+            mark_account_revoked(account_id, exc)
+        raise
+    except AdPlatformError:
+        db.session.rollback()
+        raise
+    tokens = TokenSet(account.access_token, account.refresh_token, account.token_expires_at)
     db.session.commit()
     return tokens
 
 
-def mark_revoked(connection: AdPlatformConnection, message: str) -> None:
+def stored_account_tokens(account_id: int) -> TokenSet | None:
+    """The account's own tokens as stored now (another job may have refreshed them), or None. Read through the
+    entity: the columns alone are sealed."""
+    account = db.session.scalar(select(AdAccount).where(AdAccount.id == account_id)
+                                .execution_options(populate_existing=True))
+    if account is None or not account.access_token:
+        return None
+    return TokenSet(account.access_token, account.refresh_token, account.token_expires_at)
+
+
+def _store_account_tokens(account: AdAccount, tokens: TokenSet) -> None:
+    account.access_token = tokens.access_token
+    account.refresh_token = tokens.refresh_token or account.refresh_token
+    account.token_expires_at = tokens.expires_at
+
+
+def forget_account_tokens(account: AdAccount) -> None:
+    account.access_token = account.refresh_token = account.token_expires_at = None
+
+
+def mark_account_revoked(account_id: int, exc: AdPlatformError) -> None:
+    """The account's own tokens are refused: it stops importing until the owner reconnects the platform (which
+    drops the dead tokens); the connection and its other accounts go on."""
+    account = db.session.get(AdAccount, account_id)
+    account.status = REVOKED
+    set_account_error(account, exc)
+    db.session.commit()
+    log.warning("%s account %s: its own tokens were revoked", account.platform, account.id)
+
+
+def set_account_error(account: AdAccount, exc: AdPlatformError | None) -> None:
+    account.last_error = str(exc)[:2000] if exc else None
+    account.error_kind = exc.kind if exc else None
+    account.error_params = exc.params or None if exc else None
+
+
+def mark_revoked(connection: AdPlatformConnection, error: AdPlatformError) -> None:
     """The platform no longer accepts the grant: its accounts stop importing until the owner reconnects."""
     connection.status = REVOKED
-    connection.last_error = message
+    connection.last_error = str(error)
     for account in db.session.scalars(select(AdAccount).where(AdAccount.connection_id == connection.id)):
         account.status = REVOKED
-        account.last_error = message
+        set_account_error(account, error)
     db.session.commit()
     log.warning("%s connection %s revoked for workspace %s", connection.platform, connection.id,
                 connection.workspace_id)
@@ -189,10 +287,16 @@ def disconnect(connection: AdPlatformConnection) -> None:
     for account in db.session.scalars(select(AdAccount).where(AdAccount.connection_id == connection.id)):
         account.status = DISCONNECTED
         account.connection_id = None
+        forget_account_tokens(account)
     db.session.delete(connection)
     db.session.commit()
 
 
 def needs_reconnect(workspace_id: int) -> bool:
-    return db.session.scalar(select(AdPlatformConnection.id).where(
-        AdPlatformConnection.workspace_id == workspace_id, AdPlatformConnection.status == REVOKED).limit(1)) is not None
+    """A grant was revoked, or an enabled account's own tokens were (reconnecting its platform cures both)."""
+    if db.session.scalar(select(AdPlatformConnection.id).where(
+            AdPlatformConnection.workspace_id == workspace_id, AdPlatformConnection.status == REVOKED).limit(1)):
+        return True
+    return db.session.scalar(select(AdAccount.id).where(
+        AdAccount.workspace_id == workspace_id, AdAccount.enabled.is_(True), AdAccount.status == REVOKED,
+        AdAccount.connection_id.is_not(None)).limit(1)) is not None

@@ -13,10 +13,19 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import case, delete, func, insert, or_, select, true, update
 
-from portal.adplatforms.base import AdAccountInfo, AdPlatformError, CampaignDay, RetryLater, TokenRevoked
-from portal.adplatforms.connections import client_for, fresh_tokens, mark_revoked
+from portal.adplatforms.base import AdPlatformError, CampaignDay, RetryLater, TokenRevoked
+from portal.adplatforms.connections import (
+    account_info,
+    client_for,
+    fresh_tokens,
+    mark_account_revoked,
+    mark_revoked,
+    set_account_error,
+    stored_account_tokens,
+    tokens_for_account,
+)
 from portal.adplatforms.money import convert, parse_rates, rate_between
 from portal.adplatforms.registry import platform
 from portal.extensions import db
@@ -38,6 +47,7 @@ from portal.models.types import utcnow
 RANGE_DAYS = 30
 IMPORT_JOB = "portal.adplatforms.jobs.import_spend"
 TAG_LENGTH = 200
+UNEXPECTED = "unexpected"  # the error kind of a run stopped by a bug (logged), not by the platform
 
 log = logging.getLogger(__name__)
 
@@ -112,19 +122,25 @@ def run_import(import_id: int) -> str:
         return _wait(run, account, exc)
     except TokenRevoked as exc:
         db.session.rollback()
-        connection = db.session.get(AdPlatformConnection, account.connection_id) if account.connection_id else None
-        if connection is not None and connection.status == CONNECTED:
-            mark_revoked(connection, str(exc))
-        return _fail(run, account, str(exc))
+        if account.status == CONNECTED and stored_account_tokens(account.id) is not None:
+            mark_account_revoked(account.id, exc)  # the account's own grant: the connection's other accounts go on
+        elif account.status == CONNECTED and account.connection_id:
+            connection = db.session.get(AdPlatformConnection, account.connection_id)
+            if connection is not None and connection.status == CONNECTED:
+                mark_revoked(connection, exc)
+        return _fail(run, account, exc)
     except AdPlatformError as exc:
         db.session.rollback()
-        return _fail(run, account, str(exc))
+        return _fail(run, account, exc)
     except Exception:
         db.session.rollback()
-        _fail(run, account, "An unexpected error stopped this import; it is logged for the operators.")
+        _fail(run, account, AdPlatformError("An unexpected error stopped this import; it is logged for the "
+                                            "operators."), kind=UNEXPECTED)
         raise
-    run.status, run.rows, run.error, run.retry_at, run.finished_at = DONE, written, None, None, utcnow()
-    account.last_import_at, account.last_error = utcnow(), None
+    run.status, run.rows, run.retry_at, run.finished_at = DONE, written, None, utcnow()
+    run.error = run.error_kind = run.error_params = None
+    account.last_import_at = utcnow()
+    set_account_error(account, None)
     db.session.commit()
     log.info("spend import %s: %s rows for account %s (%s..%s)", run.id, written, account.id, run.first_day,
              run.last_day)
@@ -132,24 +148,39 @@ def run_import(import_id: int) -> str:
 
 
 def _fetch(account: AdAccount, entry, first: date, last: date) -> list[CampaignDay]:
-    tokens = fresh_tokens(account.connection_id)
+    """The platform's cost days, read with the account's tokens (its own, or its connection's). A token refused
+    mid-read is looked up again once: another job may have refreshed it meanwhile, which kills the old one at
+    once on VK Ads; the stored set is then the live one."""
+    tokens = tokens_for_account(account.id)
     client = client_for(entry, account.include_vat)
-    info = AdAccountInfo(account.external_id, account.name, account.currency, account.timezone, account.manager_id)
-    return client.campaign_days(tokens, info, first, last)
+    info = account_info(account)
+    try:
+        return client.campaign_days(tokens, info, first, last)
+    except TokenRevoked:
+        db.session.rollback()
+        stored = stored_account_tokens(account.id)
+        if stored is None:
+            stored = fresh_tokens(account.connection_id)
+        if stored.access_token == tokens.access_token:
+            raise
+        log.info("account %s: its token was refreshed by another job during the read; reading again", account.id)
+        return client.campaign_days(stored, info, first, last)
 
 
 def _wait(run: SpendImport, account: AdAccount, exc: RetryLater) -> str:
     if run.attempts >= current_app.config["AD_IMPORT_MAX_ATTEMPTS"]:
-        return _fail(run, account, str(exc))
-    run.status, run.error = WAITING, str(exc)
+        return _fail(run, account, exc)
+    run.status, run.error, run.error_kind, run.error_params = WAITING, str(exc), exc.kind, exc.params or None
     run.retry_at = utcnow() + timedelta(seconds=max(exc.retry_after, 1))
     db.session.commit()
     return WAITING
 
 
-def _fail(run: SpendImport, account: AdAccount, message: str) -> str:
-    run.status, run.error, run.retry_at, run.finished_at = FAILED, message[:2000], None, utcnow()
-    account.last_error = message[:2000]
+def _fail(run: SpendImport, account: AdAccount, exc: AdPlatformError, kind: str | None = None) -> str:
+    run.status, run.retry_at, run.finished_at = FAILED, None, utcnow()
+    run.error, run.error_kind, run.error_params = str(exc)[:2000], kind or exc.kind, exc.params or None
+    set_account_error(account, exc)
+    account.error_kind = run.error_kind
     db.session.commit()
     log.warning("spend import %s failed for account %s", run.id, account.id)
     return FAILED
@@ -199,20 +230,35 @@ def tags_for(account: AdAccount, overrides: dict, campaign_id: str, campaign_nam
     if campaign_id in overrides:
         return overrides[campaign_id]
     campaign = campaign_name if account.campaign_tag == CAMPAIGN_BY_NAME and campaign_name else campaign_id
-    return account.utm_source[:TAG_LENGTH], account.utm_medium[:TAG_LENGTH], campaign.strip()[:TAG_LENGTH]
+    # spaces only, as SQL's trim() in retag_account
+    return account.utm_source[:TAG_LENGTH], account.utm_medium[:TAG_LENGTH], campaign.strip(" ")[:TAG_LENGTH]
 
 
 def retag_account(account: AdAccount) -> int:
-    """Give the account's stored rows the tags its mapping gives now (not committed); the rollup triggers follow
-    the UPDATEs. Returns how many rows changed."""
+    """Give the account's stored rows the tags its mapping gives now (not committed): one UPDATE per campaign with
+    an override and one for the rest, each touching only rows whose tags differ, so the rollup triggers see only
+    real changes. The SQL mirrors `tags_for`. Returns how many rows changed."""
     overrides = campaign_overrides(account.id)
-    changes = []
-    for row in db.session.execute(select(AdSpend.id, AdSpend.campaign_id, AdSpend.campaign_name, AdSpend.utm_source,
-                                         AdSpend.utm_medium, AdSpend.utm_campaign)
-                                  .where(AdSpend.ad_account_id == account.id)):
-        tags = tags_for(account, overrides, row.campaign_id or "", row.campaign_name or "")
-        if tags != (row.utm_source, row.utm_medium, row.utm_campaign):
-            changes.append({"id": row.id, "utm_source": tags[0], "utm_medium": tags[1], "utm_campaign": tags[2]})
-    if changes:
-        db.session.execute(update(AdSpend), changes)
-    return len(changes)
+    changed = 0
+    for campaign_id, (source, medium, campaign) in overrides.items():
+        changed += _set_tags(account.id, AdSpend.campaign_id == campaign_id, source, medium, campaign)
+    campaign_id = func.substr(func.trim(func.coalesce(AdSpend.campaign_id, "")), 1, TAG_LENGTH)
+    if account.campaign_tag == CAMPAIGN_BY_NAME:
+        name = func.substr(func.trim(AdSpend.campaign_name), 1, TAG_LENGTH)
+        campaign = case((func.coalesce(AdSpend.campaign_name, "") != "", name), else_=campaign_id)
+    else:
+        campaign = campaign_id
+    rest = func.coalesce(AdSpend.campaign_id, "").not_in(list(overrides)) if overrides else true()
+    changed += _set_tags(account.id, rest, account.utm_source[:TAG_LENGTH], account.utm_medium[:TAG_LENGTH],
+                         campaign)
+    return changed
+
+
+def _set_tags(account_id: int, rows, source: str, medium: str, campaign) -> int:
+    result = db.session.execute(
+        update(AdSpend).where(AdSpend.ad_account_id == account_id, rows,
+                              or_(AdSpend.utm_source != source, AdSpend.utm_medium != medium,
+                                  AdSpend.utm_campaign != campaign))
+        .values(utm_source=source, utm_medium=medium, utm_campaign=campaign)
+        .execution_options(synchronize_session=False))
+    return result.rowcount

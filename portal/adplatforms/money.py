@@ -11,9 +11,13 @@ CENT = Decimal("0.01")
 class MissingRate(AdPlatformError):
     """No rate between the account's and the workspace's currency."""
 
+    kind = "missing_rate"
+
 
 class UnreadableRates(AdPlatformError, ValueError):
     """AD_SPEND_RATES cannot be read; the message names the part."""
+
+    kind = "unreadable_rates"
 
 
 def parse_rates(text: str) -> dict[tuple[str, str], Decimal]:
@@ -44,7 +48,7 @@ def rate_between(source: str, target: str, rates: dict[tuple[str, str], Decimal]
     if (target, source) in rates:
         return Decimal(1) / rates[(target, source)]
     raise MissingRate(f"No exchange rate from {source} to {target}: add {source}:{target}=<rate> to the "
-                      f"AD_SPEND_RATES setting, then import again.")
+                      f"AD_SPEND_RATES setting, then import again.", source=source, target=target)
 
 
 def convert(amount: Decimal, rate: Decimal) -> Decimal:

@@ -6,6 +6,7 @@ Plain code: no Flask, no database — the config is passed in as a mapping.
 """
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 import requests
 
@@ -27,6 +28,10 @@ class Platform:
     # config, session, include_vat → a client; include_vat is honoured by platforms that can report either way
     build: Callable[[Mapping, requests.Session | None, bool], PlatformClient]
     vat: str = VAT_UNKNOWN  # what the platform's costs are (VAT_*), for the settings page
+    # Refresh a token this long before it expires. Long-lived tokens are renewed well ahead; VK Ads' day-long ones
+    # only near their end, because a refresh kills the old access token at once (an import still reading with it
+    # would fail) and one refresh per import would pass one import's token to the next for nothing.
+    refresh_before: timedelta = timedelta(days=30)
 
 
 def _yandex_direct(config: Mapping, session: requests.Session | None, include_vat: bool) -> PlatformClient:
@@ -46,7 +51,8 @@ PLATFORMS: dict[str, Platform] = {platform.name: platform for platform in (
              vat=VAT_EITHER),
     # VK Ads' figures are before VAT (its cabinet's help; the API's `spent` assumed the same).
     Platform("vk_ads", "VK Ads", "vk", _keys_set("VK_ADS"),
-             lambda config, session, _include_vat: vk_ads_client(config, session), vat=VAT_EXCLUDED),
+             lambda config, session, _include_vat: vk_ads_client(config, session), vat=VAT_EXCLUDED,
+             refresh_before=timedelta(hours=1)),
     # Whether Google Ads' cost_micros includes tax is not documented.
     Platform("google_ads", "Google Ads", "google", _keys_set("GOOGLE_ADS"),
              lambda config, session, _include_vat: google_ads_client(config, session), vat=VAT_UNKNOWN),

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from portal.adplatforms import connections, importer, services
+from portal.adplatforms import connections, importer, messages, services
 from portal.adplatforms.forms import AccountSettingsForm, CampaignTagsForm, ConfirmForm, ImportHourForm
 from portal.adplatforms.registry import PLATFORMS, VAT_EITHER, configured_platforms, platform
 from portal.adplatforms.unmatched import unmatched_spend
@@ -19,6 +19,10 @@ from portal.reports.periods import PRESETS, parse_period, warn_about_period
 from portal.tenancy import current_workspace_id, get_owned_or_404, scoped
 
 settings_bp = Blueprint("ad_accounts", __name__, url_prefix="/ad-accounts")
+
+
+settings_bp.add_app_template_global(messages.error_text, "ad_error_text")
+settings_bp.add_app_template_global(messages.error_detail, "ad_error_detail")
 
 
 @settings_bp.app_context_processor

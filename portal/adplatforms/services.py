@@ -6,7 +6,8 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from portal.adplatforms import importer
+from portal.adplatforms import connections, importer, messages
+from portal.adplatforms.base import AdPlatformError, RetryLater, TokenLimitReached
 from portal.extensions import db
 from portal.models import AdAccount, AdCampaignTags, AdSpend, SpendImport, Workspace
 from portal.models.ad_account import CAMPAIGN_BY_ID, CAMPAIGN_BY_NAME, CONNECTED, MANUAL, QUEUED, RUNNING, WAITING
@@ -26,6 +27,8 @@ def save_account_settings(account: AdAccount, workspace: Workspace, *, enabled: 
         raise AdAccountError(_("Choose whether utm_campaign is the campaign's id or its name."))
     if enabled and account.status != CONNECTED:
         raise AdAccountError(_("Reconnect this account's platform before importing its spend."))
+    if enabled and not account.enabled:
+        _obtain_account_tokens(account)
     newly_enabled = enabled and not account.enabled
     vat_changed = include_vat != account.include_vat
     account.enabled = enabled
@@ -40,6 +43,25 @@ def save_account_settings(account: AdAccount, workspace: Workspace, *, enabled: 
         runs = _reimport_imported_days(account, workspace)
     db.session.commit()
     return {"retagged": retagged, "runs": len(runs)}
+
+
+def _obtain_account_tokens(account: AdAccount) -> None:
+    """An account that needs tokens of its own (a VK Ads agency's client) gets them when it is turned on, so a
+    refusal (VK's five-token limit) is shown now, with what to do, rather than in the first import. A platform
+    that is only busy is left to the import, which obtains them then."""
+    try:
+        connections.tokens_for_account(account.id)
+        if account.error_kind == TokenLimitReached.kind:  # the owner freed a slot: the old advice no longer holds
+            connections.set_account_error(account, None)
+    except RetryLater:
+        db.session.rollback()
+    except AdPlatformError as exc:
+        db.session.rollback()
+        connections.set_account_error(account, exc)
+        db.session.commit()
+        detail = messages.error_detail(exc.kind, str(exc))
+        raise AdAccountError(messages.error_text(exc.kind, exc.params)
+                             + (" " + _("The platform said: %(detail)s", detail=detail) if detail else "")) from exc
 
 
 def _reimport_imported_days(account: AdAccount, workspace: Workspace) -> list[SpendImport]:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from portal.crypto import EncryptedText
 from portal.extensions import db
 from portal.models.tenant import TenantOwned
-from portal.models.types import UTCDateTime, utcnow
+from portal.models.types import JSONDocument, UTCDateTime, utcnow
 
 # Connection and account status
 CONNECTED, REVOKED, DISCONNECTED = "connected", "revoked", "disconnected"
@@ -58,7 +58,15 @@ class AdAccount(TenantOwned, db.Model):
     campaign_tag: Mapped[str] = mapped_column(String(8), default=CAMPAIGN_BY_ID)
     include_vat: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default=CONNECTED)
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)  # the platform's own words (English), a secondary line
+    # What went wrong, rendered in the viewer's language (portal.adplatforms.messages): a kind and its parameters
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+    error_params: Mapped[dict | None] = mapped_column(JSONDocument)
+    # The account's own tokens, when the connection's cannot read it (a VK Ads agency's or manager's client:
+    # `account_tokens()` of the wire client); obtained once, refreshed under a row lock, sealed like the connection's
+    access_token: Mapped[str | None] = mapped_column(EncryptedText)
+    refresh_token: Mapped[str | None] = mapped_column(EncryptedText)
+    token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_import_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_daily_on: Mapped[date | None] = mapped_column(Date)  # the workspace's day of the last daily import
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -93,7 +101,9 @@ class SpendImport(TenantOwned, db.Model):
     status: Mapped[str] = mapped_column(String(16), default=QUEUED)
     rows: Mapped[int] = mapped_column(default=0)
     attempts: Mapped[int] = mapped_column(default=0)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)  # the platform's own words (English), a secondary line
+    error_kind: Mapped[str | None] = mapped_column(String(32))  # see AdAccount.error_kind
+    error_params: Mapped[dict | None] = mapped_column(JSONDocument)
     retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -9,7 +9,7 @@ Tokens. An access token lives one day; `refresh()` gives a new one and **the old
 caller must serialise refreshes of one token set (a lock per ad account) and store the new set before any other
 call uses it. The client keeps no token: every call uses the `TokenSet` it is given, so after a refresh it can
 only be handed the new one. VK allows five tokens per (app, user); a sixth is refused with 403, which this client
-reports as an `AdPlatformError` saying how to free the slots (`delete_user_tokens`).
+reports as `TokenLimitReached` saying how to free the slots (`delete_user_tokens`).
 
 Agencies. An agency's token cannot read its clients' campaigns. `accounts()` lists the clients (`manager_id` is the
 agency); `agency_client_tokens()` obtains a client's own token (the extended agency-client-credentials grant, with
@@ -35,6 +35,7 @@ from portal.adplatforms.base import (
     AdPlatformError,
     CampaignDay,
     RetryLater,
+    TokenLimitReached,
     TokenRevoked,
     TokenSet,
 )
@@ -209,7 +210,7 @@ class VKAdsClient:
             return body
         code, message = error_message(body)
         if response.status_code == 403:
-            raise AdPlatformError(
+            raise TokenLimitReached(
                 "VK Ads refused a new token: it keeps at most five tokens per app and user. Disconnect unused "
                 "connections of this VK Ads user (or delete the app's tokens for it), then connect again."
                 + (f" VK Ads said: {message}" if message else ""))

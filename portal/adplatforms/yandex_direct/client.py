@@ -132,6 +132,10 @@ class YandexDirectClient:
                 return items
             offset = int(result["LimitedBy"])
 
+    def account_tokens(self, tokens: TokenSet, account: AdAccountInfo) -> TokenSet | None:
+        """None: an agency's token reads its clients (with Client-Login)."""
+        return None
+
     def accounts(self, tokens: TokenSet) -> list[AdAccountInfo]:
         """The user's own account, or an agency's clients (each reached with Client-Login = its login)."""
         fields = ["Login", "ClientInfo", "Currency", "Type"]

@@ -38,8 +38,11 @@ def summary():
         tokens: dict[str, int] = {}
         for token in sandbox.tokens.values():
             tokens[str(token["user_id"])] = tokens.get(str(token["user_id"]), 0) + 1
+        plans_by_user: dict[str, list[dict]] = {}
+        for plan in sandbox.plans.values():
+            plans_by_user.setdefault(str(plan["user_id"]), []).append({"id": plan["id"], "name": plan["name"]})
         return jsonify({"users": list(sandbox.users.values()), "plans": len(sandbox.plans), "tokens_per_user": tokens,
-                        "faults": sandbox.faults, "calls": len(sandbox.calls)})
+                        "plans_by_user": plans_by_user, "faults": sandbox.faults, "calls": len(sandbox.calls)})
 
 
 @bp.post("/users")
