@@ -173,7 +173,7 @@ BEGIN
     FROM deals d, leadpath_credit_deal_facts(d, l, tz, sign) f
     WHERE coalesce(d.lead_id, d.origin_lead_id) = l.id AND d.workspace_id = workspace;
 END $$""",
-    """
+    f"""
 CREATE OR REPLACE FUNCTION leadpath_leads_credit_trigger() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -191,8 +191,18 @@ BEGIN
             WHERE coalesce(d.lead_id, d.origin_lead_id) = OLD.id AND d.workspace_id = OLD.workspace_id;
         END IF;
     END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    IF TG_OP = 'UPDATE' THEN
         PERFORM leadpath_credit_rollup_lead(NEW, 1);
+    ELSIF TG_OP = 'INSERT' AND NOT NEW.is_spam AND NEW.duplicate_of_id IS NULL AND NOT NEW.is_test THEN
+        -- The intake's hot path, written out: a new lead has no credits yet, so its rows are its own touches
+        -- (leadpath_lead_credit_rows' second half), and a SQL function called from PL/pgSQL is planned again on
+        -- every call while this statement's plan is kept for the session. Same rows as leadpath_credit_rollup_lead.
+        INSERT INTO credit_rollups (workspace_id, grain, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
+        SELECT NEW.workspace_id, 'w', (NEW.created_at AT TIME ZONE w.timezone)::date,
+               CASE t.attribution WHEN 'b' THEN '*' WHEN 'l' THEN 'R' ELSE 'F' END, false, '',
+               t.tags[1], t.tags[2], t.tags[3], t.tags[4], t.tags[5], t.tags[6], t.tags[7],
+               0, 1000000, 0, 0, 0, 0, 0, 0, 0, 0
+        FROM workspaces w, leadpath_lead_touches(NEW) t WHERE w.id = NEW.workspace_id;
     END IF;
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END $$""",
@@ -204,7 +214,7 @@ BEGIN
     IF TG_OP IN ('INSERT', 'UPDATE') THEN PERFORM leadpath_credit_rollup_deal(NEW, 1); END IF;
     RETURN NULL;
 END $$""",
-    """
+    f"""
 CREATE OR REPLACE FUNCTION leadpath_visits_credit_trigger() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -218,9 +228,14 @@ BEGIN
         END IF;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        SELECT timezone INTO tz FROM workspaces WHERE id = NEW.workspace_id;
-        PERFORM leadpath_credit_append(NEW.workspace_id, f.day, f.model, f.tags, f.figures, '')
-        FROM leadpath_visit_facts(NEW, tz, 1) f;
+        -- The beacon's hot path: one INSERT written out (leadpath_visit_facts' row), planned once per session
+        -- rather than two SQL functions planned again on every call.
+        INSERT INTO credit_rollups (workspace_id, grain, day, model, merged, sale_kind, {LEVELS}, {FIGURES})
+        SELECT NEW.workspace_id, 'w', (NEW.started_at AT TIME ZONE w.timezone)::date, '*', false, '',
+               leadpath_tag(NEW.utm_source), leadpath_tag(NEW.utm_medium), leadpath_tag(NEW.utm_campaign),
+               leadpath_tag(NEW.utm_content), leadpath_tag(NEW.utm_term), leadpath_url_path(NEW.landing_page),
+               leadpath_url_domain(NEW.referrer), 1, 0, 0, 0, 0, 0, 0, 0, 0, 0
+        FROM workspaces w WHERE w.id = NEW.workspace_id;
     END IF;
     RETURN NULL;
 END $$""",

@@ -191,7 +191,7 @@ BEGIN
     SELECT l.workspace_id, {FACT_VALUES} FROM leadpath_lead_facts(l, tz, sign) f;
 END $$""",
     # Leads: the lead's own row, and its deals' rows, which follow the lead's tags and creation day.
-    """
+    f"""
 CREATE OR REPLACE FUNCTION leadpath_leads_rollup_trigger() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -211,8 +211,16 @@ BEGIN
             WHERE coalesce(d.lead_id, d.origin_lead_id) = OLD.id AND d.workspace_id = OLD.workspace_id;
         END IF;
     END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    IF TG_OP = 'UPDATE' THEN
         PERFORM leadpath_rollup_lead(NEW, 1);
+    ELSIF TG_OP = 'INSERT' AND NOT NEW.is_spam AND NEW.duplicate_of_id IS NULL AND NOT NEW.is_test THEN
+        -- The intake's hot path, written out rather than through leadpath_rollup_lead: a SQL function called
+        -- from PL/pgSQL is planned again on every call, this statement's plan is kept for the session. Same rows.
+        INSERT INTO report_rollups (workspace_id, day, attribution, merged, sale_kind, {LEVELS}, {FIGURES})
+        SELECT NEW.workspace_id, (NEW.created_at AT TIME ZONE w.timezone)::date, t.attribution, false, '',
+               t.tags[1], t.tags[2], t.tags[3], t.tags[4], t.tags[5], t.tags[6], t.tags[7], 1, 0, 0, 0, 0, 0, 0, 0,
+               0, 0
+        FROM workspaces w, leadpath_lead_touches(NEW) t WHERE w.id = NEW.workspace_id;
     END IF;
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END $$""",
