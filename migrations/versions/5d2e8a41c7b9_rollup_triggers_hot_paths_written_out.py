@@ -7,7 +7,7 @@ whose plan the session keeps. The rows written are the same, so nothing is rebui
 portal.reports.rollup_sql and portal.reports.credit_sql are installed again (CREATE OR REPLACE).
 
 Revision ID: 5d2e8a41c7b9
-Revises: 8c4292333118
+Revises: 94087eea63a1
 Create Date: 2026-12-03 17:45:00
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 from portal.reports import credit_sql, rollup_sql
 
 revision = '5d2e8a41c7b9'
-down_revision = '8c4292333118'
+down_revision = '94087eea63a1'
 branch_labels = None
 depends_on = None
 
