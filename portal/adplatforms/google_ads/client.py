@@ -39,8 +39,8 @@ from portal.adplatforms.base import (
     TokenSet,
 )
 from portal.adplatforms.google_ads import facts
+from portal.adplatforms.wire import TRANSIENT_RETRY_SECONDS, send
 
-TRANSIENT_RETRY_SECONDS = 30.0
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 CUSTOMER_ID = re.compile(r"^\d{10}$")
 
@@ -288,16 +288,7 @@ class GoogleAdsClient:
         return body
 
     def _send(self, method: str, url: str, **kwargs) -> tuple[requests.Response, Any]:
-        try:
-            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.RequestException as error:
-            raise RetryLater(f"Google Ads could not be reached ({type(error).__name__}); try again later.",
-                             TRANSIENT_RETRY_SECONDS) from None
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = response.text
-        return response, body
+        return send(self.session, method, url, self.timeout, "Google Ads", **kwargs)
 
 
 def client_from_config(config: Mapping, session: requests.Session | None = None) -> GoogleAdsClient:

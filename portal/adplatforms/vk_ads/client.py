@@ -40,8 +40,8 @@ from portal.adplatforms.base import (
     TokenSet,
 )
 from portal.adplatforms.vk_ads import facts
+from portal.adplatforms.wire import TRANSIENT_RETRY_SECONDS, send
 
-TRANSIENT_RETRY_SECONDS = 30.0  # what RetryLater asks for after a 5xx or a dropped connection
 PER_SECOND_WAITS = 3  # a 429 of the per-second limit is waited out this many times within one call
 
 
@@ -351,16 +351,7 @@ class VKAdsClient:
         return AdPlatformError(f"VK Ads refused {path} ({code or status})" + (f": {message}" if message else "."))
 
     def _send(self, method: str, path: str, **kwargs) -> tuple[requests.Response, Any]:
-        try:
-            response = self.session.request(method, self.api_url + path, timeout=self.timeout, **kwargs)
-        except requests.RequestException as error:
-            raise RetryLater(f"VK Ads could not be reached ({type(error).__name__}); try again later.",
-                             TRANSIENT_RETRY_SECONDS) from None
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = response.text
-        return response, body
+        return send(self.session, method, self.api_url + path, self.timeout, "VK Ads", **kwargs)
 
 
 def client_from_config(config: Mapping, session: requests.Session | None = None) -> VKAdsClient:
