@@ -21,28 +21,13 @@ BOTH, LAST, FIRST = "b", "l", "f"
 NEW_SALE, REPEAT_SALE, NOT_A_SALE = "n", "r", ""
 
 
-class ReportRollup(db.Model):
-    """Per-day report figures of a workspace, kept by PostgreSQL triggers on leads, deals and ad spend.
-
-    Writes append signed delta rows (merged = false); `portal.reports.rollups.compact` folds them into one merged
-    row per key. A report sums both kinds, so it is right before and after folding. On SQLite (demo, smoke tests)
-    the table stays empty and reports group the base tables instead.
-    """
-
-    __tablename__ = "report_rollups"
-    __table_args__ = (
-        Index("ix_report_rollups_workspace_day", "workspace_id", "day"),
-        Index("uq_report_rollups_merged_key", "workspace_id", "day", "attribution", "sale_kind", *ROLLUP_LEVELS,
-              unique=True,
-              postgresql_where=text("merged"), sqlite_where=text("merged")),
-        Index("ix_report_rollups_deltas", "workspace_id", postgresql_where=text("NOT merged"),
-              sqlite_where=text("NOT merged")),
-    )
+class RollupRow:
+    """What both rollup tables hold: a workspace's day, delta or merged, the sale kind, the tag levels and the lead
+    and deal figures (each table adds its own key and figures)."""
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     day: Mapped[date] = mapped_column(Date)
-    attribution: Mapped[str] = mapped_column(String(1))
     merged: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     sale_kind: Mapped[str] = mapped_column(String(1), server_default="")
     source: Mapped[str] = mapped_column(String(200), server_default="")
@@ -61,6 +46,27 @@ class ReportRollup(db.Model):
     closed_won: Mapped[int] = mapped_column(BigInteger, server_default="0")
     closed_lost: Mapped[int] = mapped_column(BigInteger, server_default="0")
     closed_revenue: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class ReportRollup(RollupRow, db.Model):
+    """Per-day report figures of a workspace, kept by PostgreSQL triggers on leads, deals and ad spend.
+
+    Writes append signed delta rows (merged = false); `portal.reports.rollups.compact` folds them into one merged
+    row per key. A report sums both kinds, so it is right before and after folding. On SQLite (demo, smoke tests)
+    the table stays empty and reports group the base tables instead.
+    """
+
+    __tablename__ = "report_rollups"
+    __table_args__ = (
+        Index("ix_report_rollups_workspace_day", "workspace_id", "day"),
+        Index("uq_report_rollups_merged_key", "workspace_id", "day", "attribution", "sale_kind", *ROLLUP_LEVELS,
+              unique=True,
+              postgresql_where=text("merged"), sqlite_where=text("merged")),
+        Index("ix_report_rollups_deltas", "workspace_id", postgresql_where=text("NOT merged"),
+              sqlite_where=text("NOT merged")),
+    )
+
+    attribution: Mapped[str] = mapped_column(String(1))
     spend: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
@@ -87,7 +93,7 @@ def model_codes(model: str) -> tuple[str, ...]:
     return (EVERY_MODEL, code) if model == "first" else (EVERY_MODEL, EVERY_MODEL_BUT_FIRST, code)
 
 
-class CreditRollup(db.Model):
+class CreditRollup(RollupRow, db.Model):
     """Per-day report figures by attribution model, kept by PostgreSQL triggers on leads, deals and visits and by
     the attribution of a lead (portal.reports.credit_sql). Deltas and merged rows as in ReportRollup; SQLite
     leaves it empty and groups the base tables."""
@@ -105,27 +111,6 @@ class CreditRollup(db.Model):
               sqlite_where=text("NOT merged")),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True)
-    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     grain: Mapped[str] = mapped_column(String(1))
-    day: Mapped[date] = mapped_column(Date)
     model: Mapped[str] = mapped_column(String(1))
-    merged: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    sale_kind: Mapped[str] = mapped_column(String(1), server_default="")
-    source: Mapped[str] = mapped_column(String(200), server_default="")
-    medium: Mapped[str] = mapped_column(String(200), server_default="")
-    campaign: Mapped[str] = mapped_column(String(200), server_default="")
-    content: Mapped[str] = mapped_column(String(200), server_default="")
-    term: Mapped[str] = mapped_column(String(200), server_default="")
-    landing_path: Mapped[str] = mapped_column(String(200), server_default="")
-    referrer_domain: Mapped[str] = mapped_column(String(200), server_default="")
     visits: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    leads: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    cohort_open: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    cohort_won: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    cohort_lost: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    cohort_revenue: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    closed_open: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    closed_won: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    closed_lost: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    closed_revenue: Mapped[int] = mapped_column(BigInteger, server_default="0")
