@@ -228,17 +228,11 @@ def _ratio(numerator: Decimal, denominator) -> Decimal | None:
     return Decimal(numerator) / Decimal(denominator)
 
 
-@dataclass
-class ReportRow:
-    key: str
-    figures: Figures = field(default_factory=Figures)
-    # The row's tags at every level it is keyed by (the query's filters, the flat view's parent levels, its own).
-    path: dict[str, str] = field(default_factory=dict)
-    previous: Figures | None = None  # the same row in the previous period (with query.compare)
+class TaggedRow:
+    """A row keyed by one tag value (`key`), with its tags at every level it is keyed by (`path`)."""
 
-    @property
-    def changes(self) -> "dict[str, Change]":
-        return changes(self.figures, self.previous)
+    key: str
+    path: dict[str, str]
 
     @property
     def label(self) -> str:
@@ -248,6 +242,19 @@ class ReportRow:
     def full_label(self) -> str:
         """The label with its parent levels (the flat view's "google / cpc / brand")."""
         return " / ".join(tag_label(value) for name, value in self.path.items() if name in TREE) or self.label
+
+
+@dataclass
+class ReportRow(TaggedRow):
+    key: str
+    figures: Figures = field(default_factory=Figures)
+    # The row's tags at every level it is keyed by (the query's filters, the flat view's parent levels, its own).
+    path: dict[str, str] = field(default_factory=dict)
+    previous: Figures | None = None  # the same row in the previous period (with query.compare)
+
+    @property
+    def changes(self) -> "dict[str, Change]":
+        return changes(self.figures, self.previous)
 
 
 @dataclass
@@ -403,18 +410,10 @@ def _credit(millionths: int) -> Decimal:
 
 
 @dataclass
-class ComparisonRow:
+class ComparisonRow(TaggedRow):
     key: str
     path: dict[str, str]
     by_model: dict[str, Figures]
-
-    @property
-    def label(self) -> str:
-        return tag_label(self.key)
-
-    @property
-    def full_label(self) -> str:
-        return " / ".join(tag_label(value) for name, value in self.path.items() if name in TREE) or self.label
 
 
 @dataclass
