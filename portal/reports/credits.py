@@ -47,9 +47,11 @@ from portal.reports.rollups import (
     SALE_KINDS,
     deal_lead_column,
     deal_own_tags,
-    lock_workspace,
+    fold_deltas,
+    rebuild_with,
     sale_kind_column,
     uses_rollup_table,
+    workspaces_with_deltas,
 )
 from portal.reports.tags import local_day, tag_set, touches, url_domain
 
@@ -422,18 +424,12 @@ def _add_deals(figures: list, block: int, state: str, count: int, amount, share:
 
 
 def compact(workspace_id: int) -> None:
-    lock_workspace(workspace_id)
-    db.session.execute(text(credit_sql.COMPACT), {"workspace": workspace_id})
-    db.session.execute(text(credit_sql.DROP_EMPTY), {"workspace": workspace_id})
-    db.session.commit()
+    fold_deltas(workspace_id, credit_sql.COMPACT, credit_sql.DROP_EMPTY)
 
 
 def compact_all_credits() -> int:
     """The periodic job: fold the credit rollups' deltas of every workspace that has some."""
-    if not uses_rollup_table():
-        return 0
-    workspace_ids = db.session.scalars(select(CreditRollup.workspace_id).where(CreditRollup.merged.is_(False))
-                                       .distinct()).all()
+    workspace_ids = workspaces_with_deltas(CreditRollup)
     for workspace_id in workspace_ids:
         compact(workspace_id)
     return len(workspace_ids)
@@ -441,13 +437,7 @@ def compact_all_credits() -> int:
 
 def rebuild(workspace_id: int) -> int:
     """Recompute a workspace's credit rollups from leads, credits, deals and visits in one snapshot."""
-    db.session.commit()
-    db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    lock_workspace(workspace_id)
-    written = db.session.scalar(text("SELECT leadpath_rebuild_credit_rollups(:workspace)"),
-                                {"workspace": workspace_id})
-    db.session.commit()
-    return int(written or 0)
+    return rebuild_with("leadpath_rebuild_credit_rollups", workspace_id)
 
 
 def credit_rollup_facts(workspace_id: int, model: str, grain: str = WIDE) -> dict[tuple, list[int]]:

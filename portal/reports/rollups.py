@@ -216,34 +216,48 @@ def lock_workspace(workspace_id: int) -> None:
                        {"kind": LOCK_CLASS, "workspace": workspace_id})
 
 
-def compact(workspace_id: int) -> None:
-    """Fold a workspace's delta rows into one merged row per key (reports are equal before and after)."""
+def fold_deltas(workspace_id: int, fold: str, drop_empty: str) -> None:
+    """Fold a workspace's delta rows of one rollup table into one merged row per key (reports are equal before
+    and after), then drop merged rows that sum to nothing; `fold` and `drop_empty` are that table's statements."""
     lock_workspace(workspace_id)
-    db.session.execute(text(rollup_sql.COMPACT), {"workspace": workspace_id})
-    db.session.execute(text(rollup_sql.DROP_EMPTY), {"workspace": workspace_id})
+    db.session.execute(text(fold), {"workspace": workspace_id})
+    db.session.execute(text(drop_empty), {"workspace": workspace_id})
     db.session.commit()
+
+
+def workspaces_with_deltas(table) -> list[int]:
+    """The workspaces that have delta rows in a rollup table (ReportRollup, CreditRollup)."""
+    if not uses_rollup_table():
+        return []
+    return list(db.session.scalars(select(table.workspace_id).where(table.merged.is_(False)).distinct()))
+
+
+def rebuild_with(function: str, workspace_id: int) -> int:
+    """Run a rollup table's rebuild function (leadpath_rebuild_…(workspace)) in one snapshot: writes committed
+    after it stay as their own deltas, writes before it are in the result. Returns the rows written."""
+    db.session.commit()
+    db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    lock_workspace(workspace_id)
+    written = db.session.scalar(text(f"SELECT {function}(:workspace)"), {"workspace": workspace_id})
+    db.session.commit()
+    return int(written or 0)
+
+
+def compact(workspace_id: int) -> None:
+    fold_deltas(workspace_id, rollup_sql.COMPACT, rollup_sql.DROP_EMPTY)
 
 
 def compact_all() -> int:
     """The periodic job: fold the deltas of every workspace that has some. Returns how many were folded."""
-    if not uses_rollup_table():
-        return 0
-    workspace_ids = db.session.scalars(select(ReportRollup.workspace_id).where(ReportRollup.merged.is_(False))
-                                       .distinct()).all()
+    workspace_ids = workspaces_with_deltas(ReportRollup)
     for workspace_id in workspace_ids:
         compact(workspace_id)
     return len(workspace_ids)
 
 
 def rebuild(workspace_id: int) -> int:
-    """Recompute a workspace's rollups from its base tables in one snapshot: writes committed after it stay as
-    their own deltas, writes before it are in the result. Returns the rows written."""
-    db.session.commit()
-    db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    lock_workspace(workspace_id)
-    written = db.session.scalar(text("SELECT leadpath_rebuild_rollups(:workspace)"), {"workspace": workspace_id})
-    db.session.commit()
-    return int(written or 0)
+    """Recompute a workspace's rollups from its base tables (see rebuild_with)."""
+    return rebuild_with("leadpath_rebuild_rollups", workspace_id)
 
 
 def rollup_facts(workspace_id: int, attribution: str) -> dict[tuple, list[int]]:
