@@ -102,7 +102,7 @@
       return from !== "." && !from.endsWith(here) && !here.endsWith(from);
     } catch (e) { return false; }
   }
-  // The last touch: a tagged page, or one referred by another site unless this session was tagged.
+  // The last touch: a tagged page, or one referred by another site unless the browsing session was tagged.
   function remember() {
     var state = touches(), params = new URLSearchParams(location.search), now = Date.now(), tagged = false, session;
     var touch = { referrer: external(document.referrer) ? clip(document.referrer, 2000) : "",
