@@ -193,10 +193,14 @@ def private_redis():
 
 @pytest.mark.integration
 def test_redis_stopped_still_201_and_the_lead_is_pushed_once_it_is_back(database_schema, workspace, private_redis,
-                                                                         caplog):
+                                                                         caplog, monkeypatch):
     from fixtures.support import make_app
 
     from portal.amocrm.push_sweeper import sweep_pending_leads
+    from portal.amocrm.scheduling import PUSHES
+
+    # The scheduler warns of an outage once a minute per process: an earlier test's outage must not silence this one.
+    monkeypatch.setattr(PUSHES, "_last_warning", float("-inf"))
 
     url = f"redis://127.0.0.1:{private_redis.port}/0"
     app = make_app(REDIS_URL=url, RATELIMIT_STORAGE_URI=url, LEAD_RATE_LIMIT_IP="1000 per minute")
